@@ -1,0 +1,2 @@
+// Kernels: activation (being written).
+export const kernels = {};

@@ -1,0 +1,2 @@
+// Kernels: attention (being written).
+export const kernels = {};

@@ -1,0 +1,2 @@
+// Kernels: cast (being written).
+export const kernels = {};

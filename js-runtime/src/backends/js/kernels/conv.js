@@ -1,0 +1,2 @@
+// Kernels: conv (being written).
+export const kernels = {};

@@ -1,0 +1,2 @@
+// Kernels: elementwise (being written).
+export const kernels = {};

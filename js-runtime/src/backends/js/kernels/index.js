@@ -1,0 +1,51 @@
+// The js backend's kernel table: op type -> kernel function.
+//
+// A kernel is `(inputs, attrs, ctx) => outputs`:
+//   inputs  array of Tensors ({ dtype, shape, data }, see util.js), `null` for an omitted optional input
+//   attrs   the node's attributes by name (ints/floats as numbers, strings, arrays, tensor attributes
+//           as Tensors); defaults are the kernel's business
+//   ctx     { opset, opType, domain, name, output(index, shape, dtype) }: `output` returns a Tensor for
+//           output `index`, backed by the planned arena slot when there is one; kernels may also return
+//           tensors built with makeTensor(). Inputs are never aliased by outputs.
+// Returns an array of Tensors, one per node output (omitted optional outputs may be null).
+// Fused activations (`attrs.activation`) are applied by the executor after the kernel, not by kernels.
+
+import { kernels as elementwise } from './elementwise.js';
+import { kernels as activation } from './activation.js';
+import { kernels as cast } from './cast.js';
+import { kernels as shape } from './shape.js';
+import { kernels as indexing } from './indexing.js';
+import { kernels as conv } from './conv.js';
+import { kernels as pool } from './pool.js';
+import { kernels as matmul } from './matmul.js';
+import { kernels as normalization } from './normalization.js';
+import { kernels as resize } from './resize.js';
+import { kernels as reduce } from './reduce.js';
+import { kernels as attention } from './attention.js';
+import { kernels as loss } from './loss.js';
+import { kernels as quantize } from './quantize.js';
+import { kernels as misc } from './misc.js';
+
+const families = { elementwise, activation, cast, shape, indexing, conv, pool, matmul, normalization, resize, reduce, attention, loss, quantize, misc };
+
+/** Built-in kernels keyed by op type (default ONNX domain). */
+export const builtinKernels = {};
+for (const [family, table] of Object.entries(families)) {
+  for (const [op, fn] of Object.entries(table)) {
+    if (op in builtinKernels) throw new Error(`kernel ${op} defined twice (second in ${family}.js)`);
+    builtinKernels[op] = fn;
+  }
+}
+
+/** Kernels registered at run time (custom ops from plugins), keyed by "domain::op" or op. */
+const extraKernels = new Map();
+
+/** Register a kernel for a custom op (domain '' is ONNX). */
+export function registerKernel(opType, fn, domain = '') {
+  extraKernels.set(domain ? `${domain}::${opType}` : opType, fn);
+}
+
+export function findKernel(opType, domain = '') {
+  const key = domain && domain !== 'ai.onnx' ? `${domain}::${opType}` : opType;
+  return extraKernels.get(key) ?? (domain && domain !== 'ai.onnx' ? undefined : builtinKernels[opType]);
+}

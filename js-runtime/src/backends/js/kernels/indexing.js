@@ -1,0 +1,2 @@
+// Kernels: indexing (being written).
+export const kernels = {};

@@ -1,0 +1,2 @@
+// Kernels: loss (being written).
+export const kernels = {};

@@ -1,0 +1,2 @@
+// Kernels: matmul (being written).
+export const kernels = {};

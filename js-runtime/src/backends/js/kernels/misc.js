@@ -1,0 +1,2 @@
+// Kernels: misc (being written).
+export const kernels = {};

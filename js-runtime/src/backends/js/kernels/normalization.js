@@ -1,0 +1,2 @@
+// Kernels: normalization (being written).
+export const kernels = {};

@@ -1,0 +1,2 @@
+// Kernels: pool (being written).
+export const kernels = {};

@@ -1,0 +1,2 @@
+// Kernels: quantize (being written).
+export const kernels = {};

@@ -1,0 +1,2 @@
+// Kernels: reduce (being written).
+export const kernels = {};

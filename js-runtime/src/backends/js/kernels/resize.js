@@ -1,0 +1,2 @@
+// Kernels: resize (being written).
+export const kernels = {};

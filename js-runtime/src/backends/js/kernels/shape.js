@@ -1,0 +1,2 @@
+// Kernels: shape (being written).
+export const kernels = {};

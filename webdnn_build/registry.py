@@ -1,0 +1,126 @@
+"""Typed registries that plugins fill through the ``webdnn_register_*`` hooks.
+
+Built-in importers, passes and backends register exactly like third-party ones.
+Registering the same name twice is an error that names both distributions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Protocol
+
+from .errors import PluginError
+from .ir import Graph
+
+
+@dataclass
+class Importer:
+    """Turns a model file into a :class:`Graph`."""
+
+    name: str
+    extensions: tuple[str, ...]
+    load: Callable[[Path, "ImportOptions"], Graph]
+    #: looks at the first bytes of a file; True when this importer can read it
+    sniff: Optional[Callable[[bytes], bool]] = None
+    plugin: str = ""
+
+
+@dataclass
+class ImportOptions:
+    #: fixed sizes for dynamic dims: input name -> full shape
+    input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+
+@dataclass
+class PassContext:
+    """What a pass may need besides the graph."""
+
+    #: (domain, op_type) pairs every selected backend can run; passes must not introduce others
+    supported_ops: Optional[set[tuple[str, str]]] = None
+    options: dict[str, Any] = field(default_factory=dict)
+    log: Callable[[str], None] = lambda msg: None
+
+
+PassFn = Callable[[Graph, PassContext], bool]
+
+
+@dataclass
+class OptimizationPass:
+    """A graph rewrite. ``run`` returns True when it changed the graph."""
+
+    id: str
+    run: PassFn
+    description: str
+    #: position in the default pipeline (lower runs first); None keeps it out of the default pipeline
+    order: Optional[int] = None
+    plugin: str = ""
+
+
+class Backend(Protocol):
+    """What a backend plugin provides. See ``webdnn_build_js`` for the reference one."""
+
+    name: str
+
+    def supported_ops(self) -> set[tuple[str, str]]:
+        """(domain, op_type) pairs this backend can run; domain "" is ONNX."""
+
+    def storage_bytes(self, dtype: str) -> Optional[int]:
+        """Bytes per element this backend uses for ``dtype`` in its arena, None if not arena-allocated."""
+
+    def generate(self, graph: Graph, ctx: "CodegenContext") -> "BackendArtifact":
+        """Emit this backend's part of the bundle."""
+
+
+@dataclass
+class CodegenContext:
+    """Handed to ``Backend.generate``: the shared weight table and the memory planner."""
+
+    #: value name -> {"offset", "byteLength", "encoding", ...} inside the bundle's weight file
+    weights: dict[str, dict[str, Any]]
+    plan_memory: Callable[..., Any]
+    log: Callable[[str], None] = lambda msg: None
+
+
+@dataclass
+class BackendArtifact:
+    """Files (path relative to the backend's folder -> bytes) plus the manifest entry."""
+
+    files: dict[str, bytes]
+    manifest: dict[str, Any]
+
+
+class Registry:
+    """Everything the loaded plugins registered."""
+
+    def __init__(self) -> None:
+        self.importers: dict[str, Importer] = {}
+        self.passes: dict[str, OptimizationPass] = {}
+        self.backends: dict[str, Any] = {}
+        self._current_plugin = ""
+
+    # The manager sets this while it calls one plugin's hooks, so entries know their origin.
+    def _set_plugin(self, name: str) -> None:
+        self._current_plugin = name
+
+    def add_importer(self, name: str, extensions: tuple[str, ...], load: Callable[[Path, ImportOptions], Graph],
+                     sniff: Optional[Callable[[bytes], bool]] = None) -> None:
+        if name in self.importers:
+            raise PluginError(f"importer '{name}' registered twice (by {self.importers[name].plugin} and {self._current_plugin})")
+        self.importers[name] = Importer(name, tuple(e.lower() for e in extensions), load, sniff, self._current_plugin)
+
+    def add_pass(self, id: str, run: PassFn, description: str, order: Optional[int] = None) -> None:
+        if id in self.passes:
+            raise PluginError(f"pass '{id}' registered twice (by {self.passes[id].plugin} and {self._current_plugin})")
+        self.passes[id] = OptimizationPass(id, run, description, order, self._current_plugin)
+
+    def add_backend(self, backend: Any) -> None:
+        name = backend.name
+        if name in self.backends:
+            raise PluginError(f"backend '{name}' registered twice")
+        backend.plugin = self._current_plugin
+        self.backends[name] = backend
+
+    def default_pipeline(self) -> list[str]:
+        staged = [p for p in self.passes.values() if p.order is not None]
+        return [p.id for p in sorted(staged, key=lambda p: (p.order, p.id))]
