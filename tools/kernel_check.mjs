@@ -58,7 +58,7 @@ for (const c of cases) {
         const kernel = findKernel(n.op, n.domain);
         if (!kernel) throw new Error(`no kernel for ${n.op}`);
         const inputs = n.inputs.map((x) => (x ? env.get(x) ?? null : null));
-        const ctx = { opset: c.opset, opType: n.op, domain: n.domain, name: n.name,
+        const ctx = { opset: c.opset, opType: n.op, domain: n.domain, name: n.name, numOutputs: n.outputs.length,
           output: (i, shape, dtype) => makeTensor(dtype, shape) };
         const outs = kernel(inputs, decodeAttrs(n.attrs), ctx);
         n.outputs.forEach((o, i) => { if (o) env.set(o, outs[i]); });

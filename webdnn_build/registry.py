@@ -80,6 +80,8 @@ class CodegenContext:
     weights: dict[str, dict[str, Any]]
     plan_memory: Callable[..., Any]
     log: Callable[[str], None] = lambda msg: None
+    #: the weight packer, for backends that need to store extra constants (e.g. re-laid-out weights)
+    packer: Any = None
 
 
 @dataclass

@@ -1,2 +1,145 @@
-// Kernels: activation (being written).
-export const kernels = {};
+// Kernels: activation functions, plus applyActivation() for activations fused into a producing op.
+
+import { broadcastShapes, isBigInt, isFloat } from './util.js';
+import { erf, mapBinary, mapUnary, roundToDtype } from './elementwise.js';
+
+function requireFloat(op, t) {
+  if (!isFloat(t.dtype)) throw new Error(`${op}: dtype ${t.dtype} is not supported (float types only)`);
+}
+
+/** Numerically stable logistic function. */
+function sigmoid(x) {
+  if (x >= 0) return 1 / (1 + Math.exp(-x));
+  const e = Math.exp(x);
+  return e / (1 + e);
+}
+
+/** log(1 + exp(x)) without overflow for large x. */
+function softplus(x) {
+  return x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));
+}
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+// Each entry: attrs -> scalar function (for float inputs).
+const FLOAT_ACTIVATIONS = {
+  LeakyRelu: ({ alpha = 0.01 }) => (x) => (x < 0 ? alpha * x : x),
+  Elu: ({ alpha = 1.0 }) => (x) => (x < 0 ? alpha * (Math.exp(x) - 1) : x),
+  Selu: ({ alpha = 1.67326319217681884765625, gamma = 1.05070102214813232421875 }) =>
+    (x) => (x <= 0 ? gamma * alpha * (Math.exp(x) - 1) : gamma * x),
+  Celu: ({ alpha = 1.0 }) => (x) => Math.max(0, x) + Math.min(0, alpha * (Math.exp(x / alpha) - 1)),
+  HardSigmoid: ({ alpha = 0.2, beta = 0.5 }) => (x) => Math.max(0, Math.min(1, alpha * x + beta)),
+  HardSwish: () => (x) => x * Math.max(0, Math.min(1, x / 6 + 0.5)),
+  Softplus: () => softplus,
+  Softsign: () => (x) => x / (1 + Math.abs(x)),
+  Sigmoid: () => sigmoid,
+  Tanh: () => Math.tanh,
+  Gelu: ({ approximate = 'none' }) => {
+    if (approximate === 'none') return (x) => 0.5 * x * (1 + erf(x / Math.SQRT2));
+    if (approximate === 'tanh') return (x) => 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));
+    throw new Error(`Gelu: approximate=${approximate} is not supported`);
+  },
+  Mish: () => (x) => x * Math.tanh(softplus(x)),
+  Swish: ({ alpha = 1.0 }) => (x) => x * sigmoid(alpha * x),
+  ThresholdedRelu: ({ alpha = 1.0 }) => (x) => (x > alpha ? x : 0),
+};
+
+function floatActivation(makeFn) {
+  return ([x], attrs, ctx) => {
+    requireFloat(ctx.opType, x);
+    return [roundToDtype(mapUnary(x, ctx.output(0, x.shape, x.dtype), makeFn(attrs)))];
+  };
+}
+
+/** Relu accepts signed integer types too (opset 14). */
+function relu([x], _attrs, ctx) {
+  const zero = isBigInt(x.dtype) ? 0n : 0;
+  return [mapUnary(x, ctx.output(0, x.shape, x.dtype), (v) => (v > zero ? v : zero))];
+}
+
+/** PRelu: slope broadcasts (unidirectionally) to X; integer types allowed (opset 16). */
+function prelu([x, slope], _attrs, ctx) {
+  const out = ctx.output(0, broadcastShapes(x.shape, slope.shape), x.dtype);
+  const zero = isBigInt(x.dtype) ? 0n : 0;
+  const fn = x.dtype === 'int32' || x.dtype === 'uint32'
+    ? (v, s) => (v < 0 ? Math.imul(s, v) : v)
+    : (v, s) => (v < zero ? s * v : v);
+  return [roundToDtype(mapBinary(x, slope, out, fn))];
+}
+
+/** Shrink works on every numeric type; integers compute in float64 and truncate on store. */
+function shrink([x], attrs, ctx) {
+  const bias = attrs.bias ?? 0;
+  const lambd = attrs.lambd ?? 0.5;
+  const big = isBigInt(x.dtype);
+  const fn = (v) => {
+    const n = Number(v);
+    const r = n < -lambd ? n + bias : n > lambd ? n - bias : 0;
+    return big ? BigInt(Math.trunc(r)) : r;
+  };
+  return [roundToDtype(mapUnary(x, ctx.output(0, x.shape, x.dtype), fn))];
+}
+
+/** Clip: bounds are attributes before opset 11, optional scalar inputs from 11; any numeric dtype. */
+function clip([x, minT, maxT], attrs, ctx) {
+  let lo, hi;
+  if (ctx.opset < 11) {
+    lo = attrs.min ?? -Infinity;
+    hi = attrs.max ?? Infinity;
+  } else {
+    lo = minT ? minT.data[0] : undefined;
+    hi = maxT ? maxT.data[0] : undefined;
+  }
+  const out = ctx.output(0, x.shape, x.dtype);
+  if (isBigInt(x.dtype)) {
+    const fn = (v) => {
+      if (lo !== undefined && v < lo) v = lo;
+      if (hi !== undefined && v > hi) v = hi;
+      return v;
+    };
+    return [mapUnary(x, out, fn)];
+  }
+  lo = lo ?? -Infinity;
+  hi = hi ?? Infinity;
+  // Like numpy.clip: min(max(x, lo), hi), NaN propagates.
+  return [roundToDtype(mapUnary(x, out, (v) => Math.min(Math.max(v, lo), hi)))];
+}
+
+/** The scalar function of a fused activation (see applyActivation). */
+function fusedActivationFn(attrs) {
+  const alpha = attrs.activation_alpha;
+  switch (attrs.activation) {
+    case 'Relu': return (x) => (x > 0 ? x : 0);
+    case 'LeakyRelu': return FLOAT_ACTIVATIONS.LeakyRelu({ alpha: alpha ?? 0.01 });
+    case 'Clip': {
+      const lo = attrs.activation_min ?? -Infinity;
+      const hi = attrs.activation_max ?? Infinity;
+      return (x) => Math.min(Math.max(x, lo), hi);
+    }
+    case 'Sigmoid': return sigmoid;
+    case 'Tanh': return Math.tanh;
+    case 'HardSigmoid':
+      return FLOAT_ACTIVATIONS.HardSigmoid({ alpha: alpha ?? 0.2, beta: attrs.activation_beta ?? 0.5 });
+    default: throw new Error(`fused activation ${attrs.activation} is not supported`);
+  }
+}
+
+/**
+ * Applies the fused activation described by `attrs.activation` (+ activation_alpha / _beta /
+ * _min / _max) to a float tensor, in place. Returns the tensor.
+ */
+export function applyActivation(tensor, attrs) {
+  const fn = fusedActivationFn(attrs);
+  requireFloat(`fused ${attrs.activation}`, tensor);
+  const d = tensor.data;
+  for (let i = 0; i < d.length; i++) d[i] = fn(d[i]);
+  return roundToDtype(tensor);
+}
+
+export const kernels = {
+  Relu: relu,
+  PRelu: prelu,
+  Shrink: shrink,
+  Clip: clip,
+};
+for (const [op, makeFn] of Object.entries(FLOAT_ACTIVATIONS)) kernels[op] = floatActivation(makeFn);

@@ -1,2 +1,157 @@
-// Kernels: cast (being written).
-export const kernels = {};
+// Kernels: Cast and CastLike between all dtypes of the js backend (no float8 / 4-bit / 2-bit types).
+
+import { isBigInt, isFloat, roundBFloat16, roundFloat16 } from './util.js';
+
+const ONNX_DTYPES = {
+  1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string',
+  9: 'bool', 10: 'float16', 11: 'float64', 12: 'uint32', 13: 'uint64', 16: 'bfloat16',
+};
+const UNSUPPORTED_ONNX_DTYPES = {
+  14: 'complex64', 15: 'complex128', 17: 'float8e4m3fn', 18: 'float8e4m3fnuz', 19: 'float8e5m2',
+  20: 'float8e5m2fnuz', 21: 'uint4', 22: 'int4', 23: 'float4e2m1', 24: 'float8e8m0', 25: 'uint2', 26: 'int2',
+};
+
+/** TensorProto.DataType enum value -> dtype name; throws for types the js backend lacks. */
+export function dtypeFromOnnxEnum(n) {
+  const dtype = ONNX_DTYPES[n];
+  if (dtype) return dtype;
+  const name = UNSUPPORTED_ONNX_DTYPES[n];
+  throw new Error(name ? `data type ${name} (${n}) is not supported` : `unknown ONNX data type ${n}`);
+}
+
+const INT64_MIN = -(2n ** 63n);
+
+// ---------------------------------------------------------------------------------------------
+// Strings
+
+/** Parses a numeric string per the ONNX Cast spec ("INF", "+inf", "-INF", "NaN" case-insensitive). */
+function parseNumber(s) {
+  const t = s.trim();
+  const u = t.toUpperCase();
+  if (u === 'INF' || u === '+INF' || u === 'INFINITY' || u === '+INFINITY') return Infinity;
+  if (u === '-INF' || u === '-INFINITY') return -Infinity;
+  if (u === 'NAN' || u === '+NAN' || u === '-NAN') return NaN;
+  return Number(t); // handles "1e-5", "1E8", "0x10"; "" -> 0, garbage -> NaN
+}
+
+/** A string -> int64/uint64 BigInt, exactly for integer literals. */
+function parseBigInt(s) {
+  const t = s.trim();
+  if (/^[+-]?\d+$/.test(t)) return BigInt(t);
+  return floatToBigInt(parseNumber(t));
+}
+
+/** Shortest decimal digits that round-trip through `round` (the dtype's rounding), as toPrecision text. */
+function shortestDigits(x, round) {
+  for (let p = 1; p < 17; p++) {
+    const s = x.toPrecision(p);
+    if (round(Number(s)) === x) return s;
+  }
+  return x.toPrecision(17);
+}
+
+/**
+ * Formats a float like numpy's str(): shortest round-trip digits for the source precision,
+ * positional for 1e-4 <= |x| < 1e16 ("0.5", "100.0"), scientific otherwise ("1e-05", "1.5e+16").
+ * Special values use the ONNX spellings "NaN", "INF", "-INF".
+ */
+function formatFloat(x, round) {
+  if (Number.isNaN(x)) return 'NaN';
+  if (x === Infinity) return 'INF';
+  if (x === -Infinity) return '-INF';
+  if (x === 0) return Object.is(x, -0) ? '-0.0' : '0.0';
+  const digits = Number(shortestDigits(x, round)).toExponential(); // e.g. "1.5e+16", "-2e-5"
+  let [mant, exp] = digits.split('e');
+  const e = Number(exp);
+  if (Math.abs(x) >= 1e-4 && Math.abs(x) < 1e16) {
+    const neg = mant.startsWith('-');
+    const ds = mant.replace('-', '').replace('.', '');
+    let s;
+    if (e >= ds.length - 1) s = `${ds}${'0'.repeat(e - ds.length + 1)}.0`;
+    else if (e >= 0) s = `${ds.slice(0, e + 1)}.${ds.slice(e + 1)}`;
+    else s = `0.${'0'.repeat(-e - 1)}${ds}`;
+    return neg ? `-${s}` : s;
+  }
+  const sign = e < 0 ? '-' : '+';
+  return `${mant}e${sign}${String(Math.abs(e)).padStart(2, '0')}`;
+}
+
+const FLOAT_ROUND = {
+  float32: Math.fround,
+  float64: (v) => v,
+  float16: roundFloat16,
+  bfloat16: roundBFloat16,
+};
+
+function toStringFn(from) {
+  if (isFloat(from)) {
+    const round = FLOAT_ROUND[from];
+    return (v) => formatFloat(v, round);
+  }
+  if (from === 'bool') return (v) => (v ? 'True' : 'False');
+  return (v) => String(v);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Numeric conversions
+
+/** float -> int64/uint64: truncate toward zero; NaN/±Inf give INT64_MIN (the x86 result). */
+function floatToBigInt(v) {
+  return Number.isFinite(v) ? BigInt(Math.trunc(v)) : INT64_MIN;
+}
+
+/** Element conversion function from dtype `from` to dtype `to`, or null for a plain copy. */
+function converter(from, to) {
+  if (to === 'string') return toStringFn(from);
+  if (from === 'string') {
+    if (to === 'bool') {
+      return (s) => {
+        const u = s.trim().toUpperCase();
+        if (u === 'TRUE') return 1;
+        if (u === 'FALSE') return 0;
+        const n = parseNumber(s);
+        return n !== 0 ? 1 : 0;
+      };
+    }
+    if (isBigInt(to)) return parseBigInt;
+    const num = converter('float64', to);
+    return num ? (s) => num(parseNumber(s)) : parseNumber;
+  }
+  if (to === 'bool') {
+    if (isBigInt(from)) return (v) => (v !== 0n ? 1 : 0);
+    return (v) => (v !== 0 ? 1 : 0); // NaN -> true, as in C/numpy
+  }
+  if (to === 'float16') return isBigInt(from) ? (v) => roundFloat16(Number(v)) : roundFloat16;
+  if (to === 'bfloat16') return isBigInt(from) ? (v) => roundBFloat16(Number(v)) : roundBFloat16;
+  if (isFloat(to)) return isBigInt(from) ? Number : null; // the typed array store rounds to float32/64
+  if (isBigInt(to)) {
+    if (isBigInt(from)) return null; // BigInt64Array <-> BigUint64Array stores wrap modulo 2^64
+    if (isFloat(from)) return floatToBigInt;
+    return BigInt;
+  }
+  // to a <= 32-bit integer type: the typed array store truncates floats toward zero and wraps
+  // integers modulo 2^bits (NaN/Inf become 0).
+  if (isBigInt(from)) return (v) => Number(BigInt.asIntN(32, v));
+  return null;
+}
+
+function castTo(x, to, ctx) {
+  const out = ctx.output(0, x.shape, to);
+  const fn = converter(x.dtype, to);
+  const X = x.data, O = out.data;
+  if (fn) for (let i = 0; i < X.length; i++) O[i] = fn(X[i]);
+  else if (Array.isArray(X) || Array.isArray(O)) for (let i = 0; i < X.length; i++) O[i] = X[i];
+  else O.set(X);
+  return [out];
+}
+
+function cast([x], attrs, ctx) {
+  if (attrs.to === undefined) throw new Error('Cast: attribute "to" is required');
+  return castTo(x, dtypeFromOnnxEnum(attrs.to), ctx);
+}
+
+function castLike([x, like], _attrs, ctx) {
+  return castTo(x, like.dtype, ctx);
+}
+
+export const kernels = { Cast: cast, CastLike: castLike };

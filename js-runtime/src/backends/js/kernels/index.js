@@ -4,7 +4,7 @@
 //   inputs  array of Tensors ({ dtype, shape, data }, see util.js), `null` for an omitted optional input
 //   attrs   the node's attributes by name (ints/floats as numbers, strings, arrays, tensor attributes
 //           as Tensors); defaults are the kernel's business
-//   ctx     { opset, opType, domain, name, output(index, shape, dtype) }: `output` returns a Tensor for
+//   ctx     { opset, opType, domain, name, numOutputs, output(index, shape, dtype) }: `output` returns a Tensor for
 //           output `index`, backed by the planned arena slot when there is one; kernels may also return
 //           tensors built with makeTensor(). Inputs are never aliased by outputs.
 // Returns an array of Tensors, one per node output (omitted optional outputs may be null).

@@ -1,2 +1,220 @@
-// Kernels: reduce (being written).
+// Kernels: reductions (ReduceSum, ReduceMax, ... ) and the softmax family (Softmax, LogSoftmax, Hardmax).
+import { broadcastIndex, isBigInt, normalizeAxis, roundBFloat16, roundFloat16, sizeOf, toNumbers } from './util.js';
+
+// ---------------------------------------------------------------------------------------------
+// Reductions
+
+// Smallest / largest value of each integer dtype: the identity of Max / Min over an empty set.
+const INT_RANGE = {
+  int8: [-128, 127], uint8: [0, 255], int16: [-32768, 32767], uint16: [0, 65535],
+  int32: [-2147483648, 2147483647], uint32: [0, 4294967295],
+  int64: [-(2n ** 63n), 2n ** 63n - 1n], uint64: [0n, 2n ** 64n - 1n], bool: [0, 1],
+};
+
+/** Rounds a float result to the storage precision of float16 / bfloat16 outputs (identity otherwise). */
+export function rounderFor(dtype) {
+  if (dtype === 'float16') return roundFloat16;
+  if (dtype === 'bfloat16') return roundBFloat16;
+  return null;
+}
+
+/**
+ * The reduced axes of a Reduce* node, or null for "all axes", or [] for a no-op
+ * (noop_with_empty_axes with no axes). `inputForm` says whether axes come as the second input.
+ */
+function reductionAxes(inputs, attrs, inputForm, rank) {
+  const axes = inputForm ? toNumbers(inputs[1]) : attrs.axes ?? null;
+  if (axes === null || axes.length === 0) {
+    return inputForm && attrs.noop_with_empty_axes ? [] : null;
+  }
+  return axes.map((a) => normalizeAxis(a, rank));
+}
+
+/**
+ * Generic reduction. `spec` describes the reduction over the (number or BigInt) elements:
+ *   init(dtype)            initial accumulator value
+ *   step(acc, x)           accumulate one element
+ *   finish(acc, count)     final value from accumulator and number of reduced elements (optional)
+ *   pre(x)                 optional transform applied to each element before step (e.g. abs, square)
+ */
+function makeReduce(spec) {
+  return (inputs, attrs, ctx) => {
+    const x = inputs[0];
+    const rank = x.shape.length;
+    const inputForm = ctx.opset >= (spec.axesInputSince ?? 18);
+    const keepdims = attrs.keepdims ?? 1;
+    let axes = reductionAxes(inputs, attrs, inputForm, rank);
+    if (axes !== null && axes.length === 0) {
+      // noop_with_empty_axes: the input unchanged (still through the op's element transform,
+      // as the reference does for e.g. ReduceSumSquare).
+      const out = ctx.output(0, x.shape, x.dtype);
+      const round = rounderFor(x.dtype);
+      for (let i = 0; i < x.data.length; i++) {
+        let v = spec.noopTransform ? spec.noopTransform(x.data[i]) : x.data[i];
+        out.data[i] = round ? round(v) : v;
+      }
+      return [out];
+    }
+    if (axes === null) axes = x.shape.map((_, i) => i);
+    const reduced = new Set(axes);
+    const keptShape = x.shape.map((d, i) => (reduced.has(i) ? 1 : d));
+    const outShape = keepdims ? keptShape : x.shape.filter((_, i) => !reduced.has(i));
+    const outSize = sizeOf(keptShape);
+    const count = outSize === 0 ? 0 : x.data.length / outSize;
+
+    const big = isBigInt(x.dtype);
+    const acc = new Array(outSize).fill(spec.init(x.dtype, big));
+    if (spec.prepare) spec.prepare(x, keptShape, acc);
+    const map = broadcastIndex(keptShape, x.shape);
+    const { data } = x;
+    const pre = spec.pre;
+    for (let i = 0; i < data.length; i++) {
+      const o = map[i];
+      acc[o] = spec.step(acc[o], pre ? pre(data[i], o) : data[i]);
+    }
+
+    const out = ctx.output(0, outShape, x.dtype);
+    const round = rounderFor(x.dtype);
+    for (let o = 0; o < outSize; o++) {
+      let v = spec.finish ? spec.finish(acc[o], count, big, o) : acc[o];
+      if (big && typeof v !== 'bigint') v = BigInt(Math.trunc(v));
+      else if (!big && typeof v === 'bigint') v = Number(v);
+      out.data[o] = round ? round(v) : v;
+    }
+    return [out];
+  };
+}
+
+const zero = (dtype, big) => (big ? 0n : 0);
+const one = (dtype, big) => (big ? 1n : 1);
+const abs = (x) => (x < 0 ? -x : x);
+const add = (a, x) => a + x;
+
+/** LogSumExp: a first pass computes the per-output max, used as a shift for stability. */
+function logSumExpSpec() {
+  let shift = null;
+  return {
+    init: () => 0,
+    prepare(x, keptShape, acc) {
+      shift = new Float64Array(acc.length).fill(-Infinity);
+      const map = broadcastIndex(keptShape, x.shape);
+      for (let i = 0; i < x.data.length; i++) {
+        const v = Number(x.data[i]);
+        if (v > shift[map[i]]) shift[map[i]] = v;
+      }
+      for (let o = 0; o < shift.length; o++) if (!Number.isFinite(shift[o])) shift[o] = 0;
+    },
+    pre: (x, o) => Math.exp(Number(x) - shift[o]),
+    step: add,
+    finish: (acc, count, big, o) => Math.log(acc) + shift[o],
+    noopTransform: (x) => x,
+  };
+}
+
+const reduceSpecs = {
+  ReduceSum: { init: zero, step: add, axesInputSince: 13 },
+  ReduceMean: {
+    init: zero, step: add,
+    finish: (acc, count, big) => (big ? (count ? acc / BigInt(count) : 0n) : acc / count),
+  },
+  ReduceProd: { init: one, step: (a, x) => a * x },
+  ReduceMax: {
+    init: (dtype) => INT_RANGE[dtype]?.[0] ?? -Infinity,
+    // NaN propagates, as numpy's maximum does.
+    step: (a, x) => (x > a || x !== x ? x : a),
+  },
+  ReduceMin: {
+    init: (dtype) => INT_RANGE[dtype]?.[1] ?? Infinity,
+    step: (a, x) => (x < a || x !== x ? x : a),
+  },
+  ReduceL1: { init: zero, pre: abs, step: add, noopTransform: abs },
+  ReduceL2: {
+    init: zero, pre: (x) => x * x, step: add,
+    finish: (acc) => Math.sqrt(Number(acc)),
+    noopTransform: (x) => (x < 0 ? -x : x),
+  },
+  ReduceSumSquare: { init: zero, pre: (x) => x * x, step: add, noopTransform: (x) => x * x },
+  ReduceLogSum: { init: zero, step: add, finish: (acc) => Math.log(Number(acc)), noopTransform: (x) => x },
+};
+
 export const kernels = {};
+for (const [op, spec] of Object.entries(reduceSpecs)) kernels[op] = makeReduce(spec);
+// LogSumExp keeps per-call state (the shift), so it gets a fresh spec per call.
+kernels.ReduceLogSumExp = (inputs, attrs, ctx) => makeReduce(logSumExpSpec())(inputs, attrs, ctx);
+
+// ---------------------------------------------------------------------------------------------
+// Softmax family
+
+/**
+ * Splits a shape into [outer, n, inner] for a softmax-like op along `axis`: before opset 13 the
+ * input is flattened to 2-D at `axis` (default 1), from 13 on it works along that single axis
+ * (default -1).
+ */
+function softmaxLayout(shape, attrs, opset) {
+  const rank = shape.length;
+  if (opset < 13) {
+    const axis = normalizeAxis(attrs.axis ?? 1, Math.max(rank, 1));
+    const outer = sizeOf(shape.slice(0, axis));
+    return [outer, sizeOf(shape.slice(axis)), 1];
+  }
+  const axis = normalizeAxis(attrs.axis ?? -1, rank);
+  return [sizeOf(shape.slice(0, axis)), shape[axis], sizeOf(shape.slice(axis + 1))];
+}
+
+function checkFloat(x, op) {
+  if (typeof x.data[0] === 'bigint' || !(x.data instanceof Float32Array || x.data instanceof Float64Array)) {
+    throw new Error(`${op}: dtype ${x.dtype} is not supported`);
+  }
+}
+
+/** Runs `body(src, dst, base, n, stride)` on every 1-D lane along the softmax axis. */
+function softmaxLike(op, body) {
+  return (inputs, attrs, ctx) => {
+    const x = inputs[0];
+    checkFloat(x, op);
+    const [outer, n, inner] = softmaxLayout(x.shape, attrs, ctx.opset);
+    const out = ctx.output(0, x.shape, x.dtype);
+    const tmp = new Float64Array(n);
+    for (let o = 0; o < outer; o++) {
+      for (let i = 0; i < inner; i++) body(x.data, out.data, o * n * inner + i, n, inner, tmp);
+    }
+    const round = rounderFor(x.dtype);
+    if (round) for (let i = 0; i < out.data.length; i++) out.data[i] = round(out.data[i]);
+    return [out];
+  };
+}
+
+/** Fills tmp with x - max along the lane and returns log(sum(exp(tmp))). */
+function shiftedLogSum(src, base, n, stride, tmp) {
+  let max = -Infinity;
+  for (let k = 0; k < n; k++) max = Math.max(max, src[base + k * stride]);
+  let sum = 0;
+  for (let k = 0; k < n; k++) {
+    tmp[k] = src[base + k * stride] - max;
+    sum += Math.exp(tmp[k]);
+  }
+  return Math.log(sum);
+}
+
+kernels.Softmax = softmaxLike('Softmax', (src, dst, base, n, stride, tmp) => {
+  let max = -Infinity;
+  for (let k = 0; k < n; k++) max = Math.max(max, src[base + k * stride]);
+  let sum = 0;
+  for (let k = 0; k < n; k++) {
+    tmp[k] = Math.exp(src[base + k * stride] - max);
+    sum += tmp[k];
+  }
+  for (let k = 0; k < n; k++) dst[base + k * stride] = tmp[k] / sum;
+});
+
+kernels.LogSoftmax = softmaxLike('LogSoftmax', (src, dst, base, n, stride, tmp) => {
+  const logSum = shiftedLogSum(src, base, n, stride, tmp);
+  for (let k = 0; k < n; k++) dst[base + k * stride] = tmp[k] - logSum;
+});
+
+// One-hot of the first maximum along the lane (output is zero-initialised).
+kernels.Hardmax = softmaxLike('Hardmax', (src, dst, base, n, stride) => {
+  let best = 0;
+  for (let k = 1; k < n; k++) if (src[base + k * stride] > src[base + best * stride]) best = k;
+  if (n > 0) dst[base + best * stride] = 1;
+});

@@ -1,0 +1,126 @@
+#!/usr/bin/env node
+// Persistent worker for the Python side (verify command, conformance tests).
+//
+// Protocol: JSON lines on stdin/stdout, one request -> one response, answered in order.
+//   {"id":1,"cmd":"load","bundle":"/abs/dir","backends":["js"]}
+//     -> {"id":1,"ok":true,"handle":1,"backend":"js","inputs":[...],"outputs":[...],"fallbackLog":[...]}
+//   {"id":2,"cmd":"run","handle":1,"inputs":{"x":{"dtype":"float32","shape":[1,3],"b64":"..."}}}
+//     -> {"id":2,"ok":true,"outputs":[{"name":"y","dtype":"float32","shape":[1,3],"b64":"..."}],"ms":1.2}
+//   {"id":3,"cmd":"dispose","handle":1} -> {"id":3,"ok":true}
+//   {"cmd":"exit"}                        ends the process (answers first when it has an id)
+// Tensors: raw little-endian bytes in base64 ("b64"); bool one byte per element; float16/bfloat16
+// as uint16 bit patterns; string tensors as "json": [...] instead of "b64".
+// Errors: {"id":...,"ok":false,"error":"message"}; the worker keeps running.
+// Nothing but responses goes to stdout (console.log is redirected to stderr).
+
+import { createInterface } from 'node:readline';
+import { load } from '../src/index.js';
+import { API_ARRAYS } from '../src/tensor-io.js';
+
+console.log = console.error;
+console.info = console.error;
+console.debug = console.error;
+console.warn = console.error;
+
+const runners = new Map();
+let nextHandle = 1;
+
+function send(obj) {
+  process.stdout.write(`${JSON.stringify(obj)}\n`);
+}
+
+function decodeTensor(name, t) {
+  if (!t || typeof t !== 'object') throw new Error(`input '${name}': expected {dtype, shape, b64|json}`);
+  const { dtype, shape } = t;
+  if (dtype === 'string' || t.json !== undefined) {
+    if (!Array.isArray(t.json)) throw new Error(`input '${name}': string tensors need "json": [...]`);
+    return { dtype, shape, data: t.json };
+  }
+  const Ctor = API_ARRAYS[dtype];
+  if (!Ctor) throw new Error(`input '${name}': unsupported dtype ${JSON.stringify(dtype)}`);
+  if (typeof t.b64 !== 'string') throw new Error(`input '${name}': missing "b64"`);
+  const bytes = Buffer.from(t.b64, 'base64');
+  if (bytes.byteLength % Ctor.BYTES_PER_ELEMENT !== 0) {
+    throw new Error(`input '${name}': ${bytes.byteLength} bytes is not a whole number of ${dtype} elements`);
+  }
+  const aligned = new Uint8Array(bytes).buffer; // a fresh, aligned copy
+  return { dtype, shape, data: new Ctor(aligned) };
+}
+
+function encodeTensor(name, t) {
+  if (t.dtype === 'string') return { name, dtype: t.dtype, shape: t.shape, json: t.data };
+  const d = t.data;
+  return { name, dtype: t.dtype, shape: t.shape, b64: Buffer.from(d.buffer, d.byteOffset, d.byteLength).toString('base64') };
+}
+
+function runnerFor(handle) {
+  const runner = runners.get(handle);
+  if (!runner) throw new Error(`no loaded bundle with handle ${JSON.stringify(handle)}`);
+  return runner;
+}
+
+const commands = {
+  async load(req) {
+    if (typeof req.bundle !== 'string') throw new Error('load: "bundle" (folder path or URL) is required');
+    const options = req.backends ? { backends: req.backends } : {};
+    const runner = await load(req.bundle, options);
+    const handle = nextHandle++;
+    runners.set(handle, runner);
+    return { handle, backend: runner.backend, inputs: runner.inputs, outputs: runner.outputs, fallbackLog: runner.fallbackLog };
+  },
+
+  async run(req) {
+    const runner = runnerFor(req.handle);
+    const feeds = {};
+    for (const [name, t] of Object.entries(req.inputs ?? {})) feeds[name] = decodeTensor(name, t);
+    const start = performance.now();
+    const result = await runner.run(feeds);
+    const ms = performance.now() - start;
+    return { outputs: runner.outputs.map((o) => encodeTensor(o.name, result[o.name])), ms };
+  },
+
+  async dispose(req) {
+    runnerFor(req.handle).dispose();
+    runners.delete(req.handle);
+    return {};
+  },
+
+  async ping() {
+    return {};
+  },
+};
+
+async function handle(line) {
+  if (!line.trim()) return;
+  let req;
+  try {
+    req = JSON.parse(line);
+  } catch (e) {
+    send({ id: null, ok: false, error: `invalid JSON request: ${e.message}` });
+    return;
+  }
+  const id = req && typeof req === 'object' ? req.id ?? null : null;
+  if (req?.cmd === 'exit') {
+    if (id !== null) send({ id, ok: true });
+    for (const runner of runners.values()) runner.dispose();
+    process.stdout.write('', () => process.exit(0));
+    return;
+  }
+  try {
+    const command = req && typeof req.cmd === 'string' && Object.hasOwn(commands, req.cmd) ? commands[req.cmd] : null;
+    if (!command) throw new Error(`unknown command ${JSON.stringify(req?.cmd)} (expected load, run, dispose, exit)`);
+    send({ id, ok: true, ...(await command(req)) });
+  } catch (e) {
+    if (process.env.WEBDNN_WORKER_DEBUG) console.error(e);
+    send({ id, ok: false, error: e && e.message ? e.message : String(e) });
+  }
+}
+
+process.on('uncaughtException', (e) => console.error('node-worker: uncaught exception:', e));
+process.on('unhandledRejection', (e) => console.error('node-worker: unhandled rejection:', e));
+
+// Requests are handled one at a time, in arrival order.
+let queue = Promise.resolve();
+const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
+rl.on('line', (line) => { queue = queue.then(() => handle(line)); });
+rl.on('close', () => { queue.then(() => process.exit(0)); });

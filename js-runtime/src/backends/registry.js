@@ -1,0 +1,19 @@
+// The backends this runtime knows, by name. A backend's `create(bundle, entry)` returns an
+// executor: { run(feeds: Map<name, Tensor>) -> Map<name, Tensor> (sync or async), dispose() },
+// where tensors use the js backend's internal representation (float16/bfloat16 as Float32Array).
+// A backend that cannot be used here has `unavailable` (the reason) instead of `create`.
+
+/** @type {Record<string, { create?: Function, unavailable?: string }>} */
+export const BACKENDS = {
+  webgpu: { unavailable: 'the webgpu backend is not implemented yet in this runtime' },
+  wasm: { unavailable: 'the wasm backend is not implemented yet in this runtime' },
+  js: {
+    async create(bundle, entry) {
+      const { createJsBackend } = await import('./js/backend.js');
+      return createJsBackend(bundle, entry);
+    },
+  },
+};
+
+/** The default preference order of load(). */
+export const DEFAULT_BACKENDS = ['webgpu', 'wasm', 'js'];

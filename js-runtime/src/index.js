@@ -1,0 +1,141 @@
+// webdnn-runtime: loads bundles written by `webdnn-build build` and runs them.
+//
+//   import { load } from 'webdnn-runtime';
+//   const runner = await load('path/or/url/of/bundle', { backends: ['webgpu', 'wasm', 'js'] });
+//   const { output } = await runner.run({ input: new Float32Array(1 * 3 * 224 * 224) });
+//   runner.dispose();
+
+import { openBundle } from './bundle.js';
+import { BACKENDS, DEFAULT_BACKENDS } from './backends/registry.js';
+import { feedToTensor, tensorToOutput } from './tensor-io.js';
+import { registerKernel as registerJsKernel } from './backends/js/kernels/index.js';
+
+/**
+ * Registers a js-backend kernel for a custom op (or overrides a built-in one).
+ * A kernel is `(inputs, attrs, ctx) => outputs` (see src/backends/js/kernels/index.js).
+ *
+ * @param {string} opType the ONNX op type, e.g. 'MyOp'
+ * @param {Function} fn the kernel
+ * @param {string} [domain=''] the op's domain ('' is the default ONNX domain)
+ */
+export function registerKernel(opType, fn, domain = '') {
+  if (typeof fn !== 'function') throw new TypeError(`registerKernel('${opType}'): the kernel must be a function`);
+  registerJsKernel(opType, fn, domain);
+}
+
+/**
+ * Loads a bundle and prepares the first usable backend of `options.backends`.
+ * Backends that are skipped are recorded, with the reason, in `runner.fallbackLog`.
+ *
+ * @param {string|URL} source bundle folder: a file path (Node) or a URL (http(s) in browsers or Node)
+ * @param {{ backends?: string[] }} [options]
+ * @returns {Promise<Runner>}
+ */
+export async function load(source, options = {}) {
+  const bundle = await openBundle(source);
+  let preference = options.backends ?? DEFAULT_BACKENDS;
+  if (typeof preference === 'string') preference = [preference];
+  if (!Array.isArray(preference) || preference.length === 0) {
+    throw new TypeError('load(): options.backends must be a non-empty array of backend names');
+  }
+
+  const fallbackLog = [];
+  const built = Object.keys(bundle.manifest.backends);
+  for (const name of new Set(preference)) {
+    const backend = Object.hasOwn(BACKENDS, name) ? BACKENDS[name] : null;
+    let reason;
+    if (!backend) {
+      reason = `unknown backend '${name}' (known: ${Object.keys(BACKENDS).join(', ')})`;
+    } else if (backend.unavailable) {
+      reason = backend.unavailable;
+    } else if (!Object.hasOwn(bundle.manifest.backends, name)) {
+      reason = `the bundle has no '${name}' program (it was built for: ${built.join(', ') || 'no backend'})`;
+    } else {
+      try {
+        const executor = await backend.create(bundle, bundle.manifest.backends[name]);
+        bundle.releaseWeights();
+        return new Runner(bundle, name, executor, fallbackLog);
+      } catch (e) {
+        reason = e && e.message ? e.message : String(e);
+      }
+    }
+    fallbackLog.push({ backend: name, reason });
+  }
+  const lines = fallbackLog.map((f) => `  - ${f.backend}: ${f.reason}`).join('\n');
+  const err = new Error(`no usable backend for bundle ${bundle.label}:\n${lines}`);
+  err.fallbackLog = fallbackLog;
+  throw err;
+}
+
+/** A loaded model on one backend. Create it with `load()`. */
+export class Runner {
+  /** @internal */
+  constructor(bundle, backend, executor, fallbackLog) {
+    const manifest = bundle.manifest;
+    /** Name of the backend in use ('js', ...). */
+    this.backend = backend;
+    /** Model inputs: [{ name, shape, dtype }], from the manifest. */
+    this.inputs = manifest.inputs.map((v) => ({ name: v.name, shape: [...v.shape], dtype: v.dtype }));
+    /** Model outputs: [{ name, shape, dtype }]; shapes may hold null for dims known only at run time. */
+    this.outputs = manifest.outputs.map((v) => ({ name: v.name, shape: [...v.shape], dtype: v.dtype }));
+    /** Backends tried before this one and why they were skipped: [{ backend, reason }]. */
+    this.fallbackLog = fallbackLog;
+    /** The bundle's manifest.json. */
+    this.manifest = manifest;
+    this._executor = executor;
+    this._queue = Promise.resolve();
+  }
+
+  /**
+   * Runs the model. `feeds` maps each input name to a TypedArray (shape from the model) or
+   * `{ data, shape, dtype }`. Resolves to `{ name: { data, shape, dtype } }` with freshly
+   * allocated data. Runs on one runner are executed one after another.
+   *
+   * @param {Record<string, any> | Map<string, any>} feeds
+   * @returns {Promise<Record<string, {data: any, shape: number[], dtype: string}>>}
+   */
+  async run(feeds) {
+    if (!this._executor) throw new Error('run(): this runner has been disposed');
+    const tensors = this._validate(feeds);
+    const job = this._queue.then(async () => {
+      if (!this._executor) throw new Error('run(): this runner has been disposed');
+      const result = await this._executor.run(tensors);
+      const out = {};
+      for (const spec of this.outputs) {
+        const t = result.get(spec.name);
+        if (!t) throw new Error(`the backend produced no output '${spec.name}'`);
+        out[spec.name] = tensorToOutput(t, spec.dtype ?? t.dtype);
+      }
+      return out;
+    });
+    this._queue = job.catch(() => {});
+    return job;
+  }
+
+  /** Validates `feeds` and converts them to internal tensors (Map by input name). */
+  _validate(feeds) {
+    if (feeds === null || typeof feeds !== 'object') {
+      throw new TypeError(`run(feeds): feeds must be an object mapping input names to tensors, got ${feeds === null ? 'null' : typeof feeds}`);
+    }
+    const entries = feeds instanceof Map ? [...feeds.entries()] : Object.entries(feeds);
+    const expected = this.inputs.map((i) => `'${i.name}'`).join(', ') || 'none';
+    const byName = new Map(this.inputs.map((i) => [i.name, i]));
+    const tensors = new Map();
+    for (const [name, feed] of entries) {
+      const spec = byName.get(name);
+      if (!spec) throw new Error(`unknown input '${name}' (the model's inputs are ${expected})`);
+      tensors.set(name, feedToTensor(spec, feed));
+    }
+    for (const spec of this.inputs) {
+      if (!tensors.has(spec.name)) throw new Error(`missing input '${spec.name}' (the model's inputs are ${expected})`);
+    }
+    return tensors;
+  }
+
+  /** Releases the backend's memory. The runner cannot be used afterwards. */
+  dispose() {
+    const executor = this._executor;
+    this._executor = null;
+    if (executor) executor.dispose();
+  }
+}

@@ -1,0 +1,1 @@
+"""The pure-JS backend of webdnn-build."""

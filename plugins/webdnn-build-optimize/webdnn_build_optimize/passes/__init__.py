@@ -1,0 +1,1 @@
+"""One module per pass; each exports ``run(graph, ctx) -> bool`` (True when it changed the graph)."""

@@ -1,0 +1,39 @@
+"""Builds the unittest classes of onnx's backend suite for one webdnn-build backend.
+
+Only the 1,884 node tests and the 9 "light" model-zoo architectures shipped in
+the onnx wheel are collected (categories NodeModel and RealModel).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+
+import onnx.backend.test
+
+from webdnn_build.onnx_backend import make_backend
+
+from .exclusions import exclusions_for
+
+CATEGORIES = ("OnnxBackendNodeModelTest", "OnnxBackendRealModelTest")
+
+
+def build_suite(backend: str, module_name: str) -> dict[str, type]:
+    warnings.simplefilter("ignore", RuntimeWarning)  # the suite's generators overflow on purpose
+    test = onnx.backend.test.BackendTest(make_backend(backend), module_name)
+    for pattern in exclusions_for(backend):
+        test.exclude(pattern)
+    # WEBDNN_CONFORMANCE_FILTER: a regex to run a subset (e.g. in CI or while developing)
+    subset = os.environ.get("WEBDNN_CONFORMANCE_FILTER")
+    if subset:
+        test.include(subset)
+    cases = test.test_cases
+    return {name: cls for name, cls in cases.items() if name in CATEGORIES}
+
+
+def reason_for(backend: str, test_name: str) -> str | None:
+    for pattern, reason in exclusions_for(backend).items():
+        if re.search(pattern, test_name):
+            return reason
+    return None

@@ -1,0 +1,245 @@
+"""The ``webdnn-build`` command line: build, inspect, plugins, verify."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from . import __version__
+from .compiler import BuildOptions, compile_model, describe_graph, import_model, run_passes, stderr_log, unsupported_nodes
+from .config import ModelConfig, find_config, load_config
+from .errors import ConfigError, WebDNNError
+from .plugins import get_host
+from .registry import PassContext
+
+
+def parse_input_shape(specs: Sequence[str]) -> dict[str, tuple[int, ...]]:
+    shapes = {}
+    for spec in specs:
+        name, sep, dims = spec.rpartition("=")
+        try:
+            if not sep or not name:
+                raise ValueError
+            shape = tuple(int(d) for d in dims.split(","))
+            if any(d <= 0 for d in shape):
+                raise ValueError
+        except ValueError:
+            raise ConfigError(f"--input-shape '{spec}': expected NAME=D1,D2,... with positive integers") from None
+        shapes[name] = shape
+    return shapes
+
+
+def _backends_arg(value: Optional[str]) -> Optional[list[str]]:
+    return [b.strip() for b in value.split(",") if b.strip()] if value else None
+
+
+def build_key(model: ModelConfig) -> str:
+    """What decides whether a bundle is up to date: model bytes, options, compiler and plugin versions."""
+    h = hashlib.sha256()
+    h.update(model.path.read_bytes())
+    h.update(json.dumps({
+        "backends": model.backends, "passes": model.passes,
+        "shapes": {k: list(v) for k, v in sorted(model.input_shapes.items())},
+        "compiler": __version__,
+        "plugins": sorted((i.distribution, i.version) for i in get_host().infos.values()),
+    }, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def _up_to_date(model: ModelConfig, key: str) -> bool:
+    manifest = model.out / "manifest.json"
+    try:
+        return json.loads(manifest.read_text()).get("buildKey") == key
+    except (OSError, ValueError):
+        return False
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    log = (lambda m: None) if args.quiet else stderr_log
+    shapes = parse_input_shape(args.input_shape or [])
+    if args.model:
+        model = Path(args.model)
+        out = Path(args.output) if args.output else Path.cwd() / model.stem
+        opts = BuildOptions(backends=_backends_arg(args.backends), input_shapes=shapes)
+        result = compile_model(model, out, opts, log)
+        if args.json:
+            print(json.dumps({"results": [{"model": str(model), "out": str(result.out_dir), "status": "built",
+                                            "backends": result.backends, "skippedBackends": result.skipped_backends,
+                                            "seconds": round(result.seconds, 3)}]}))
+        return 0
+
+    cfg_path = Path(args.config) if args.config else find_config(Path.cwd())
+    if cfg_path is None:
+        raise ConfigError("no model given and no config found (webdnn.toml, or [tool.webdnn-build] in pyproject.toml)")
+    cfg = load_config(cfg_path)
+    if not cfg.models:
+        raise ConfigError(f"{cfg_path}: lists no models")
+    results: list[dict[str, Any]] = []
+    failed = 0
+    for model in cfg.models:
+        if args.backends:
+            model.backends = _backends_arg(args.backends)
+        model.input_shapes.update(shapes)
+        entry: dict[str, Any] = {"model": str(model.path), "out": str(model.out)}
+        try:
+            if not model.path.is_file():
+                raise WebDNNError(f"{model.path}: model file not found (listed in {cfg_path})")
+            key = build_key(model)
+            if not args.force and _up_to_date(model, key):
+                entry["status"] = "up-to-date"
+                log(f"{model.path.name}: up to date, skipped")
+            else:
+                opts = BuildOptions(backends=model.backends, input_shapes=model.input_shapes, passes=model.passes)
+                result = compile_model(model.path, model.out, opts, log, extra_manifest={"buildKey": key})
+                entry.update(status="built", backends=result.backends, skippedBackends=result.skipped_backends,
+                             seconds=round(result.seconds, 3))
+        except WebDNNError as exc:
+            failed += 1
+            entry.update(status="failed", error=str(exc))
+            print(f"webdnn-build: error: {exc}", file=sys.stderr)
+        results.append(entry)
+    if args.json:
+        print(json.dumps({"results": results, "failed": failed}, indent=1))
+    else:
+        counts = {s: sum(r["status"] == s for r in results) for s in ("built", "up-to-date", "failed")}
+        print(f"{counts['built']} built, {counts['up-to-date']} up to date, {counts['failed']} failed")
+    return 1 if failed else 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    log = stderr_log if args.verbose else (lambda m: None)
+    opts = BuildOptions(input_shapes=parse_input_shape(args.input_shape or []))
+    model = Path(args.model)
+    dynamic: list[str] = []
+    try:
+        graph = import_model(model, opts, log)
+    except WebDNNError as exc:
+        if "dynamic input dims" not in str(exc):
+            raise
+        dynamic = [str(exc)]
+        print(f"dynamic dims: {exc}")
+        return 0 if not args.json else (print(json.dumps({"dynamic": dynamic})) or 0)
+    host = get_host()
+    run_passes(graph, host.registry, None, PassContext(log=log), log)
+    op_counts: dict[str, int] = {}
+    for n in graph.nodes:
+        key = f"{n.domain}.{n.op_type}" if n.domain else n.op_type
+        op_counts[key] = op_counts.get(key, 0) + 1
+    support = {name: sorted({n.split("(")[-1].rstrip(")") for n in unsupported_nodes(graph, b)})
+               for name, b in host.registry.backends.items()}
+    if args.json:
+        print(json.dumps({
+            "inputs": [{"name": i, "dtype": graph.values[i].dtype, "shape": graph.values[i].shape} for i in graph.inputs],
+            "outputs": [{"name": o, "dtype": graph.values[o].dtype, "shape": graph.values[o].shape} for o in graph.outputs],
+            "ops": op_counts, "unsupportedOps": support, "constants": len(graph.constants()),
+            "weightBytes": int(sum(v.const.nbytes for v in graph.constants())),
+        }, default=list, indent=1))
+        return 0
+    print(describe_graph(graph))
+    print(f"  constants: {len(graph.constants())} ({sum(v.const.nbytes for v in graph.constants()) / 1e6:.2f} MB)")
+    print("  ops after optimization: " + ", ".join(f"{k}×{v}" for k, v in sorted(op_counts.items())))
+    for name, missing in support.items():
+        print(f"  backend {name}: " + ("supports every op" if not missing else f"lacks {', '.join(missing)}"))
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    host = get_host()
+    rows = [{"name": i.name, "distribution": i.distribution, "version": i.version, "module": i.module,
+             "registers": i.registers} for i in host.infos.values()]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    if not rows:
+        print("no plugins installed")
+    for r in rows:
+        print(f"{r['name']:<12} {r['distribution']} {r['version']}  ({r['module']})")
+        for what in r["registers"]:
+            print(f"    {what}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .verify import verify_model
+
+    inputs = {}
+    for spec in args.input or []:
+        name, sep, file = spec.partition("=")
+        if not sep:
+            raise ConfigError(f"--input '{spec}': expected NAME=file.npy")
+        try:
+            inputs[name] = np.load(file)
+        except OSError as exc:
+            raise ConfigError(f"--input {name}: cannot read {file}: {exc}") from exc
+    opts = BuildOptions(input_shapes=parse_input_shape(args.input_shape or []))
+    reports = verify_model(Path(args.model), args.backend, opts, inputs, rtol=args.rtol, atol=args.atol, seed=args.seed)
+    ok = all(r.ok for r in reports)
+    if args.json:
+        print(json.dumps({"ok": ok, "backend": args.backend, "outputs": [r.__dict__ for r in reports]}, default=list))
+    else:
+        for r in reports:
+            print(f"{'ok  ' if r.ok else 'FAIL'} {r.name} {list(r.shape)}: max abs err {r.max_abs:.3g} "
+                  f"(output scale {r.scale:.3g}), max rel err {r.max_rel:.3g}")
+        print(f"verify on {args.backend}: {'passed' if ok else 'FAILED'} (tolerance: atol {args.atol} + rtol {args.rtol} × max|ref|)")
+    return 0 if ok else 1
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="webdnn-build", description="Compile models into inference bundles for browsers and Node.")
+    p.add_argument("--version", action="version", version=f"webdnn-build {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", help="build a model (or every model in the config) into a bundle")
+    b.add_argument("model", nargs="?", help="model file; omit to build every model listed in the config")
+    b.add_argument("-o", "--output", help="bundle folder (default: ./<model name>)")
+    b.add_argument("--backends", help="comma-separated backends (default: every installed one)")
+    b.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,...", help="fix an input's shape (repeatable)")
+    b.add_argument("--config", help="config file (default: nearest webdnn.toml or pyproject.toml)")
+    b.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    b.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    b.set_defaults(func=cmd_build)
+
+    i = sub.add_parser("inspect", help="summarise a model: inputs, outputs, ops, backend support")
+    i.add_argument("model")
+    i.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,...")
+    i.add_argument("--json", action="store_true")
+    i.add_argument("-v", "--verbose", action="store_true")
+    i.set_defaults(func=cmd_inspect)
+
+    pl = sub.add_parser("plugins", help="list installed plugins and what they register")
+    pl.add_argument("--json", action="store_true")
+    pl.set_defaults(func=cmd_plugins)
+
+    v = sub.add_parser("verify", help="build, run in Node and compare with onnxruntime")
+    v.add_argument("model")
+    v.add_argument("--backend", default="js")
+    v.add_argument("--input", action="append", metavar="NAME=file.npy", help="input data (default: random)")
+    v.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,...")
+    v.add_argument("--rtol", type=float, default=1e-4)
+    v.add_argument("--atol", type=float, default=1e-5)
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(func=cmd_verify)
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except WebDNNError as exc:
+        print(f"webdnn-build: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

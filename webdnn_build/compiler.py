@@ -1,0 +1,234 @@
+"""The pipeline: import → shape inference → passes → per-backend codegen → bundle writer."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from . import __version__
+from .errors import ConfigError, ImportError_, UnsupportedOpsError, WebDNNError
+from .ir import Graph, format_shape
+from .memory import plan_memory
+from .plugins import get_host
+from .registry import CodegenContext, ImportOptions, PassContext, Registry
+from .weights import WeightPacker
+
+FORMAT_VERSION = 1
+Log = Callable[[str], None]
+
+
+def stderr_log(msg: str) -> None:
+    print(f"webdnn-build: {msg}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class BuildOptions:
+    backends: Optional[list[str]] = None
+    input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    #: explicit pass ids; None = the default pipeline
+    passes: Optional[list[str]] = None
+
+
+@dataclass
+class BuildResult:
+    out_dir: Path
+    backends: list[str]
+    skipped_backends: dict[str, str]
+    graph: Graph
+    manifest: dict[str, Any]
+    seconds: float
+
+
+def pick_importer(path: Path, registry: Registry):
+    suffix = path.suffix.lower()
+    for imp in registry.importers.values():
+        if suffix in imp.extensions:
+            return imp
+    try:
+        head = path.open("rb").read(64)
+    except OSError as exc:
+        raise ImportError_(f"{path}: cannot read file: {exc.strerror}") from exc
+    for imp in registry.importers.values():
+        if imp.sniff and imp.sniff(head):
+            return imp
+    known = ", ".join(f"{i.name} ({' '.join(i.extensions)})" for i in registry.importers.values()) or "none installed"
+    raise ImportError_(f"{path}: no importer recognises this file; installed importers: {known}")
+
+
+def import_model(path: Path, options: BuildOptions, log: Log = stderr_log) -> Graph:
+    host = get_host()
+    importer = pick_importer(path, host.registry)
+    t0 = time.perf_counter()
+    graph = importer.load(path, ImportOptions(dict(options.input_shapes)))
+    log(f"imported {path.name} with '{importer.name}': {len(graph.nodes)} nodes, "
+        f"{len(graph.constants())} constants ({time.perf_counter() - t0:.2f}s)")
+    host.graph_imported(graph)
+    return graph
+
+
+def select_backends(registry: Registry, wanted: Optional[Sequence[str]]) -> list[Any]:
+    if not registry.backends:
+        raise ConfigError("no backend plugin is installed (e.g. pip install webdnn-build-js)")
+    if not wanted:
+        return list(registry.backends.values())
+    unknown = [b for b in wanted if b not in registry.backends]
+    if unknown:
+        raise ConfigError(f"unknown backend(s) {', '.join(unknown)}; installed: {', '.join(registry.backends)}")
+    return [registry.backends[b] for b in wanted]
+
+
+def run_passes(graph: Graph, registry: Registry, pass_ids: Optional[list[str]], ctx: PassContext, log: Log) -> None:
+    ids = registry.default_pipeline() if pass_ids is None else pass_ids
+    unknown = [p for p in ids if p not in registry.passes]
+    if unknown:
+        raise ConfigError(f"unknown pass(es) {', '.join(unknown)}; installed: {', '.join(sorted(registry.passes))}")
+    for pid in ids:
+        t0 = time.perf_counter()
+        before = len(graph.nodes)
+        changed = registry.passes[pid].run(graph, ctx)
+        if changed:
+            log(f"pass {pid}: {before} → {len(graph.nodes)} nodes ({time.perf_counter() - t0:.2f}s)")
+    graph.prune_values()
+
+
+def unsupported_nodes(graph: Graph, backend: Any) -> list[str]:
+    supported = backend.supported_ops()
+    return [n.describe() for n in graph.nodes if (n.domain, n.op_type) not in supported]
+
+
+def io_entries(graph: Graph, names: list[str]) -> list[dict[str, Any]]:
+    out = []
+    for name in names:
+        v = graph.values[name]
+        shape = None if v.shape is None else [d if isinstance(d, int) else None for d in v.shape]
+        out.append({"name": name, "shape": shape, "dtype": v.dtype})
+    return out
+
+
+def compile_model(
+    model_path: os.PathLike | str,
+    out_dir: os.PathLike | str,
+    options: Optional[BuildOptions] = None,
+    log: Log = stderr_log,
+    extra_manifest: Optional[dict[str, Any]] = None,
+) -> BuildResult:
+    """Build one model into a bundle folder. Nothing is left at ``out_dir`` on failure."""
+    t_start = time.perf_counter()
+    options = options or BuildOptions()
+    path = Path(model_path)
+    out = Path(out_dir)
+    host = get_host()
+    registry = host.registry
+    backends = select_backends(registry, options.backends)
+
+    graph = import_model(path, options, log)
+    supported = set.intersection(*(b.supported_ops() for b in backends))
+    run_passes(graph, registry, options.passes, PassContext(supported_ops=supported, log=log), log)
+
+    usable, skipped = [], {}
+    for backend in backends:
+        missing = unsupported_nodes(graph, backend)
+        if missing:
+            skipped[backend.name] = f"cannot run {len(missing)} node(s), first {missing[0]}"
+        else:
+            usable.append(backend)
+    if not usable:
+        asked = ", ".join(b.name for b in backends)
+        details = []
+        for backend in backends:
+            missing = sorted({n.split('(')[-1].rstrip(')') for n in unsupported_nodes(graph, backend)})
+            first = unsupported_nodes(graph, backend)[0]
+            details.append(f"backend '{backend.name}' lacks op(s) {', '.join(missing)} (first at {first})")
+        raise UnsupportedOpsError(f"{path}: no backend can run this model (asked: {asked}): " + "; ".join(details))
+    for name, why in skipped.items():
+        log(f"backend {name} skipped: {why}")
+
+    packer = WeightPacker()
+    for value in graph.constants():
+        packer.add(value)
+
+    artifacts = {}
+    for backend in usable:
+        t0 = time.perf_counter()
+        ctx = CodegenContext(weights=packer.descriptors(), plan_memory=plan_memory, log=log, packer=packer)
+        artifacts[backend.name] = backend.generate(graph, ctx)
+        log(f"backend {backend.name}: code generated ({time.perf_counter() - t0:.2f}s)")
+
+    manifest: dict[str, Any] = {
+        "format": "webdnn-bundle",
+        "formatVersion": FORMAT_VERSION,
+        "name": path.stem,
+        "source": {"file": path.name, "sha256": file_sha256(path)},
+        "compiler": {"version": __version__, "plugins": {i.distribution: i.version for i in host.infos.values()}},
+        "inputs": io_entries(graph, graph.inputs),
+        "outputs": io_entries(graph, graph.outputs),
+        "weights": {"file": "weights.bin", "byteLength": packer.size},
+        "backends": {},
+    }
+    if skipped:
+        manifest["skippedBackends"] = skipped
+    if extra_manifest:
+        manifest.update(extra_manifest)
+
+    files: dict[str, bytes] = {"weights.bin": packer.blob()}
+    for name, art in artifacts.items():
+        for rel, data in art.files.items():
+            files[f"{name}/{rel}"] = data
+        manifest["backends"][name] = art.manifest
+    files["manifest.json"] = json.dumps(manifest, indent=1).encode()
+    write_bundle_atomically(out, files)
+    seconds = time.perf_counter() - t_start
+    log(f"wrote {out} ({sum(len(d) for d in files.values()) / 1e6:.1f} MB, backends: "
+        f"{', '.join(artifacts)}) in {seconds:.2f}s")
+    return BuildResult(out, list(artifacts), skipped, graph, manifest, seconds)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_bundle_atomically(out: Path, files: dict[str, bytes]) -> None:
+    """Write into a temporary sibling folder, then swap it into place."""
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        for rel, data in files.items():
+            target = tmp / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        if out.exists():
+            if not (out / "manifest.json").exists() and any(out.iterdir()):
+                raise WebDNNError(f"{out}: exists and is not a webdnn bundle; refusing to replace it")
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def describe_graph(graph: Graph) -> str:
+    lines = [f"graph {graph.name}: {len(graph.nodes)} nodes, opsets {graph.opsets}"]
+    for name in graph.inputs:
+        v = graph.values[name]
+        lines.append(f"  input  {name}: {v.dtype} {format_shape(v.shape)}")
+    for name in graph.outputs:
+        v = graph.values[name]
+        lines.append(f"  output {name}: {v.dtype} {format_shape(v.shape)}")
+    return "\n".join(lines)

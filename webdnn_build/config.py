@@ -1,0 +1,128 @@
+"""Project configuration: ``[tool.webdnn-build]`` in pyproject.toml, or a webdnn.toml.
+
+    [tool.webdnn-build]            # in webdnn.toml the table is the top level
+    out-dir = "build/models"       # where bundles go (default: "webdnn-bundles")
+    backends = ["js"]              # default: every installed backend
+    passes = [...]                 # default: the default pipeline
+
+    [[tool.webdnn-build.models]]
+    path = "models/resnet50.onnx"  # relative to the config file
+    out = "build/resnet50"         # default: <out-dir>/<model file stem>
+    backends = ["wasm", "js"]
+    input-shapes = { input = [1, 3, 224, 224] }
+
+CLI flags override these values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import tomli
+
+from .errors import ConfigError
+
+ALLOWED_TOP = {"out-dir", "backends", "passes", "models", "input-shapes"}
+ALLOWED_MODEL = {"path", "out", "backends", "passes", "input-shapes"}
+
+
+@dataclass
+class ModelConfig:
+    path: Path
+    out: Path
+    backends: Optional[list[str]] = None
+    passes: Optional[list[str]] = None
+    input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+
+@dataclass
+class ProjectConfig:
+    file: Optional[Path]
+    root: Path
+    out_dir: Path
+    backends: Optional[list[str]] = None
+    passes: Optional[list[str]] = None
+    input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    models: list[ModelConfig] = field(default_factory=list)
+
+
+def find_config(start: Path) -> Optional[Path]:
+    """The nearest webdnn.toml, or pyproject.toml with a [tool.webdnn-build] table, at or above ``start``."""
+    for folder in [start, *start.parents]:
+        candidate = folder / "webdnn.toml"
+        if candidate.is_file():
+            return candidate
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file():
+            try:
+                data = tomli.loads(pyproject.read_text())
+            except tomli.TOMLDecodeError:
+                continue
+            if "webdnn-build" in data.get("tool", {}):
+                return pyproject
+    return None
+
+
+def parse_shape_table(value: Any, where: str) -> dict[str, tuple[int, ...]]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: input-shapes must be a table of name = [dims]")
+    shapes = {}
+    for name, dims in value.items():
+        if not isinstance(dims, list) or not all(isinstance(d, int) and d > 0 for d in dims):
+            raise ConfigError(f"{where}: input-shapes.{name} must be a list of positive integers")
+        shapes[name] = tuple(dims)
+    return shapes
+
+
+def _check_keys(table: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+
+
+def _str_list(value: Any, where: str) -> Optional[list[str]]:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise ConfigError(f"{where} must be a list of strings")
+    return list(value)
+
+
+def load_config(path: Optional[Path]) -> ProjectConfig:
+    if path is None:
+        return ProjectConfig(file=None, root=Path.cwd(), out_dir=Path.cwd() / "webdnn-bundles")
+    try:
+        data = tomli.loads(path.read_text())
+    except tomli.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    table = data.get("tool", {}).get("webdnn-build", {}) if path.name == "pyproject.toml" else data
+    where = f"{path} [tool.webdnn-build]" if path.name == "pyproject.toml" else str(path)
+    _check_keys(table, ALLOWED_TOP, where)
+    root = path.parent
+    cfg = ProjectConfig(
+        file=path,
+        root=root,
+        out_dir=root / table.get("out-dir", "webdnn-bundles"),
+        backends=_str_list(table.get("backends"), f"{where}: backends"),
+        passes=_str_list(table.get("passes"), f"{where}: passes"),
+        input_shapes=parse_shape_table(table.get("input-shapes", {}), where),
+    )
+    models = table.get("models", [])
+    if not isinstance(models, list):
+        raise ConfigError(f"{where}: models must be an array of tables ([[...models]])")
+    for i, m in enumerate(models):
+        mw = f"{where}: models[{i}]"
+        if not isinstance(m, dict) or "path" not in m:
+            raise ConfigError(f"{mw}: each model needs a path")
+        _check_keys(m, ALLOWED_MODEL, mw)
+        mpath = root / m["path"]
+        cfg.models.append(ModelConfig(
+            path=mpath,
+            out=root / m["out"] if "out" in m else cfg.out_dir / mpath.stem,
+            backends=_str_list(m.get("backends"), f"{mw}: backends") or cfg.backends,
+            passes=_str_list(m.get("passes"), f"{mw}: passes") or cfg.passes,
+            input_shapes={**cfg.input_shapes, **parse_shape_table(m.get("input-shapes", {}), mw)},
+        ))
+    return cfg

@@ -1,0 +1,84 @@
+"""Liveness-based memory planning: one arena per backend.
+
+Every intermediate value with a size known at build time gets a slot in a
+single arena. A value is live from the node that produces it to the last node
+that reads it; values whose lifetimes do not overlap may share bytes. Slots
+are assigned greedily, largest value first, at the lowest offset that does
+not collide with any already-placed value whose lifetime overlaps (the
+"greedy by size" offset heuristic used by TFLite). Graph inputs, graph outputs
+and constants are not planned: inputs and outputs cross the API boundary and
+constants live in the weight buffer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from .ir import Graph
+
+ALIGN = 16
+
+
+@dataclass
+class Slot:
+    offset: int
+    byte_length: int
+    first: int  # index of the producing node
+    last: int   # index of the last reading node
+
+
+@dataclass
+class MemoryPlan:
+    size: int = 0
+    slots: dict[str, Slot] = field(default_factory=dict)
+    #: sum of all planned values' sizes, i.e. what no reuse would cost
+    unshared_size: int = 0
+
+
+def _align(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+def plan_memory(graph: Graph, storage_bytes: Callable[[str], Optional[int]]) -> MemoryPlan:
+    """Plan the arena for ``graph``; ``storage_bytes(dtype)`` gives the backend's element size (None: not planned)."""
+    unplanned = set(graph.inputs) | set(graph.outputs)
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for i, node in enumerate(graph.nodes):
+        for name in node.inputs:
+            if name in first:
+                last[name] = i
+        for name in node.outputs:
+            if name and name not in unplanned:
+                first.setdefault(name, i)
+                last.setdefault(name, i)
+
+    sized: list[tuple[str, int]] = []
+    for name in first:
+        value = graph.values.get(name)
+        if value is None or value.is_const or not value.is_static or value.dtype is None:
+            continue
+        elem = storage_bytes(value.dtype)
+        if elem is None:
+            continue
+        nbytes = _align(max(1, (value.numel() or 0) * elem))
+        sized.append((name, nbytes))
+
+    plan = MemoryPlan()
+    placed: list[Slot] = []
+    for name, nbytes in sorted(sized, key=lambda item: (-item[1], first[item[0]])):
+        a, b = first[name], last[name]
+        # offsets taken by live-overlapping slots, in address order
+        busy = sorted((s.offset, s.offset + s.byte_length) for s in placed if not (s.last < a or b < s.first))
+        offset = 0
+        for start, end in busy:
+            if offset + nbytes <= start:
+                break
+            offset = max(offset, end)
+        slot = Slot(offset, nbytes, a, b)
+        placed.append(slot)
+        plan.slots[name] = slot
+        plan.size = max(plan.size, offset + nbytes)
+        plan.unshared_size += nbytes
+    return plan

@@ -1,0 +1,106 @@
+"""Packing constants into the bundle's weight file (see docs/bundle-format.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .ir import Graph, Value
+
+ALIGN = 16
+
+#: on-disk element types; float16/bfloat16 travel as their 16-bit patterns
+_DISK_DTYPES = {
+    "float32": "<f4", "float64": "<f8", "float16": "<u2", "bfloat16": "<u2",
+    "int8": "i1", "uint8": "u1", "int16": "<i2", "uint16": "<u2", "int32": "<i4", "uint32": "<u4",
+    "int64": "<i8", "uint64": "<u8", "bool": "u1",
+}
+
+
+def _json_scalar(x: Any, dtype: str) -> Any:
+    if dtype in ("int64", "uint64"):
+        return str(int(x))  # beyond 2**53 a JSON number would lose precision
+    if dtype == "bool":
+        return int(bool(x))
+    if dtype in ("float16", "bfloat16", "float32", "float64"):
+        f = float(x)
+        if np.isnan(f):
+            return "NaN"
+        if np.isinf(f):
+            return "Infinity" if f > 0 else "-Infinity"
+        return f
+    return int(x)
+
+
+def _as_disk_array(value: Value) -> np.ndarray:
+    arr = np.asarray(value.const)
+    if value.dtype == "float16":
+        return arr.astype(np.float16).view(np.uint16)
+    if value.dtype == "bfloat16":
+        return arr.view(np.uint16) if arr.dtype == np.uint16 else arr.view(np.uint16)
+    return arr.astype(_DISK_DTYPES[value.dtype], copy=False)
+
+
+class WeightPacker:
+    """Accumulates constants into one byte blob and hands out descriptors."""
+
+    def __init__(self) -> None:
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._by_name: dict[str, dict[str, Any]] = {}
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def blob(self) -> bytes:
+        return b"".join(self._chunks)
+
+    def descriptors(self) -> dict[str, dict[str, Any]]:
+        return self._by_name
+
+    def add(self, value: Value) -> dict[str, Any]:
+        if value.name in self._by_name:
+            return self._by_name[value.name]
+        desc = self.describe(value.const, value.dtype or "float32", value)
+        self._by_name[value.name] = desc
+        return desc
+
+    def describe(self, array: Any, dtype: str, value: Value | None = None) -> dict[str, Any]:
+        arr = np.asarray(array)
+        shape = [int(d) for d in arr.shape]
+        if dtype == "string":
+            flat = [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in arr.ravel().tolist()]
+            return {"encoding": "json", "dtype": dtype, "shape": shape, "value": flat}
+        if dtype not in _DISK_DTYPES:
+            raise ValueError(f"constant of dtype {dtype} cannot be stored")
+        disk = _as_disk_array(value if value is not None else Value("", dtype, tuple(shape), arr))
+        if disk.size > 1 and _is_splat(disk):
+            scalar = disk.ravel()[0]
+            if dtype in ("float16", "bfloat16"):
+                scalar = np.asarray(arr).ravel()[0] if dtype == "float16" else _bf16_to_float(int(scalar))
+            return {"encoding": "fill", "dtype": dtype, "shape": shape, "value": _json_scalar(scalar, dtype)}
+        data = np.ascontiguousarray(disk).tobytes()
+        pad = (-self._size) % ALIGN
+        if pad:
+            self._chunks.append(b"\0" * pad)
+            self._size += pad
+        desc = {"encoding": "raw", "dtype": dtype, "shape": shape, "offset": self._size, "byteLength": len(data)}
+        self._chunks.append(data)
+        self._size += len(data)
+        return desc
+
+
+def _is_splat(a: np.ndarray) -> bool:
+    flat = a.ravel()
+    return bool(np.all(flat == flat[0]))
+
+
+def _bf16_to_float(bits: int) -> float:
+    return float(np.array([bits << 16], dtype=np.uint32).view(np.float32)[0])
+
+
+def pack_graph_constants(graph: Graph, packer: WeightPacker) -> None:
+    for value in graph.constants():
+        packer.add(value)
