@@ -12,8 +12,14 @@
 // as uint16 bit patterns; string tensors as "json": [...] instead of "b64".
 // Errors: {"id":...,"ok":false,"error":"message"}; the worker keeps running.
 // Nothing but responses goes to stdout (console.log is redirected to stderr).
+//
+// Usage: node node-worker.mjs [--import MODULE]...
+//   --import MODULE  imports a module (path or URL) before serving, e.g. one that calls
+//                    registerKernel() for custom ops; also available as {"cmd":"import","module":...}.
 
 import { createInterface } from 'node:readline';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { load } from '../src/index.js';
 import { API_ARRAYS } from '../src/tensor-io.js';
 
@@ -53,6 +59,12 @@ function encodeTensor(name, t) {
   return { name, dtype: t.dtype, shape: t.shape, b64: Buffer.from(d.buffer, d.byteOffset, d.byteLength).toString('base64') };
 }
 
+/** Imports a module given as a file path (relative to the cwd) or a URL. */
+function importModule(spec) {
+  const isUrl = /^[a-z][a-z0-9+.-]*:/i.test(spec) && !/^[a-z]:[\\/]/i.test(spec);
+  return import(isUrl ? spec : pathToFileURL(resolve(spec)).href);
+}
+
 function runnerFor(handle) {
   const runner = runners.get(handle);
   if (!runner) throw new Error(`no loaded bundle with handle ${JSON.stringify(handle)}`);
@@ -85,6 +97,12 @@ const commands = {
     return {};
   },
 
+  async import(req) {
+    if (typeof req.module !== 'string') throw new Error('import: "module" (path or URL) is required');
+    await importModule(req.module);
+    return {};
+  },
+
   async ping() {
     return {};
   },
@@ -108,7 +126,7 @@ async function handle(line) {
   }
   try {
     const command = req && typeof req.cmd === 'string' && Object.hasOwn(commands, req.cmd) ? commands[req.cmd] : null;
-    if (!command) throw new Error(`unknown command ${JSON.stringify(req?.cmd)} (expected load, run, dispose, exit)`);
+    if (!command) throw new Error(`unknown command ${JSON.stringify(req?.cmd)} (expected load, run, dispose, import, ping, exit)`);
     send({ id, ok: true, ...(await command(req)) });
   } catch (e) {
     if (process.env.WEBDNN_WORKER_DEBUG) console.error(e);
@@ -119,8 +137,23 @@ async function handle(line) {
 process.on('uncaughtException', (e) => console.error('node-worker: uncaught exception:', e));
 process.on('unhandledRejection', (e) => console.error('node-worker: unhandled rejection:', e));
 
-// Requests are handled one at a time, in arrival order.
-let queue = Promise.resolve();
+const args = process.argv.slice(2);
+const preload = [];
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--import' && i + 1 < args.length) preload.push(args[++i]);
+  else {
+    console.error(`node-worker: unknown argument ${args[i]} (usage: node-worker.mjs [--import MODULE]...)`);
+    process.exit(2);
+  }
+}
+
+// Requests are handled one at a time, in arrival order (after the --import modules).
+let queue = (async () => {
+  for (const spec of preload) await importModule(spec);
+})().catch((e) => {
+  console.error(`node-worker: --import failed: ${e.stack ?? e}`);
+  process.exit(2);
+});
 const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
 rl.on('line', (line) => { queue = queue.then(() => handle(line)); });
 rl.on('close', () => { queue.then(() => process.exit(0)); });

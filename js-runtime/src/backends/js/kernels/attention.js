@@ -87,6 +87,34 @@ function makeBias(mask, attrs, { B, Hq, Sq, kvLen, pastLen, nonpad }) {
   };
 }
 
+// softmax_precision codes (ONNX TensorProto data types).
+const ONNX_FLOAT_TYPES = { 1: 'float32', 10: 'float16', 11: 'float64', 16: 'bfloat16' };
+
+/** Rounding of a computed number to the precision of a float dtype. */
+function precisionFn(dtype) {
+  if (dtype === 'float32') return Math.fround;
+  if (dtype === 'float64') return (x) => x;
+  const round = rounderFor(dtype);
+  if (!round) throw new Error(`Attention: precision type ${dtype} is not supported`);
+  return round;
+}
+
+/** A 4-D [B, H, S, D] Float64Array copy of Q or K multiplied by `factor`, rounded by `prec`. */
+function scaledHeads(t, view, factor, prec) {
+  const { B, H, S, D } = view;
+  const out = new Float64Array(B * H * S * D);
+  let n = 0;
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      for (let s = 0; s < S; s++) {
+        const o = view.at(b, h, s);
+        for (let d = 0; d < D; d++) out[n++] = prec(t.data[o + d] * factor);
+      }
+    }
+  }
+  return out;
+}
+
 /**
  * Attention (opset 23+): Y = softmax(softcap(Q K^T * scale) + bias) V, per head, with grouped-query
  * heads (each KV head serves Hq / Hkv consecutive query heads). Outputs Y, present_key,
@@ -124,43 +152,52 @@ function attention(inputs, attrs, ctx) {
     ? (b, h, s) => (b * Sq + s) * Hq * Dv + h * Dv
     : (b, h, s) => ((b * Hq + h) * Sq + s) * Dv;
 
+  // Like the reference, sqrt(scale) is applied to Q and to K, in the input precision; QK^T and the
+  // softcap steps are rounded to that precision too (this matters for float16 inputs).
+  const prec = precisionFn(q.dtype);
+  const rootScale = prec(Math.sqrt(scale));
+  const sp = attrs.softmax_precision ? precisionFn(ONNX_FLOAT_TYPES[attrs.softmax_precision]) : prec;
+  const qs = scaledHeads(q, qv, rootScale, prec);
+  const ks = scaledHeads(presentK, { ...kv, S: L, at: (b, h, s) => ((b * Hkv + h) * L + s) * D }, rootScale, prec);
   const biasRow = new Float64Array(L);
   const scores = new Float64Array(L);
-  const K = presentK.data, V = presentV.data;
+  const V = presentV.data;
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < Hq; h++) {
       const kvBase = (b * Hkv + Math.floor(h / reps)) * L;
       for (let i = 0; i < Sq; i++) {
-        const qo = qv.at(b, h, i);
+        const qo = ((b * Hq + h) * Sq + i) * D;
         const qkRow = ((b * Hq + h) * Sq + i) * L;
         bias(biasRow, b, h, i);
         let biasMax = -Infinity;
         for (let j = 0; j < L; j++) {
           const ko = (kvBase + j) * D;
           let s = 0;
-          for (let d = 0; d < D; d++) s += q.data[qo + d] * K[ko + d];
-          s *= scale;
-          if (softcap > 0) s = softcap * Math.tanh(s / softcap);
+          for (let d = 0; d < D; d++) s += qs[qo + d] * ks[ko + d];
+          s = prec(s);
+          if (softcap > 0) s = prec(softcap * prec(Math.tanh(prec(s / softcap))));
           if (mode <= 1) qkOut.data[qkRow + j] = s;
-          s += biasRow[j];
+          s = prec(s + biasRow[j]);
           if (mode === 2) qkOut.data[qkRow + j] = s;
+          s = sp(s);
           scores[j] = s;
           if (biasRow[j] > biasMax) biasMax = biasRow[j];
         }
-        // Softmax; a row whose bias is entirely -inf has no attendable key and gets all-zero weights.
+        // Softmax in softmax_precision (default: the input type); a row whose bias is entirely -inf
+        // has no attendable key and gets all-zero weights.
         const masked = biasMax === -Infinity;
         let max = -Infinity;
         for (let j = 0; j < L; j++) if (scores[j] > max) max = scores[j];
         if (max === -Infinity) max = 0;
         let sum = 0;
         for (let j = 0; j < L; j++) {
-          scores[j] = Math.exp(scores[j] - max);
+          scores[j] = sp(Math.exp(sp(scores[j] - max)));
           sum += scores[j];
         }
+        sum = sp(sum);
         if (sum === 0) sum = 1;
         for (let j = 0; j < L; j++) {
-          let p = masked ? 0 : scores[j] / sum;
-          if (round) p = round(p); // the reference casts probabilities back to the input type
+          const p = masked ? 0 : prec(sp(scores[j] / sum)); // cast back to the input type
           scores[j] = p;
           if (mode === 3) qkOut.data[qkRow + j] = p;
         }

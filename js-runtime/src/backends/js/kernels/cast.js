@@ -41,21 +41,32 @@ function parseBigInt(s) {
   return floatToBigInt(parseNumber(t));
 }
 
-/** Shortest decimal digits that round-trip through `round` (the dtype's rounding), as toPrecision text. */
+/**
+ * Shortest decimal (exponential notation) that round-trips through `round` (the dtype's rounding).
+ * On an exact tie between two shortest candidates, picks the even last digit, as numpy does.
+ */
 function shortestDigits(x, round) {
-  for (let p = 1; p < 17; p++) {
-    const s = x.toPrecision(p);
-    if (round(Number(s)) === x) return s;
+  for (let p = 0; p < 16; p++) {
+    const s = x.toExponential(p); // p + 1 significant digits, ties rounded away from zero
+    if (round(Number(s)) !== x) continue;
+    const longer = x.toExponential(p + 1);
+    const [mant, exp] = longer.split('e');
+    if (mant.endsWith('5') && Number(longer) === x) {
+      const truncated = `${mant.slice(0, p === 0 ? -2 : -1)}e${exp}`; // drop the 5 (and a bare '.')
+      const lastDigit = Number(truncated.split('e')[0].slice(-1));
+      if (lastDigit % 2 === 0 && round(Number(truncated)) === x) return truncated;
+    }
+    return s;
   }
-  return x.toPrecision(17);
+  return x.toExponential(16);
 }
 
 /**
  * Formats a float like numpy's str(): shortest round-trip digits for the source precision,
- * positional for 1e-4 <= |x| < 1e16 ("0.5", "100.0"), scientific otherwise ("1e-05", "1.5e+16").
- * Special values use the ONNX spellings "NaN", "INF", "-INF".
+ * positional for 1e-4 <= |x| < maxPositional ("0.5", "100.0"), scientific otherwise ("1e-05",
+ * "1.5e+16"). Special values use the ONNX spellings "NaN", "INF", "-INF".
  */
-function formatFloat(x, round) {
+function formatFloat(x, round, maxPositional) {
   if (Number.isNaN(x)) return 'NaN';
   if (x === Infinity) return 'INF';
   if (x === -Infinity) return '-INF';
@@ -63,7 +74,7 @@ function formatFloat(x, round) {
   const digits = Number(shortestDigits(x, round)).toExponential(); // e.g. "1.5e+16", "-2e-5"
   let [mant, exp] = digits.split('e');
   const e = Number(exp);
-  if (Math.abs(x) >= 1e-4 && Math.abs(x) < 1e16) {
+  if (Math.abs(x) >= 1e-4 && Math.abs(x) < maxPositional) {
     const neg = mant.startsWith('-');
     const ds = mant.replace('-', '').replace('.', '');
     let s;
@@ -76,17 +87,18 @@ function formatFloat(x, round) {
   return `${mant}e${sign}${String(Math.abs(e)).padStart(2, '0')}`;
 }
 
-const FLOAT_ROUND = {
-  float32: Math.fround,
-  float64: (v) => v,
-  float16: roundFloat16,
-  bfloat16: roundBFloat16,
+// Per source float type: its rounding, and the magnitude from which numpy switches to scientific.
+const FLOAT_FORMAT = {
+  float64: { round: (v) => v, maxPositional: 1e16 },
+  float32: { round: Math.fround, maxPositional: 1e6 },
+  float16: { round: roundFloat16, maxPositional: 1e3 },
+  bfloat16: { round: roundBFloat16, maxPositional: 1e3 },
 };
 
 function toStringFn(from) {
   if (isFloat(from)) {
-    const round = FLOAT_ROUND[from];
-    return (v) => formatFloat(v, round);
+    const { round, maxPositional } = FLOAT_FORMAT[from];
+    return (v) => formatFloat(v, round, maxPositional);
   }
   if (from === 'bool') return (v) => (v ? 'True' : 'False');
   return (v) => String(v);
@@ -94,6 +106,27 @@ function toStringFn(from) {
 
 // ---------------------------------------------------------------------------------------------
 // Numeric conversions
+
+/**
+ * Rounds a float64 to the nearest value (half to even) of a binary float format with `mantBits`
+ * stored mantissa bits and exponent range [minExp, maxExp]. Unlike util's roundFloat16 /
+ * roundBFloat16, it does not go through float32 first, so float64 sources are not double-rounded.
+ */
+function roundToFormat(x, mantBits, minExp, maxExp) {
+  const ax = Math.abs(x);
+  if (ax === 0 || Number.isNaN(x)) return x;
+  if (ax >= (2 - 2 ** -(mantBits + 1)) * 2 ** maxExp) return x > 0 ? Infinity : -Infinity;
+  let e = Math.floor(Math.log2(ax));
+  if (2 ** e > ax) e--; // log2 may round up just below a power of two
+  const ulp = 2 ** (Math.max(e, minExp) - mantBits);
+  const q = ax / ulp; // exact: scaling by a power of two
+  let r = Math.round(q);
+  if (r - q === 0.5 && r % 2) r -= 1; // Math.round breaks ties upward; ONNX wants ties to even
+  return (x < 0 ? -r : r) * ulp;
+}
+
+const toFloat16 = (v) => roundToFormat(Number(v), 10, -14, 15);
+const toBFloat16 = (v) => roundToFormat(Number(v), 7, -126, 127);
 
 /** float -> int64/uint64: truncate toward zero; NaN/±Inf give INT64_MIN (the x86 result). */
 function floatToBigInt(v) {
@@ -121,8 +154,8 @@ function converter(from, to) {
     if (isBigInt(from)) return (v) => (v !== 0n ? 1 : 0);
     return (v) => (v !== 0 ? 1 : 0); // NaN -> true, as in C/numpy
   }
-  if (to === 'float16') return isBigInt(from) ? (v) => roundFloat16(Number(v)) : roundFloat16;
-  if (to === 'bfloat16') return isBigInt(from) ? (v) => roundBFloat16(Number(v)) : roundBFloat16;
+  if (to === 'float16') return toFloat16;
+  if (to === 'bfloat16') return toBFloat16;
   if (isFloat(to)) return isBigInt(from) ? Number : null; // the typed array store rounds to float32/64
   if (isBigInt(to)) {
     if (isBigInt(from)) return null; // BigInt64Array <-> BigUint64Array stores wrap modulo 2^64

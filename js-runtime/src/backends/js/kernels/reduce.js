@@ -162,12 +162,22 @@ function softmaxLayout(shape, attrs, opset) {
 }
 
 function checkFloat(x, op) {
-  if (typeof x.data[0] === 'bigint' || !(x.data instanceof Float32Array || x.data instanceof Float64Array)) {
+  if (!(x.data instanceof Float32Array || x.data instanceof Float64Array)) {
     throw new Error(`${op}: dtype ${x.dtype} is not supported`);
   }
 }
 
-/** Runs `body(src, dst, base, n, stride)` on every 1-D lane along the softmax axis. */
+/**
+ * Rounding to a float dtype's precision, applied after each arithmetic step so that float16
+ * results match a float16 computation (as numpy's reference does) rather than a float64 one.
+ */
+function precisionOf(dtype) {
+  if (dtype === 'float64') return (v) => v;
+  if (dtype === 'float32') return Math.fround;
+  return rounderFor(dtype);
+}
+
+/** Runs `body(src, dst, base, n, stride, tmp, prec)` on every 1-D lane along the softmax axis. */
 function softmaxLike(op, body) {
   return (inputs, attrs, ctx) => {
     const x = inputs[0];
@@ -175,46 +185,43 @@ function softmaxLike(op, body) {
     const [outer, n, inner] = softmaxLayout(x.shape, attrs, ctx.opset);
     const out = ctx.output(0, x.shape, x.dtype);
     const tmp = new Float64Array(n);
+    const prec = precisionOf(x.dtype);
     for (let o = 0; o < outer; o++) {
-      for (let i = 0; i < inner; i++) body(x.data, out.data, o * n * inner + i, n, inner, tmp);
+      for (let i = 0; i < inner; i++) body(x.data, out.data, o * n * inner + i, n, inner, tmp, prec);
     }
-    const round = rounderFor(x.dtype);
-    if (round) for (let i = 0; i < out.data.length; i++) out.data[i] = round(out.data[i]);
     return [out];
   };
 }
 
-/** Fills tmp with x - max along the lane and returns log(sum(exp(tmp))). */
-function shiftedLogSum(src, base, n, stride, tmp) {
+/** Fills tmp with exp(x - max) along the lane and returns their sum. */
+function shiftedExp(src, base, n, stride, tmp, prec) {
   let max = -Infinity;
   for (let k = 0; k < n; k++) max = Math.max(max, src[base + k * stride]);
   let sum = 0;
   for (let k = 0; k < n; k++) {
-    tmp[k] = src[base + k * stride] - max;
-    sum += Math.exp(tmp[k]);
-  }
-  return Math.log(sum);
-}
-
-kernels.Softmax = softmaxLike('Softmax', (src, dst, base, n, stride, tmp) => {
-  let max = -Infinity;
-  for (let k = 0; k < n; k++) max = Math.max(max, src[base + k * stride]);
-  let sum = 0;
-  for (let k = 0; k < n; k++) {
-    tmp[k] = Math.exp(src[base + k * stride] - max);
+    tmp[k] = prec(Math.exp(prec(src[base + k * stride] - max)));
     sum += tmp[k];
   }
-  for (let k = 0; k < n; k++) dst[base + k * stride] = tmp[k] / sum;
+  return prec(sum);
+}
+
+kernels.Softmax = softmaxLike('Softmax', (src, dst, base, n, stride, tmp, prec) => {
+  const sum = shiftedExp(src, base, n, stride, tmp, prec);
+  for (let k = 0; k < n; k++) dst[base + k * stride] = prec(tmp[k] / sum);
 });
 
-kernels.LogSoftmax = softmaxLike('LogSoftmax', (src, dst, base, n, stride, tmp) => {
-  const logSum = shiftedLogSum(src, base, n, stride, tmp);
-  for (let k = 0; k < n; k++) dst[base + k * stride] = tmp[k] - logSum;
+kernels.LogSoftmax = softmaxLike('LogSoftmax', (src, dst, base, n, stride, tmp, prec) => {
+  let max = -Infinity;
+  for (let k = 0; k < n; k++) max = Math.max(max, src[base + k * stride]);
+  let sum = 0;
+  for (let k = 0; k < n; k++) sum += Math.exp(src[base + k * stride] - max);
+  const logSum = Math.log(sum);
+  for (let k = 0; k < n; k++) dst[base + k * stride] = prec(src[base + k * stride] - max - logSum);
 });
 
 // One-hot of the first maximum along the lane (output is zero-initialised).
 kernels.Hardmax = softmaxLike('Hardmax', (src, dst, base, n, stride) => {
   let best = 0;
-  for (let k = 1; k < n; k++) if (src[base + k * stride] > src[base + best * stride]) best = k;
+  for (let k = 1; k < n; k++) if (src[base + best * stride] < src[base + k * stride]) best = k;
   if (n > 0) dst[base + best * stride] = 1;
 });

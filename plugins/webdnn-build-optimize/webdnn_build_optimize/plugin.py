@@ -1,0 +1,54 @@
+"""Registers the optimization passes and the default pipeline order.
+
+Default pipeline (lower ``order`` runs first); ordering constraints beside each:
+
+====  ===========================  =========================================================
+ 10   eliminate_identity           first: Identity/Dropout/no-op Cast between two ops hides
+                                   patterns from every later pass
+ 20   fold_shapes_and_constants    after eliminate_identity; fold_shape_ops then fold_constants
+                                   to a fixed point. Before fold_batchnorm: conv weights made
+                                   by constant subgraphs must be constants by then
+ 30   eliminate_dead_code          after folding: drops the Shape chains folding left unread
+ 40   fold_batchnorm               after folding (needs constant weights/params); before
+                                   fuse_activation (Conv→BN→Relu must be Conv→Relu first)
+ 50   fuse_activation              last: the fused attributes are for backends only
+====  ===========================  =========================================================
+
+``fold_shape_ops`` and ``fold_constants`` are also registered on their own
+(no order: not in the default pipeline, available to explicit pipelines).
+"""
+
+from __future__ import annotations
+
+from webdnn_build.hookspecs import hookimpl
+from webdnn_build.registry import Registry
+
+from .passes import (
+    eliminate_dead_code,
+    eliminate_identity,
+    fold_batchnorm,
+    fold_constants,
+    fold_shape_ops,
+    fold_shapes_and_constants,
+    fuse_activation,
+)
+
+
+@hookimpl
+def webdnn_register_passes(registry: Registry) -> None:
+    """Register this distribution's passes under their stable ids."""
+    registry.add_pass("eliminate_identity", eliminate_identity.run,
+                      "remove Identity, inference Dropout and no-op Cast", order=10)
+    registry.add_pass("fold_shapes_and_constants", fold_shapes_and_constants.run,
+                      "fold_shape_ops then fold_constants, to a fixed point", order=20)
+    registry.add_pass("eliminate_dead_code", eliminate_dead_code.run,
+                      "remove nodes that do not reach a graph output; prune unused values", order=30)
+    registry.add_pass("fold_batchnorm", fold_batchnorm.run,
+                      "fold inference BatchNormalization into the preceding Conv or Gemm", order=40)
+    registry.add_pass("fuse_activation", fuse_activation.run,
+                      "fuse Relu/LeakyRelu/Clip/Sigmoid/Tanh/HardSigmoid into the producing op", order=50)
+    # building blocks of fold_shapes_and_constants, for explicit pipelines
+    registry.add_pass("fold_shape_ops", fold_shape_ops.run,
+                      "turn Shape/Size and shape inputs answered by static shapes into constants")
+    registry.add_pass("fold_constants", fold_constants.run,
+                      "evaluate nodes with all-constant inputs (onnx.reference) into constants")
