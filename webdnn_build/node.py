@@ -76,7 +76,14 @@ def decode_tensor(e: dict[str, Any]) -> np.ndarray:
     if e["dtype"] == "string":
         return np.array(e["json"], dtype=object).reshape(e["shape"])
     raw = base64.b64decode(e["b64"])
-    return np.frombuffer(raw, dtype=_NP_DTYPES[e["dtype"]]).reshape(e["shape"]).copy()
+    array = np.frombuffer(raw, dtype=_NP_DTYPES[e["dtype"]]).reshape(e["shape"]).copy()
+    if e["dtype"] == "bfloat16":
+        try:
+            import ml_dtypes  # installed with onnx; without it bfloat16 stays as uint16 bit patterns
+        except ImportError:
+            return array
+        return array.view(ml_dtypes.bfloat16)
+    return array
 
 
 class NodeWorker:

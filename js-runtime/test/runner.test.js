@@ -250,3 +250,22 @@ test('loads from a file: URL and from an http URL (fetch path)', async () => {
     }
   });
 });
+
+test('executor drops references to intermediates after their last use', async () => {
+  const { JsExecutor } = await import('../src/backends/js/backend.js');
+  const { program, weights } = addChainProgram();
+  for (const v of program.values) delete v.arena; // all intermediates are plain allocations
+  program.arena = { byteLength: 0 };
+  program.values.push({ name: 'unused', dtype: 'float32', shape: [2, 2] });
+  program.ops.push({ op: 'TestCopy', domain: DOMAIN, name: '', inputs: [0], outputs: [6], attrs: {} });
+  const executor = new JsExecutor(program, weights);
+  const frees = executor.steps.map((s) => [...new Set(s.frees)].sort());
+  // a (2) dies at add_b, b (3) at add_c2, c2 (4) at add_y; x (0) after its last reader;
+  // 'unused' (6) right after it is produced; the constant (1) and the output y (5) are kept.
+  assert.deepEqual(frees, [[], [2], [3], [4], [0, 6]]);
+  const out = executor.run(new Map([['x', { dtype: 'float32', shape: [2, 2], data: new Float32Array(4) }]]));
+  assert.deepEqual([...out.get('y').data], [3, 6, 9, 12]);
+  assert.equal(executor.steps[4].label, "node '#4' (TestCopy)");
+  executor.dispose();
+  assert.throws(() => executor.run(new Map()), /disposed/);
+});

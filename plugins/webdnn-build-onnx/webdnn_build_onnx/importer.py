@@ -81,7 +81,7 @@ def _check(model: onnx.ModelProto, path: Path) -> None:
 
 def _upgrade_opset(model: onnx.ModelProto, path: Path) -> onnx.ModelProto:
     version = _default_opset(model)
-    if version >= MIN_OPSET:
+    if version >= MIN_OPSET or not any(o.domain in ("", "ai.onnx") for o in model.opset_import):
         return model
     try:
         return onnx.version_converter.convert_version(model, MIN_OPSET)
@@ -127,7 +127,7 @@ def _dynamic_dims(model: onnx.ModelProto) -> list[str]:
             problems.append(f"'{inp.name}' has unknown rank")
             continue
         for i, d in enumerate(tt.shape.dim):
-            if not d.HasField("dim_value") or d.dim_value <= 0:
+            if not d.HasField("dim_value"):
                 label = d.dim_param or "?"
                 problems.append(f"'{inp.name}' dim {i} ({label})")
     return problems

@@ -31,11 +31,16 @@ function decodeAttrs(attrs, weights) {
   const out = {};
   for (const [key, value] of Object.entries(attrs ?? {})) {
     if (isConstDescriptor(value)) out[key] = decodeConstant(value, weights);
+    else if (isSpecialFloat(value)) out[key] = Number(value.$float); // NaN / ±Infinity (not valid JSON numbers)
     else if (Array.isArray(value) && value.length > 0 && value.every(isConstDescriptor)) {
       out[key] = value.map((v) => decodeConstant(v, weights));
     } else out[key] = value;
   }
   return out;
+}
+
+function isSpecialFloat(value) {
+  return value !== null && typeof value === 'object' && typeof value.$float === 'string';
 }
 
 /** True when typed arrays `a` and `b` share bytes. */
@@ -130,6 +135,7 @@ export class JsExecutor {
       opType: op.op,
       domain: op.domain ?? '',
       name: op.name ?? '',
+      numOutputs: op.outputs.length,
       output(index, shape, dtype) {
         const vi = op.outputs[index];
         const slot = vi >= 0 ? executor.slots[vi] : null;

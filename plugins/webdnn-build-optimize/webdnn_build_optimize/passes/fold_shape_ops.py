@@ -142,7 +142,7 @@ def run(graph: Graph, ctx: PassContext) -> bool:
       at run time, is replaced by a constant once the node's output shape is static
       (``Reshape`` also with one unknown dim, as ``-1``).
 
-    Nodes writing a graph output are left alone. The chains left without readers
+    Nodes writing a graph output are not replaced by constants. The chains left without readers
     are for ``eliminate_dead_code``; the arithmetic on now-constant shapes is
     for ``fold_constants``.
     """
@@ -151,9 +151,13 @@ def run(graph: Graph, ctx: PassContext) -> bool:
     folded: list[Node] = []
     rewired = 0
     for node in graph.nodes:
-        if node.domain not in ("", "ai.onnx") or any(o in outputs for o in node.outputs) or not node.inputs:
+        if node.domain not in ("", "ai.onnx") or not node.inputs:
             continue
         op = node.op_type
+        # a node writing a graph output is not replaced by a constant (its shape input may still be)
+        writes_output = any(o in outputs for o in node.outputs)
+        if writes_output and op in ("Shape", "Size", "Gather", "Slice"):
+            continue
         if op in _FOLDERS and _FOLDERS[op](graph, node):
             folded.append(node)
         elif op == "Gather" and _fold_gather_of_shape(graph, node, producers):

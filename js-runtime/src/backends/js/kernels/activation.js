@@ -51,10 +51,13 @@ function floatActivation(makeFn) {
   };
 }
 
-/** Relu accepts signed integer types too (opset 14). */
+/** Relu accepts signed integer types too (opset 14). A dedicated loop: it is the hottest activation. */
 function relu([x], _attrs, ctx) {
+  const out = ctx.output(0, x.shape, x.dtype);
+  const X = x.data, O = out.data;
   const zero = isBigInt(x.dtype) ? 0n : 0;
-  return [mapUnary(x, ctx.output(0, x.shape, x.dtype), (v) => (v > zero ? v : zero))];
+  for (let i = 0; i < X.length; i++) O[i] = X[i] < zero ? zero : X[i]; // NaN propagates, as in numpy
+  return [out];
 }
 
 /** PRelu: slope broadcasts (unidirectionally) to X; integer types allowed (opset 16). */
@@ -109,7 +112,7 @@ function clip([x, minT, maxT], attrs, ctx) {
 function fusedActivationFn(attrs) {
   const alpha = attrs.activation_alpha;
   switch (attrs.activation) {
-    case 'Relu': return (x) => (x > 0 ? x : 0);
+    case 'Relu': return (x) => (x < 0 ? 0 : x);
     case 'LeakyRelu': return FLOAT_ACTIVATIONS.LeakyRelu({ alpha: alpha ?? 0.01 });
     case 'Clip': {
       const lo = attrs.activation_min ?? -Infinity;
@@ -132,7 +135,11 @@ export function applyActivation(tensor, attrs) {
   const fn = fusedActivationFn(attrs);
   requireFloat(`fused ${attrs.activation}`, tensor);
   const d = tensor.data;
-  for (let i = 0; i < d.length; i++) d[i] = fn(d[i]);
+  if (attrs.activation === 'Relu') {
+    for (let i = 0; i < d.length; i++) if (d[i] < 0) d[i] = 0;
+  } else {
+    for (let i = 0; i < d.length; i++) d[i] = fn(d[i]);
+  }
   return roundToDtype(tensor);
 }
 

@@ -26,11 +26,15 @@ function headView(op, t, numHeads) {
   throw new Error(`${op}: inputs must be 3-D or 4-D, got [${t.shape}]`);
 }
 
-/** Concatenates an optional 4-D past cache and the new K or V (any layout) into a 4-D present tensor. */
-function presentCache(past, cur, view, dtype) {
+/** Output `index` when the node has it, else a scratch tensor (ctx.numOutputs counts omitted ones too). */
+function outputOrScratch(ctx, index, shape, dtype) {
+  return index < (ctx.numOutputs ?? Infinity) ? ctx.output(index, shape, dtype) : makeTensor(dtype, shape);
+}
+
+/** Concatenates an optional 4-D past cache and the new K or V (any layout) into the 4-D present tensor `out`. */
+function presentCache(past, cur, view, out) {
   const P = past ? past.shape[2] : 0;
   const { B, H, S, D } = view;
-  const out = makeTensor(dtype, [B, H, P + S, D]);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
       const dst = (b * H + h) * (P + S) * D;
@@ -135,10 +139,10 @@ function attention(inputs, attrs, ctx) {
   if (Hq % Hkv) throw new Error(`Attention: q heads ${Hq} are not a multiple of kv heads ${Hkv}`);
   const reps = Hq / Hkv;
 
-  const presentK = presentCache(pastKey, k, kv, k.dtype);
-  const presentV = presentCache(pastValue, v, vv, v.dtype);
   const pastLen = pastKey ? pastKey.shape[2] : 0;
   const L = pastLen + kv.S; // total kv length
+  const presentK = presentCache(pastKey, k, kv, outputOrScratch(ctx, 1, [B, Hkv, L, kv.D], k.dtype));
+  const presentV = presentCache(pastValue, v, vv, outputOrScratch(ctx, 2, [B, Hkv, L, Dv], v.dtype));
   const scale = attrs.scale ?? 1 / Math.sqrt(D);
   const softcap = attrs.softcap ?? 0;
   const mode = attrs.qk_matmul_output_mode ?? 0;
@@ -147,7 +151,8 @@ function attention(inputs, attrs, ctx) {
   const bias = makeBias(mask, attrs, { B, Hq, Sq, kvLen: L, pastLen, nonpad });
   const yShape = q.shape.length === 3 ? [B, Sq, Hq * Dv] : [B, Hq, Sq, Dv];
   const y = ctx.output(0, yShape, q.dtype);
-  const qkOut = makeTensor(q.dtype, [B, Hq, Sq, L]);
+  const qkOut = (ctx.numOutputs ?? 4) > 3 ? ctx.output(3, [B, Hq, Sq, L], q.dtype) : null;
+  const qk = qkOut ? qkOut.data : null;
   const yAt = q.shape.length === 3
     ? (b, h, s) => (b * Sq + s) * Hq * Dv + h * Dv
     : (b, h, s) => ((b * Hq + h) * Sq + s) * Dv;
@@ -176,9 +181,9 @@ function attention(inputs, attrs, ctx) {
           for (let d = 0; d < D; d++) s += qs[qo + d] * ks[ko + d];
           s = prec(s);
           if (softcap > 0) s = prec(softcap * prec(Math.tanh(prec(s / softcap))));
-          if (mode <= 1) qkOut.data[qkRow + j] = s;
+          if (qk && mode <= 1) qk[qkRow + j] = s;
           s = prec(s + biasRow[j]);
-          if (mode === 2) qkOut.data[qkRow + j] = s;
+          if (qk && mode === 2) qk[qkRow + j] = s;
           s = sp(s);
           scores[j] = s;
           if (biasRow[j] > biasMax) biasMax = biasRow[j];
@@ -199,7 +204,7 @@ function attention(inputs, attrs, ctx) {
         for (let j = 0; j < L; j++) {
           const p = masked ? 0 : prec(sp(scores[j] / sum)); // cast back to the input type
           scores[j] = p;
-          if (mode === 3) qkOut.data[qkRow + j] = p;
+          if (qk && mode === 3) qk[qkRow + j] = p;
         }
         const yo = yAt(b, h, i);
         for (let d = 0; d < Dv; d++) {
@@ -211,9 +216,8 @@ function attention(inputs, attrs, ctx) {
     }
   }
   if (round) {
-    for (const t of [y, qkOut]) for (let i = 0; i < t.data.length; i++) t.data[i] = round(t.data[i]);
+    for (const t of [y, qkOut]) if (t) for (let i = 0; i < t.data.length; i++) t.data[i] = round(t.data[i]);
   }
-  // Outputs 1..3 are optional and the kernel cannot tell which exist: built with makeTensor.
   return [y, presentK, presentV, qkOut];
 }
 

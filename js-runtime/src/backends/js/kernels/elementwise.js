@@ -54,6 +54,24 @@ export function mapBinary(a, b, out, fn) {
   return out;
 }
 
+/**
+ * Like mapBinary, but `row(O, k, A, ia, sa, B, ib, sb, n)` computes a whole row of `n` outputs
+ * from O[k]: one call per row keeps the hot loop monomorphic (each row function is its own literal).
+ */
+function mapBinaryRows(a, b, out, row) {
+  const { outer, inner, offsets: [oa, ob], steps: [sa, sb] } = broadcastPlan([a.shape, b.shape], out.shape);
+  for (let r = 0, k = 0; r < outer; r++, k += inner) row(out.data, k, a.data, oa[r], sa, b.data, ob[r], sb, inner);
+  return out;
+}
+
+// Row loops of the arithmetic ops common in CNNs (see mapBinaryRows).
+const ROWS = {
+  Add: (O, k, A, ia, sa, B, ib, sb, n) => { for (const e = k + n; k < e; k++, ia += sa, ib += sb) O[k] = A[ia] + B[ib]; },
+  Sub: (O, k, A, ia, sa, B, ib, sb, n) => { for (const e = k + n; k < e; k++, ia += sa, ib += sb) O[k] = A[ia] - B[ib]; },
+  Mul: (O, k, A, ia, sa, B, ib, sb, n) => { for (const e = k + n; k < e; k++, ia += sa, ib += sb) O[k] = A[ia] * B[ib]; },
+  Div: (O, k, A, ia, sa, B, ib, sb, n) => { for (const e = k + n; k < e; k++, ia += sa, ib += sb) O[k] = A[ia] / B[ib]; },
+};
+
 /** out[k] = fn(x[k]). */
 export function mapUnary(x, out, fn) {
   const X = x.data, O = out.data;
@@ -182,15 +200,18 @@ function bitwiseNot([x], _attrs, ctx) {
 // Binary
 
 /**
- * A broadcasting binary op whose output dtype is the inputs' (or `outDtype`). `pick(dtype, attrs)`
- * returns the scalar function for the input dtype (or throws if unsupported).
+ * A broadcasting binary op whose output dtype is the inputs' (or `outDtype`). `pick(dtype, attrs, ctx)`
+ * returns the scalar function for the input dtype (or throws if unsupported), or a row loop
+ * marked `{ row }` (see mapBinaryRows).
  */
 function binary(pick, outDtype) {
   return ([a, b], attrs, ctx) => {
     if (a.dtype !== b.dtype) throw new Error(`${ctx.opType}: input dtypes differ (${a.dtype} vs ${b.dtype})`);
     const fn = pick(a.dtype, attrs, ctx);
     const out = ctx.output(0, broadcastShapes(a.shape, b.shape), outDtype ?? a.dtype);
-    return [roundToDtype(mapBinary(a, b, out, fn))];
+    if (fn.row) mapBinaryRows(a, b, out, fn.row);
+    else mapBinary(a, b, out, fn);
+    return [roundToDtype(out)];
   };
 }
 
@@ -199,17 +220,22 @@ function numericOnly(ctx, dtype) {
 }
 
 const add = (x, y) => x + y;
-const sub = (x, y) => x - y;
-const mul = (x, y) => x * y;
+
+function pickAddSub(row) {
+  return (dtype, _attrs, ctx) => {
+    numericOnly(ctx, dtype);
+    return { row };
+  };
+}
 
 function pickMul(dtype, _attrs, ctx) {
   numericOnly(ctx, dtype);
-  return dtype === 'int32' || dtype === 'uint32' ? Math.imul : mul;
+  return dtype === 'int32' || dtype === 'uint32' ? Math.imul : { row: ROWS.Mul };
 }
 
 function pickDiv(dtype, _attrs, ctx) {
   numericOnly(ctx, dtype);
-  if (isFloat(dtype)) return (x, y) => x / y;
+  if (isFloat(dtype)) return { row: ROWS.Div };
   // Integer division truncates toward zero; division by zero yields 0 (undefined behaviour in C).
   if (isBigInt(dtype)) return (x, y) => (y === 0n ? 0n : x / y);
   return (x, y) => (y === 0 ? 0 : Math.trunc(x / y));
@@ -382,8 +408,8 @@ export const kernels = {
   Not: not,
   BitwiseNot: bitwiseNot,
 
-  Add: binary((dtype, _a, ctx) => (numericOnly(ctx, dtype), add)),
-  Sub: binary((dtype, _a, ctx) => (numericOnly(ctx, dtype), sub)),
+  Add: binary(pickAddSub(ROWS.Add)),
+  Sub: binary(pickAddSub(ROWS.Sub)),
   Mul: binary(pickMul),
   Div: binary(pickDiv),
   Mod: binary(pickMod),

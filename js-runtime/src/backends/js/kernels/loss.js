@@ -1,5 +1,5 @@
 // Kernels: loss functions (NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss).
-import { makeTensor, sizeOf } from './util.js';
+import { sizeOf } from './util.js';
 import { rounderFor } from './reduce.js';
 
 /**
@@ -73,9 +73,8 @@ export const kernels = {
       }
     }
     const loss = nllLoss('SoftmaxCrossEntropyLoss', logp, x.shape, x.dtype, target, weight, attrs, ctx);
-    // The kernel cannot tell whether the optional log_prob output exists, so it is built outside
-    // the planned arena (makeTensor) and dropped by the executor when unused.
-    const logProb = makeTensor(x.dtype, x.shape);
+    if ((ctx.numOutputs ?? 2) < 2) return [loss];
+    const logProb = ctx.output(1, x.shape, x.dtype);
     const round = rounderFor(x.dtype);
     for (let i = 0; i < logp.length; i++) logProb.data[i] = round ? round(logp[i]) : logp[i];
     return [loss, logProb];

@@ -14,8 +14,8 @@ function meanVar(d, off, n, step = 1) {
 }
 
 /**
- * y = (x - mean) * invStd * scale + bias over `rows` contiguous blocks of `cols` elements, where
- * scale/bias (or null) are indexed by `affineIndex(row, col)`.
+ * Normalize `rows` contiguous blocks of `cols` elements: stats(row) gives [mean, invStd] and
+ * affine(z, row, col) applies the op's scale / bias to the standardized value z.
  */
 function normalizeRows(x, y, rows, cols, stats, affine) {
   for (let r = 0; r < rows; r++) {

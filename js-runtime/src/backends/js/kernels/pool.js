@@ -88,11 +88,13 @@ function MaxPool([X], attrs, ctx) {
   return [y, ind];
 }
 
-/** AveragePool and LpPool: a sum of f(x) over the window, then a per-position finish. */
+/**
+ * AveragePool and LpPool: a sum of f(x) over the window, then a per-position finish. The result is
+ * built in float64 and copied into ctx.output by `finish`.
+ */
 function sumPool(X, attrs, op, p) {
-  const setup = poolSetup(X, attrs, op);
-  const { table, planes, S, P, KK, outShape, geom, sp, inSp } = setup;
-  const y = ctx0(outShape, X.dtype);
+  const { table, planes, S, P, KK, outShape, geom, sp, inSp } = poolSetup(X, attrs, op);
+  const y = { shape: outShape, dtype: X.dtype, data: new Float64Array(sizeOf(outShape)) };
   const includePad = (attrs.count_include_pad ?? 0) === 1;
   const divisor = op === 'AveragePool' && includePad ? paddedCounts(geom, sp, inSp) : null;
   const x = X.data, yd = y.data;
@@ -112,11 +114,6 @@ function sumPool(X, attrs, op, p) {
     }
   }
   return y;
-}
-
-// sumPool builds its result on a plain buffer; the kernels copy it into ctx.output.
-function ctx0(shape, dtype) {
-  return { shape, dtype, data: new Float64Array(sizeOf(shape)) };
 }
 
 function finish(r, ctx) {

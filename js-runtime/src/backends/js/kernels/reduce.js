@@ -32,10 +32,12 @@ function reductionAxes(inputs, attrs, inputForm, rank) {
 
 /**
  * Generic reduction. `spec` describes the reduction over the (number or BigInt) elements:
- *   init(dtype)            initial accumulator value
- *   step(acc, x)           accumulate one element
- *   finish(acc, count)     final value from accumulator and number of reduced elements (optional)
- *   pre(x)                 optional transform applied to each element before step (e.g. abs, square)
+ *   init(dtype, big)                   initial accumulator value
+ *   pre(x, o, aux)                     optional per-element transform before step (abs, square, ...)
+ *   step(acc, x)                       accumulates one element
+ *   finish(acc, count, big, o, aux)    optional final value from the accumulator of output o
+ *   prepare(x, map, outSize)           optional first pass returning `aux` for pre / finish
+ *   axesInputSince                     opset from which axes is an input (default 18)
  */
 function makeReduce(spec) {
   return (inputs, attrs, ctx) => {
@@ -43,19 +45,9 @@ function makeReduce(spec) {
     const rank = x.shape.length;
     const inputForm = ctx.opset >= (spec.axesInputSince ?? 18);
     const keepdims = attrs.keepdims ?? 1;
-    let axes = reductionAxes(inputs, attrs, inputForm, rank);
-    if (axes !== null && axes.length === 0) {
-      // noop_with_empty_axes: the input unchanged (still through the op's element transform,
-      // as the reference does for e.g. ReduceSumSquare).
-      const out = ctx.output(0, x.shape, x.dtype);
-      const round = rounderFor(x.dtype);
-      for (let i = 0; i < x.data.length; i++) {
-        let v = spec.noopTransform ? spec.noopTransform(x.data[i]) : x.data[i];
-        out.data[i] = round ? round(v) : v;
-      }
-      return [out];
-    }
-    if (axes === null) axes = x.shape.map((_, i) => i);
+    // [] (noop_with_empty_axes) reduces over no axis: each output is the op applied to one element,
+    // like numpy's reduction over axis=() in the reference (e.g. ReduceL2 gives |x|).
+    const axes = reductionAxes(inputs, attrs, inputForm, rank) ?? x.shape.map((_, i) => i);
     const reduced = new Set(axes);
     const keptShape = x.shape.map((d, i) => (reduced.has(i) ? 1 : d));
     const outShape = keepdims ? keptShape : x.shape.filter((_, i) => !reduced.has(i));
@@ -63,22 +55,22 @@ function makeReduce(spec) {
     const count = outSize === 0 ? 0 : x.data.length / outSize;
 
     const big = isBigInt(x.dtype);
-    const acc = new Array(outSize).fill(spec.init(x.dtype, big));
-    if (spec.prepare) spec.prepare(x, keptShape, acc);
-    const map = broadcastIndex(keptShape, x.shape);
+    const init = spec.init(x.dtype, big);
+    const acc = big ? new Array(outSize).fill(init) : new Float64Array(outSize).fill(init);
+    const map = broadcastIndex(keptShape, x.shape); // input flat index -> output flat index
+    const aux = spec.prepare ? spec.prepare(x, map, outSize) : null;
     const { data } = x;
-    const pre = spec.pre;
+    const { pre, step } = spec;
     for (let i = 0; i < data.length; i++) {
       const o = map[i];
-      acc[o] = spec.step(acc[o], pre ? pre(data[i], o) : data[i]);
+      acc[o] = step(acc[o], pre ? pre(data[i], o, aux) : data[i]);
     }
 
     const out = ctx.output(0, outShape, x.dtype);
     const round = rounderFor(x.dtype);
     for (let o = 0; o < outSize; o++) {
-      let v = spec.finish ? spec.finish(acc[o], count, big, o) : acc[o];
+      let v = spec.finish ? spec.finish(acc[o], count, big, o, aux) : acc[o];
       if (big && typeof v !== 'bigint') v = BigInt(Math.trunc(v));
-      else if (!big && typeof v === 'bigint') v = Number(v);
       out.data[o] = round ? round(v) : v;
     }
     return [out];
@@ -88,28 +80,8 @@ function makeReduce(spec) {
 const zero = (dtype, big) => (big ? 0n : 0);
 const one = (dtype, big) => (big ? 1n : 1);
 const abs = (x) => (x < 0 ? -x : x);
+const square = (x) => x * x;
 const add = (a, x) => a + x;
-
-/** LogSumExp: a first pass computes the per-output max, used as a shift for stability. */
-function logSumExpSpec() {
-  let shift = null;
-  return {
-    init: () => 0,
-    prepare(x, keptShape, acc) {
-      shift = new Float64Array(acc.length).fill(-Infinity);
-      const map = broadcastIndex(keptShape, x.shape);
-      for (let i = 0; i < x.data.length; i++) {
-        const v = Number(x.data[i]);
-        if (v > shift[map[i]]) shift[map[i]] = v;
-      }
-      for (let o = 0; o < shift.length; o++) if (!Number.isFinite(shift[o])) shift[o] = 0;
-    },
-    pre: (x, o) => Math.exp(Number(x) - shift[o]),
-    step: add,
-    finish: (acc, count, big, o) => Math.log(acc) + shift[o],
-    noopTransform: (x) => x,
-  };
-}
 
 const reduceSpecs = {
   ReduceSum: { init: zero, step: add, axesInputSince: 13 },
@@ -120,27 +92,36 @@ const reduceSpecs = {
   ReduceProd: { init: one, step: (a, x) => a * x },
   ReduceMax: {
     init: (dtype) => INT_RANGE[dtype]?.[0] ?? -Infinity,
-    // NaN propagates, as numpy's maximum does.
-    step: (a, x) => (x > a || x !== x ? x : a),
+    step: (a, x) => (x > a || x !== x ? x : a), // NaN propagates, as with numpy's maximum
   },
   ReduceMin: {
     init: (dtype) => INT_RANGE[dtype]?.[1] ?? Infinity,
     step: (a, x) => (x < a || x !== x ? x : a),
   },
-  ReduceL1: { init: zero, pre: abs, step: add, noopTransform: abs },
-  ReduceL2: {
-    init: zero, pre: (x) => x * x, step: add,
-    finish: (acc) => Math.sqrt(Number(acc)),
-    noopTransform: (x) => (x < 0 ? -x : x),
+  ReduceL1: { init: zero, pre: abs, step: add },
+  ReduceL2: { init: zero, pre: square, step: add, finish: (acc) => Math.sqrt(Number(acc)) },
+  ReduceSumSquare: { init: zero, pre: square, step: add },
+  ReduceLogSum: { init: zero, step: add, finish: (acc) => Math.log(Number(acc)) },
+  // log(sum(exp(x))) shifted by the per-output max (computed by `prepare`) to avoid overflow.
+  ReduceLogSumExp: {
+    init: () => 0,
+    prepare(x, map, outSize) {
+      const shift = new Float64Array(outSize).fill(-Infinity);
+      for (let i = 0; i < x.data.length; i++) {
+        const v = Number(x.data[i]);
+        if (v > shift[map[i]]) shift[map[i]] = v;
+      }
+      for (let o = 0; o < outSize; o++) if (!Number.isFinite(shift[o])) shift[o] = 0;
+      return shift;
+    },
+    pre: (x, o, shift) => Math.exp(Number(x) - shift[o]),
+    step: add,
+    finish: (acc, count, big, o, shift) => Math.log(acc) + shift[o],
   },
-  ReduceSumSquare: { init: zero, pre: (x) => x * x, step: add, noopTransform: (x) => x * x },
-  ReduceLogSum: { init: zero, step: add, finish: (acc) => Math.log(Number(acc)), noopTransform: (x) => x },
 };
 
 export const kernels = {};
 for (const [op, spec] of Object.entries(reduceSpecs)) kernels[op] = makeReduce(spec);
-// LogSumExp keeps per-call state (the shift), so it gets a fresh spec per call.
-kernels.ReduceLogSumExp = (inputs, attrs, ctx) => makeReduce(logSumExpSpec())(inputs, attrs, ctx);
 
 // ---------------------------------------------------------------------------------------------
 // Softmax family

@@ -1,0 +1,123 @@
+// Type declarations of webdnn-runtime (see src/index.js and docs/bundle-format.md).
+
+/** Element types of bundle tensors. */
+export type DType =
+  | 'float32' | 'float64' | 'float16' | 'bfloat16'
+  | 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64'
+  | 'bool' | 'string';
+
+/**
+ * Element storage of each dtype at the API boundary: 64-bit integers as BigInt arrays,
+ * bool as one byte per element, float16/bfloat16 as 16-bit patterns, strings as plain arrays.
+ */
+export interface DTypeArrayMap {
+  float32: Float32Array;
+  float64: Float64Array;
+  float16: Uint16Array;
+  bfloat16: Uint16Array;
+  int8: Int8Array;
+  uint8: Uint8Array;
+  int16: Int16Array;
+  uint16: Uint16Array;
+  int32: Int32Array;
+  uint32: Uint32Array;
+  int64: BigInt64Array;
+  uint64: BigUint64Array;
+  bool: Uint8Array;
+  string: string[];
+}
+
+/** Any array a tensor's data may be. */
+export type TensorData = DTypeArrayMap[DType];
+
+/** A tensor at the API boundary: row-major `data` with `product(shape)` elements. */
+export interface Tensor<D extends DType = DType> {
+  data: DTypeArrayMap[D];
+  shape: number[];
+  dtype: D;
+}
+
+/** What run() accepts per input: a tensor (shape/dtype optional when the model fixes them) or a bare array. */
+export type Feed = TensorData | { data: TensorData; shape?: number[]; dtype?: DType };
+
+/** A model input or output as declared in the manifest. Output shapes may hold null for run-time dims. */
+export interface TensorSpec {
+  name: string;
+  shape: Array<number | null>;
+  dtype: DType;
+}
+
+/** Names of the backends this runtime knows. */
+export type BackendName = 'webgpu' | 'wasm' | 'js';
+
+export interface LoadOptions {
+  /** Backends to try, in order of preference. Default: ['webgpu', 'wasm', 'js']. */
+  backends?: Array<BackendName | (string & {})> | BackendName | (string & {});
+}
+
+/** A backend skipped by load(), and why. */
+export interface FallbackEntry {
+  backend: string;
+  reason: string;
+}
+
+/** A loaded model on one backend; created by load(). */
+export class Runner {
+  private constructor();
+  /** The backend in use. */
+  readonly backend: string;
+  readonly inputs: TensorSpec[];
+  readonly outputs: TensorSpec[];
+  /** Backends tried before this one, with the reasons they were skipped. */
+  readonly fallbackLog: FallbackEntry[];
+  /** The bundle's manifest.json. */
+  readonly manifest: Record<string, any>;
+  /**
+   * Runs the model; outputs are freshly allocated (safe to keep across runs).
+   * Rejects on invalid feeds, kernel errors, or after dispose().
+   */
+  run(feeds: Record<string, Feed> | Map<string, Feed>): Promise<Record<string, Tensor>>;
+  /** Releases the backend's memory; the runner cannot run afterwards. */
+  dispose(): void;
+}
+
+/** Error thrown by load() when no backend could be used. */
+export interface NoBackendError extends Error {
+  fallbackLog: FallbackEntry[];
+}
+
+/**
+ * Loads a bundle folder (file path in Node, URL in browsers or Node) on the first usable backend.
+ * @throws Error naming the bundle for invalid bundles; an Error listing every backend's reason when none works.
+ */
+export function load(source: string | URL, options?: LoadOptions): Promise<Runner>;
+
+/** A tensor inside the js backend (float16/bfloat16 stored as Float32Array). */
+export interface KernelTensor {
+  dtype: DType;
+  shape: number[];
+  data: Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Uint16Array
+    | Int32Array | Uint32Array | BigInt64Array | BigUint64Array | string[];
+}
+
+/** The context a js kernel receives. */
+export interface KernelContext {
+  /** Opset of the default ONNX domain. */
+  opset: number;
+  opType: string;
+  domain: string;
+  /** Node name. */
+  name: string;
+  /** A zero-filled tensor for output `index` (backed by the planned arena slot when it fits). */
+  output(index: number, shape: number[], dtype: DType): KernelTensor;
+}
+
+/** A js-backend kernel: returns one tensor per node output (null for omitted optional outputs). */
+export type Kernel = (
+  inputs: Array<KernelTensor | null>,
+  attrs: Record<string, any>,
+  ctx: KernelContext,
+) => Array<KernelTensor | null>;
+
+/** Registers a js-backend kernel for a custom op (domain '' is the default ONNX domain). */
+export function registerKernel(opType: string, fn: Kernel, domain?: string): void;
