@@ -35,6 +35,18 @@ def parse_input_shape(specs: Sequence[str]) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def parse_backend_options(specs: Sequence[str]) -> dict[str, dict[str, str]]:
+    """``wasm.threads=false`` -> {"wasm": {"threads": "false"}}"""
+    result: dict[str, dict[str, str]] = {}
+    for spec in specs:
+        key, sep, value = spec.partition("=")
+        backend, dot, name = key.partition(".")
+        if not sep or not dot or not backend or not name:
+            raise ConfigError(f"--backend-option '{spec}': expected BACKEND.KEY=VALUE (e.g. wasm.threads=false)")
+        result.setdefault(backend, {})[name] = value
+    return result
+
+
 def _backends_arg(value: Optional[str]) -> Optional[list[str]]:
     return [b.strip() for b in value.split(",") if b.strip()] if value else None
 
@@ -66,7 +78,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.model:
         model = Path(args.model)
         out = Path(args.output) if args.output else Path.cwd() / model.stem
-        opts = BuildOptions(backends=_backends_arg(args.backends), input_shapes=shapes)
+        opts = BuildOptions(backends=_backends_arg(args.backends), input_shapes=shapes,
+                            backend_options=parse_backend_options(args.backend_option or []))
         result = compile_model(model, out, opts, log)
         if args.json:
             print(json.dumps({"results": [{"model": str(model), "out": str(result.out_dir), "status": "built",
@@ -200,6 +213,8 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("-o", "--output", help="bundle folder (default: ./<model name>)")
     b.add_argument("--backends", help="comma-separated backends (default: every installed one)")
     b.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,...", help="fix an input's shape (repeatable)")
+    b.add_argument("--backend-option", action="append", metavar="BACKEND.KEY=VALUE",
+                   help="a backend's option, e.g. wasm.threads=false (repeatable)")
     b.add_argument("--config", help="config file (default: nearest webdnn.toml or pyproject.toml)")
     b.add_argument("--force", action="store_true", help="rebuild even when up to date")
     b.add_argument("--json", action="store_true", help="machine-readable result on stdout")

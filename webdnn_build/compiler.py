@@ -35,6 +35,8 @@ class BuildOptions:
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     #: explicit pass ids; None = the default pipeline
     passes: Optional[list[str]] = None
+    #: per-backend options: backend name -> {key: value}
+    backend_options: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -101,7 +103,8 @@ def run_passes(graph: Graph, registry: Registry, pass_ids: Optional[list[str]], 
 
 def unsupported_nodes(graph: Graph, backend: Any) -> list[str]:
     supported = backend.supported_ops()
-    return [n.describe() for n in graph.nodes if (n.domain, n.op_type) not in supported]
+    # nodes inside subgraphs (If/Loop/Scan bodies) must be runnable too
+    return [n.describe() for n in graph.all_nodes() if (n.domain, n.op_type) not in supported]
 
 
 def io_entries(graph: Graph, names: list[str]) -> list[dict[str, Any]]:
@@ -158,7 +161,8 @@ def compile_model(
     artifacts = {}
     for backend in usable:
         t0 = time.perf_counter()
-        ctx = CodegenContext(weights=packer.descriptors(), plan_memory=plan_memory, log=log, packer=packer)
+        ctx = CodegenContext(weights=packer.descriptors(), plan_memory=plan_memory, log=log, packer=packer,
+                             options=dict(options.backend_options.get(backend.name, {})))
         artifacts[backend.name] = backend.generate(graph, ctx)
         log(f"backend {backend.name}: code generated ({time.perf_counter() - t0:.2f}s)")
 

@@ -8,6 +8,11 @@ not collide with any already-placed value whose lifetime overlaps (the
 "greedy by size" offset heuristic used by TFLite). Graph inputs, graph outputs
 and constants are not planned: inputs and outputs cross the API boundary and
 constants live in the weight buffer.
+
+Only the top-level graph is planned. A node with subgraphs (If/Loop/Scan)
+counts as a reader of every outer value its subgraphs read (so those stay live
+until it ran); values inside subgraphs are allocated when produced. Sequence and
+optional values have no storage size and are never planned.
 """
 
 from __future__ import annotations
@@ -40,19 +45,31 @@ def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
-def plan_memory(graph: Graph, storage_bytes: Callable[[str], Optional[int]]) -> MemoryPlan:
-    """Plan the arena for ``graph``; ``storage_bytes(dtype)`` gives the backend's element size (None: not planned)."""
-    unplanned = set(graph.inputs) | set(graph.outputs)
+def plan_memory(graph: Graph, storage_bytes: Callable[[str], Optional[int]], include_io: bool = False) -> MemoryPlan:
+    """Plan the arena for ``graph``; ``storage_bytes(dtype)`` gives the backend's element size (None: not planned).
+
+    With ``include_io`` graph inputs and outputs get slots too (live for the whole run), for
+    backends whose kernels can only address their own memory.
+    """
+    unplanned = set() if include_io else set(graph.inputs) | set(graph.outputs)
     first: dict[str, int] = {}
     last: dict[str, int] = {}
+    end = len(graph.nodes)
+    if include_io:
+        for name in graph.inputs:
+            first[name], last[name] = -1, end
     for i, node in enumerate(graph.nodes):
-        for name in node.inputs:
+        for name in node.reads():
             if name in first:
                 last[name] = i
         for name in node.outputs:
             if name and name not in unplanned:
                 first.setdefault(name, i)
                 last.setdefault(name, i)
+    if include_io:
+        for name in graph.outputs:
+            if name in first:
+                last[name] = end
 
     sized: list[tuple[str, int]] = []
     for name in first:

@@ -20,6 +20,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .errors import WebDNNError
+from .ir import element_dtype, value_kind
 
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,6 +87,30 @@ def decode_tensor(e: dict[str, Any]) -> np.ndarray:
     return array
 
 
+def encode_value(v: Any, dtype: Optional[str] = None) -> dict[str, Any]:
+    """A run input on the wire: a tensor, ``{"sequence": [...]}`` for a list, ``{"optional": ...}`` for optionals.
+
+    ``dtype`` is the manifest's type (``"sequence<float32>"``, ``"optional<...>"``, a tensor dtype or None).
+    """
+    kind = value_kind(dtype)
+    if kind == "optional":
+        inner = element_dtype(dtype)  # type: ignore[arg-type]
+        return {"optional": None if v is None else encode_value(v, inner)}
+    if kind == "sequence" or (dtype is None and isinstance(v, (list, tuple))):
+        inner = element_dtype(dtype) if kind == "sequence" else None  # type: ignore[arg-type]
+        return {"sequence": [encode_tensor(x, inner) for x in v]}
+    return encode_tensor(v, dtype)
+
+
+def decode_value(e: Optional[dict[str, Any]]) -> Any:
+    """A run output from the wire: an array, a list of arrays (sequence) or None (empty optional)."""
+    if "sequence" in e:  # type: ignore[operator]
+        return [decode_value(x) for x in e["sequence"]]  # type: ignore[index]
+    if "optional" in e:  # type: ignore[operator]
+        return None if e["optional"] is None else decode_value(e["optional"])  # type: ignore[index]
+    return decode_tensor(e)  # type: ignore[arg-type]
+
+
 class NodeWorker:
     """A persistent Node process that loads bundles and runs them."""
 
@@ -117,10 +142,12 @@ class NodeWorker:
     def load(self, bundle: Path, backends: list[str]) -> dict[str, Any]:
         return self.request({"cmd": "load", "bundle": str(Path(bundle).resolve()), "backends": backends})
 
-    def run(self, handle: int, inputs: dict[str, np.ndarray], dtypes: Optional[dict[str, str]] = None) -> tuple[list[tuple[str, np.ndarray]], float]:
-        enc = {k: encode_tensor(v, (dtypes or {}).get(k)) for k, v in inputs.items()}
+    def run(self, handle: int, inputs: dict[str, Any], dtypes: Optional[dict[str, str]] = None) -> tuple[list[tuple[str, Any]], float]:
+        """Run a loaded bundle. Inputs are arrays, lists of arrays (sequences) or None (empty optionals),
+        typed by ``dtypes`` (the manifest's); outputs come back the same way."""
+        enc = {k: encode_value(v, (dtypes or {}).get(k)) for k, v in inputs.items()}
         reply = self.request({"cmd": "run", "handle": handle, "inputs": enc})
-        return [(o["name"], decode_tensor(o)) for o in reply["outputs"]], float(reply.get("ms", 0.0))
+        return [(o["name"], decode_value(o)) for o in reply["outputs"]], float(reply.get("ms", 0.0))
 
     def dispose(self, handle: int) -> None:
         self.request({"cmd": "dispose", "handle": handle})

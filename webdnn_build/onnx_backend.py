@@ -46,16 +46,26 @@ class BundleRep(BackendRep):
         self.inputs: list[str] = []
         self.dtypes: dict[str, str] = {}
 
-    def _build(self, inputs: Sequence[np.ndarray]) -> None:
+    def _tensor_inputs(self) -> set[str]:
+        return {i.name for i in self.model.graph.input if i.type.HasField("tensor_type")}
+
+    def _shapes(self, inputs: Sequence[Any]) -> dict[str, tuple[int, ...]]:
+        """The shapes of the tensor inputs (sequence/optional inputs get theirs at run time)."""
+        tensors = self._tensor_inputs()
+        return {n: tuple(int(d) for d in np.shape(a)) for n, a in zip(self.inputs, inputs) if n in tensors}
+
+    def _build(self, inputs: Sequence[Any]) -> None:
         inits = {i.name for i in self.model.graph.initializer}
         names = [i.name for i in self.model.graph.input if i.name not in inits]
         self.inputs = names
-        self.shapes = {n: tuple(int(d) for d in np.shape(a)) for n, a in zip(names, inputs)}
+        self.shapes = self._shapes(inputs)
         work = Path(tempfile.mkdtemp(dir=_tmp_root))
         model_path = work / "model.onnx"
         onnx.save(self.model, str(model_path))
         # scalars (shape ()) need no override; an override with no dims is still valid
-        opts = BuildOptions(backends=[self.backend], input_shapes=self.shapes)
+        # the conformance run checks kernels, not threading: skip the threaded wasm module (half the compile time)
+        opts = BuildOptions(backends=[self.backend], input_shapes=self.shapes,
+                            backend_options={"wasm": {"threads": "false"}})
         result = compile_model(model_path, work / "bundle", opts, log=_quiet)
         self.dtypes = {i["name"]: i["dtype"] for i in result.manifest["inputs"]}
         loaded = shared_worker().load(result.out_dir, [self.backend])
@@ -63,15 +73,16 @@ class BundleRep(BackendRep):
             raise RuntimeError(f"bundle fell back to {loaded['backend']}: {loaded['fallbackLog']}")
         self.handle = loaded["handle"]
 
-    def run(self, inputs: Any, **kwargs: Any) -> tuple[np.ndarray, ...]:
+    def run(self, inputs: Any, **kwargs: Any) -> tuple[Any, ...]:
         if isinstance(inputs, dict):
             inputs = [inputs[n] for n in self.inputs] if self.inputs else list(inputs.values())
         elif not isinstance(inputs, (list, tuple)):
             inputs = [inputs]
-        inputs = [np.asarray(a) for a in inputs]
+        # sequences stay lists of arrays, empty optionals None
+        inputs = [a if a is None else [np.asarray(x) for x in a] if isinstance(a, list) else np.asarray(a) for a in inputs]
         shapes_now = None
         if self.handle is not None:
-            shapes_now = {n: tuple(np.shape(a)) for n, a in zip(self.inputs, inputs)}
+            shapes_now = self._shapes(inputs)
         if self.handle is None or shapes_now != self.shapes:
             self._build(inputs)
         assert self.handle is not None

@@ -82,6 +82,8 @@ class CodegenContext:
     log: Callable[[str], None] = lambda msg: None
     #: the weight packer, for backends that need to store extra constants (e.g. re-laid-out weights)
     packer: Any = None
+    #: this backend's options (``--backend-option NAME.KEY=VALUE``), e.g. {"threads": "false"}
+    options: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -10,6 +10,8 @@
 //   {"cmd":"exit"}                        ends the process (answers first when it has an id)
 // Tensors: raw little-endian bytes in base64 ("b64"); bool one byte per element; float16/bfloat16
 // as uint16 bit patterns; string tensors as "json": [...] instead of "b64".
+// Sequences (dtype "sequence<...>"): {"sequence": [tensor, ...]}; optionals (dtype "optional<...>"):
+// {"optional": null} when empty, else {"optional": value}; in inputs and outputs alike (outputs add "name").
 // Errors: {"id":...,"ok":false,"error":"message"}; the worker keeps running.
 // Nothing but responses goes to stdout (console.log is redirected to stderr).
 //
@@ -33,6 +35,22 @@ let nextHandle = 1;
 
 function send(obj) {
   process.stdout.write(`${JSON.stringify(obj)}\n`);
+}
+
+/** A wire value: a tensor, {"sequence": [...]} or {"optional": null | value}. */
+function decodeValue(name, v) {
+  if (v && typeof v === 'object' && Array.isArray(v.sequence)) return v.sequence.map((t, i) => decodeValue(`${name}[${i}]`, t));
+  if (v && typeof v === 'object' && 'optional' in v) return v.optional === null ? null : decodeValue(name, v.optional);
+  return decodeTensor(name, v);
+}
+
+function encodeValue(name, v, dtype) {
+  if (typeof dtype === 'string' && dtype.startsWith('optional<')) {
+    const inner = dtype.slice(9, -1);
+    return { name, optional: v === null ? null : encodeValue(undefined, v, inner === '?' ? undefined : inner) };
+  }
+  if (Array.isArray(v)) return { name, sequence: v.map((t) => encodeTensor(undefined, t)) };
+  return encodeTensor(name, v);
 }
 
 function decodeTensor(name, t) {
@@ -84,11 +102,11 @@ const commands = {
   async run(req) {
     const runner = runnerFor(req.handle);
     const feeds = {};
-    for (const [name, t] of Object.entries(req.inputs ?? {})) feeds[name] = decodeTensor(name, t);
+    for (const [name, t] of Object.entries(req.inputs ?? {})) feeds[name] = decodeValue(name, t);
     const start = performance.now();
     const result = await runner.run(feeds);
     const ms = performance.now() - start;
-    return { outputs: runner.outputs.map((o) => encodeTensor(o.name, result[o.name])), ms };
+    return { outputs: runner.outputs.map((o) => encodeValue(o.name, result[o.name], o.dtype)), ms };
   },
 
   async dispose(req) {

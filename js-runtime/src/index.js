@@ -7,7 +7,7 @@
 
 import { openBundle } from './bundle.js';
 import { BACKENDS, DEFAULT_BACKENDS } from './backends/registry.js';
-import { feedToTensor, tensorToOutput } from './tensor-io.js';
+import { feedToValue, valueToOutput } from './tensor-io.js';
 import { registerKernel as registerJsKernel } from './backends/js/kernels/index.js';
 
 /**
@@ -74,10 +74,13 @@ export class Runner {
     const manifest = bundle.manifest;
     /** Name of the backend in use ('js', ...). */
     this.backend = backend;
-    /** Model inputs: [{ name, shape, dtype }], from the manifest. */
-    this.inputs = manifest.inputs.map((v) => ({ name: v.name, shape: [...v.shape], dtype: v.dtype }));
+    /**
+     * Model inputs: [{ name, shape, dtype }], from the manifest. Sequence and optional inputs have a
+     * dtype like "sequence<float32>" / "optional<float32>" and shape null.
+     */
+    this.inputs = manifest.inputs.map((v) => ({ name: v.name, shape: v.shape ? [...v.shape] : null, dtype: v.dtype }));
     /** Model outputs: [{ name, shape, dtype }]; shapes may hold null for dims known only at run time. */
-    this.outputs = manifest.outputs.map((v) => ({ name: v.name, shape: [...v.shape], dtype: v.dtype }));
+    this.outputs = manifest.outputs.map((v) => ({ name: v.name, shape: v.shape ? [...v.shape] : null, dtype: v.dtype }));
     /** Backends tried before this one and why they were skipped: [{ backend, reason }]. */
     this.fallbackLog = fallbackLog;
     /** The bundle's manifest.json. */
@@ -88,8 +91,9 @@ export class Runner {
 
   /**
    * Runs the model. `feeds` maps each input name to a TypedArray (shape from the model) or
-   * `{ data, shape, dtype }`. Resolves to `{ name: { data, shape, dtype } }` with freshly
-   * allocated data. Runs on one runner are executed one after another.
+   * `{ data, shape, dtype }`; a sequence input to an Array of those, an optional input to null (empty)
+   * or a value. Resolves to `{ name: { data, shape, dtype } }` with freshly allocated data (sequence
+   * outputs as Arrays of those, empty optionals as null). Runs on one runner are executed one after another.
    *
    * @param {Record<string, any> | Map<string, any>} feeds
    * @returns {Promise<Record<string, {data: any, shape: number[], dtype: string}>>}
@@ -103,8 +107,8 @@ export class Runner {
       const out = {};
       for (const spec of this.outputs) {
         const t = result.get(spec.name);
-        if (!t) throw new Error(`the backend produced no output '${spec.name}'`);
-        out[spec.name] = tensorToOutput(t, spec.dtype ?? t.dtype);
+        if (t === undefined) throw new Error(`the backend produced no output '${spec.name}'`);
+        out[spec.name] = valueToOutput(t, spec.dtype);
       }
       return out;
     });
@@ -124,7 +128,7 @@ export class Runner {
     for (const [name, feed] of entries) {
       const spec = byName.get(name);
       if (!spec) throw new Error(`unknown input '${name}' (the model's inputs are ${expected})`);
-      tensors.set(name, feedToTensor(spec, feed));
+      tensors.set(name, feedToValue(spec, feed));
     }
     for (const spec of this.inputs) {
       if (!tensors.has(spec.name)) throw new Error(`missing input '${spec.name}' (the model's inputs are ${expected})`);

@@ -49,6 +49,7 @@ function isStaticDim(d) {
  */
 export function feedToTensor(spec, feed) {
   const where = `input '${spec.name}'`;
+  if (!Array.isArray(spec.shape)) spec = { ...spec, shape: null }; // unknown rank: any shape, given with the data
   let data, shape, dtype;
   if (isArrayLike(feed)) {
     data = feed;
@@ -71,7 +72,7 @@ export function feedToTensor(spec, feed) {
   }
 
   if (shape === undefined) {
-    if (!spec.shape.every(isStaticDim)) {
+    if (spec.shape === null || !spec.shape.every(isStaticDim)) {
       throw new TypeError(`${where}: the model's shape ${formatShape(spec.shape)} has dynamic dimensions; pass { data, shape }`);
     }
     shape = spec.shape;
@@ -79,8 +80,9 @@ export function feedToTensor(spec, feed) {
   if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
     throw new TypeError(`${where}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
   }
-  const shapeOk = shape.length === spec.shape.length && spec.shape.every((d, i) => !isStaticDim(d) || d === shape[i]);
-  if (!shapeOk) throw new RangeError(`${where}: expected shape ${formatShape(spec.shape)}, got ${formatShape(shape)}`);
+  const shapeOk = spec.shape === null ||
+    (shape.length === spec.shape.length && spec.shape.every((d, i) => !isStaticDim(d) || d === shape[i]));
+  if (!shapeOk) throw new RangeError(`${where}: expected shape ${formatShape(spec.shape ?? [])}, got ${formatShape(shape)}`);
   const n = sizeOf(shape);
   if (data.length !== n) {
     throw new RangeError(`${where}: shape ${formatShape(shape)} needs ${n} elements, data has ${data.length}`);
@@ -125,4 +127,50 @@ export function tensorToOutput(t, dtype = t.dtype) {
     }
   }
   return { data, shape: [...t.shape], dtype };
+}
+
+/** 'sequence' / 'optional' for those type strings ("sequence<float32>", "optional<...>"), else 'tensor'. */
+export function valueKind(dtype) {
+  if (typeof dtype === 'string' && dtype.startsWith('sequence<')) return 'sequence';
+  if (typeof dtype === 'string' && dtype.startsWith('optional<')) return 'optional';
+  return 'tensor';
+}
+
+/** The type inside "sequence<...>" / "optional<...>" (null when unknown, "?"). */
+export function elementType(dtype) {
+  const inner = dtype.slice(dtype.indexOf('<') + 1, -1);
+  return inner === '?' ? null : inner;
+}
+
+/**
+ * Validates one feed of any kind and converts it to an internal value: a tensor (see feedToTensor),
+ * a sequence (an Array of tensor feeds; element shapes are not known beforehand, so each is given
+ * as { data, shape }) or an optional (null for empty, else a feed of the contained type).
+ */
+export function feedToValue(spec, feed) {
+  const kind = valueKind(spec.dtype);
+  if (kind === 'tensor') return feedToTensor(spec, feed);
+  const inner = elementType(spec.dtype);
+  if (kind === 'optional') {
+    if (feed === null || feed === undefined) return null;
+    return feedToValue({ name: spec.name, dtype: inner, shape: spec.shape ?? null }, feed);
+  }
+  if (!Array.isArray(feed)) throw new TypeError(`input '${spec.name}': a ${spec.dtype} input takes an Array of tensors`);
+  return feed.map((f, i) => {
+    const dtype = inner ?? (f && typeof f === 'object' ? f.dtype : undefined);
+    return feedToValue({ name: `${spec.name}[${i}]`, dtype, shape: null }, f);
+  });
+}
+
+/** Copies an internal value out (see tensorToOutput): sequences as Arrays, empty optionals as null. */
+export function valueToOutput(v, dtype) {
+  const kind = valueKind(dtype);
+  if (kind === 'tensor') {
+    if (Array.isArray(v) || v === null) throw new Error(`the backend produced a ${v === null ? 'null' : 'sequence'} for a ${dtype ?? 'tensor'} output`);
+    return tensorToOutput(v, dtype ?? v.dtype);
+  }
+  const inner = elementType(dtype);
+  if (kind === 'optional') return v === null ? null : valueToOutput(v, inner ?? (Array.isArray(v) ? 'sequence<?>' : v.dtype));
+  if (!Array.isArray(v)) throw new Error(`the backend produced no sequence for a ${dtype} output`);
+  return v.map((t) => valueToOutput(t, inner ?? t.dtype));
 }

@@ -31,15 +31,8 @@ COMMON: dict[str, str] = {
 
 PER_BACKEND: dict[str, dict[str, str]] = {
     "js": {
-        r"^test_(string_split|string_concat|strnormalizer|regex_full_match)": "js: no kernels yet for string ops (StringSplit, StringConcat, StringNormalizer, RegexFullMatch)",
-        r"^test_(dft|stft)": "js: no DFT/STFT kernels yet",
-        r"^test_(lstm|gru|simple_rnn|rnn_seq_length)": "js: no RNN/LSTM/GRU kernels yet",
-        r"^test_linear_attention": "js: no LinearAttention kernel yet (and its expanded form needs Scan)",
-        r"^test_causal_conv_with_state(?!.*_expanded)": "js: no CausalConvWithState kernel yet (its expanded forms pass)",
-        r"^test_bitcast": "js: no BitCast kernel yet",
-        r"^test_(basic_)?deform_conv": "js: no DeformConv kernel yet",
-        r"^test_tensorscatter": "js: no TensorScatter kernel yet",
-        r"^test_qlinearconv": "js: no QLinearConv kernel yet",
+        r"^test_causal_conv_with_state_(silu|swish)(?!.*_expanded)": "js: the executor applies any `activation` attribute as a fused activation after the kernel, which collides with CausalConvWithState's own silu/swish attribute",
+        r"^test_dft_inverse(_opset19)?_cpu": "js: expected values carry numpy's float32 FFT round-off (1.9e-7 where the exact result is 0), above the suite's atol of 1e-7",
     },
 }
 

@@ -16,7 +16,7 @@ from typing import Any, Optional
 import numpy as np
 
 from webdnn_build.errors import UnsupportedOpsError
-from webdnn_build.ir import Graph, Node
+from webdnn_build.ir import Graph, Node, Value
 from webdnn_build.registry import BackendArtifact, CodegenContext
 
 #: bytes per element in the js backend's storage (float16/bfloat16 are computed in Float32Array)
@@ -52,51 +52,64 @@ class JsBackend:
 
     def generate(self, graph: Graph, ctx: CodegenContext) -> BackendArtifact:
         plan = ctx.plan_memory(graph, self.storage_bytes)
-        index: dict[str, int] = {}
-        values: list[dict[str, Any]] = []
-
-        def ref(name: str) -> int:
-            if not name:
-                return -1
-            if name not in index:
-                v = graph.values[name]
-                entry: dict[str, Any] = {
-                    "name": name,
-                    "dtype": v.dtype,
-                    "shape": None if v.shape is None else [d if isinstance(d, int) else None for d in v.shape],
-                }
-                if v.is_const:
-                    entry["const"] = ctx.weights[name]
-                slot = plan.slots.get(name)
-                if slot is not None:
-                    entry["arena"] = {"offset": slot.offset, "byteLength": slot.byte_length}
-                index[name] = len(values)
-                values.append(entry)
-            return index[name]
-
-        inputs = [ref(n) for n in graph.inputs]
-        ops = []
-        for node in graph.nodes:
-            ops.append({
-                "op": node.op_type,
-                "domain": node.domain,
-                "name": node.name,
-                "inputs": [ref(i) for i in node.inputs],
-                "outputs": [ref(o) for o in node.outputs],
-                "attrs": {k: _encode_attr(v, node, k, ctx) for k, v in node.attrs.items()},
-            })
-        outputs = [ref(n) for n in graph.outputs]
-        program = {
-            "opsets": graph.opsets,
-            "values": values,
-            "inputs": inputs,
-            "outputs": outputs,
-            "arena": {"byteLength": plan.size, "unsharedByteLength": plan.unshared_size},
-            "ops": ops,
-        }
+        program = {"opsets": graph.opsets, **_encode_program(graph, ctx, plan)}
         data = json.dumps(program, separators=(",", ":"), allow_nan=False).encode()
-        ctx.log(f"js: {len(ops)} ops, arena {plan.size / 1e6:.2f} MB (without reuse {plan.unshared_size / 1e6:.2f} MB)")
+        ctx.log(f"js: {len(program['ops'])} ops, arena {plan.size / 1e6:.2f} MB "
+                f"(without reuse {plan.unshared_size / 1e6:.2f} MB)")
         return BackendArtifact(files={"program.json": data}, manifest={"program": "js/program.json"})
+
+
+def _encode_program(graph: Graph, ctx: CodegenContext, plan: Optional[Any]) -> dict[str, Any]:
+    """The value table, inputs, outputs and ops of ``graph``: the top level (``plan`` given) or a subgraph.
+
+    A subgraph (``plan`` None) stores its own constants inline as descriptors, gets no arena
+    slots, and lists in ``captures`` the indices of the values it reads from enclosing graphs.
+    """
+    index: dict[str, int] = {}
+    values: list[dict[str, Any]] = []
+
+    def ref(name: str) -> int:
+        if not name:
+            return -1
+        if name not in index:
+            v = graph.values.get(name) or Value(name)
+            entry: dict[str, Any] = {
+                "name": name,
+                "dtype": v.dtype,
+                "shape": None if v.shape is None else [d if isinstance(d, int) else None for d in v.shape],
+            }
+            if v.is_const:
+                entry["const"] = ctx.weights[name] if plan is not None else ctx.packer.describe(v.const, v.dtype or "float32", v)
+            slot = plan.slots.get(name) if plan is not None else None
+            if slot is not None:
+                entry["arena"] = {"offset": slot.offset, "byteLength": slot.byte_length}
+            index[name] = len(values)
+            values.append(entry)
+        return index[name]
+
+    inputs = [ref(n) for n in graph.inputs]
+    ops = []
+    for node in graph.nodes:
+        op = {
+            "op": node.op_type,
+            "domain": node.domain,
+            "name": node.name,
+            "inputs": [ref(i) for i in node.inputs],
+            "outputs": [ref(o) for o in node.outputs],
+            "attrs": {k: _encode_attr(v, node, k, ctx) for k, v in node.attrs.items()},
+        }
+        for sub in node.subgraphs():
+            for name in sub.outer_reads():
+                ref(name)  # the runtime resolves a subgraph's captures by name in this table
+        ops.append(op)
+    outputs = [ref(n) for n in graph.outputs]
+    program: dict[str, Any] = {"values": values, "inputs": inputs, "outputs": outputs}
+    if plan is not None:
+        program["arena"] = {"byteLength": plan.size, "unsharedByteLength": plan.unshared_size}
+    else:
+        program["captures"] = [ref(n) for n in graph.outer_reads()]
+    program["ops"] = ops
+    return program
 
 
 def _encode_attr(v: Any, node: Node, key: str, ctx: CodegenContext) -> Any:
@@ -114,5 +127,7 @@ def _encode_attr(v: Any, node: Node, key: str, ctx: CodegenContext) -> Any:
         return v
     if isinstance(v, (np.integer, np.floating)):
         return v.item()
+    if isinstance(v, Graph):
+        return {"$graph": _encode_program(v, ctx, None)}
     raise UnsupportedOpsError(f"{node.describe()}: attribute '{key}' of type {type(v).__name__} "
-                              f"(e.g. a subgraph) is not supported by the js backend")
+                              f"is not supported by the js backend")

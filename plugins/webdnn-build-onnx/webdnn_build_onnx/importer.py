@@ -4,6 +4,11 @@ Parsing, checking, opset conversion and shape inference are onnx's own
 (`onnx.load`, `onnx.checker`, `onnx.version_converter`, `onnx.shape_inference`);
 this module only maps the result onto the IR and turns failures into errors
 that name the file and node.
+
+Subgraph attributes (If/Loop/Scan/SequenceMap bodies) become nested IR graphs,
+converted recursively; their references to outer-scope values stay plain
+names (see ``webdnn_build.ir``). Sequence and optional values get type strings
+(``"sequence<float32>"``, ``"optional<...>"``) as their dtype.
 """
 
 from __future__ import annotations
@@ -63,7 +68,7 @@ def _read_model(path: Path) -> onnx.ModelProto:
         raise ImportError_(f"{path}: IR version {model.ir_version} is newer than this onnx library supports ({MAX_IR_VERSION})")
     try:
         onnx.external_data_helper.load_external_data_for_model(model, str(path.parent))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, onnx.checker.ValidationError) as exc:
         raise ImportError_(f"{path}: external data could not be loaded: {exc}") from exc
     return model
 
@@ -103,6 +108,10 @@ def _fix_input_shapes(model: onnx.ModelProto, options: ImportOptions, path: Path
     for name, shape in options.input_shapes.items():
         if name not in inputs:
             raise ShapeError(f"{path}: --input-shape names '{name}', but the model's inputs are {sorted(inputs)}")
+        if not inputs[name].type.HasField("tensor_type"):
+            kind = inputs[name].type.WhichOneof("value")
+            raise ShapeError(f"{path}: --input-shape names '{name}', which is not a tensor ({kind}); "
+                             "sequence/optional inputs take their shapes at run time")
         tt = inputs[name].type.tensor_type
         dims = tt.shape.dim
         if tt.HasField("shape") and len(dims) != len(shape):
@@ -133,9 +142,24 @@ def _dynamic_dims(model: onnx.ModelProto) -> list[str]:
     return problems
 
 
+def _type_string(vi_type: onnx.TypeProto) -> Optional[str]:
+    """The IR dtype / type string of a TypeProto; None for an unset type, ValueError for map/sparse types."""
+    kind = vi_type.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "tensor_type":
+        return elem_type_name(vi_type.tensor_type.elem_type) if vi_type.tensor_type.elem_type else None
+    if kind in ("sequence_type", "optional_type"):
+        inner_type = getattr(vi_type, kind).elem_type
+        inner = _type_string(inner_type) if inner_type.WhichOneof("value") else None
+        return f"{kind.split('_')[0]}<{inner or '?'}>"
+    raise ValueError(kind)
+
+
 def _shape_of(vi_type: onnx.TypeProto) -> tuple[Optional[str], Optional[tuple]]:
+    """(dtype, shape) of a value's type; non-tensors get a type string and no shape."""
     if not vi_type.HasField("tensor_type"):
-        return None, None
+        return _type_string(vi_type), None
     tt = vi_type.tensor_type
     dtype = elem_type_name(tt.elem_type) if tt.elem_type else None
     if not tt.HasField("shape"):
@@ -158,8 +182,13 @@ def tensor_to_array(t: onnx.TensorProto) -> np.ndarray:
     return numpy_helper.to_array(t)
 
 
-def _attr_value(attr: onnx.AttributeProto) -> Any:
+def _attr_value(attr: onnx.AttributeProto, convert_graph: Any = None) -> Any:
+    """An attribute as a python value; subgraphs go through ``convert_graph`` (GraphProto → IR Graph)."""
     v = onnx.helper.get_attribute_value(attr)
+    if isinstance(v, onnx.GraphProto):
+        return convert_graph(v) if convert_graph else v
+    if isinstance(v, onnx.TypeProto):  # e.g. Optional's "type": the IR type string
+        return _type_string(v)
     if isinstance(v, bytes):
         return v.decode("utf-8", errors="replace")
     if isinstance(v, onnx.TensorProto):
@@ -169,8 +198,10 @@ def _attr_value(attr: onnx.AttributeProto) -> Any:
             return [x.decode("utf-8", errors="replace") for x in v]
         if v and isinstance(v[0], onnx.TensorProto):
             return [tensor_to_array(x) for x in v]
+        if v and isinstance(v[0], onnx.GraphProto) and convert_graph:
+            return [convert_graph(x) for x in v]
         return list(v)
-    return v  # int, float, GraphProto (subgraphs stay protos; no backend runs them yet)
+    return v  # int, float
 
 
 def load_onnx(path: Path, options: ImportOptions) -> Graph:
@@ -195,15 +226,23 @@ def load_onnx(path: Path, options: ImportOptions) -> Graph:
 
 def _to_ir(model: onnx.ModelProto, path: Path) -> Graph:
     g = model.graph
-    graph = Graph(name=g.name or path.stem, source=str(path))
-    graph.opsets = {("" if o.domain == "ai.onnx" else o.domain): int(o.version) for o in model.opset_import}
+    opsets = {("" if o.domain == "ai.onnx" else o.domain): int(o.version) for o in model.opset_import}
+    graph = _graph_to_ir(g, path, opsets, g.name or path.stem)
+    graph.source = str(path)
     graph.metadata = {"producer": model.producer_name, "ir_version": model.ir_version}
+    return graph
+
+
+def _graph_to_ir(g: onnx.GraphProto, path: Path, opsets: dict[str, int], name: str) -> Graph:
+    """One GraphProto (the model's, or a subgraph attribute's, recursively) as an IR graph."""
+    graph = Graph(name=name, opsets=dict(opsets), source=str(path))
 
     for vi in list(g.input) + list(g.value_info) + list(g.output):
-        dtype, shape = _shape_of(vi.type)
-        if dtype is None and not vi.type.HasField("tensor_type"):
-            kind = vi.type.WhichOneof("value")
-            raise ImportError_(f"{path}: value '{vi.name}' has type {kind}; only tensors are supported")
+        try:
+            dtype, shape = _shape_of(vi.type)
+        except ValueError as exc:
+            raise ImportError_(f"{path}: value '{vi.name}' has type {exc}; only tensors, sequences "
+                               "and optionals are supported") from None
         graph.values[vi.name] = Value(vi.name, dtype, shape)
 
     for init in g.initializer:
@@ -215,16 +254,21 @@ def _to_ir(model: onnx.ModelProto, path: Path) -> Graph:
     graph.outputs = [o.name for o in g.output]
 
     for index, n in enumerate(g.node):
+        node_name = n.name or f"{n.op_type}_{index}"
+
+        def convert(sub: onnx.GraphProto, _owner: str = node_name) -> Graph:
+            return _graph_to_ir(sub, path, opsets, sub.name or f"{_owner}_body")
+
         node = Node(
             op_type=n.op_type,
             inputs=list(n.input),
             outputs=list(n.output),
-            attrs={a.name: _attr_value(a) for a in n.attribute},
+            attrs={a.name: _attr_value(a, convert) for a in n.attribute},
             domain="" if n.domain == "ai.onnx" else n.domain,
-            name=n.name or f"{n.op_type}_{index}",
+            name=node_name,
         )
-        for name in node.inputs + node.outputs:
-            if name:
-                graph.value(name)
+        for value_name in node.inputs + node.outputs:
+            if value_name:
+                graph.value(value_name)
         graph.nodes.append(node)
     return graph

@@ -26,14 +26,17 @@ export async function createJsBackend(bundle, entry) {
   return new JsExecutor(program, weights);
 }
 
-/** Decodes tensor-valued attributes (constant descriptors, alone or in lists) into Tensors. */
-function decodeAttrs(attrs, weights) {
+/** Decodes attributes: constant descriptors (alone or in lists) become Tensors, `$graph` a Subgraph. */
+function decodeAttrs(attrs, weights, compileGraph) {
   const out = {};
   for (const [key, value] of Object.entries(attrs ?? {})) {
     if (isConstDescriptor(value)) out[key] = decodeConstant(value, weights);
     else if (isSpecialFloat(value)) out[key] = Number(value.$float); // NaN / ±Infinity (not valid JSON numbers)
+    else if (isGraphAttr(value)) out[key] = compileGraph(value.$graph, key);
     else if (Array.isArray(value) && value.length > 0 && value.every(isConstDescriptor)) {
       out[key] = value.map((v) => decodeConstant(v, weights));
+    } else if (Array.isArray(value) && value.length > 0 && value.every(isGraphAttr)) {
+      out[key] = value.map((v, i) => compileGraph(v.$graph, `${key}[${i}]`));
     } else out[key] = value;
   }
   return out;
@@ -41,6 +44,23 @@ function decodeAttrs(attrs, weights) {
 
 function isSpecialFloat(value) {
   return value !== null && typeof value === 'object' && typeof value.$float === 'string';
+}
+
+function isGraphAttr(value) {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && typeof value.$graph === 'object';
+}
+
+/** True for a Tensor ({ dtype, shape, data }), as opposed to a sequence (Array) or an empty optional (null). */
+export function isTensor(v) {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && Array.isArray(v.shape) && 'data' in v;
+}
+
+/** 'sequence' / 'optional' for those type strings (docs/bundle-format.md), else 'tensor'. */
+function valueKind(dtype) {
+  if (typeof dtype !== 'string') return 'tensor';
+  if (dtype.startsWith('sequence<')) return 'sequence';
+  if (dtype.startsWith('optional<')) return 'optional';
+  return 'tensor';
 }
 
 /** True when typed arrays `a` and `b` share bytes. */
@@ -53,6 +73,39 @@ function copyTensor(t) {
   return { dtype: t.dtype, shape: [...t.shape], data: t.data.slice() };
 }
 
+/**
+ * Identity passes sequences and optionals through unchanged (the tensor kernel handles tensors).
+ * TODO: drop once shape.js's Identity accepts non-tensor values itself.
+ */
+function passNonTensors(kernel) {
+  return (inputs, attrs, ctx) => (isTensor(inputs[0]) ? kernel(inputs, attrs, ctx) : [inputs[0]]);
+}
+
+/**
+ * A compiled program: the top-level one or a subgraph attribute (If/Loop/Scan/SequenceMap body).
+ * Kernels receive subgraph attributes as Subgraph objects and run them with `ctx.runSubgraph`;
+ * `inputs`/`outputs` describe the body's formal parameters and results ({ name, dtype, shape }).
+ */
+class Subgraph {
+  constructor(program, label) {
+    const values = program.values ?? [];
+    this.label = label;
+    this.program = program;
+    this.values = values;
+    this.inputIndices = program.inputs ?? [];
+    this.outputIndices = program.outputs ?? [];
+    this.inputs = this.inputIndices.map((vi) => ({ name: values[vi].name, dtype: values[vi].dtype, shape: values[vi].shape ?? null }));
+    this.outputs = this.outputIndices.map((vi) => ({ name: values[vi].name, dtype: values[vi].dtype, shape: values[vi].shape ?? null }));
+    /** constants by value index (undefined elsewhere); shared by all runs, never written */
+    this.constants = new Array(values.length).fill(undefined);
+    /** arena slots by value index (top level only) */
+    this.slots = new Array(values.length).fill(null);
+    /** [{ index, parent }]: values read from the enclosing graph (index there: parent) */
+    this.captures = [];
+    this.steps = [];
+  }
+}
+
 /** Executes one js program. Not re-entrant: one run at a time (runs are synchronous). */
 export class JsExecutor {
   /**
@@ -61,74 +114,93 @@ export class JsExecutor {
    */
   constructor(program, weights) {
     this.program = program;
-    const values = program.values ?? [];
-    const ops = program.ops ?? [];
     this.opset = program.opsets?.[''] ?? program.opsets?.['ai.onnx'];
+    this.applyActivation = activationModule.applyActivation;
 
-    // Constants, decoded once; they stay shared by all runs and must not be written.
-    this.constants = new Array(values.length).fill(null);
+    // The arena: one buffer shared by every planned intermediate of the top-level program.
+    const arenaBytes = program.arena?.byteLength ?? 0;
+    this.arena = new ArrayBuffer(arenaBytes);
+    this.top = this._compile(program, weights, null, 'program', arenaBytes);
+    this.inputIndex = new Map(this.top.inputIndices.map((vi) => [this.top.values[vi].name, vi]));
+    this.outputIndices = this.top.outputIndices;
+  }
+
+  /**
+   * Compiles a program (top level: `parent` null) or a subgraph of `parent`: decodes constants,
+   * resolves kernels (a missing one fails init, naming op and node), captures and lifetimes.
+   */
+  _compile(program, weights, parent, label, arenaBytes = 0) {
+    const g = new Subgraph(program, label);
+    const { values } = g;
+    const ops = program.ops ?? [];
     values.forEach((v, i) => {
       if (!v.const) return;
       try {
-        this.constants[i] = decodeConstant(v.const, weights);
+        g.constants[i] = decodeConstant(v.const, weights);
       } catch (e) {
         throw new Error(`constant '${v.name}': ${e.message}`, { cause: e });
       }
     });
-
-    // The arena: one buffer shared by every planned intermediate.
-    const arenaBytes = program.arena?.byteLength ?? 0;
-    this.arena = new ArrayBuffer(arenaBytes);
-    this.slots = values.map((v, i) => {
-      const slot = v.arena;
-      if (!slot || this.constants[i]) return null;
-      if (!(slot.offset >= 0 && slot.offset + slot.byteLength <= arenaBytes)) {
-        throw new Error(`value '${v.name}': arena slot [${slot.offset}, ${slot.offset + slot.byteLength}) ` +
-          `lies outside the arena (${arenaBytes} bytes)`);
+    if (parent === null) {
+      values.forEach((v, i) => {
+        const slot = v.arena;
+        if (!slot || g.constants[i]) return;
+        if (!(slot.offset >= 0 && slot.offset + slot.byteLength <= arenaBytes)) {
+          throw new Error(`value '${v.name}': arena slot [${slot.offset}, ${slot.offset + slot.byteLength}) ` +
+            `lies outside the arena (${arenaBytes} bytes)`);
+        }
+        g.slots[i] = { offset: slot.offset, byteLength: slot.byteLength };
+      });
+    } else {
+      const byName = new Map(parent.values.map((v, i) => [v.name, i]));
+      for (const vi of program.captures ?? []) {
+        const name = values[vi].name;
+        if (!byName.has(name)) throw new Error(`${label}: reads '${name}', which the enclosing graph does not have`);
+        g.captures.push({ index: vi, parent: byName.get(name) });
       }
-      return { offset: slot.offset, byteLength: slot.byteLength };
-    });
+    }
 
-    this.inputIndex = new Map((program.inputs ?? []).map((vi) => [values[vi].name, vi]));
-    this.outputIndices = program.outputs ?? [];
-    const keep = new Set([...this.outputIndices]);
-
-    // The last op reading each value, to drop references to dead intermediates.
-    const lastUse = new Array(values.length).fill(-1);
-    ops.forEach((op, k) => op.inputs.forEach((vi) => { if (vi >= 0) lastUse[vi] = k; }));
-
-    // Resolve kernels; any missing one fails init (naming op and node).
-    const applyActivation = activationModule.applyActivation;
-    this.steps = ops.map((op, k) => {
+    const keep = new Set(g.outputIndices);
+    g.steps = ops.map((op, k) => {
       const domain = op.domain ?? '';
-      const label = `node '${op.name || `#${k}`}' (${op.op})`;
-      const kernel = findKernel(op.op, domain);
+      const where = `node '${op.name || `#${k}`}' (${op.op})`;
+      let kernel = findKernel(op.op, domain);
       if (typeof kernel !== 'function') {
-        throw new Error(`no js kernel for op ${domain && domain !== 'ai.onnx' ? `${domain}::` : ''}${op.op} (${label})`);
+        throw new Error(`no js kernel for op ${domain && domain !== 'ai.onnx' ? `${domain}::` : ''}${op.op} (${where})`);
       }
+      if (op.op === 'Identity' && (domain === '' || domain === 'ai.onnx')) kernel = passNonTensors(kernel);
       let attrs;
       try {
-        attrs = decodeAttrs(op.attrs, weights);
+        attrs = decodeAttrs(op.attrs, weights, (sub, key) => this._compile(sub, weights, g, `${where} ${key}`));
       } catch (e) {
-        throw new Error(`${label}: attribute: ${e.message}`, { cause: e });
+        throw new Error(`${where}: attribute: ${e.message}`, { cause: e });
       }
-      if (attrs.activation !== undefined && typeof applyActivation !== 'function') {
-        throw new Error(`${label}: fused activation ${attrs.activation} is not supported (no applyActivation in activation.js)`);
+      if (attrs.activation !== undefined && typeof this.applyActivation !== 'function') {
+        throw new Error(`${where}: fused activation ${attrs.activation} is not supported (no applyActivation in activation.js)`);
       }
-      const frees = [];
-      op.outputs.forEach((vi) => { if (vi >= 0 && lastUse[vi] < k && !keep.has(vi)) frees.push(vi); });
-      return { op, kernel, attrs, label, frees, ctx: null };
+      // what the op reads: its inputs, and the values its subgraphs capture from this graph
+      const reads = op.inputs.filter((vi) => vi >= 0);
+      for (const sub of Object.values(attrs).flat()) {
+        if (sub instanceof Subgraph) reads.push(...sub.captures.map((c) => c.parent));
+      }
+      return { op, kernel, attrs, label: where, reads, frees: [], ctx: null };
     });
-    ops.forEach((op, k) => op.inputs.forEach((vi) => {
-      if (vi >= 0 && lastUse[vi] === k && !keep.has(vi) && !this.constants[vi]) this.steps[k].frees.push(vi);
-    }));
-    this.applyActivation = applyActivation;
 
-    for (const step of this.steps) step.ctx = this._makeContext(step.op);
+    // Drop references to intermediates after their last reader (or at once when never read).
+    const lastUse = new Array(values.length).fill(-1);
+    g.steps.forEach((step, k) => step.reads.forEach((vi) => { lastUse[vi] = k; }));
+    g.steps.forEach((step, k) => {
+      step.op.outputs.forEach((vi) => { if (vi >= 0 && lastUse[vi] < k && !keep.has(vi)) step.frees.push(vi); });
+      for (const vi of new Set(step.reads)) {
+        if (lastUse[vi] === k && !keep.has(vi) && !g.constants[vi]) step.frees.push(vi);
+      }
+      step.ctx = this._makeContext(step.op, g);
+    });
+    return g;
   }
 
   /** The kernel context of one op; `output` hands out arena views when the slot fits. */
-  _makeContext(op) {
+  _makeContext(op, graph) {
     const executor = this;
     return {
       opset: this.opset,
@@ -136,9 +208,11 @@ export class JsExecutor {
       domain: op.domain ?? '',
       name: op.name ?? '',
       numOutputs: op.outputs.length,
+      /** the storage of the graph this op runs in (set by the executor before each call) */
+      scope: null,
       output(index, shape, dtype) {
         const vi = op.outputs[index];
-        const slot = vi >= 0 ? executor.slots[vi] : null;
+        const slot = vi >= 0 ? graph.slots[vi] : null;
         const Ctor = TYPED_ARRAYS[dtype];
         if (slot && Ctor && dtype !== 'string') {
           const n = sizeOf(shape);
@@ -150,56 +224,66 @@ export class JsExecutor {
         }
         return makeTensor(dtype, shape);
       },
+      /**
+       * Runs a subgraph attribute of this op with `inputs` bound to its formal inputs (in order);
+       * returns its outputs (Tensors, Arrays for sequences, null for empty optionals).
+       */
+      runSubgraph(sub, inputs) {
+        return executor._runSubgraph(sub, inputs, this.scope);
+      },
     };
   }
 
   /** True when a kernel result must be copied before being stored under value `vi`. */
-  _mustCopy(result, vi, inputs, hasActivation) {
+  _mustCopy(result, vi, inputs, hasActivation, graph) {
     const data = result.data;
     if (!data || data.buffer === undefined) return false; // string arrays
     if (data.buffer === this.arena) {
       // Arena memory is only safe inside the value's own slot (other slots get reused).
-      const slot = this.slots[vi];
+      const slot = graph.slots[vi];
       return !slot || data.byteOffset < slot.offset || data.byteOffset + data.byteLength > slot.offset + slot.byteLength;
     }
     // A tensor aliasing an input (e.g. an Identity that returns its input) must not be activated in place.
-    return hasActivation && inputs.some((t) => t && overlaps(t.data, data));
+    return hasActivation && inputs.some((t) => isTensor(t) && overlaps(t.data, data));
   }
 
-  /**
-   * Executes the program.
-   * @param {Map<string, {dtype: string, shape: number[], data: any}>} feeds internal tensors by input name
-   * @returns {Map<string, {dtype: string, shape: number[], data: any}>} graph outputs by name (may be arena views)
-   */
-  run(feeds) {
-    if (!this.steps) throw new Error('js backend has been disposed');
-    const values = this.program.values;
-    const storage = this.constants.slice();
-    for (const [name, vi] of this.inputIndex) {
-      const t = feeds.get(name);
-      if (!t) throw new Error(`missing input '${name}'`);
-      storage[vi] = t;
-    }
-    for (const step of this.steps) {
+  /** A sequence to store: its tensors must not be arena views (their slots get reused). */
+  _detachSequence(seq) {
+    return seq.map((t) => (isTensor(t) && t.data?.buffer === this.arena ? copyTensor(t) : t));
+  }
+
+  /** Runs the steps of `graph` over `storage` (value index -> Tensor | Array | null; undefined: not computed). */
+  _execute(graph, storage) {
+    const { values } = graph;
+    for (const step of graph.steps) {
       const { op, kernel, attrs, label, ctx } = step;
       const inputs = op.inputs.map((vi) => {
         if (vi < 0) return null;
         const t = storage[vi];
-        if (!t) throw new Error(`${label}: input '${values[vi].name}' has not been computed`);
+        if (t === undefined) throw new Error(`${label}: input '${values[vi].name}' has not been computed`);
         return t;
       });
       let outputs;
       try {
+        ctx.scope = storage;
         outputs = kernel(inputs, attrs, ctx);
         if (!Array.isArray(outputs)) throw new Error('kernel did not return an array of tensors');
         const hasActivation = attrs.activation !== undefined;
         op.outputs.forEach((vi, i) => {
           if (vi < 0) return;
           let t = outputs[i];
-          if (!t || typeof t !== 'object' || !Array.isArray(t.shape)) {
+          const kind = valueKind(values[vi].dtype);
+          if (isTensor(t)) {
+            if (this._mustCopy(t, vi, inputs, hasActivation, graph)) t = copyTensor(t);
+          } else if (Array.isArray(t) && (kind !== 'tensor' || values[vi].dtype == null)) {
+            t = this._detachSequence(t);
+          } else if (t === null && (kind === 'optional' || values[vi].dtype == null)) {
+            // an empty optional
+          } else if (kind === 'tensor') {
             throw new Error(`kernel produced no tensor for output ${i} ('${values[vi].name}')`);
+          } else {
+            throw new Error(`kernel produced no ${kind} for output ${i} ('${values[vi].name}')`);
           }
-          if (this._mustCopy(t, vi, inputs, hasActivation)) t = copyTensor(t);
           storage[vi] = t;
         });
         if (hasActivation) {
@@ -209,21 +293,63 @@ export class JsExecutor {
       } catch (e) {
         throw new Error(`${label}: ${e.message}`, { cause: e });
       }
-      for (const vi of step.frees) storage[vi] = null;
+      for (const vi of step.frees) storage[vi] = undefined;
     }
+  }
+
+  /** Runs subgraph `sub` with `inputs` (formal inputs, in order) inside the enclosing `scope` storage. */
+  _runSubgraph(sub, inputs, scope) {
+    if (!(sub instanceof Subgraph)) throw new Error('runSubgraph: not a subgraph attribute');
+    if (inputs.length !== sub.inputIndices.length) {
+      throw new Error(`${sub.label}: takes ${sub.inputIndices.length} input(s), got ${inputs.length}`);
+    }
+    const storage = sub.constants.slice();
+    for (const { index, parent } of sub.captures) {
+      const v = scope[parent];
+      if (v === undefined) throw new Error(`${sub.label}: outer value '${sub.values[index].name}' has not been computed`);
+      storage[index] = v;
+    }
+    sub.inputIndices.forEach((vi, i) => { storage[vi] = inputs[i]; });
+    this._execute(sub, storage);
+    return sub.outputIndices.map((vi) => {
+      const v = storage[vi];
+      if (v === undefined) throw new Error(`${sub.label}: output '${sub.values[vi].name}' was not produced`);
+      return v;
+    });
+  }
+
+  /**
+   * Executes the program.
+   * @param {Map<string, any>} feeds internal values by input name (Tensors; Arrays of Tensors for
+   *   sequences; null for an empty optional)
+   * @returns {Map<string, any>} graph outputs by name (tensors may be arena views)
+   */
+  run(feeds) {
+    if (!this.top) throw new Error('js backend has been disposed');
+    const { values } = this.top;
+    const storage = this.top.constants.slice();
+    for (const [name, vi] of this.inputIndex) {
+      if (!feeds.has(name) || feeds.get(name) === undefined) throw new Error(`missing input '${name}'`);
+      storage[vi] = feeds.get(name);
+    }
+    this._execute(this.top, storage);
     const result = new Map();
     for (const vi of this.outputIndices) {
       const t = storage[vi];
-      if (!t) throw new Error(`graph output '${values[vi].name}' was not produced`);
+      if (t === undefined) throw new Error(`graph output '${values[vi].name}' was not produced`);
       result.set(values[vi].name, t);
     }
     return result;
   }
 
+  /** The top-level program's compiled steps (for tests and tooling). */
+  get steps() {
+    return this.top ? this.top.steps : null;
+  }
+
   /** Releases the arena and constants; the executor cannot run afterwards. */
   dispose() {
-    this.steps = null;
-    this.constants = null;
+    this.top = null;
     this.arena = null;
   }
 }

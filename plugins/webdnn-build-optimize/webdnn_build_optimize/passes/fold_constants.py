@@ -55,6 +55,9 @@ def evaluate(graph: Graph, node: Node) -> list[np.ndarray]:
     feeds: dict[str, Any] = {i: const_of(graph, i) for i in node.inputs if i}
     results = ReferenceEvaluator(model).run(None, feeds)
     named = [o for o in node.outputs if o]
+    if any(not isinstance(r, (np.ndarray, np.generic)) for r in results):
+        # a sequence (list) or an empty optional (None): constants are tensors only
+        raise ValueError("the result is not a tensor")
     return [np.asarray(r) for r in results][: len(named)]
 
 

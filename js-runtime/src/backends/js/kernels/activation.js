@@ -1,11 +1,7 @@
 // Kernels: activation functions, plus applyActivation() for activations fused into a producing op.
 
-import { broadcastShapes, isBigInt, isFloat } from './util.js';
-import { erf, mapBinary, mapUnary, roundToDtype } from './elementwise.js';
-
-function requireFloat(op, t) {
-  if (!isFloat(t.dtype)) throw new Error(`${op}: dtype ${t.dtype} is not supported (float types only)`);
-}
+import { broadcastShapes, isBigInt, requireFloat, roundToDtype } from './util.js';
+import { erf, mapBinary, mapUnary } from './elementwise.js';
 
 /** Numerically stable logistic function. */
 function sigmoid(x) {

@@ -1,12 +1,5 @@
 // Kernels: attention (Attention, RotaryEmbedding, SwiGLU).
-import { makeTensor, sizeOf } from './util.js';
-import { rounderFor } from './reduce.js';
-
-function checkFloat(op, t) {
-  if (!(t.data instanceof Float32Array || t.data instanceof Float64Array)) {
-    throw new Error(`${op}: dtype ${t.dtype} is not supported`);
-  }
-}
+import { dtypeFromOnnx, makeTensor, precisionOf, requireFloat, rounderFor, sizeOf } from './util.js';
 
 /**
  * Q / K / V as a 4-D [batch, heads, seq, headSize] view: returns { B, H, S, D, at(b, h, s) } where
@@ -91,18 +84,6 @@ function makeBias(mask, attrs, { B, Hq, Sq, kvLen, pastLen, nonpad }) {
   };
 }
 
-// softmax_precision codes (ONNX TensorProto data types).
-const ONNX_FLOAT_TYPES = { 1: 'float32', 10: 'float16', 11: 'float64', 16: 'bfloat16' };
-
-/** Rounding of a computed number to the precision of a float dtype. */
-function precisionFn(dtype) {
-  if (dtype === 'float32') return Math.fround;
-  if (dtype === 'float64') return (x) => x;
-  const round = rounderFor(dtype);
-  if (!round) throw new Error(`Attention: precision type ${dtype} is not supported`);
-  return round;
-}
-
 /** A 4-D [B, H, S, D] Float64Array copy of Q or K multiplied by `factor`, rounded by `prec`. */
 function scaledHeads(t, view, factor, prec) {
   const { B, H, S, D } = view;
@@ -126,7 +107,7 @@ function scaledHeads(t, view, factor, prec) {
  */
 function attention(inputs, attrs, ctx) {
   const [q, k, v, mask, pastKey, pastValue, nonpad] = inputs;
-  for (const t of [q, k, v]) checkFloat('Attention', t);
+  for (const t of [q, k, v]) requireFloat('Attention', t);
   if (q.shape.length !== k.shape.length || q.shape.length !== v.shape.length) {
     throw new Error('Attention: Q, K and V must have the same rank');
   }
@@ -159,9 +140,9 @@ function attention(inputs, attrs, ctx) {
 
   // Like the reference, sqrt(scale) is applied to Q and to K, in the input precision; QK^T and the
   // softcap steps are rounded to that precision too (this matters for float16 inputs).
-  const prec = precisionFn(q.dtype);
+  const prec = precisionOf(q.dtype, 'Attention');
   const rootScale = prec(Math.sqrt(scale));
-  const sp = attrs.softmax_precision ? precisionFn(ONNX_FLOAT_TYPES[attrs.softmax_precision]) : prec;
+  const sp = attrs.softmax_precision ? precisionOf(dtypeFromOnnx(attrs.softmax_precision, 'Attention'), 'Attention') : prec;
   const qs = scaledHeads(q, qv, rootScale, prec);
   const ks = scaledHeads(presentK, { ...kv, S: L, at: (b, h, s) => ((b * Hkv + h) * L + s) * D }, rootScale, prec);
   const biasRow = new Float64Array(L);
@@ -227,7 +208,7 @@ function attention(inputs, attrs, ctx) {
  * indexed by position_ids [B, S], or [B, S, rd/2] when position_ids is omitted.
  */
 function rotaryEmbedding([x, cosCache, sinCache, positionIds], attrs, ctx) {
-  checkFloat('RotaryEmbedding', x);
+  requireFloat('RotaryEmbedding', x);
   const view = headView('RotaryEmbedding', x, attrs.num_heads);
   const { B, H, S, D } = view;
   const rd = attrs.rotary_embedding_dim || D;
@@ -263,7 +244,7 @@ function rotaryEmbedding([x, cosCache, sinCache, positionIds], attrs, ctx) {
 
 /** SwiGLU (opset 28): a * sigmoid(alpha * a) * b, with a and b of identical shape. */
 function swiglu([a, b], attrs, ctx) {
-  checkFloat('SwiGLU', a);
+  requireFloat('SwiGLU', a);
   if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) {
     throw new Error(`SwiGLU: inputs must have identical shapes, got [${a.shape}] and [${b.shape}]`);
   }

@@ -1,25 +1,6 @@
 // Kernels: Cast and CastLike between all dtypes of the js backend (no float8 / 4-bit / 2-bit types).
 
-import { isBigInt, isFloat, roundBFloat16, roundFloat16 } from './util.js';
-
-const ONNX_DTYPES = {
-  1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string',
-  9: 'bool', 10: 'float16', 11: 'float64', 12: 'uint32', 13: 'uint64', 16: 'bfloat16',
-};
-const UNSUPPORTED_ONNX_DTYPES = {
-  14: 'complex64', 15: 'complex128', 17: 'float8e4m3fn', 18: 'float8e4m3fnuz', 19: 'float8e5m2',
-  20: 'float8e5m2fnuz', 21: 'uint4', 22: 'int4', 23: 'float4e2m1', 24: 'float8e8m0', 25: 'uint2', 26: 'int2',
-};
-
-/** TensorProto.DataType enum value -> dtype name; throws for types the js backend lacks. */
-export function dtypeFromOnnxEnum(n) {
-  const dtype = ONNX_DTYPES[n];
-  if (dtype) return dtype;
-  const name = UNSUPPORTED_ONNX_DTYPES[n];
-  throw new Error(name ? `data type ${name} (${n}) is not supported` : `unknown ONNX data type ${n}`);
-}
-
-const INT64_MIN = -(2n ** 63n);
+import { dtypeFromOnnx, floatToBigInt, isBigInt, isFloat, roundBFloat16, roundFloat16 } from './util.js';
 
 // ---------------------------------------------------------------------------------------------
 // Strings
@@ -107,32 +88,6 @@ function toStringFn(from) {
 // ---------------------------------------------------------------------------------------------
 // Numeric conversions
 
-/**
- * Rounds a float64 to the nearest value (half to even) of a binary float format with `mantBits`
- * stored mantissa bits and exponent range [minExp, maxExp]. Unlike util's roundFloat16 /
- * roundBFloat16, it does not go through float32 first, so float64 sources are not double-rounded.
- */
-function roundToFormat(x, mantBits, minExp, maxExp) {
-  const ax = Math.abs(x);
-  if (ax === 0 || Number.isNaN(x)) return x;
-  if (ax >= (2 - 2 ** -(mantBits + 1)) * 2 ** maxExp) return x > 0 ? Infinity : -Infinity;
-  let e = Math.floor(Math.log2(ax));
-  if (2 ** e > ax) e--; // log2 may round up just below a power of two
-  const ulp = 2 ** (Math.max(e, minExp) - mantBits);
-  const q = ax / ulp; // exact: scaling by a power of two
-  let r = Math.round(q);
-  if (r - q === 0.5 && r % 2) r -= 1; // Math.round breaks ties upward; ONNX wants ties to even
-  return (x < 0 ? -r : r) * ulp;
-}
-
-const toFloat16 = (v) => roundToFormat(Number(v), 10, -14, 15);
-const toBFloat16 = (v) => roundToFormat(Number(v), 7, -126, 127);
-
-/** float -> int64/uint64: truncate toward zero; NaN/±Inf give INT64_MIN (the x86 result). */
-function floatToBigInt(v) {
-  return Number.isFinite(v) ? BigInt(Math.trunc(v)) : INT64_MIN;
-}
-
 /** Element conversion function from dtype `from` to dtype `to`, or null for a plain copy. */
 function converter(from, to) {
   if (to === 'string') return toStringFn(from);
@@ -154,8 +109,8 @@ function converter(from, to) {
     if (isBigInt(from)) return (v) => (v !== 0n ? 1 : 0);
     return (v) => (v !== 0 ? 1 : 0); // NaN -> true, as in C/numpy
   }
-  if (to === 'float16') return toFloat16;
-  if (to === 'bfloat16') return toBFloat16;
+  if (to === 'float16') return (v) => roundFloat16(Number(v));
+  if (to === 'bfloat16') return (v) => roundBFloat16(Number(v));
   if (isFloat(to)) return isBigInt(from) ? Number : null; // the typed array store rounds to float32/64
   if (isBigInt(to)) {
     if (isBigInt(from)) return null; // BigInt64Array <-> BigUint64Array stores wrap modulo 2^64
@@ -180,7 +135,7 @@ function castTo(x, to, ctx) {
 
 function cast([x], attrs, ctx) {
   if (attrs.to === undefined) throw new Error('Cast: attribute "to" is required');
-  return castTo(x, dtypeFromOnnxEnum(attrs.to), ctx);
+  return castTo(x, dtypeFromOnnx(attrs.to, 'Cast'), ctx);
 }
 
 function castLike([x, like], _attrs, ctx) {

@@ -5,8 +5,8 @@
 // contiguous) and multiplied with the weights by gemmNT (matmul.js). ConvTranspose is the reverse:
 // a GEMM gives every input position's contribution per (output channel, kernel offset), which is
 // then scatter-added into the output (col2im).
-import { sizeOf, stridesOf, toNumbers } from './util.js';
-import { gemmNT, transposeInto, roundForDtype } from './matmul.js';
+import { roundToDtype, sizeOf, stridesOf, toNumbers } from './util.js';
+import { gemmNT, transposeInto } from './matmul.js';
 
 /** Spatial attributes shared by convolutions and pools, with ONNX defaults applied. */
 export function spatialAttrs(attrs, rank, kernel) {
@@ -169,7 +169,7 @@ function Conv([X, W, B], attrs, ctx) {
     throw new Error(`Conv: dtype ${X.dtype} is not supported`);
   }
   convolve(X.data, X.shape, W.data, W.shape, B ? B.data : null, group, geom, sp, y.data);
-  return [roundForDtype(y)];
+  return [roundToDtype(y)];
 }
 
 /** Values minus a zero point (scalar, or per `axisLen`-sized block of `inner` elements) as Float64Array. */
@@ -254,7 +254,7 @@ function ConvTranspose([X, W, B], attrs, ctx) {
       }
     }
   }
-  return [roundForDtype(y)];
+  return [roundToDtype(y)];
 }
 
 export const kernels = { Conv, ConvTranspose, ConvInteger };

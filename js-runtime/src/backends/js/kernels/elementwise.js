@@ -5,7 +5,8 @@
 // Products of 32-bit ints use Math.imul so they do not lose bits in float64 first.
 
 import {
-  broadcastIndex, broadcastShapes, isBigInt, isFloat, roundBFloat16, roundFloat16, sameShape, sizeOf,
+  broadcastIndex, broadcastShapes, floatToBigInt, isBigInt, isFloat, requireFloat, rint, roundToDtype, sameShape,
+  sizeOf,
 } from './util.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -79,20 +80,10 @@ export function mapUnary(x, out, fn) {
   return out;
 }
 
-/** Round a float16/bfloat16 tensor's values (stored as float32) to their precision, in place. */
-export function roundToDtype(t) {
-  const round = t.dtype === 'float16' ? roundFloat16 : t.dtype === 'bfloat16' ? roundBFloat16 : null;
-  if (round) {
-    const d = t.data;
-    for (let i = 0; i < d.length; i++) d[i] = round(d[i]);
-  }
-  return t;
-}
-
 /** A JS number -> element value of `dtype` (BigInt for 64-bit ints; NaN/±Inf -> INT64_MIN like x86). */
 export function numberToElement(dtype) {
   if (!isBigInt(dtype)) return (v) => v;
-  return (v) => (Number.isFinite(v) ? BigInt(Math.trunc(v)) : -(2n ** 63n));
+  return floatToBigInt;
 }
 
 /** erf(x) to near double precision. */
@@ -130,10 +121,6 @@ export function erf(x) {
   return x < 0 ? -r : r;
 }
 
-function requireFloat(op, t) {
-  if (!isFloat(t.dtype)) throw new Error(`${op}: dtype ${t.dtype} is not supported (float types only)`);
-}
-
 function requireBool(op, t) {
   if (t.dtype !== 'bool') throw new Error(`${op}: dtype ${t.dtype} is not supported (bool only)`);
 }
@@ -165,12 +152,6 @@ function numericUnary(fn, big) {
     const out = ctx.output(0, x.shape, x.dtype);
     return [roundToDtype(mapUnary(x, out, isBigInt(x.dtype) ? big : fn))];
   };
-}
-
-/** Round half to even, like numpy.round / ONNX Round. */
-function roundHalfEven(x) {
-  if (Math.abs(x % 1) === 0.5) return 2 * Math.round(x / 2);
-  return Math.round(x);
 }
 
 function isInf([x], attrs, ctx) {
@@ -386,7 +367,7 @@ export const kernels = {
   Sign: numericUnary(Math.sign, (v) => (v > 0n ? 1n : v < 0n ? -1n : 0n)),
   Ceil: floatUnary(Math.ceil),
   Floor: floatUnary(Math.floor),
-  Round: floatUnary(roundHalfEven),
+  Round: floatUnary(rint),
   Sqrt: floatUnary(Math.sqrt),
   Reciprocal: floatUnary((v) => 1 / v),
   Exp: floatUnary(Math.exp),

@@ -4,9 +4,12 @@
 //   inputs  array of Tensors ({ dtype, shape, data }, see util.js), `null` for an omitted optional input
 //   attrs   the node's attributes by name (ints/floats as numbers, strings, arrays, tensor attributes
 //           as Tensors); defaults are the kernel's business
-//   ctx     { opset, opType, domain, name, numOutputs, output(index, shape, dtype) }: `output` returns a Tensor for
-//           output `index`, backed by the planned arena slot when there is one; kernels may also return
-//           tensors built with makeTensor(). Inputs are never aliased by outputs.
+//   ctx     { opset, opType, domain, name, numOutputs, output(index, shape, dtype), runSubgraph(graph, inputs) }:
+//           `output` returns a Tensor for output `index`, backed by the planned arena slot when there is
+//           one; kernels may also return tensors built with makeTensor(). Inputs are never aliased by outputs.
+//           `runSubgraph` runs a subgraph attribute (see controlflow.js) and returns its outputs.
+// Non-tensor values (controlflow.js, sequence.js): a sequence is a JS Array of Tensors, an optional is
+// null (empty) or its value; subgraph attributes arrive as Subgraph objects ({ inputs, outputs } specs).
 // Returns an array of Tensors, one per node output (omitted optional outputs may be null).
 // Fused activations (`attrs.activation`) are applied by the executor after the kernel, not by kernels.
 
@@ -25,8 +28,14 @@ import { kernels as attention } from './attention.js';
 import { kernels as loss } from './loss.js';
 import { kernels as quantize } from './quantize.js';
 import { kernels as misc } from './misc.js';
+import { kernels as controlflow } from './controlflow.js';
+import { kernels as sequence } from './sequence.js';
+import { kernels as rnn } from './rnn.js';
+import { kernels as signal } from './signal.js';
+import { kernels as strings } from './strings.js';
+import { kernels as extra } from './extra.js';
 
-const families = { elementwise, activation, cast, shape, indexing, conv, pool, matmul, normalization, resize, reduce, attention, loss, quantize, misc };
+const families = { elementwise, activation, cast, shape, indexing, conv, pool, matmul, normalization, resize, reduce, attention, loss, quantize, misc, rnn, signal, strings, extra, controlflow, sequence };
 
 /** Built-in kernels keyed by op type (default ONNX domain). */
 export const builtinKernels = {};

@@ -4,8 +4,8 @@
 // moved untouched, so gathers work for every dtype; reductions use JS operators that work on
 // both Numbers and BigInts (never mixing the two).
 
-import { sizeOf, stridesOf, toNumbers, scalarOf, normalizeAxis, castScalar } from './util.js';
-import { copyRange, rounderFor } from './shape.js';
+import { sizeOf, stridesOf, toNumbers, scalarOf, normalizeAxis, castScalar, rounderFor } from './util.js';
+import { copyRange } from './shape.js';
 
 /** Index value `v` along an axis of length `dim`, negative allowed; throws when out of range. */
 function checkIndex(v, dim, op) {

@@ -1,6 +1,5 @@
 // Kernels: loss functions (NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss).
-import { sizeOf } from './util.js';
-import { rounderFor } from './reduce.js';
+import { requireFloat, rounderFor, sizeOf } from './util.js';
 
 /**
  * Shared NLL computation over log-probabilities `logp` laid out as [N, C, D] (D = product of the
@@ -42,21 +41,15 @@ function nllLoss(op, logp, shape, dtype, target, weight, attrs, ctx) {
   return out;
 }
 
-function checkFloat(op, x) {
-  if (!(x.data instanceof Float32Array || x.data instanceof Float64Array)) {
-    throw new Error(`${op}: dtype ${x.dtype} is not supported`);
-  }
-}
-
 export const kernels = {
   NegativeLogLikelihoodLoss([x, target, weight], attrs, ctx) {
-    checkFloat('NegativeLogLikelihoodLoss', x);
+    requireFloat('NegativeLogLikelihoodLoss', x);
     return [nllLoss('NegativeLogLikelihoodLoss', x.data, x.shape, x.dtype, target, weight, attrs, ctx)];
   },
 
   // Loss of LogSoftmax(x) along axis 1; the optional second output is that log-probability tensor.
   SoftmaxCrossEntropyLoss([x, target, weight], attrs, ctx) {
-    checkFloat('SoftmaxCrossEntropyLoss', x);
+    requireFloat('SoftmaxCrossEntropyLoss', x);
     if (x.shape.length < 2) throw new Error(`SoftmaxCrossEntropyLoss: input must have rank >= 2, got [${x.shape}]`);
     const [N, C] = x.shape;
     const D = sizeOf(x.shape.slice(2));

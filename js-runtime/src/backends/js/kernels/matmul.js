@@ -1,8 +1,11 @@
 // Kernels: matrix products (MatMul, Gemm, MatMulInteger, Einsum) and the shared GEMM routines
 // used by conv.js.
 import {
-  makeTensor, sizeOf, stridesOf, broadcastShapes, isBigInt, toNumbers, roundFloat16, roundBFloat16,
+  makeTensor, sizeOf, stridesOf, broadcastShapes, broadcastIndex, isBigInt, toNumbers, roundToDtype,
 } from './util.js';
+
+// Alias kept for families that import it from here (rnn.js, signal.js); new code imports roundToDtype from util.js.
+export { roundToDtype as roundForDtype } from './util.js';
 
 // ---------------------------------------------------------------------------------------------
 // GEMM core
@@ -110,13 +113,6 @@ export function gemmNN(M, N, K, A, aOff, B, bOff, C, cOff, scratch = null) {
   }
 }
 
-/** Round a float16/bfloat16 tensor's values in place (they are stored as float32). */
-export function roundForDtype(t) {
-  const round = t.dtype === 'float16' ? roundFloat16 : t.dtype === 'bfloat16' ? roundBFloat16 : null;
-  if (round) for (let i = 0; i < t.data.length; i++) t.data[i] = round(t.data[i]);
-  return t;
-}
-
 /** A BigInt tensor's data as a Float64Array (other dtypes returned as is). */
 function numericData(t) {
   return isBigInt(t.dtype) ? Float64Array.from(t.data, Number) : t.data;
@@ -148,7 +144,7 @@ function batchedMatMul(a, aShape, b, bShape, OutCtor) {
   const batch = broadcastShapes(aBatch, bBatch);
   const nb = sizeOf(batch);
   const out = new OutCtor(nb * M * N);
-  const aMap = batchOffsets(aBatch, batch), bMap = batchOffsets(bBatch, batch);
+  const aMap = broadcastIndex(aBatch, batch), bMap = broadcastIndex(bBatch, batch);
   const scratch = M >= 4 && N >= 4 ? new Float64Array(K * N) : null;
   for (let t = 0; t < nb; t++) {
     gemmNN(M, N, K, a, aMap[t] * M * K, b, bMap[t] * N * K, out, t * M * N, scratch);
@@ -159,28 +155,6 @@ function batchedMatMul(a, aShape, b, bShape, OutCtor) {
   return { shape, data: out };
 }
 
-/** For each flat index of the broadcast batch shape, the flat batch index in `shape`. */
-function batchOffsets(shape, batch) {
-  const n = sizeOf(batch);
-  const map = new Int32Array(n);
-  const rank = batch.length;
-  const strides = stridesOf(shape);
-  const idx = new Array(rank).fill(0);
-  for (let t = 0; t < n; t++) {
-    let off = 0;
-    for (let i = 0; i < shape.length; i++) {
-      const d = idx[rank - shape.length + i];
-      if (shape[i] !== 1) off += d * strides[i];
-    }
-    map[t] = off;
-    for (let a = rank - 1; a >= 0; a--) {
-      if (++idx[a] < batch[a]) break;
-      idx[a] = 0;
-    }
-  }
-  return map;
-}
-
 function MatMul([A, B], attrs, ctx) {
   if (A.dtype !== B.dtype) throw new Error(`MatMul: dtype mismatch ${A.dtype} vs ${B.dtype}`);
   const big = isBigInt(A.dtype);
@@ -188,7 +162,7 @@ function MatMul([A, B], attrs, ctx) {
   const r = batchedMatMul(numericData(A), A.shape, numericData(B), B.shape, Ctor);
   const y = ctx.output(0, r.shape, A.dtype);
   storeNumbers(y, r.data);
-  return [roundForDtype(y)];
+  return [roundToDtype(y)];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -211,22 +185,12 @@ function Gemm([A, B, C], attrs, ctx) {
   if (C && beta !== 0) {
     const c = numericData(C);
     const map = C.shape.length === 2 && C.shape[0] === M && C.shape[1] === N ? null
-      : broadcastIndexSmall(C.shape, [M, N]);
+      : broadcastIndex(C.shape, [M, N]);
     for (let i = 0; i < acc.length; i++) acc[i] += beta * c[map ? map[i] : i];
   }
   const y = ctx.output(0, [M, N], A.dtype);
   storeNumbers(y, acc);
-  return [roundForDtype(y)];
-}
-
-/** Flat-index map for broadcasting a (≤2-D) shape to [M, N]. */
-function broadcastIndexSmall(shape, [M, N]) {
-  const s = shape.length === 0 ? [1, 1] : shape.length === 1 ? [1, shape[0]] : shape;
-  const map = new Int32Array(M * N);
-  for (let i = 0; i < M; i++) {
-    for (let j = 0; j < N; j++) map[i * N + j] = (s[0] === 1 ? 0 : i) * s[1] + (s[1] === 1 ? 0 : j);
-  }
-  return map;
+  return [roundToDtype(y)];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -338,7 +302,7 @@ function Einsum(inputs, attrs, ctx) {
   }
   const y = ctx.output(0, out.map((l) => size.get(l)), inputs[0].dtype);
   storeNumbers(y, result);
-  return [roundForDtype(y)];
+  return [roundToDtype(y)];
 }
 
 export const kernels = { MatMul, Gemm, MatMulInteger, Einsum };

@@ -1,14 +1,6 @@
 // Kernels: miscellaneous ops (window functions, MelWeightMatrix, Det, AffineGrid, GridSample, Col2Im,
 // RoiAlign, NonMaxSuppression, TfIdfVectorizer).
-import { scalarOf, sizeOf, stridesOf, toNumbers } from './util.js';
-import { rounderFor } from './reduce.js';
-import { ONNX_DTYPES, rint } from './quantize.js';
-
-function checkFloat(op, t) {
-  if (!(t.data instanceof Float32Array || t.data instanceof Float64Array)) {
-    throw new Error(`${op}: dtype ${t.dtype} is not supported`);
-  }
-}
+import { dtypeFromOnnx, requireFloat, rint, rounderFor, scalarOf, sizeOf, stridesOf, toNumbers } from './util.js';
 
 /** Writes computed values into a tensor, rounding to float16 / bfloat16 where needed. */
 function fill(out, fn) {
@@ -21,8 +13,8 @@ function fill(out, fn) {
 }
 
 function outputDtype(op, attrs) {
-  const dtype = ONNX_DTYPES[attrs.output_datatype ?? 1];
-  if (!dtype || dtype === 'string' || dtype === 'bool') throw new Error(`${op}: output_datatype ${attrs.output_datatype} is not supported`);
+  const dtype = dtypeFromOnnx(attrs.output_datatype ?? 1, op);
+  if (dtype === 'string' || dtype === 'bool') throw new Error(`${op}: output_datatype ${attrs.output_datatype} is not supported`);
   return dtype;
 }
 
@@ -70,7 +62,7 @@ function melWeightMatrix([numMel, dftLen, sampleRate, lowerHz, upperHz], attrs, 
 // Det: determinant of each trailing [M, M] matrix, by LU decomposition with partial pivoting.
 
 function det([x], attrs, ctx) {
-  checkFloat('Det', x);
+  requireFloat('Det', x);
   const r = x.shape.length;
   if (r < 2 || x.shape[r - 1] !== x.shape[r - 2]) throw new Error(`Det: input must be [..., M, M], got [${x.shape}]`);
   const M = x.shape[r - 1];
@@ -110,7 +102,7 @@ function normalizedCoord(i, n, alignCorners) {
 
 /** AffineGrid: theta [N, 2, 3] (2-D) or [N, 3, 4] (3-D) applied to the normalised sampling grid. */
 function affineGrid([theta, size], attrs, ctx) {
-  checkFloat('AffineGrid', theta);
+  requireFloat('AffineGrid', theta);
   const dims = toNumbers(size);
   const [N, , ...spatial] = dims;
   const r = spatial.length;
@@ -177,7 +169,7 @@ function cubicWeights(t, w) {
  * cubic interpolation and zeros / border / reflection padding.
  */
 function gridSample([x, grid], attrs, ctx) {
-  checkFloat('GridSample', x);
+  requireFloat('GridSample', x);
   let mode = attrs.mode ?? (ctx.opset < 20 ? 'bilinear' : 'linear');
   mode = { bilinear: 'linear', bicubic: 'cubic' }[mode] ?? mode;
   if (!['nearest', 'linear', 'cubic'].includes(mode)) throw new Error(`GridSample: mode=${mode} is not supported`);
@@ -266,7 +258,7 @@ function gridSample([x, grid], attrs, ctx) {
 // Col2Im: sums columns [N, C * prod(block), L] back into images [N, C, *image_shape].
 
 function col2im([input, imageShape, blockShape], attrs, ctx) {
-  checkFloat('Col2Im', input);
+  requireFloat('Col2Im', input);
   const image = toNumbers(imageShape);
   const block = toNumbers(blockShape);
   const r = image.length;
@@ -310,7 +302,7 @@ function col2im([input, imageShape, blockShape], attrs, ctx) {
 // RoiAlign: average / max of bilinear samples over each output bin of each region of interest.
 
 function roiAlign([x, rois, batchIndices], attrs, ctx) {
-  checkFloat('RoiAlign', x);
+  requireFloat('RoiAlign', x);
   const halfPixel = (attrs.coordinate_transformation_mode ?? (ctx.opset >= 16 ? 'half_pixel' : 'output_half_pixel')) === 'half_pixel';
   const mode = attrs.mode ?? 'avg';
   if (mode !== 'avg' && mode !== 'max') throw new Error(`RoiAlign: mode=${mode} is not supported`);

@@ -1,7 +1,6 @@
 // Kernels: normalizations (BatchNormalization, InstanceNormalization, LayerNormalization,
 // GroupNormalization, RMSNormalization, LRN, LpNormalization, MeanVarianceNormalization).
-import { sizeOf, normalizeAxis, broadcastIndex } from './util.js';
-import { roundForDtype } from './matmul.js';
+import { FLOAT_DTYPES, ONNX_DTYPES, sizeOf, normalizeAxis, broadcastIndex, roundToDtype } from './util.js';
 
 /** Mean and population variance of data[off + i*step], i < n (two-pass for accuracy). */
 function meanVar(d, off, n, step = 1) {
@@ -57,7 +56,7 @@ function BatchNormalization([X, scale, B, mean, variance], attrs, ctx) {
       for (let i = 0; i < S; i++) y.data[o + i] = X.data[o + i] * a + b;
     }
   }
-  const outs = [roundForDtype(y)];
+  const outs = [roundToDtype(y)];
   if (training) {
     // Running statistics: mean * momentum + batch * (1 - momentum).
     const runMean = ctx.output(1, [C], mean.dtype), runVar = ctx.output(2, [C], variance.dtype);
@@ -65,7 +64,7 @@ function BatchNormalization([X, scale, B, mean, variance], attrs, ctx) {
       runMean.data[c] = mean.data[c] * momentum + m[c] * (1 - momentum);
       runVar.data[c] = variance.data[c] * momentum + v[c] * (1 - momentum);
     }
-    outs.push(roundForDtype(runMean), roundForDtype(runVar));
+    outs.push(roundToDtype(runMean), roundToDtype(runVar));
   }
   return outs;
 }
@@ -81,7 +80,7 @@ function InstanceNormalization([X, scale, B], attrs, ctx) {
     const [mu, v] = meanVar(X.data, r * S, S);
     return [mu, 1 / Math.sqrt(v + eps)];
   }, (z, r) => z * scale.data[r % C] + B.data[r % C]);
-  return [roundForDtype(y)];
+  return [roundToDtype(y)];
 }
 
 function GroupNormalization([X, scale, B], attrs, ctx) {
@@ -101,13 +100,11 @@ function GroupNormalization([X, scale, B], attrs, ctx) {
     const k = perChannel ? (r % G) * (C / G) + Math.floor(c / S) : r % G;
     return z * scale.data[k] + B.data[k];
   });
-  return [roundForDtype(y)];
+  return [roundToDtype(y)];
 }
 
 // ---------------------------------------------------------------------------------------------
 // Layer / RMS normalization: statistics over the trailing axes [axis, rank).
-
-const STASH_DTYPES = { 1: 'float32', 10: 'float16', 11: 'float64', 16: 'bfloat16' };
 
 /** Row/column split at `axis` and the index maps of scale/bias over the normalized shape. */
 function trailingSetup(X, attrs, tensors) {
@@ -124,7 +121,8 @@ function LayerNormalization([X, scale, B], attrs, ctx) {
   const { axis, rows, cols, maps: [sMap, bMap] } = trailingSetup(X, attrs, [scale, B]);
   const y = ctx.output(0, X.shape, X.dtype);
   const statShape = X.shape.map((d, i) => (i < axis ? d : 1));
-  const stashType = STASH_DTYPES[attrs.stash_type ?? 1] ?? 'float32';
+  const stash = ONNX_DTYPES[attrs.stash_type ?? 1];
+  const stashType = FLOAT_DTYPES.has(stash) ? stash : 'float32';
   const meanOut = ctx.output(1, statShape, stashType), invOut = ctx.output(2, statShape, stashType);
   normalizeRows(X.data, y.data, rows, cols, (r) => {
     const [mu, v] = meanVar(X.data, r * cols, cols);
@@ -132,7 +130,7 @@ function LayerNormalization([X, scale, B], attrs, ctx) {
     meanOut.data[r] = mu; invOut.data[r] = inv;
     return [mu, inv];
   }, (z, r, c) => z * scale.data[sMap ? sMap[c] : c] + (B ? B.data[bMap ? bMap[c] : c] : 0));
-  return [roundForDtype(y), roundForDtype(meanOut), roundForDtype(invOut)];
+  return [roundToDtype(y), roundToDtype(meanOut), roundToDtype(invOut)];
 }
 
 function RMSNormalization([X, scale], attrs, ctx) {
@@ -144,7 +142,7 @@ function RMSNormalization([X, scale], attrs, ctx) {
     for (let i = r * cols, end = i + cols; i < end; i++) q += X.data[i] * X.data[i];
     return [0, 1 / Math.sqrt(q / cols + eps)];
   }, (z, r, c) => z * scale.data[sMap ? sMap[c] : c]);
-  return [roundForDtype(y)];
+  return [roundToDtype(y)];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -170,7 +168,7 @@ function LRN([X], attrs, ctx) {
       for (let i = 0; i < S; i++) y.data[o + i] = x[o + i] / (bias + (alpha / size) * sq[i]) ** beta;
     }
   }
-  return [roundForDtype(y)];
+  return [roundToDtype(y)];
 }
 
 /** Walk every 1-D lane along `axis`: fn(offset, length, stride). */
@@ -190,7 +188,7 @@ function LpNormalization([X], attrs, ctx) {
     const norm = p === 1 ? s : Math.sqrt(s);
     for (let i = 0, j = off; i < len; i++, j += step) y.data[j] = norm === 0 ? 0 : x[j] / norm;
   });
-  return [roundForDtype(y)];
+  return [roundToDtype(y)];
 }
 
 function MeanVarianceNormalization([X], attrs, ctx) {
@@ -209,7 +207,7 @@ function MeanVarianceNormalization([X], attrs, ctx) {
     q[k] = Math.sqrt(Math.max(0, q[k] / count - mean * mean)) + 1e-9;
   }
   for (let i = 0; i < x.length; i++) y.data[i] = (x[i] - s[map[i]]) / q[map[i]];
-  return [roundForDtype(y)];
+  return [roundToDtype(y)];
 }
 
 export const kernels = {

@@ -2,9 +2,8 @@
 //
 // Windowed pools walk a precomputed window table (conv.js windowTable): for each output position
 // and kernel offset, the flat spatial input offset or -1 in the padding.
-import { sizeOf, stridesOf, toNumbers } from './util.js';
+import { roundToDtype, sizeOf, stridesOf, toNumbers } from './util.js';
 import { spatialAttrs, windowGeometry, windowTable } from './conv.js';
-import { roundForDtype } from './matmul.js';
 
 /** Shared setup of a windowed pool: geometry, table, and the per-(n, c) plane sizes. */
 function poolSetup(X, attrs, op) {
@@ -119,7 +118,7 @@ function sumPool(X, attrs, op, p) {
 function finish(r, ctx) {
   const y = ctx.output(0, r.shape, r.dtype);
   y.data.set(r.data);
-  return [roundForDtype(y)];
+  return [roundToDtype(y)];
 }
 
 function AveragePool([X], attrs, ctx) {
@@ -137,7 +136,7 @@ function globalPool(X, ctx, reduce) {
   const S = sizeOf(X.shape.slice(2));
   const y = ctx.output(0, [N, C, ...X.shape.slice(2).map(() => 1)], X.dtype);
   for (let pl = 0; pl < N * C; pl++) y.data[pl] = reduce(X.data, pl * S, S);
-  return [roundForDtype(y)];
+  return [roundToDtype(y)];
 }
 
 function GlobalAveragePool([X], attrs, ctx) {

@@ -1,33 +1,13 @@
 // Kernels: linear quantization (QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, QLinearMatMul).
-import { broadcastShapes, normalizeAxis, roundBFloat16, roundFloat16, sizeOf, stridesOf } from './util.js';
-
-/** ONNX TensorProto.DataType codes -> dtype names (the ones this backend stores). */
-export const ONNX_DTYPES = {
-  1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string', 9: 'bool',
-  10: 'float16', 11: 'float64', 12: 'uint32', 13: 'uint64', 16: 'bfloat16',
-};
+import {
+  dtypeFromOnnx, broadcastShapes, normalizeAxis, precisionOf, rint, roundFloat16, sizeOf, stridesOf,
+} from './util.js';
 
 // Saturation ranges of the integer types a quantized tensor may have.
 const QUANT_RANGES = {
   uint8: [0, 255], int8: [-128, 127], uint16: [0, 65535], int16: [-32768, 32767],
   int32: [-2147483648, 2147483647],
 };
-
-/** Round half to even, like numpy's rint. */
-export function rint(x) {
-  const r = Math.round(x);
-  // Math.round rounds halves up; move exact .5 ties that landed on an odd value back down.
-  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
-/** Rounding of a computed float to the precision of `dtype` (float32 included, unlike reduce's rounderFor). */
-function precisionOf(dtype) {
-  if (dtype === 'float32') return Math.fround;
-  if (dtype === 'float16') return roundFloat16;
-  if (dtype === 'bfloat16') return roundBFloat16;
-  if (dtype === 'float64') return (v) => v;
-  throw new Error(`dtype ${dtype} is not supported here`);
-}
 
 function quantRange(op, dtype) {
   const range = QUANT_RANGES[dtype];
@@ -67,8 +47,7 @@ function quantizeLinear([x, scale, zeroPoint], attrs, ctx) {
   const op = 'QuantizeLinear';
   let outType = 'uint8';
   if (attrs.output_dtype) {
-    outType = ONNX_DTYPES[attrs.output_dtype];
-    if (!outType) throw new Error(`${op}: output_dtype ${attrs.output_dtype} is not supported`);
+    outType = dtypeFromOnnx(attrs.output_dtype, op);
   }
   if (zeroPoint) {
     if (attrs.output_dtype && zeroPoint.dtype !== outType) {
@@ -83,8 +62,8 @@ function quantizeLinear([x, scale, zeroPoint], attrs, ctx) {
   const sIdx = paramIndexer(op, scale, x.shape, axis, block);
   const zIdx = zeroPoint ? paramIndexer(op, zeroPoint, x.shape, axis, block) : null;
   // x / scale is computed in the precision attribute's type, else in x's (numpy promotes x with scale).
-  const calc = attrs.precision ? ONNX_DTYPES[attrs.precision] : x.dtype.startsWith('float') ? x.dtype : scale.dtype;
-  const round = precisionOf(calc);
+  const calc = attrs.precision ? dtypeFromOnnx(attrs.precision, op) : x.dtype.startsWith('float') ? x.dtype : scale.dtype;
+  const round = precisionOf(calc, op);
   const out = ctx.output(0, x.shape, outType);
   const xd = x.data, sd = scale.data, zd = zeroPoint?.data;
   for (let i = 0; i < xd.length; i++) {
@@ -99,9 +78,8 @@ function dequantizeLinear([x, scale, zeroPoint], attrs, ctx) {
   const op = 'DequantizeLinear';
   if (!QUANT_RANGES[x.dtype]) throw new Error(`${op}: input type ${x.dtype} is not supported (float8/int4/int2/float4 are not)`);
   if (zeroPoint && zeroPoint.dtype !== x.dtype) throw new Error(`${op}: zero point type ${zeroPoint.dtype} differs from input type ${x.dtype}`);
-  const outType = attrs.output_dtype ? ONNX_DTYPES[attrs.output_dtype] : scale.dtype;
-  if (!outType) throw new Error(`${op}: output_dtype ${attrs.output_dtype} is not supported`);
-  const round = precisionOf(outType);
+  const outType = attrs.output_dtype ? dtypeFromOnnx(attrs.output_dtype, op) : scale.dtype;
+  const round = precisionOf(outType, op);
   const axis = attrs.axis ?? 1;
   const block = attrs.block_size ?? 0;
   const sIdx = paramIndexer(op, scale, x.shape, axis, block);
@@ -156,7 +134,7 @@ function qlinearMatMul([a, aScale, aZero, b, bScale, bZero, yScale, yZero], attr
   let outShape = [...batch, M, N];
   if (a.shape.length === 1) outShape.splice(-2, 1);
   if (b.shape.length === 1) outShape.splice(-1, 1);
-  const round = precisionOf(yScale.dtype);
+  const round = precisionOf(yScale.dtype, 'QLinearMatMul');
   const per = (t, n, i) => (t && t.data.length === n ? Number(t.data[i]) : t ? Number(t.data[0]) : 0);
 
   const aStrides = batchStrides(aShape, batch), bStrides = batchStrides(bShape, batch);

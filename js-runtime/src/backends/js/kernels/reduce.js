@@ -1,5 +1,7 @@
 // Kernels: reductions (ReduceSum, ReduceMax, ... ) and the softmax family (Softmax, LogSoftmax, Hardmax).
-import { broadcastIndex, isBigInt, normalizeAxis, roundBFloat16, roundFloat16, sizeOf, toNumbers } from './util.js';
+import {
+  broadcastIndex, isBigInt, normalizeAxis, precisionOf, requireFloat, rounderFor, sizeOf, toNumbers,
+} from './util.js';
 
 // ---------------------------------------------------------------------------------------------
 // Reductions
@@ -10,13 +12,6 @@ const INT_RANGE = {
   int32: [-2147483648, 2147483647], uint32: [0, 4294967295],
   int64: [-(2n ** 63n), 2n ** 63n - 1n], uint64: [0n, 2n ** 64n - 1n], bool: [0, 1],
 };
-
-/** Rounds a float result to the storage precision of float16 / bfloat16 outputs (identity otherwise). */
-export function rounderFor(dtype) {
-  if (dtype === 'float16') return roundFloat16;
-  if (dtype === 'bfloat16') return roundBFloat16;
-  return null;
-}
 
 /**
  * The reduced axes of a Reduce* node, or null for "all axes", or [] for a no-op
@@ -142,31 +137,15 @@ function softmaxLayout(shape, attrs, opset) {
   return [sizeOf(shape.slice(0, axis)), shape[axis], sizeOf(shape.slice(axis + 1))];
 }
 
-function checkFloat(x, op) {
-  if (!(x.data instanceof Float32Array || x.data instanceof Float64Array)) {
-    throw new Error(`${op}: dtype ${x.dtype} is not supported`);
-  }
-}
-
-/**
- * Rounding to a float dtype's precision, applied after each arithmetic step so that float16
- * results match a float16 computation (as numpy's reference does) rather than a float64 one.
- */
-function precisionOf(dtype) {
-  if (dtype === 'float64') return (v) => v;
-  if (dtype === 'float32') return Math.fround;
-  return rounderFor(dtype);
-}
-
 /** Runs `body(src, dst, base, n, stride, tmp, prec)` on every 1-D lane along the softmax axis. */
 function softmaxLike(op, body) {
   return (inputs, attrs, ctx) => {
     const x = inputs[0];
-    checkFloat(x, op);
+    requireFloat(op, x);
     const [outer, n, inner] = softmaxLayout(x.shape, attrs, ctx.opset);
     const out = ctx.output(0, x.shape, x.dtype);
     const tmp = new Float64Array(n);
-    const prec = precisionOf(x.dtype);
+    const prec = precisionOf(x.dtype, op);
     for (let o = 0; o < outer; o++) {
       for (let i = 0; i < inner; i++) body(x.data, out.data, o * n * inner + i, n, inner, tmp, prec);
     }

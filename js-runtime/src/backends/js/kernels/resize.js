@@ -5,7 +5,7 @@
 // the source coordinate x from the coordinate_transformation_mode, ratio = x - floor(x) (1 when x
 // is integral), coefficients from the mode, taps at consecutive indices around x, clamped to the
 // edge ("edge" padding).
-import { sizeOf, toNumbers, normalizeAxis, isFloat, isBigInt, roundFloat16, roundBFloat16 } from './util.js';
+import { sizeOf, toNumbers, normalizeAxis, isFloat, isBigInt, rounderFor } from './util.js';
 
 // --- interpolation coefficients: (ratio, scale) -> weights of n consecutive taps ---------------
 
@@ -134,7 +134,7 @@ function resizeAxis(data, shape, axis, outLen, taps, extrapolationValue) {
 function storeResult(y, vals) {
   const d = y.data;
   if (isFloat(y.dtype)) {
-    const round = y.dtype === 'float16' ? roundFloat16 : y.dtype === 'bfloat16' ? roundBFloat16 : null;
+    const round = rounderFor(y.dtype);
     if (round) for (let i = 0; i < vals.length; i++) d[i] = round(vals[i]);
     else d.set(vals);
     return;

@@ -7,7 +7,7 @@
 
 import {
   makeTensor, sizeOf, stridesOf, broadcastShapes, toNumbers, scalarOf, normalizeAxis,
-  castScalar, isBigInt, roundFloat16, roundBFloat16,
+  castScalar, isBigInt, rounderFor, dtypeFromOnnx,
 } from './util.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -72,25 +72,6 @@ function transposeInto(src, shape, perm, dst) {
   const outShape = perm.map((p) => shape[p]);
   gatherAxes(src, perm.map((p) => linearMap(shape[p], strides[p])), outShape, dst);
   return outShape;
-}
-
-/** ONNX TensorProto.DataType enum -> dtype name. */
-export const ONNX_DTYPES = {
-  1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string',
-  9: 'bool', 10: 'float16', 11: 'float64', 12: 'uint32', 13: 'uint64', 16: 'bfloat16',
-};
-
-export function dtypeFromOnnx(code, op) {
-  const dt = ONNX_DTYPES[code];
-  if (!dt) throw new Error(`${op}: data type ${code} is not supported`);
-  return dt;
-}
-
-/** Element rounding for float16/bfloat16 results stored in Float32Arrays (identity otherwise). */
-export function rounderFor(dtype) {
-  if (dtype === 'float16') return roundFloat16;
-  if (dtype === 'bfloat16') return roundBFloat16;
-  return null;
 }
 
 /** The `axes`-like list of an op: an attribute before `inputSince`, then an optional input. */

@@ -136,14 +136,101 @@ export function castScalar(value, dtype) {
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
-/** Round a number to the nearest float16 value (round-half-even), returned as a float. */
-export function roundFloat16(x) {
-  return float16BitsToNumber(numberToFloat16Bits(x));
+/**
+ * Rounds a float64 to the nearest value (half to even) of a binary float format with `mantBits`
+ * stored mantissa bits and exponent range [minExp, maxExp], without going through float32 first
+ * (so float64 values are not double-rounded).
+ */
+function roundToFormat(x, mantBits, minExp, maxExp) {
+  const ax = Math.abs(x);
+  if (ax === 0 || Number.isNaN(x)) return x;
+  if (ax >= (2 - 2 ** -(mantBits + 1)) * 2 ** maxExp) return x > 0 ? Infinity : -Infinity;
+  let e = Math.floor(Math.log2(ax));
+  if (2 ** e > ax) e--; // log2 may round up just below a power of two
+  const ulp = 2 ** (Math.max(e, minExp) - mantBits);
+  const q = ax / ulp; // exact: scaling by a power of two
+  let r = Math.round(q);
+  if (r - q === 0.5 && r % 2) r -= 1; // Math.round breaks ties upward; ONNX wants ties to even
+  return (x < 0 ? -r : r) * ulp;
 }
 
-/** Round a number to the nearest bfloat16 value (round-half-even). */
+// roundFloat16 / roundBFloat16 take the bit-twiddling path for values that are exact float32s (the
+// common case: data stored in Float32Arrays; both paths agree there) and roundToFormat otherwise.
+
+/** Round a number to the nearest float16 value (round-half-even, no double rounding), returned as a float. */
+export function roundFloat16(x) {
+  return Math.fround(x) === x ? float16BitsToNumber(numberToFloat16Bits(x)) : roundToFormat(x, 10, -14, 15);
+}
+
+/** Round a number to the nearest bfloat16 value (round-half-even, no double rounding), returned as a float. */
 export function roundBFloat16(x) {
-  return bfloat16BitsToNumber(numberToBFloat16Bits(x));
+  return Math.fround(x) === x ? bfloat16BitsToNumber(numberToBFloat16Bits(x)) : roundToFormat(x, 7, -126, 127);
+}
+
+/** Element rounding for float16/bfloat16 results stored in Float32Arrays; null for other dtypes. */
+export function rounderFor(dtype) {
+  if (dtype === 'float16') return roundFloat16;
+  if (dtype === 'bfloat16') return roundBFloat16;
+  return null;
+}
+
+const identity = (x) => x;
+
+/** Rounding of a computed number to a float dtype's precision (float32 and float64 included); throws for non-float dtypes. */
+export function precisionOf(dtype, op = 'precisionOf') {
+  if (dtype === 'float32') return Math.fround;
+  if (dtype === 'float64') return identity;
+  const round = rounderFor(dtype);
+  if (!round) throw new Error(`${op}: precision type ${dtype} is not supported (float types only)`);
+  return round;
+}
+
+/** Round a float16/bfloat16 tensor's values (stored as float32) to their precision, in place; returns the tensor. */
+export function roundToDtype(t) {
+  const round = rounderFor(t.dtype);
+  if (round) {
+    const d = t.data;
+    for (let i = 0; i < d.length; i++) d[i] = round(d[i]);
+  }
+  return t;
+}
+
+/** Round half to even, like numpy's rint / ONNX Round. */
+export function rint(x) {
+  const r = Math.round(x);
+  // Math.round rounds halves up; move exact .5 ties that landed on an odd value back down.
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+const INT64_MIN = -(2n ** 63n);
+
+/** float -> int64/uint64 element: truncate toward zero; NaN/±Inf give INT64_MIN (the x86 result). */
+export function floatToBigInt(v) {
+  return Number.isFinite(v) ? BigInt(Math.trunc(v)) : INT64_MIN;
+}
+
+/** Throws unless `t` has a float dtype (float32/float64/float16/bfloat16). */
+export function requireFloat(op, t) {
+  if (!isFloat(t.dtype)) throw new Error(`${op}: dtype ${t.dtype} is not supported (float types only)`);
+}
+
+/** ONNX TensorProto.DataType enum value -> dtype name (the types the js backend stores). */
+export const ONNX_DTYPES = {
+  1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string',
+  9: 'bool', 10: 'float16', 11: 'float64', 12: 'uint32', 13: 'uint64', 16: 'bfloat16',
+};
+
+const UNSUPPORTED_ONNX_DTYPES = {
+  14: 'complex64', 15: 'complex128', 17: 'float8e4m3fn', 18: 'float8e4m3fnuz', 19: 'float8e5m2',
+  20: 'float8e5m2fnuz', 21: 'uint4', 22: 'int4', 23: 'float4e2m1', 24: 'float8e8m0', 25: 'uint2', 26: 'int2',
+};
+
+/** TensorProto.DataType enum value -> dtype name; throws a clear error for types the js backend lacks. */
+export function dtypeFromOnnx(code, op = 'dtypeFromOnnx') {
+  const dtype = ONNX_DTYPES[code];
+  if (dtype) return dtype;
+  const name = UNSUPPORTED_ONNX_DTYPES[code];
+  throw new Error(name ? `${op}: data type ${name} (${code}) is not supported` : `${op}: unknown ONNX data type ${code}`);
 }
 
 export function numberToFloat16Bits(x) {

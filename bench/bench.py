@@ -1,0 +1,415 @@
+#!/usr/bin/env python3
+"""Benchmark driver: webdnn-build bundles against onnxruntime-web (wasm EP) in Node.
+
+    .venv/bin/python bench/bench.py                                   # resnet50,mobilenetv2 × js × 1,2 threads
+    .venv/bin/python bench/bench.py --models resnet50 --backends js,wasm --threads 1,2
+    .venv/bin/python bench/bench.py --models light_squeezenet,light_inception_v1 --threads 1 --no-doc
+
+For every model it generates the .onnx if missing (examples/models/generate.py) or takes it from
+the onnx wheel's light model zoo (``light_*``) or a path, builds one bundle per backend with
+``webdnn-build build``, counts multiply-accumulates (generate.py's ``count_macs``), then runs
+``bench/run.mjs`` once per configuration (model × backend × threads), each in its own Node
+process, collects the JSON lines it prints and writes ``docs/performance.md``.
+Raw results go to ``bench/out/results.jsonl``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import gzip
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+MODELS_DIR = os.path.join(ROOT, "examples", "models")
+GENERATE = os.path.join(MODELS_DIR, "generate.py")
+OUT = os.path.join(BENCH, "out")
+DOC = os.path.join(ROOT, "docs", "performance.md")
+
+# Targets from /work/shared/BASELINES.md (ratio ours / onnxruntime-web wasm, same process, same threads).
+TARGETS = {("resnet50", 1): 0.60, ("resnet50", 2): 0.60, ("mobilenetv2", 1): 0.65}
+# onnxruntime-web 1.30 medians from BASELINES.md (2-vCPU Zen 5 VM, Node 20.20.2), to compare machines.
+PEER_ORT_MS = {("resnet50", 1): 250, ("resnet50", 2): 128, ("mobilenetv2", 1): 25.5, ("mobilenetv2", 2): 14.3}
+
+
+def log(msg: str) -> None:
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def _load_generate():
+    spec = importlib.util.spec_from_file_location("webdnn_examples_generate", GENERATE)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def light_dir() -> str:
+    import onnx
+    return os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light")
+
+
+def resolve_model(name: str, gen) -> str:
+    """Model name -> .onnx path (generating examples on demand)."""
+    if name.endswith(".onnx") or os.sep in name:
+        path = os.path.abspath(name)
+        if not os.path.exists(path):
+            raise SystemExit(f"bench: no such model file {name}")
+        return path
+    if name in gen.MODELS:
+        path = os.path.join(MODELS_DIR, f"{name}.onnx")
+        if not os.path.exists(path):
+            log(f"generating {name} (examples/models/generate.py)")
+            subprocess.run([sys.executable, GENERATE, "--no-verify", name], check=True, cwd=ROOT)
+        return path
+    zoo = name if name.startswith("light_") else f"light_{name}"
+    path = os.path.join(light_dir(), f"{zoo}.onnx")
+    if os.path.exists(path):
+        return path
+    known = sorted(gen.MODELS) + sorted(f[:-5] for f in os.listdir(light_dir()) if f.endswith(".onnx"))
+    raise SystemExit(f"bench: unknown model {name!r}; choose from {', '.join(known)} or give a .onnx path")
+
+
+def model_name(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def count_macs(path: str, gen) -> Optional[int]:
+    import onnx
+    try:
+        return int(gen.count_macs(onnx.load(path))["total"])
+    except Exception as e:  # noqa: BLE001 - a missing MAC count only loses the GFLOP/s column
+        log(f"count_macs({model_name(path)}) failed: {e}")
+        return None
+
+
+def webdnn_build_cmd() -> List[str]:
+    exe = os.path.join(os.path.dirname(sys.executable), "webdnn-build")
+    if os.path.exists(exe):
+        return [exe]
+    exe = os.path.join(ROOT, ".venv", "bin", "webdnn-build")
+    if os.path.exists(exe):
+        return [exe]
+    return [sys.executable, "-m", "webdnn_build"]
+
+
+def code_size_gz(bundle: str, backend: str) -> Optional[int]:
+    """Gzipped size of the bundle's per-backend program folder (weights excluded)."""
+    folder = os.path.join(bundle, backend)
+    if not os.path.isdir(folder):
+        return None
+    total = 0
+    for dirpath, _, files in os.walk(folder):
+        for f in files:
+            with open(os.path.join(dirpath, f), "rb") as fh:
+                total += len(gzip.compress(fh.read(), 9))
+    return total
+
+
+def build_bundle(onnx_path: str, backend: str, force: bool) -> Dict:
+    out = os.path.join(OUT, "bundles", f"{model_name(onnx_path)}-{backend}")
+    cmd = [*webdnn_build_cmd(), "build", onnx_path, "-o", out, "--backends", backend, "--json", "-q"]
+    if force:
+        cmd.append("--force")
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    info = {"bundle": out, "build_s": round(time.perf_counter() - t0, 2)}
+    if p.returncode != 0:
+        info["error"] = (p.stderr or p.stdout).strip().splitlines()[-1] if (p.stderr or p.stdout) else f"exit {p.returncode}"
+        return info
+    try:
+        res = json.loads(p.stdout)["results"][0]
+        info["build_status"] = res.get("status")
+        info["build_s"] = res.get("seconds", info["build_s"])
+    except (ValueError, KeyError, IndexError):
+        pass
+    info["code_gz"] = code_size_gz(out, backend)
+    return info
+
+
+def _busy_ticks() -> Optional[int]:
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def wait_idle(max_s: float, threshold: float = 0.3) -> Optional[float]:
+    """Waits (up to max_s) for a 1-s window in which other processes use < threshold cores.
+
+    Returns the load seen in the last window (cores), or None where /proc/stat is unreadable."""
+    deadline = time.monotonic() + max_s
+    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    while True:
+        b0, t0 = _busy_ticks(), time.monotonic()
+        if b0 is None:
+            return None
+        time.sleep(1.0)
+        load = (_busy_ticks() - b0) / hz / (time.monotonic() - t0)
+        if load < threshold or time.monotonic() >= deadline:
+            return round(load, 2)
+        log(f"machine busy ({load:.2f} cores used by other processes), waiting")
+
+
+def run_config(onnx_path: str, bundle: str, backend: str, threads: int, macs: Optional[int],
+               args) -> Dict:
+    cmd = ["node", *args.node_arg, os.path.join(BENCH, "run.mjs"), "--bundle", bundle, "--onnx", onnx_path,
+           "--backend", backend, "--threads", str(threads), "--model", model_name(onnx_path),
+           "--warmup-s", str(args.warmup_s), "--min-runs", str(args.min_runs),
+           "--target-s", str(args.target_s), "--cap-s", str(args.cap_s), "--seed", str(args.seed)]
+    if macs:
+        cmd += ["--macs", str(macs)]
+    idle = wait_idle(args.wait_idle_s) if args.wait_idle_s > 0 else None
+    t0 = time.perf_counter()
+    try:
+        p = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=None, text=True,
+                           timeout=args.cap_s * 2 + 120)
+    except subprocess.TimeoutExpired:
+        return {"model": model_name(onnx_path), "backend": backend, "threads": threads, "ok": False,
+                "error": "timed out"}
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
+    if not lines:
+        return {"model": model_name(onnx_path), "backend": backend, "threads": threads, "ok": False,
+                "error": f"run.mjs exited {p.returncode} without a result"}
+    res = json.loads(lines[-1])
+    res["wall_s"] = round(time.perf_counter() - t0, 1)
+    res["foreign_cores_before"] = idle
+    return res
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def cpu_flags() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return ", ".join(x for x in ("avx2", "fma", "avx512f") if x in flags) or "none of avx2/fma/avx512f"
+    except OSError:
+        pass
+    return "?"
+
+
+def fmt(x, digits=1) -> str:
+    if x is None:
+        return "—"
+    return f"{x:.{digits}f}"
+
+
+def write_doc(results: List[Dict], builds: Dict, macs: Dict[str, Optional[int]], args, started: str) -> None:
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    ort_version = next((r.get("ort_version") for r in results if r.get("ort_version")), None)
+    if not ort_version:
+        try:
+            with open(os.path.join(BENCH, "node_modules", "onnxruntime-web", "package.json")) as f:
+                ort_version = json.load(f)["version"]
+        except OSError:
+            ort_version = "?"
+    foreign = [r.get("foreign_cores") for r in results if r.get("foreign_cores") is not None]
+    cmdline = "python bench/bench.py " + " ".join(
+        [f"--models {','.join(args.models)}", f"--backends {','.join(args.backends)}",
+         f"--threads {','.join(map(str, args.threads))}"])
+
+    L: List[str] = []
+    L.append("# Performance")
+    L.append("")
+    L.append("<!-- Generated by bench/bench.py; do not edit by hand. Re-run the benchmark to update. -->")
+    L.append("")
+    L.append("Latency of webdnn-build bundles against **onnxruntime-web** (wasm execution provider) on the same")
+    L.append("ONNX model, the same seeded input, in the same Node process, with the same thread count.")
+    L.append("The ratio is ours / ORT (median against median): **below 1 means webdnn-build is faster**.")
+    L.append("")
+    L.append(f"Generated by `{cmdline}` on {started}.")
+    L.append("")
+    L.append("## Machine")
+    L.append("")
+    L.append("| | |")
+    L.append("|---|---|")
+    L.append(f"| CPU | {cpu_model()} ({cpu_flags()}; wasm only sees 128-bit SIMD) |")
+    L.append(f"| cores | {os.cpu_count()} |")
+    L.append(f"| Node | {node} |")
+    L.append(f"| onnxruntime-web | {ort_version} |")
+    L.append(f"| OS | {platform.system()} {platform.release()} |")
+    L.append(f"| date | {started} |")
+    if foreign:
+        L.append(f"| CPU used by other processes while measuring | {min(foreign):.2f} – {max(foreign):.2f} cores |")
+    L.append("")
+    L.append("The machine may be shared. The `other load` column is the CPU (in cores) that *other* processes used")
+    L.append("while a configuration was measured (from /proc/stat minus our own process): near 0 means a quiet")
+    L.append("machine; anything above ~0.2 makes the numbers, the 2-thread ones first, unreliable. Compare ratios,")
+    L.append("not absolute times, across machines.")
+    L.append("")
+    L.append("## Targets (from BASELINES.md)")
+    L.append("")
+    L.append("- ResNet-50: ratio ≤ 0.60 at 1 thread and at 2 threads.")
+    L.append("- MobileNetV2: ratio ≤ 0.65 at 1 thread (tfjs-backend-wasm is at ≈ 0.69).")
+    L.append("- The `js` backend is the portable reference backend and has no speed target; the targets are")
+    L.append("  for the fast backends (`wasm`).")
+    L.append("")
+    L.append("## Results")
+
+    order = list(dict.fromkeys(r["model"] for r in results))
+    for m in order:
+        rows = [r for r in results if r["model"] == m]
+        L.append("")
+        L.append(f"### {m}")
+        L.append("")
+        mac = macs.get(m)
+        if mac:
+            L.append(f"{mac / 1e9:.3f} G multiply-adds ({2 * mac / 1e9:.2f} GFLOP) per inference "
+                     "(Conv + Gemm + MatMul, `count_macs`).")
+        peer = [f"{t} thread{'s' if t > 1 else ''}: {PEER_ORT_MS[(m, t)]} ms"
+                for t in (1, 2) if (m, t) in PEER_ORT_MS]
+        if peer:
+            L.append(f"onnxruntime-web on the BASELINES.md machine: {', '.join(peer)}.")
+        L.append("")
+        L.append("| backend | threads | ours ms | ORT ms | ratio | target | GFLOP/s ours / ORT | runs | max abs diff | other load | code (gz) |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in sorted(rows, key=lambda r: (args.backends.index(r["backend"]) if r["backend"] in args.backends else 99,
+                                             r["threads"])):
+            b = builds.get((m, r["backend"]), {})
+            code = f"{b['code_gz'] / 1024:.1f} KB" if b.get("code_gz") else "—"
+            target = TARGETS.get((m, r["threads"]))
+            if r["backend"] == "js":
+                tgt = "(reference)"
+            elif target is None:
+                tgt = "—"
+            else:
+                ok = r.get("ok") and r.get("ratio") is not None and r["ratio"] <= target
+                tgt = f"≤ {target:.2f} {'✅' if ok else '❌'}"
+            if not r.get("ok"):
+                err = (r.get("error") or "failed").strip().splitlines()[0].replace("|", "\\|")[:160]
+                L.append(f"| {r['backend']} | {r['threads']} | — | — | — | {tgt} | — | — | "
+                         f"{fmt(r.get('max_abs_diff'), 6) if r.get('max_abs_diff') is not None else '—'} | — | {code} |")
+                L.append(f"| | | *failed: {err}* | | | | | | | | |")
+                continue
+            gf = f"{fmt(r.get('ours_gflops'), 2)} / {fmt(r.get('ort_gflops'), 2)}"
+            capped = " (capped)" if r.get("capped") else ""
+            L.append(f"| {r['backend']} | {r['threads']} | {fmt(r['ours_ms'])} | {fmt(r['ort_ms'])} | "
+                     f"**{r['ratio']:.2f}** | {tgt} | {gf} | {r['runs']}{capped} | "
+                     f"{r['max_abs_diff']:.1e} | {fmt(r.get('foreign_cores'), 2)} | {code} |")
+    L.append("")
+    L.append("## Method")
+    L.append("")
+    L.append("- `bench/bench.py` builds one bundle per (model, backend) with `webdnn-build build --backends B`, then")
+    L.append("  starts **one Node process per configuration** (model × backend × threads) running `bench/run.mjs`.")
+    L.append("- In that process: onnxruntime-web (`ort.env.wasm.numThreads = threads` before the first session,")
+    L.append("  `executionProviders: ['wasm']`, `graphOptimizationLevel: 'all'`) and our bundle")
+    L.append("  (`load(dir, { backends: [B], threads })`) are loaded side by side and fed the same seeded")
+    L.append(f"  N(0, 1) input (seed {args.seed}).")
+    L.append("- **Correctness first:** both run once and every output is compared; a configuration whose outputs")
+    L.append("  differ beyond |d| ≤ 1e-3 + 1e-3·|ORT| is reported as failed and not timed (max abs diff in the table).")
+    L.append(f"- **Warm-up by time:** each side runs for ≥ {args.warmup_s:g} s (and ≥ 2 runs) before measuring, since")
+    L.append("  V8 tiers hot code (JS and wasm) up late.")
+    L.append(f"- **Measurement:** ours and ORT alternate run by run (the order flips every round) until each has")
+    L.append(f"  ≥ {args.min_runs} runs and the measured phase has lasted ≥ {args.target_s:g} s (so small models get many")
+    L.append(f"  more runs), capped at {args.cap_s:g} s. A full GC (untimed) precedes every timed run so garbage left by")
+    L.append("  one side is not collected by V8's background threads while the other runs.")
+    L.append("- Reported: the **median** wall time of `runner.run()` / `session.run()` per side (input already")
+    L.append("  in memory, output copied out), ratio = median ours / median ORT, GFLOP/s = 2·MACs / median.")
+    L.append("- `code (gz)`: gzipped size of the bundle's per-backend program folder (weights excluded; the")
+    L.append("  runtime library itself is not counted).")
+    L.append(f"- Before each configuration the driver waits (up to {args.wait_idle_s:g} s) for a 1-s window in which")
+    L.append("  other processes use < 0.3 cores.")
+    L.append("- Raw JSON lines (min, p90, load times, warm-up counts): `bench/out/results.jsonl`.")
+    L.append("")
+    os.makedirs(os.path.dirname(os.path.abspath(args.doc)), exist_ok=True)
+    with open(args.doc, "w") as f:
+        f.write("\n".join(L))
+    log(f"wrote {os.path.relpath(args.doc, ROOT)}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    csv = lambda s: [x for x in s.split(",") if x]  # noqa: E731
+    ap.add_argument("--models", type=csv, default=["resnet50", "mobilenetv2"],
+                    help="comma-separated: resnet50, mobilenetv2, tiny_cnn, light_<zoo name>, or .onnx paths")
+    ap.add_argument("--backends", type=csv, default=["js"], help="comma-separated backends (default: js)")
+    ap.add_argument("--threads", type=lambda s: [int(x) for x in csv(s)], default=[1, 2],
+                    help="comma-separated thread counts (default: 1,2)")
+    ap.add_argument("--warmup-s", type=float, default=1.0, help="warm-up per side, seconds (default 1)")
+    ap.add_argument("--min-runs", type=int, default=15, help="measured runs per side at least (default 15)")
+    ap.add_argument("--target-s", type=float, default=5.0,
+                    help="keep measuring until this long has passed (default 5)")
+    ap.add_argument("--cap-s", type=float, default=120.0, help="stop measuring after this long (default 120)")
+    ap.add_argument("--seed", type=int, default=1, help="input seed (default 1)")
+    ap.add_argument("--wait-idle-s", type=float, default=20.0,
+                    help="before each configuration wait up to this long for other processes to go quiet (default 20; 0 = never)")
+    ap.add_argument("--force-build", action="store_true", help="rebuild bundles even when up to date")
+    ap.add_argument("--node-arg", action="append", default=[], help="extra argument for node (repeatable)")
+    ap.add_argument("--doc", default=DOC, help="report path (default: docs/performance.md)")
+    ap.add_argument("--no-doc", action="store_true", help="do not write the report")
+    args = ap.parse_args(argv)
+
+    if not os.path.isdir(os.path.join(BENCH, "node_modules", "onnxruntime-web")):
+        raise SystemExit("bench: run `npm install --prefix bench` first")
+    if not shutil.which("node"):
+        raise SystemExit("bench: node not found on PATH")
+
+    started = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    t_start = time.perf_counter()
+    gen = _load_generate()
+    paths = [resolve_model(m, gen) for m in args.models]
+    os.makedirs(OUT, exist_ok=True)
+
+    macs: Dict[str, Optional[int]] = {}
+    builds: Dict = {}
+    results: List[Dict] = []
+    jsonl = open(os.path.join(OUT, "results.jsonl"), "w")
+    for path in paths:
+        name = model_name(path)
+        macs[name] = count_macs(path, gen)
+        for backend in args.backends:
+            b = build_bundle(path, backend, args.force_build)
+            builds[(name, backend)] = b
+            if "error" in b:
+                log(f"{name}: build for {backend} failed: {b['error']}")
+            else:
+                log(f"{name}: {backend} bundle {b.get('build_status', 'built')} in {b['build_s']} s")
+            for threads in args.threads:
+                if "error" in b:
+                    res = {"model": name, "backend": backend, "threads": threads, "ok": False,
+                           "error": f"build failed: {b['error']}"}
+                else:
+                    res = run_config(path, b["bundle"], backend, threads, macs[name], args)
+                results.append(res)
+                jsonl.write(json.dumps(res) + "\n")
+                jsonl.flush()
+                if res.get("ok"):
+                    log(f"{name} {backend} {threads}T: ours {res['ours_ms']:.1f} ms, ORT {res['ort_ms']:.1f} ms, "
+                        f"ratio {res['ratio']:.2f} ({res['runs']} runs, {res.get('wall_s')} s)")
+                else:
+                    log(f"{name} {backend} {threads}T: FAILED: {(res.get('error') or '').splitlines()[0] if res.get('error') else ''}")
+    jsonl.close()
+    if not args.no_doc:
+        write_doc(results, builds, macs, args, started)
+    log(f"total {time.perf_counter() - t_start:.0f} s")
+    return 0 if all(r.get("ok") for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

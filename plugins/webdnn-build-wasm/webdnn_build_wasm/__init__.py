@@ -1,0 +1,1 @@
+"""The WebAssembly SIMD backend of webdnn-build."""

@@ -1,0 +1,244 @@
+"""Code generation for the wasm backend: partition, plan, emit C, compile (docs/wasm-backend.md).
+
+1. ``fuse_residual``: Conv + Add(same-shape tensor) become one Conv with a residual input.
+2. Partition: a node runs in wasm when an emitter supports it, else with the js kernels
+   (over views of wasm memory, so no copies between the two).
+3. Plan: every static-shape value (graph inputs and outputs included) gets an arena slot; the
+   constants wasm ops read get a place in the weight region, filled by the runtime at load.
+4. Emit: one C function per segment (a run of consecutive wasm ops), ops separated by barriers.
+5. Compile: single-threaded and threaded modules (toolchain.py, cached by content hash).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from typing import Any, Optional
+
+import numpy as np
+
+from webdnn_build.ir import Graph, Node, Value, dtype_name
+from webdnn_build.registry import BackendArtifact, CodegenContext
+from webdnn_build_js.backend import JsBackend, _encode_attr
+
+from . import toolchain
+from .emit import EMITTERS, EmitContext
+from .wasm_binary import memory_import_pages
+
+WEIGHT_ALIGN = 64
+MAX_THREADS = 8
+
+
+def copy_graph(graph: Graph) -> Graph:
+    """A copy whose node list and nodes can be rewritten without touching the original."""
+    g = copy.copy(graph)
+    g.nodes = [Node(n.op_type, list(n.inputs), list(n.outputs), dict(n.attrs), n.domain, n.name) for n in graph.nodes]
+    g.values = dict(graph.values)
+    g.inputs, g.outputs = list(graph.inputs), list(graph.outputs)
+    return g
+
+
+def fuse_residual(g: Graph) -> int:
+    """Conv (no activation) → Add(conv, other) with other of the same shape ⇒ Conv(x, w, b, other)."""
+    producers, consumers = g.producers(), g.consumers()
+    fused = 0
+    for add in list(g.nodes):
+        if add.op_type != "Add" or add.domain or len(add.inputs) != 2:
+            continue
+        for i in (0, 1):
+            conv = producers.get(add.inputs[i])
+            other = add.inputs[1 - i]
+            if conv is None or conv.op_type != "Conv" or conv.domain or "activation" in conv.attrs:
+                continue
+            if not EMITTERS["Conv"].supports(conv, g):
+                continue  # the js Conv kernel knows no residual input
+            y = conv.outputs[0]
+            if len(consumers.get(y, [])) != 1 or y in g.outputs or other == y:
+                continue
+            vy, vo = g.values[y], g.values[other]
+            if not (vy.is_static and vo.is_static and tuple(vy.shape) == tuple(vo.shape) == tuple(g.values[add.outputs[0]].shape)):
+                continue
+            if vy.dtype != "float32" or vo.dtype != "float32":
+                continue
+            # the fused conv runs where the Add was: every input is available there
+            inputs = list(conv.inputs) + [""] * (3 - len(conv.inputs))
+            merged = Node("Conv", inputs + [other], [add.outputs[0]], dict(conv.attrs), "", conv.name)
+            for k in ("activation", "activation_alpha", "activation_beta", "activation_min", "activation_max"):
+                if k in add.attrs:
+                    merged.attrs[k] = add.attrs[k]
+            g.nodes[g.nodes.index(add)] = merged
+            g.nodes.remove(conv)
+            fused += 1
+            producers, consumers = g.producers(), g.consumers()
+            break
+    g.prune_values()
+    return fused
+
+
+class WasmBackend:
+    name = "wasm"
+    plugin = ""
+
+    def __init__(self) -> None:
+        self._js = JsBackend()
+
+    def supported_ops(self) -> set[tuple[str, str]]:
+        # ops without a wasm kernel run on the js kernels inside the same bundle
+        return self._js.supported_ops()
+
+    def storage_bytes(self, dtype: str) -> Optional[int]:
+        return self._js.storage_bytes(dtype)
+
+    def generate(self, graph: Graph, ctx: CodegenContext) -> BackendArtifact:
+        toolchain.zig_version()  # fail early, with install instructions, when the compiler is missing
+        g = copy_graph(graph)
+        fused = fuse_residual(g)
+        in_wasm = [n.domain == "" and n.op_type in EMITTERS and EMITTERS[n.op_type].supports(n, g) for n in g.nodes]
+        plan = ctx.plan_memory(g, self.storage_bytes, include_io=True)
+
+        weights: dict[str, int] = {}   # value name -> offset in the weight region
+        extra: dict[str, Value] = {}
+        weight_size = 0
+
+        def place_weight(name: str) -> int:
+            nonlocal weight_size
+            if name not in weights:
+                v = g.values[name]
+                weight_size = (weight_size + WEIGHT_ALIGN - 1) // WEIGHT_ALIGN * WEIGHT_ALIGN
+                weights[name] = weight_size
+                weight_size += int(np.asarray(v.const).size) * (self.storage_bytes(v.dtype) or 4)
+            return weights[name]
+
+        def ptr(name: str) -> str:
+            v = g.values[name]
+            if v.is_const:
+                return f"((float*)(wdn_weights + {place_weight(name)}))"
+            slot = plan.slots.get(name)
+            if slot is None:
+                raise AssertionError(f"value {name} read by a wasm op has no arena slot")
+            return f"((float*)(wdn_arena + {slot.offset}))"
+
+        def add_const(array: np.ndarray, hint: str) -> str:
+            name = g.add_const(array, hint)
+            extra[name] = g.values[name]
+            return name
+
+        counter = iter(range(1 << 30))
+        ectx = EmitContext(g, ptr, add_const, lambda hint: f"{hint}_{next(counter)}")
+
+        segments: list[list[str]] = []
+        steps: list[dict[str, Any]] = []
+        for node, wasm in zip(g.nodes, in_wasm):
+            if wasm:
+                if not steps or "wasm" not in steps[-1]:
+                    steps.append({"wasm": len(segments), "ops": []})
+                    segments.append([])
+                body = EMITTERS[node.op_type].emit(node, ectx)
+                segments[-1].extend([f"/* {node.describe()} */", *body, "wdn_barrier(nth);"])
+                steps[-1]["ops"].append(node.name)
+            else:
+                steps.append({"js": node})
+
+        c_source = self._c_source(segments, ectx, plan.size, weight_size)
+        with_threads = ctx.options.get("threads", "true").lower() not in ("0", "false", "no", "off")
+        module = toolchain.build_module(c_source, threads=False)
+        module_mt = toolchain.build_module(c_source, threads=True) if with_threads else None
+        pages = max(memory_import_pages(m)[0] for m in (module, module_mt) if m is not None)
+
+        # ---- plan.json
+        index: dict[str, int] = {}
+        values: list[dict[str, Any]] = []
+
+        def ref(name: str) -> int:
+            if not name:
+                return -1
+            if name not in index:
+                v = g.values[name]
+                entry: dict[str, Any] = {"name": name, "dtype": v.dtype,
+                                         "shape": None if v.shape is None else [d if isinstance(d, int) else None for d in v.shape]}
+                if v.is_const:
+                    entry["const"] = ctx.weights.get(name) or ctx.packer.describe(v.const, v.dtype or dtype_name(v.const.dtype))
+                    if name in weights:
+                        entry["addr"] = {"region": "weights", "offset": weights[name]}
+                elif name in plan.slots:
+                    entry["addr"] = {"region": "arena", "offset": plan.slots[name].offset}
+                index[name] = len(values)
+                values.append(entry)
+            return index[name]
+
+        json_steps = []
+        for step in steps:
+            if "js" in step:
+                node: Node = step["js"]
+                json_steps.append({"js": {
+                    "op": node.op_type, "domain": node.domain, "name": node.name,
+                    "inputs": [ref(i) for i in node.inputs], "outputs": [ref(o) for o in node.outputs],
+                    "attrs": {k: _encode_attr(v, node, k, ctx) for k, v in node.attrs.items()}}})
+            else:
+                json_steps.append(step)
+        for name in weights:
+            ref(name)
+        program = {
+            "module": "wasm/model.wasm",
+            "moduleThreads": "wasm/model-mt.wasm" if module_mt is not None else None,
+            "memoryPages": {"initial": pages, "maximum": pages},
+            "maxThreads": MAX_THREADS,
+            "opsets": g.opsets,
+            "inputs": [ref(n) for n in g.inputs],
+            "outputs": [ref(n) for n in g.outputs],
+            "weights": [index[n] for n in weights],
+            "steps": json_steps,
+            "values": values,
+        }
+        n_wasm = sum(in_wasm)
+        ctx.log(f"wasm: {n_wasm}/{len(g.nodes)} ops in wasm ({len(segments)} segments, {fused} residual adds fused), "
+                f"arena {plan.size / 1e6:.2f} MB, module {len(module) / 1e3:.1f} kB")
+        files = {"plan.json": json.dumps(program, separators=(",", ":"), allow_nan=False).encode(),
+                 "model.wasm": module}
+        if ctx.options.get("emit_c", "false").lower() in ("1", "true", "yes", "on"):
+            files["model.c"] = c_source.encode()  # for debugging: the generated source next to the module
+        if module_mt is not None:
+            files["model-mt.wasm"] = module_mt
+        return BackendArtifact(files=files, manifest={"plan": "wasm/plan.json"})
+
+    @staticmethod
+    def _c_source(segments: list[list[str]], ectx: EmitContext, arena: int, weight_size: int) -> str:
+        scratch = ectx.scratch or ["0"]
+        max_expr = scratch[0]
+        for s in scratch[1:]:
+            max_expr = f"WDN_MAX({max_expr}, {s})"
+        lines = [
+            "/* Generated by webdnn-build-wasm. Do not edit. */",
+            '#include "kernels.h"',
+            "#define WDN_MAX(a, b) ((a) > (b) ? (a) : (b))",
+            f"#define WDN_SCRATCH_STRIDE ((int)((({max_expr}) + 63) / 64 * 64))",
+            f"static unsigned char wdn_arena[{max(arena, 64)}] __attribute__((aligned(64)));",
+            f"static unsigned char wdn_weights[{max(weight_size, 64)}] __attribute__((aligned(64)));",
+            "#ifdef WDN_THREADS",
+            "#define WDN_SCRATCH_THREADS WDN_MAX_THREADS",
+            "#else",
+            "#define WDN_SCRATCH_THREADS 1",
+            "#endif",
+            "static unsigned char wdn_scratch[WDN_SCRATCH_THREADS * WDN_SCRATCH_STRIDE + 64] __attribute__((aligned(64)));",
+            "",
+            *ectx.decls,
+            "",
+        ]
+        for i, body in enumerate(segments):
+            lines.append(f"static void wdn_segment_{i}(int tid, int nth) {{")
+            lines += [f"  {s}" for s in body]
+            lines.append("}")
+        lines += [
+            "",
+            '__attribute__((export_name("wdn_arena"))) unsigned char* wdn_arena_addr(void) { return wdn_arena; }',
+            '__attribute__((export_name("wdn_weights"))) unsigned char* wdn_weights_addr(void) { return wdn_weights; }',
+            '__attribute__((export_name("wdn_prepare"))) void wdn_prepare(void) {}',
+            '__attribute__((export_name("wdn_run_segment"))) void wdn_run_segment(int seg, int tid, int nth) {',
+            "  switch (seg) {",
+            *[f"    case {i}: wdn_segment_{i}(tid, nth); break;" for i in range(len(segments))],
+            "    default: break;",
+            "  }",
+            "}",
+        ]
+        return "\n".join(lines) + "\n"

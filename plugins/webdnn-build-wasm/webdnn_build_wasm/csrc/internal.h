@@ -1,0 +1,128 @@
+/* webdnn-build wasm kernels: small shared inline helpers (internal, not part of the model ABI).
+ *
+ * Include after kernels.h in any kernel .c file. Everything here is `static inline`, so each
+ * translation unit gets its own copy and unused helpers cost nothing.
+ *
+ *   wdn_mini / wdn_maxi / wdn_minf / wdn_maxf     scalar min/max
+ *   wdn_split(total, tid, nth, &lo, &hi)          contiguous static share [lo, hi) of `total` items
+ *                                                 (depends only on total/tid/nth: deterministic)
+ *   wdn_exp_v / wdn_exp_s                          exp(x), f32x4 / scalar (polynomial, rel err ~2e-7)
+ *   wdn_act_v(v, act) / wdn_act_s(x, act)          apply a fused activation (wdn_act) to a v128 /
+ *                                                  a float. Use wdn_act_v4 on hot paths: it takes
+ *                                                  the activation pre-broadcast (wdn_act_vec).
+ *
+ * Numerics: sigmoid = 1 / (1 + exp(-x)); tanh = 1 - 2 / (exp(2x) + 1); both saturate correctly
+ * for large |x| (exp input is clamped to [-88, 88]). No relaxed SIMD (deterministic results).
+ */
+#ifndef WEBDNN_INTERNAL_H
+#define WEBDNN_INTERNAL_H
+
+#include <wasm_simd128.h>
+#include "kernels.h"
+
+#define WDN_INLINE static inline __attribute__((always_inline))
+
+WDN_INLINE int wdn_mini(int a, int b) { return a < b ? a : b; }
+WDN_INLINE int wdn_maxi(int a, int b) { return a > b ? a : b; }
+WDN_INLINE float wdn_minf(float a, float b) { return a < b ? a : b; }
+WDN_INLINE float wdn_maxf(float a, float b) { return a > b ? a : b; }
+
+/* share of `total` items for thread tid of nth: [*lo, *hi) (balanced, first shares one larger) */
+WDN_INLINE void wdn_split(int total, int tid, int nth, int* lo, int* hi) {
+  int q = total / nth, r = total % nth;
+  *lo = tid * q + (tid < r ? tid : r);
+  *hi = *lo + q + (tid < r ? 1 : 0);
+}
+
+/* exp(x) on f32x4: x = n*ln2 + r, |r| <= ln2/2, 2^n built in the exponent field. */
+WDN_INLINE v128_t wdn_exp_v(v128_t x) {
+  x = wasm_f32x4_min(wasm_f32x4_max(x, wasm_f32x4_splat(-87.0f)), wasm_f32x4_splat(88.0f));
+  v128_t n = wasm_f32x4_nearest(wasm_f32x4_mul(x, wasm_f32x4_splat(1.44269504088896341f)));
+  v128_t r = wasm_f32x4_sub(x, wasm_f32x4_mul(n, wasm_f32x4_splat(0.693359375f)));
+  r = wasm_f32x4_sub(r, wasm_f32x4_mul(n, wasm_f32x4_splat(-2.12194440e-4f)));
+  v128_t p = wasm_f32x4_splat(1.9875691500e-4f);
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.3981999507e-3f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(8.3334519073e-3f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(4.1665795894e-2f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.6666665459e-1f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(5.0000001201e-1f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(p, r), r), wasm_f32x4_add(r, wasm_f32x4_splat(1.0f)));
+  v128_t e = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
+  return wasm_f32x4_mul(p, e);
+}
+WDN_INLINE float wdn_exp_s(float x) { return wasm_f32x4_extract_lane(wdn_exp_v(wasm_f32x4_splat(x)), 0); }
+
+/* activation with its parameters broadcast once (hot loops) */
+typedef struct { int kind; v128_t a, b; } wdn_act_vec;
+WDN_INLINE wdn_act_vec wdn_act_prep(wdn_act act) {
+  wdn_act_vec r;
+  r.kind = act.kind;
+  r.a = wasm_f32x4_splat(act.a);
+  r.b = wasm_f32x4_splat(act.b);
+  return r;
+}
+WDN_INLINE v128_t wdn_act_v4(v128_t v, const wdn_act_vec* act) {
+  switch (act->kind) {
+    case WDN_ACT_NONE: return v;
+    case WDN_ACT_RELU: return wasm_f32x4_max(v, wasm_f32x4_splat(0.0f));
+    case WDN_ACT_CLIP: return wasm_f32x4_min(wasm_f32x4_max(v, act->a), act->b);
+    case WDN_ACT_LEAKY_RELU: {
+      v128_t neg = wasm_f32x4_lt(v, wasm_f32x4_splat(0.0f));
+      return wasm_v128_bitselect(wasm_f32x4_mul(v, act->a), v, neg);
+    }
+    case WDN_ACT_SIGMOID: {
+      v128_t one = wasm_f32x4_splat(1.0f);
+      return wasm_f32x4_div(one, wasm_f32x4_add(one, wdn_exp_v(wasm_f32x4_neg(v))));
+    }
+    case WDN_ACT_TANH: {
+      v128_t one = wasm_f32x4_splat(1.0f);
+      v128_t e = wdn_exp_v(wasm_f32x4_add(v, v));
+      return wasm_f32x4_sub(one, wasm_f32x4_div(wasm_f32x4_splat(2.0f), wasm_f32x4_add(e, one)));
+    }
+    case WDN_ACT_HARD_SIGMOID: {
+      v128_t t = wasm_f32x4_add(wasm_f32x4_mul(v, act->a), act->b);
+      return wasm_f32x4_min(wasm_f32x4_max(t, wasm_f32x4_splat(0.0f)), wasm_f32x4_splat(1.0f));
+    }
+    default: return v;
+  }
+}
+WDN_INLINE v128_t wdn_act_v(v128_t v, wdn_act act) {
+  wdn_act_vec a = wdn_act_prep(act);
+  return wdn_act_v4(v, &a);
+}
+WDN_INLINE float wdn_act_s(float x, wdn_act act) {
+  if (act.kind == WDN_ACT_NONE) return x;
+  if (act.kind == WDN_ACT_RELU) return x > 0.0f ? x : 0.0f;
+  return wasm_f32x4_extract_lane(wdn_act_v(wasm_f32x4_splat(x), act), 0);
+}
+
+/* ---- GEMM core (gemm.c), shared with conv2d.c; not for other kernels ----
+ * Computes the [m0, m1) x [n0, n1) part of Y = epilogue(A . B) where A[i, k] = a_rows[i*a_rs + k*a_cs]
+ * is read in place and B is delivered by `pack_b` as 8-column panels: pack_b(ctx, k0, kc, n0, nc, dst)
+ * writes ceil(nc/8) panels of kc x 8 floats (panel p, row kk at dst[p*kc*8 + kk*8], columns past
+ * nc zero). bias_kind/beta/alpha/residual/act as in wdn_gemm_params; y has row stride ldy.
+ * n0 must be a multiple of 8, m0 a multiple of 4 (any n1/m1). bscratch: >= 4*min(k,KC)*nc_max bytes,
+ * 16-byte aligned. Results do not depend on the ranges (deterministic for any split). */
+typedef void (*wdn_packb_fn)(const void* ctx, int k0, int kc, int n0, int nc, float* dst);
+typedef struct {
+  int m, n, k;
+  const float* a; int a_rs, a_cs;
+  wdn_packb_fn pack_b; const void* pack_ctx;
+  const float* bias; int bias_kind; float alpha, beta;
+  const float* residual; float* y; int ldy;
+  wdn_act act;
+} wdn_gemm_core_t;
+void wdn_gemm_core(const wdn_gemm_core_t* g, int m0, int m1, int n0, int n1, float* bscratch, int nc_max);
+/* the split rule used by gemm and conv: along M (units of 4 rows) or N (units of 8 columns) */
+WDN_INLINE void wdn_gemm_split(int m, int n, int tid, int nth, int* m0, int* m1, int* n0, int* n1) {
+  int mb = (m + 3) / 4, nb = (n + 7) / 8, lo, hi;
+  *m0 = 0; *m1 = m; *n0 = 0; *n1 = n;
+  if (nb >= mb) { wdn_split(nb, tid, nth, &lo, &hi); *n0 = lo * 8; *n1 = wdn_mini(hi * 8, n); }
+  else { wdn_split(mb, tid, nth, &lo, &hi); *m0 = lo * 4; *m1 = wdn_mini(hi * 4, m); }
+}
+WDN_INLINE float* wdn_scratch_f32(uint8_t* scratch, int stride, int tid) {
+  uintptr_t p = (uintptr_t)(scratch + (size_t)tid * (size_t)stride);
+  return (float*)((p + 63) & ~(uintptr_t)63);
+}
+
+#endif

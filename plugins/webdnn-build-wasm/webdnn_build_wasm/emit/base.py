@@ -1,0 +1,99 @@
+"""What every op emitter gets and returns.
+
+An emitter turns one IR node into C statements calling the kernel library
+(csrc/kernels.h). ``supports`` is asked before memory planning (it sees shapes
+and attributes only); ``emit`` runs after, when every value has an address.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from webdnn_build.ir import Graph, Node
+
+ACT_KINDS = {"Relu": "WDN_ACT_RELU", "Clip": "WDN_ACT_CLIP", "LeakyRelu": "WDN_ACT_LEAKY_RELU",
+             "Sigmoid": "WDN_ACT_SIGMOID", "Tanh": "WDN_ACT_TANH", "HardSigmoid": "WDN_ACT_HARD_SIGMOID"}
+
+
+def cfloat(x: float) -> str:
+    """A float as a C literal (inf/nan through builtins)."""
+    x = float(x)
+    if math.isnan(x):
+        return "__builtin_nanf(\"\")"
+    if math.isinf(x):
+        return "__builtin_inff()" if x > 0 else "(-__builtin_inff())"
+    return f"{float(np.float32(x))!r}f"
+
+
+def act_struct(attrs: dict[str, Any]) -> str:
+    """The fused activation of a node (docs/passes.md contract) as a ``wdn_act`` initializer."""
+    kind = attrs.get("activation")
+    if not kind:
+        return "{WDN_ACT_NONE, 0.f, 0.f}"
+    if kind == "Clip":
+        a = attrs.get("activation_min", -math.inf)
+        b = attrs.get("activation_max", math.inf)
+    elif kind == "LeakyRelu":
+        a, b = attrs.get("activation_alpha", 0.01), 0.0
+    elif kind == "HardSigmoid":
+        a, b = attrs.get("activation_alpha", 0.2), attrs.get("activation_beta", 0.5)
+    else:
+        a, b = 0.0, 0.0
+    return f"{{{ACT_KINDS[kind]}, {cfloat(a)}, {cfloat(b)}}}"
+
+
+def supported_activation(attrs: dict[str, Any]) -> bool:
+    return attrs.get("activation") in (None, *ACT_KINDS)
+
+
+@dataclass
+class EmitContext:
+    graph: Graph
+    #: C pointer expression of a value (arena or weight region), e.g. ``(float*)(wdn_arena + 64)``
+    ptr: Callable[[str], str]
+    #: add a constant computed at build time (e.g. BatchNorm scale) and get its value name
+    add_const: Callable[[np.ndarray, str], str]
+    #: a unique C identifier
+    fresh: Callable[[str], str]
+    #: file-scope declarations (param structs) the emitter needs
+    decls: list[str] = field(default_factory=list)
+    #: bytes of per-thread scratch the emitted code needs, as C constant expressions
+    scratch: list[str] = field(default_factory=list)
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return tuple(self.graph.values[name].shape)  # type: ignore[arg-type]
+
+    def const(self, name: str) -> Optional[np.ndarray]:
+        v = self.graph.values.get(name)
+        return None if v is None else v.const
+
+
+class Emitter:
+    """Base class: one per op family."""
+
+    ops: tuple[str, ...] = ()
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        raise NotImplementedError
+
+    def emit(self, node: Node, ctx: EmitContext) -> list[str]:
+        raise NotImplementedError
+
+
+def all_float32_static(graph: Graph, names: list[str]) -> bool:
+    for n in names:
+        if not n:
+            continue
+        v = graph.values.get(n)
+        if v is None or v.dtype != "float32" or not v.is_static:
+            return False
+    return True
+
+
+def struct_init(ctype: str, var: str, fields: dict[str, Any]) -> str:
+    body = ", ".join(f".{k} = {v}" for k, v in fields.items())
+    return f"static const {ctype} {var} = {{{body}}};"

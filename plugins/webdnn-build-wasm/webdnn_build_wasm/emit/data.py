@@ -1,0 +1,92 @@
+"""Data movement and per-channel ops: Concat, Transpose, LRN, BatchNormalization (unfolded)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from webdnn_build.ir import Graph, Node
+
+from .base import EmitContext, Emitter, act_struct, all_float32_static, cfloat, supported_activation
+
+
+class ConcatEmitter(Emitter):
+    ops = ("Concat",)
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        return all_float32_static(graph, node.inputs + node.outputs)
+
+    def emit(self, node: Node, ctx: EmitContext) -> list[str]:
+        out = ctx.shape(node.outputs[0])
+        axis = node.attrs.get("axis", 1)
+        axis = axis + len(out) if axis < 0 else axis
+        outer = math.prod(out[:axis])
+        inner = math.prod(out[axis + 1:])
+        dst_stride = out[axis] * inner
+        calls, offset = [], 0
+        for name in node.inputs:
+            block = ctx.shape(name)[axis] * inner
+            if block:
+                calls.append(f"wdn_copy_blocks_f32({outer}, {block}, {ctx.ptr(name)}, {block}, "
+                             f"{ctx.ptr(node.outputs[0])} + {offset}, {dst_stride}, tid, nth);")
+            offset += block
+        return calls
+
+
+class TransposeEmitter(Emitter):
+    ops = ("Transpose",)
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        return all_float32_static(graph, node.inputs + node.outputs) and len(graph.values[node.inputs[0]].shape) <= 6
+
+    def emit(self, node: Node, ctx: EmitContext) -> list[str]:
+        x = ctx.shape(node.inputs[0])
+        rank = len(x)
+        perm = node.attrs.get("perm", list(range(rank))[::-1])
+        strides = [math.prod(x[i + 1:]) for i in range(rank)]
+        out_shape = [x[p] for p in perm]
+        in_strides = [strides[p] for p in perm]
+        var = ctx.fresh("tr")
+        ctx.decls.append(f"static const int {var}_shape[6] = {{{', '.join(map(str, out_shape + [1] * (6 - rank)))}}};")
+        ctx.decls.append(f"static const int {var}_strides[6] = {{{', '.join(map(str, in_strides + [0] * (6 - rank)))}}};")
+        return [f"wdn_transpose_f32({rank}, {var}_shape, {var}_strides, {ctx.ptr(node.inputs[0])}, "
+                f"{ctx.ptr(node.outputs[0])}, tid, nth);"]
+
+
+class LRNEmitter(Emitter):
+    ops = ("LRN",)
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        return all_float32_static(graph, node.inputs + node.outputs) and len(graph.values[node.inputs[0]].shape) >= 3
+
+    def emit(self, node: Node, ctx: EmitContext) -> list[str]:
+        x = ctx.shape(node.inputs[0])
+        a = node.attrs
+        return [f"wdn_lrn_f32({x[0]}, {x[1]}, {math.prod(x[2:])}, {int(a['size'])}, {cfloat(a.get('alpha', 1e-4))}, "
+                f"{cfloat(a.get('beta', 0.75))}, {cfloat(a.get('bias', 1.0))}, {ctx.ptr(node.inputs[0])}, "
+                f"{ctx.ptr(node.outputs[0])}, tid, nth);"]
+
+
+class BatchNormEmitter(Emitter):
+    """Inference BatchNormalization with constant statistics: y = x * scale' + shift' per channel."""
+
+    ops = ("BatchNormalization",)
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        if len([o for o in node.outputs if o]) != 1 or node.attrs.get("training_mode", 0):
+            return False
+        if not all(graph.values[n].is_const for n in node.inputs[1:5]):
+            return False
+        return all_float32_static(graph, node.inputs[:1] + node.outputs[:1]) and supported_activation(node.attrs)
+
+    def emit(self, node: Node, ctx: EmitContext) -> list[str]:
+        scale, bias, mean, var = (np.asarray(ctx.const(n), np.float64) for n in node.inputs[1:5])
+        eps = node.attrs.get("epsilon", 1e-5)
+        s = scale / np.sqrt(var + eps)
+        t = bias - mean * s
+        s_name = ctx.add_const(s.astype(np.float32), "bn_scale")
+        t_name = ctx.add_const(t.astype(np.float32), "bn_shift")
+        x = ctx.shape(node.inputs[0])
+        return [f"wdn_channel_affine_f32({x[0]}, {x[1]}, {math.prod(x[2:])}, {ctx.ptr(node.inputs[0])}, {ctx.ptr(s_name)}, "
+                f"{ctx.ptr(t_name)}, {ctx.ptr(node.outputs[0])}, (wdn_act){act_struct(node.attrs)}, tid, nth);"]

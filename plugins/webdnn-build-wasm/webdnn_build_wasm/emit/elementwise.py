@@ -1,0 +1,127 @@
+"""Binary ops with broadcasting, variadic Sum/Max/Min/Mean-free chains, and unary ops."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from webdnn_build.ir import Graph, Node
+
+from .base import EmitContext, Emitter, act_struct, all_float32_static, cfloat, struct_init, supported_activation
+
+BINARY = {"Add": "WDN_BIN_ADD", "Sub": "WDN_BIN_SUB", "Mul": "WDN_BIN_MUL", "Div": "WDN_BIN_DIV",
+          "Max": "WDN_BIN_MAX", "Min": "WDN_BIN_MIN", "Pow": "WDN_BIN_POW", "Sum": "WDN_BIN_ADD"}
+UNARY = {"Relu": "WDN_UN_RELU", "Sigmoid": "WDN_UN_SIGMOID", "Tanh": "WDN_UN_TANH", "Exp": "WDN_UN_EXP",
+         "Log": "WDN_UN_LOG", "Sqrt": "WDN_UN_SQRT", "Abs": "WDN_UN_ABS", "Neg": "WDN_UN_NEG", "Clip": "WDN_UN_CLIP",
+         "LeakyRelu": "WDN_UN_LEAKY_RELU", "HardSigmoid": "WDN_UN_HARD_SIGMOID", "HardSwish": "WDN_UN_HARD_SWISH",
+         "Erf": "WDN_UN_ERF", "Gelu": "WDN_UN_GELU", "Reciprocal": "WDN_UN_RECIPROCAL", "Identity": "WDN_UN_COPY",
+         "Dropout": "WDN_UN_COPY", "Reshape": "WDN_UN_COPY", "Flatten": "WDN_UN_COPY", "Squeeze": "WDN_UN_COPY",
+         "Unsqueeze": "WDN_UN_COPY"}
+
+
+def broadcast_strides(in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> list[int]:
+    """Element strides of ``in_shape`` aligned to ``out_shape`` (0 on broadcast axes)."""
+    rank = len(out_shape)
+    strides = [0] * rank
+    acc = 1
+    for i in range(len(in_shape) - 1, -1, -1):
+        o = rank - len(in_shape) + i
+        strides[o] = 0 if in_shape[i] == 1 else acc
+        acc *= in_shape[i]
+    return strides
+
+
+def collapse(shape: tuple[int, ...], sa: list[int], sb: list[int]) -> tuple[list[int], list[int], list[int]]:
+    """Merge adjacent axes that are contiguous in both inputs (fewer, longer loops); drop size-1 axes."""
+    dims = [(d, a, b) for d, a, b in zip(shape, sa, sb) if d != 1]
+    out: list[list[int]] = []
+    for d, a, b in dims:
+        if out:
+            pd, pa, pb = out[-1]
+            if pa == a * d and pb == b * d:
+                out[-1] = [pd * d, a, b]
+                continue
+        out.append([d, a, b])
+    if not out:
+        out = [[1, 1, 1]]
+    return [x[0] for x in out], [x[1] for x in out], [x[2] for x in out]
+
+
+class BinaryEmitter(Emitter):
+    ops = tuple(BINARY)
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        if not all_float32_static(graph, node.inputs + node.outputs) or not supported_activation(node.attrs):
+            return False
+        if node.op_type != "Sum" and len(node.inputs) != 2:
+            return False
+        if node.op_type == "Sum" and len(node.inputs) < 2:
+            return False
+        shape, *_ = self._dims(node, graph, node.inputs[0], node.inputs[1])
+        return len(shape) <= 6
+
+    @staticmethod
+    def _dims(node: Node, graph: Graph, a: str, b: str):
+        out = tuple(graph.values[node.outputs[0]].shape)
+        sa = broadcast_strides(tuple(graph.values[a].shape), out)
+        sb = broadcast_strides(tuple(graph.values[b].shape), out)
+        return collapse(out, sa, sb)
+
+    def emit(self, node: Node, ctx: EmitContext) -> list[str]:
+        calls = []
+        acc = node.inputs[0]
+        y = node.outputs[0]
+        for i, b in enumerate(node.inputs[1:]):  # Sum of n inputs: y = ((a + b) + c) + ...
+            last = i == len(node.inputs) - 2
+            shape, sa, sb = self._dims(node, ctx.graph, acc, b)
+            var = ctx.fresh("bin")
+            pad = 6 - len(shape)
+            ctx.decls.append(struct_init("wdn_binary_params", var, {
+                "op": BINARY[node.op_type], "rank": len(shape),
+                "shape": "{" + ", ".join(map(str, shape + [1] * pad)) + "}",
+                "stride_a": "{" + ", ".join(map(str, sa + [0] * pad)) + "}",
+                "stride_b": "{" + ", ".join(map(str, sb + [0] * pad)) + "}",
+                "a": ctx.ptr(acc), "b": ctx.ptr(b), "y": ctx.ptr(y),
+                "act": act_struct(node.attrs) if last else "{WDN_ACT_NONE, 0.f, 0.f}",
+            }))
+            calls.append(f"wdn_binary_f32(&{var}, tid, nth);")
+            if not last:
+                calls.append("wdn_barrier(nth);")  # the next step reads y written by other threads
+            acc = y
+        return calls
+
+
+class UnaryEmitter(Emitter):
+    ops = tuple(UNARY)
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        outs = [o for o in node.outputs if o]
+        if len(outs) != 1 or outs[0] != node.outputs[0]:
+            return False
+        if not all_float32_static(graph, node.inputs[:1] + outs):
+            return False
+        if node.op_type == "Dropout" and len(node.inputs) > 2 and node.inputs[2]:
+            return False  # training_mode input: leave it to the js kernel (it checks the value)
+        if node.op_type == "Clip":
+            return all(not n or graph.values[n].is_const for n in node.inputs[1:])
+        if node.op_type == "Gelu" and node.attrs.get("approximate", "none") != "none":
+            return False
+        return True
+
+    def emit(self, node: Node, ctx: EmitContext) -> list[str]:
+        a, b = 0.0, 0.0
+        attrs = node.attrs
+        if node.op_type == "Clip":
+            lo = ctx.const(node.inputs[1]) if len(node.inputs) > 1 and node.inputs[1] else None
+            hi = ctx.const(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
+            a = float(np.asarray(lo).ravel()[0]) if lo is not None else attrs.get("min", -math.inf)
+            b = float(np.asarray(hi).ravel()[0]) if hi is not None else attrs.get("max", math.inf)
+        elif node.op_type == "LeakyRelu":
+            a = attrs.get("alpha", 0.01)
+        elif node.op_type == "HardSigmoid":
+            a, b = attrs.get("alpha", 0.2), attrs.get("beta", 0.5)
+        count = math.prod(ctx.shape(node.outputs[0]))
+        call = (f"wdn_unary_f32({UNARY[node.op_type]}, {count}, {ctx.ptr(node.inputs[0])}, {ctx.ptr(node.outputs[0])}, "
+                f"{cfloat(a)}, {cfloat(b)}, tid, nth);")
+        return [call]
