@@ -122,7 +122,9 @@ def build_bundle(onnx_path: str, backend: str, force: bool) -> Dict:
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     info = {"bundle": out, "build_s": round(time.perf_counter() - t0, 2)}
     if p.returncode != 0:
-        info["error"] = (p.stderr or p.stdout).strip().splitlines()[-1] if (p.stderr or p.stdout) else f"exit {p.returncode}"
+        lines = [ln.strip() for ln in (p.stderr or p.stdout or "").strip().splitlines() if ln.strip()]
+        first = next((i for i, ln in enumerate(lines) if "error" in ln.lower()), max(len(lines) - 1, 0))
+        info["error"] = " ".join(lines[first:first + 3])[:300] or f"exit {p.returncode}"
         return info
     try:
         res = json.loads(p.stdout)["results"][0]
@@ -214,6 +216,12 @@ def cpu_flags() -> str:
     return "?"
 
 
+def fmt_ms(x) -> str:
+    if x is None:
+        return "—"
+    return f"{x:.1f}" if x >= 100 else f"{x:.2f}" if x >= 1 else f"{x:.3f}"
+
+
 def fmt(x, digits=1) -> str:
     if x is None:
         return "—"
@@ -280,7 +288,8 @@ def write_doc(results: List[Dict], builds: Dict, macs: Dict[str, Optional[int]],
         L.append("")
         mac = macs.get(m)
         if mac:
-            L.append(f"{mac / 1e9:.3f} G multiply-adds ({2 * mac / 1e9:.2f} GFLOP) per inference "
+            amount = f"{mac / 1e9:.3f} G" if mac >= 1e8 else f"{mac / 1e6:.3f} M"
+            L.append(f"{amount} multiply-adds ({2 * mac / 1e9:.3g} GFLOP) per inference "
                      "(Conv + Gemm + MatMul, `count_macs`).")
         peer = [f"{t} thread{'s' if t > 1 else ''}: {PEER_ORT_MS[(m, t)]} ms"
                 for t in (1, 2) if (m, t) in PEER_ORT_MS]
@@ -302,16 +311,22 @@ def write_doc(results: List[Dict], builds: Dict, macs: Dict[str, Optional[int]],
                 ok = r.get("ok") and r.get("ratio") is not None and r["ratio"] <= target
                 tgt = f"≤ {target:.2f} {'✅' if ok else '❌'}"
             if not r.get("ok"):
-                err = (r.get("error") or "failed").strip().splitlines()[0].replace("|", "\\|")[:160]
+                err = " ".join((r.get("error") or "failed").strip().splitlines()[:2]).replace("|", "\\|")[:240]
                 L.append(f"| {r['backend']} | {r['threads']} | — | — | — | {tgt} | — | — | "
                          f"{fmt(r.get('max_abs_diff'), 6) if r.get('max_abs_diff') is not None else '—'} | — | {code} |")
                 L.append(f"| | | *failed: {err}* | | | | | | | | |")
                 continue
             gf = f"{fmt(r.get('ours_gflops'), 2)} / {fmt(r.get('ort_gflops'), 2)}"
             capped = " (capped)" if r.get("capped") else ""
-            L.append(f"| {r['backend']} | {r['threads']} | {fmt(r['ours_ms'])} | {fmt(r['ort_ms'])} | "
+            L.append(f"| {r['backend']} | {r['threads']} | {fmt_ms(r['ours_ms'])} | {fmt_ms(r['ort_ms'])} | "
                      f"**{r['ratio']:.2f}** | {tgt} | {gf} | {r['runs']}{capped} | "
                      f"{r['max_abs_diff']:.1e} | {fmt(r.get('foreign_cores'), 2)} | {code} |")
+    busy = [r for r in results if (r.get("foreign_cores") or 0) > 0.3]
+    if busy:
+        L.append("")
+        L.append(f"> **Warning:** {len(busy)} of {len(results)} configurations were measured while other processes used")
+        L.append("> more than 0.3 cores (`other load`). Their absolute times are inflated and the ratios are noisy,")
+        L.append("> multi-threaded ORT most of all (its worker threads spin and lose their cores). Re-run on a quiet machine.")
     L.append("")
     L.append("## Method")
     L.append("")

@@ -191,7 +191,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise ConfigError(f"--input {name}: cannot read {file}: {exc}") from exc
     opts = BuildOptions(input_shapes=parse_input_shape(args.input_shape or []))
-    reports = verify_model(Path(args.model), args.backend, opts, inputs, rtol=args.rtol, atol=args.atol, seed=args.seed)
+    reports = verify_model(Path(args.model), args.backend, opts, inputs, rtol=args.rtol, atol=args.atol, seed=args.seed,
+                           threads=args.threads)
     ok = all(r.ok for r in reports)
     if args.json:
         print(json.dumps({"ok": ok, "backend": args.backend, "outputs": [r.__dict__ for r in reports]}, default=list))
@@ -240,6 +241,7 @@ def make_parser() -> argparse.ArgumentParser:
     v.add_argument("--rtol", type=float, default=1e-4)
     v.add_argument("--atol", type=float, default=1e-5)
     v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--threads", type=int, help="threads for backends that use them (wasm); default: the runtime's choice")
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=cmd_verify)
     return p

@@ -139,8 +139,11 @@ class NodeWorker:
             raise WebDNNError(reply.get("error", "unknown error from node worker"))
         return reply
 
-    def load(self, bundle: Path, backends: list[str]) -> dict[str, Any]:
-        return self.request({"cmd": "load", "bundle": str(Path(bundle).resolve()), "backends": backends})
+    def load(self, bundle: Path, backends: list[str], threads: Optional[int] = None) -> dict[str, Any]:
+        msg: dict[str, Any] = {"cmd": "load", "bundle": str(Path(bundle).resolve()), "backends": backends}
+        if threads is not None:
+            msg["options"] = {"threads": threads}
+        return self.request(msg)
 
     def run(self, handle: int, inputs: dict[str, Any], dtypes: Optional[dict[str, str]] = None) -> tuple[list[tuple[str, Any]], float]:
         """Run a loaded bundle. Inputs are arrays, lists of arrays (sequences) or None (empty optionals),

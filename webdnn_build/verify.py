@@ -87,6 +87,7 @@ def verify_model(
     atol: float = 1e-5,
     seed: int = 0,
     log: Log = stderr_log,
+    threads: Optional[int] = None,
 ) -> list[OutputReport]:
     options = options or BuildOptions()
     options.backends = [backend]
@@ -95,12 +96,13 @@ def verify_model(
         feeds = random_inputs(result.manifest, seed)
         feeds.update(inputs or {})
         with NodeWorker() as worker:
-            loaded = worker.load(result.out_dir, [backend])
+            loaded = worker.load(result.out_dir, [backend], threads)
             if loaded["backend"] != backend:
                 raise VerifyError(f"bundle loaded on '{loaded['backend']}' instead of '{backend}': {loaded['fallbackLog']}")
             dtypes = {i["name"]: i["dtype"] for i in result.manifest["inputs"]}
             outputs, ms = worker.run(loaded["handle"], feeds, dtypes)
-        log(f"ran on {backend} in {ms:.1f} ms")
+        used = loaded.get("threads")
+        log(f"ran on {backend}{f' with {used} thread(s)' if used else ''} in {ms:.1f} ms")
     reference = run_onnxruntime(model, feeds)
     reports = []
     for name, ours in outputs:

@@ -37,14 +37,26 @@ export interface Tensor<D extends DType = DType> {
   dtype: D;
 }
 
-/** What run() accepts per input: a tensor (shape/dtype optional when the model fixes them) or a bare array. */
-export type Feed = TensorData | { data: TensorData; shape?: number[]; dtype?: DType };
+/** What run() accepts per tensor input: a tensor (shape/dtype optional when the model fixes them) or a bare array. */
+export type TensorFeed = TensorData | { data: TensorData; shape?: number[]; dtype?: DType };
 
-/** A model input or output as declared in the manifest. Output shapes may hold null for run-time dims. */
+/**
+ * What run() accepts per input: a tensor feed; for a sequence input (dtype "sequence<T>") an Array of
+ * `{ data, shape }`; for an optional input (dtype "optional<T>") null (empty) or a value of T.
+ */
+export type Feed = TensorFeed | Array<TensorFeed> | null;
+
+/** What run() returns per output: a Tensor, an Array of Tensors (sequence), or null (empty optional). */
+export type Value = Tensor | Tensor[] | null;
+
+/**
+ * A model input or output as declared in the manifest. Output shapes may hold null for run-time dims.
+ * Sequence / optional values have a dtype like "sequence<float32>" / "optional<float32>" and shape null.
+ */
 export interface TensorSpec {
   name: string;
-  shape: Array<number | null>;
-  dtype: DType;
+  shape: Array<number | null> | null;
+  dtype: DType | (string & {});
 }
 
 /** Names of the backends this runtime knows. */
@@ -76,7 +88,7 @@ export class Runner {
    * Runs the model; outputs are freshly allocated (safe to keep across runs).
    * Rejects on invalid feeds, kernel errors, or after dispose().
    */
-  run(feeds: Record<string, Feed> | Map<string, Feed>): Promise<Record<string, Tensor>>;
+  run(feeds: Record<string, Feed> | Map<string, Feed>): Promise<Record<string, Value>>;
   /** Releases the backend's memory; the runner cannot run afterwards. */
   dispose(): void;
 }
@@ -110,7 +122,12 @@ export interface KernelContext {
   name: string;
   /** A zero-filled tensor for output `index` (backed by the planned arena slot when it fits). */
   output(index: number, shape: number[], dtype: DType): KernelTensor;
+  /** Runs a subgraph attribute (If/Loop/Scan bodies) with its formal inputs; returns its outputs. */
+  runSubgraph(graph: unknown, inputs: KernelValue[]): KernelValue[];
 }
+
+/** A value inside the js backend: a tensor, a sequence (Array of tensors) or an empty optional (null). */
+export type KernelValue = KernelTensor | KernelTensor[] | null;
 
 /** A js-backend kernel: returns one tensor per node output (null for omitted optional outputs). */
 export type Kernel = (

@@ -28,10 +28,14 @@ export function registerKernel(opType, fn, domain = '') {
  * Backends that are skipped are recorded, with the reason, in `runner.fallbackLog`.
  *
  * @param {string|URL} source bundle folder: a file path (Node) or a URL (http(s) in browsers or Node)
- * @param {{ backends?: string[] }} [options]
+ * @param {{ backends?: string[], threads?: number }} [options] `threads`: threads of the wasm
+ *   backend (default: available cores, capped by the module and at 8; 1 forces single-threaded)
  * @returns {Promise<Runner>}
  */
 export async function load(source, options = {}) {
+  if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 1)) {
+    throw new TypeError(`load(): options.threads must be a positive integer, got ${JSON.stringify(options.threads)}`);
+  }
   const bundle = await openBundle(source);
   let preference = options.backends ?? DEFAULT_BACKENDS;
   if (typeof preference === 'string') preference = [preference];
@@ -52,7 +56,7 @@ export async function load(source, options = {}) {
       reason = `the bundle has no '${name}' program (it was built for: ${built.join(', ') || 'no backend'})`;
     } else {
       try {
-        const executor = await backend.create(bundle, bundle.manifest.backends[name]);
+        const executor = await backend.create(bundle, bundle.manifest.backends[name], options);
         bundle.releaseWeights();
         return new Runner(bundle, name, executor, fallbackLog);
       } catch (e) {
@@ -85,6 +89,13 @@ export class Runner {
     this.fallbackLog = fallbackLog;
     /** The bundle's manifest.json. */
     this.manifest = manifest;
+    /** Threads the backend computes with (1 unless the wasm backend runs its threaded module). */
+    this.threads = executor.threads ?? 1;
+    /**
+     * The wasm backend's thread choice: { threads, requested, reason } (reason: why fewer threads
+     * than requested or than the default are used, else null); null for other backends.
+     */
+    this.threadInfo = executor.threadInfo ?? null;
     this._executor = executor;
     this._queue = Promise.resolve();
   }

@@ -108,7 +108,7 @@ def link_flags(threads: bool) -> list[str]:
     flags = ["-nostdlib", "-Wl,--no-entry", "-Wl,--import-memory", "-Wl,--export=__stack_pointer",
              "-Wl,--strip-all", "-Wl,-z,stack-size=1048576"]
     if threads:
-        flags += ["-Wl,--shared-memory", "-Wl,--max-memory=4294967296"]
+        flags += ["-Wl,--shared-memory", "-Wl,--max-memory=2147483648"]
     return flags
 
 

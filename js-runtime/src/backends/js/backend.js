@@ -111,15 +111,17 @@ export class JsExecutor {
   /**
    * @param {object} program parsed js/program.json
    * @param {Uint8Array} weights contents of weights.bin
+   * @param {{ arena?: ArrayBuffer | SharedArrayBuffer }} [options] `arena`: an existing buffer to
+   *   use as the arena (slot offsets are byte offsets into it), e.g. a wasm memory's buffer
    */
-  constructor(program, weights) {
+  constructor(program, weights, options = {}) {
     this.program = program;
     this.opset = program.opsets?.[''] ?? program.opsets?.['ai.onnx'];
     this.applyActivation = activationModule.applyActivation;
 
     // The arena: one buffer shared by every planned intermediate of the top-level program.
-    const arenaBytes = program.arena?.byteLength ?? 0;
-    this.arena = new ArrayBuffer(arenaBytes);
+    this.arena = options.arena ?? new ArrayBuffer(program.arena?.byteLength ?? 0);
+    const arenaBytes = this.arena.byteLength;
     this.top = this._compile(program, weights, null, 'program', arenaBytes);
     this.inputIndex = new Map(this.top.inputIndices.map((vi) => [this.top.values[vi].name, vi]));
     this.outputIndices = this.top.outputIndices;
@@ -252,49 +254,60 @@ export class JsExecutor {
     return seq.map((t) => (isTensor(t) && t.data?.buffer === this.arena ? copyTensor(t) : t));
   }
 
+  /**
+   * The tensor to store as value `vi` for a kernel result `t` (a copy when `t` may not be kept as is).
+   * Subclasses override this to place results elsewhere (the wasm backend: into wasm memory).
+   */
+  _placeOutput(t, vi, inputs, hasActivation, graph) {
+    return this._mustCopy(t, vi, inputs, hasActivation, graph) ? copyTensor(t) : t;
+  }
+
   /** Runs the steps of `graph` over `storage` (value index -> Tensor | Array | null; undefined: not computed). */
   _execute(graph, storage) {
+    for (const step of graph.steps) this._runStep(graph, step, storage);
+  }
+
+  /** Runs one step of `graph`: calls its kernel, stores the outputs, applies a fused activation. */
+  _runStep(graph, step, storage) {
     const { values } = graph;
-    for (const step of graph.steps) {
-      const { op, kernel, attrs, label, ctx } = step;
-      const inputs = op.inputs.map((vi) => {
-        if (vi < 0) return null;
-        const t = storage[vi];
-        if (t === undefined) throw new Error(`${label}: input '${values[vi].name}' has not been computed`);
-        return t;
-      });
-      let outputs;
-      try {
-        ctx.scope = storage;
-        outputs = kernel(inputs, attrs, ctx);
-        if (!Array.isArray(outputs)) throw new Error('kernel did not return an array of tensors');
-        const hasActivation = attrs.activation !== undefined;
-        op.outputs.forEach((vi, i) => {
-          if (vi < 0) return;
-          let t = outputs[i];
-          const kind = valueKind(values[vi].dtype);
-          if (isTensor(t)) {
-            if (this._mustCopy(t, vi, inputs, hasActivation, graph)) t = copyTensor(t);
-          } else if (Array.isArray(t) && (kind !== 'tensor' || values[vi].dtype == null)) {
-            t = this._detachSequence(t);
-          } else if (t === null && (kind === 'optional' || values[vi].dtype == null)) {
-            // an empty optional
-          } else if (kind === 'tensor') {
-            throw new Error(`kernel produced no tensor for output ${i} ('${values[vi].name}')`);
-          } else {
-            throw new Error(`kernel produced no ${kind} for output ${i} ('${values[vi].name}')`);
-          }
-          storage[vi] = t;
-        });
-        if (hasActivation) {
-          const first = op.outputs[0] >= 0 ? storage[op.outputs[0]] : null;
-          if (first) this.applyActivation(first, attrs);
+    const { op, kernel, attrs, label, ctx } = step;
+    const inputs = op.inputs.map((vi) => {
+      if (vi < 0) return null;
+      const t = storage[vi];
+      if (t === undefined) throw new Error(`${label}: input '${values[vi].name}' has not been computed`);
+      return t;
+    });
+    let outputs;
+    try {
+      ctx.scope = storage;
+      outputs = kernel(inputs, attrs, ctx);
+      if (!Array.isArray(outputs)) throw new Error('kernel did not return an array of tensors');
+      const hasActivation = attrs.activation !== undefined;
+      op.outputs.forEach((vi, i) => {
+        if (vi < 0) return;
+        let t = outputs[i];
+        const kind = valueKind(values[vi].dtype);
+        if (isTensor(t)) {
+          t = this._placeOutput(t, vi, inputs, hasActivation, graph);
+        } else if (Array.isArray(t) && (kind !== 'tensor' || values[vi].dtype == null)) {
+          t = this._detachSequence(t);
+        } else if (t === null && (kind === 'optional' || values[vi].dtype == null)) {
+          // an empty optional
+        } else if (kind === 'tensor') {
+          throw new Error(`kernel produced no tensor for output ${i} ('${values[vi].name}')`);
+        } else {
+          throw new Error(`kernel produced no ${kind} for output ${i} ('${values[vi].name}')`);
         }
-      } catch (e) {
-        throw new Error(`${label}: ${e.message}`, { cause: e });
+        storage[vi] = t;
+      });
+      if (hasActivation) {
+        const first = op.outputs[0] >= 0 ? storage[op.outputs[0]] : null;
+        if (first) this.applyActivation(first, attrs);
       }
-      for (const vi of step.frees) storage[vi] = undefined;
+    } catch (e) {
+      throw new Error(`${label}: ${e.message}`, { cause: e });
     }
+    for (const vi of step.frees) storage[vi] = undefined;
   }
 
   /** Runs subgraph `sub` with `inputs` (formal inputs, in order) inside the enclosing `scope` storage. */

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from onnx.reference import ReferenceEvaluator
 
-from webdnn_build.ir import Graph, Node, dtype_name
+from webdnn_build.ir import Graph, Node, dtype_name, value_kind
 from webdnn_build.registry import PassContext
 
 from ..graph_utils import const_of, remove_nodes
@@ -35,6 +35,9 @@ def _foldable(graph: Graph, node: Node, outputs: set[str]) -> bool:
     if node.domain not in EVALUATOR_DOMAINS or node.op_type in NONDETERMINISTIC_OPS or _has_graph_attr(node):
         return False
     if not any(node.outputs):
+        return False
+    # sequences and optionals are never constants
+    if any(value_kind(graph.value(o).dtype) != "tensor" for o in node.outputs if o):
         return False
     # a graph output is kept as a computed value: backends produce outputs, they do not ship them as weights
     if any(o in outputs for o in node.outputs):

@@ -2,16 +2,15 @@
  *
  * Blocking (GotoBLAS/BLIS style): for each N block (<= nc_max columns) and K block (<= WDN_GEMM_KC)
  * the B block is packed into 8-column panels in the thread's scratch; for each M block of MC rows
- * (A read in place, it stays in L2) the 4x8 micro-kernel sweeps 8-column panels (a B panel stays
+ * (the A block is packed into 4-row panels, it stays in L2) the 4x8 micro-kernel sweeps 8-column panels (a B panel stays
  * in L1 across the rows of the M block). Accumulators: 4 rows x 2 v128 = 8 registers (fits V8's
  * 15 usable xmm registers with the 2 B vectors and 1 broadcast A value). Partial sums of earlier
  * K blocks live in y; the epilogue (alpha, bias, residual, activation) runs on the last K block.
- * Edges: rows past m re-read the last row of A (results discarded), B panels are zero padded.
+ * Edges: A and B panels are zero padded (results outside the matrix are discarded).
  * Every output element sees the same arithmetic whatever the thread split (deterministic).
  */
 #include "internal.h"
 
-#define MC 128
 
 typedef struct {
   v128_t c0a, c0b, c1a, c1b, c2a, c2b, c3a, c3b;
@@ -129,49 +128,67 @@ WDN_INLINE void load_tile(const wdn_gemm_core_t* g, acc4x8* t, int i, int j, int
     t.c##R##a = wasm_f32x4_add(t.c##R##a, wasm_f32x4_mul(a_, b0)); \
     t.c##R##b = wasm_f32x4_add(t.c##R##b, wasm_f32x4_mul(a_, b1)); \
   } while (0)
+#define STEP(U)                                                  \
+  do {                                                           \
+    v128_t b0 = wasm_v128_load(b + 8 * (U)), b1 = wasm_v128_load(b + 8 * (U) + 4); \
+    FMA8(wasm_v128_load32_splat(a + 4 * (U)), 0);                \
+    FMA8(wasm_v128_load32_splat(a + 4 * (U) + 1), 1);            \
+    FMA8(wasm_v128_load32_splat(a + 4 * (U) + 2), 2);            \
+    FMA8(wasm_v128_load32_splat(a + 4 * (U) + 3), 3);            \
+  } while (0)
 
-/* one 4x8 tile over kc: A rows a0..a3 with column stride cs (CS1: cs == 1) */
-WDN_INLINE void tile_kernel(const wdn_gemm_core_t* g, const float* a0, const float* a1, const float* a2,
-                            const float* a3, int cs, const float* b, int kc, int i, int j, int mr, int nr,
-                            int first, int last, int cs_is_1) {
+/* one 4x8 tile over kc: a = packed A panel (kc x 4), b = packed B panel (kc x 8) */
+static void __attribute__((noinline)) tile(const wdn_gemm_core_t* g, const float* a, const float* b, int kc,
+                                           int i, int j, int mr, int nr, int first, int last) {
   acc4x8 t;
   if (first) {
     t.c0a = t.c0b = t.c1a = t.c1b = t.c2a = t.c2b = t.c3a = t.c3b = wasm_f32x4_splat(0.0f);
   } else {
     load_tile(g, &t, i, j, mr, nr);
   }
-  if (cs_is_1) {
-    for (int k = 0; k < kc; k++) {
-      v128_t b0 = wasm_v128_load(b), b1 = wasm_v128_load(b + 4);
-      b += 8;
-      FMA8(wasm_v128_load32_splat(a0 + k), 0);
-      FMA8(wasm_v128_load32_splat(a1 + k), 1);
-      FMA8(wasm_v128_load32_splat(a2 + k), 2);
-      FMA8(wasm_v128_load32_splat(a3 + k), 3);
-    }
-  } else {
-    for (int k = 0; k < kc; k++) {
-      v128_t b0 = wasm_v128_load(b), b1 = wasm_v128_load(b + 4);
-      b += 8;
-      FMA8(wasm_v128_load32_splat(a0), 0);
-      FMA8(wasm_v128_load32_splat(a1), 1);
-      FMA8(wasm_v128_load32_splat(a2), 2);
-      FMA8(wasm_v128_load32_splat(a3), 3);
-      a0 += cs; a1 += cs; a2 += cs; a3 += cs;
-    }
+  int k = 0;
+  for (; k + 4 <= kc; k += 4) {
+    STEP(0); STEP(1); STEP(2); STEP(3);
+    a += 16; b += 32;
+  }
+  for (; k < kc; k++) {
+    STEP(0);
+    a += 4; b += 8;
   }
   store_tile(g, &t, i, j, mr, nr, last);
 }
 
-static void __attribute__((noinline)) tile_cs1(const wdn_gemm_core_t* g, const float* a0, const float* a1,
-                                               const float* a2, const float* a3, const float* b, int kc, int i,
-                                               int j, int mr, int nr, int first, int last) {
-  tile_kernel(g, a0, a1, a2, a3, 1, b, kc, i, j, mr, nr, first, last, 1);
-}
-static void __attribute__((noinline)) tile_csn(const wdn_gemm_core_t* g, const float* a0, const float* a1,
-                                               const float* a2, const float* a3, int cs, const float* b, int kc,
-                                               int i, int j, int mr, int nr, int first, int last) {
-  tile_kernel(g, a0, a1, a2, a3, cs, b, kc, i, j, mr, nr, first, last, 0);
+/* pack rows [i0, i0+mc) x cols [k0, k0+kc) of A into 4-row panels (kc x 4 each); rows past m are zero */
+static void pack_a(const wdn_gemm_core_t* g, int i0, int mc, int k0, int kc, float* dst) {
+  const int rs = g->a_rs, cs = g->a_cs, M = g->m;
+  for (int ir = 0; ir < mc; ir += 4, dst += (size_t)kc * 4) {
+    int i = i0 + ir, mr = wdn_mini(4, M - i);
+    const float* src = g->a + (size_t)i * rs + (size_t)k0 * cs;
+    if (mr == 4 && cs == 1) {
+      const float* r0 = src; const float* r1 = src + rs; const float* r2 = src + 2 * (size_t)rs;
+      const float* r3 = src + 3 * (size_t)rs;
+      int k = 0;
+      for (; k + 4 <= kc; k += 4) {
+        v128_t x0 = wasm_v128_load(r0 + k), x1 = wasm_v128_load(r1 + k);
+        v128_t x2 = wasm_v128_load(r2 + k), x3 = wasm_v128_load(r3 + k);
+        v128_t t0 = wasm_i32x4_shuffle(x0, x1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(x0, x1, 2, 6, 3, 7);
+        v128_t t2 = wasm_i32x4_shuffle(x2, x3, 0, 4, 1, 5), t3 = wasm_i32x4_shuffle(x2, x3, 2, 6, 3, 7);
+        float* d = dst + k * 4;
+        wasm_v128_store(d, wasm_i32x4_shuffle(t0, t2, 0, 1, 4, 5));
+        wasm_v128_store(d + 4, wasm_i32x4_shuffle(t0, t2, 2, 3, 6, 7));
+        wasm_v128_store(d + 8, wasm_i32x4_shuffle(t1, t3, 0, 1, 4, 5));
+        wasm_v128_store(d + 12, wasm_i32x4_shuffle(t1, t3, 2, 3, 6, 7));
+      }
+      for (; k < kc; k++) {
+        dst[k * 4] = r0[k]; dst[k * 4 + 1] = r1[k]; dst[k * 4 + 2] = r2[k]; dst[k * 4 + 3] = r3[k];
+      }
+    } else if (mr == 4 && rs == 1) {
+      for (int k = 0; k < kc; k++) wasm_v128_store(dst + k * 4, wasm_v128_load(src + (size_t)k * cs));
+    } else {
+      for (int k = 0; k < kc; k++)
+        for (int r = 0; r < 4; r++) dst[k * 4 + r] = r < mr ? src[(size_t)r * rs + (size_t)k * cs] : 0.0f;
+    }
+  }
 }
 
 void wdn_gemm_core(const wdn_gemm_core_t* g, int m0, int m1, int n0, int n1, float* bp, int nc_max) {
@@ -186,29 +203,23 @@ void wdn_gemm_core(const wdn_gemm_core_t* g, int m0, int m1, int n0, int n1, flo
       }
     return;
   }
+  /* packed A block after the B block (layout of WDN__GEMM_BLOCKS_BYTES) */
+  float* ap = bp + (size_t)wdn_mini(K, WDN_GEMM_KC) * wdn_mini((g->n + 7) & ~7, nc_max);
   for (int jc = n0; jc < n1; jc += nc_max) {
     int nc = wdn_mini(nc_max, n1 - jc);
     for (int pc = 0; pc < K; pc += WDN_GEMM_KC) {
       int kc = wdn_mini(WDN_GEMM_KC, K - pc);
       int first = pc == 0, last = pc + kc == K;
       g->pack_b(g->pack_ctx, pc, kc, jc, nc, bp);
-      for (int ic = m0; ic < m1; ic += MC) {
-        int mcur = wdn_mini(MC, m1 - ic);
+      for (int ic = m0; ic < m1; ic += WDN_GEMM_MC) {
+        int mcur = wdn_mini(WDN_GEMM_MC, m1 - ic);
+        pack_a(g, ic, mcur, pc, kc, ap);
         for (int jr = 0; jr < nc; jr += 8) {
           const float* bpan = bp + (size_t)(jr / 8) * kc * 8;
           int nr = wdn_mini(8, nc - jr);
-          for (int ir = 0; ir < mcur; ir += 4) {
-            int i = ic + ir, mr = wdn_mini(4, mcur - ir);
-            const float* ab = g->a + (size_t)pc * g->a_cs;
-            const float* a0 = ab + (size_t)i * g->a_rs;
-            const float* a1 = ab + (size_t)(mr > 1 ? i + 1 : i) * g->a_rs;
-            const float* a2 = ab + (size_t)(mr > 2 ? i + 2 : i) * g->a_rs;
-            const float* a3 = ab + (size_t)(mr > 3 ? i + 3 : i) * g->a_rs;
-            if (g->a_cs == 1)
-              tile_cs1(g, a0, a1, a2, a3, bpan, kc, i, jc + jr, mr, nr, first, last);
-            else
-              tile_csn(g, a0, a1, a2, a3, g->a_cs, bpan, kc, i, jc + jr, mr, nr, first, last);
-          }
+          for (int ir = 0; ir < mcur; ir += 4)
+            tile(g, ap + (size_t)(ir / 4) * kc * 4, bpan, kc, ic + ir, jc + jr, wdn_mini(4, mcur - ir), nr, first,
+                 last);
         }
       }
     }

@@ -98,11 +98,11 @@ WDN_INLINE float wdn_act_s(float x, wdn_act act) {
 
 /* ---- GEMM core (gemm.c), shared with conv2d.c; not for other kernels ----
  * Computes the [m0, m1) x [n0, n1) part of Y = epilogue(A . B) where A[i, k] = a_rows[i*a_rs + k*a_cs]
- * is read in place and B is delivered by `pack_b` as 8-column panels: pack_b(ctx, k0, kc, n0, nc, dst)
+ * is packed per block and B is delivered by `pack_b` as 8-column panels: pack_b(ctx, k0, kc, n0, nc, dst)
  * writes ceil(nc/8) panels of kc x 8 floats (panel p, row kk at dst[p*kc*8 + kk*8], columns past
  * nc zero). bias_kind/beta/alpha/residual/act as in wdn_gemm_params; y has row stride ldy.
- * n0 must be a multiple of 8, m0 a multiple of 4 (any n1/m1). bscratch: >= 4*min(k,KC)*nc_max bytes,
- * 16-byte aligned. Results do not depend on the ranges (deterministic for any split). */
+ * n0 must be a multiple of 8, m0 a multiple of 4 (any n1/m1). bscratch: 16-byte aligned, holding
+ * WDN__GEMM_BLOCKS_BYTES(m, n, k, nc_max) bytes (B block, then the packed A block). Results do not depend on the ranges (deterministic for any split). */
 typedef void (*wdn_packb_fn)(const void* ctx, int k0, int kc, int n0, int nc, float* dst);
 typedef struct {
   int m, n, k;

@@ -62,13 +62,17 @@ typedef struct {
 } wdn_gemm_params;
 void wdn_gemm_f32(const wdn_gemm_params* p, int tid, int nth);
 /* Aliasing: y must not overlap a, b, bias or residual (partial sums over K blocks are kept in y).
- * Blocking (gemm.c): K blocks of WDN_GEMM_KC, the packed B block is <= WDN_GEMM_KC x WDN_GEMM_NC floats. */
+ * Blocking (gemm.c): K blocks of WDN_GEMM_KC; per thread the scratch holds the packed B block
+ * (<= WDN_GEMM_KC x WDN_GEMM_NC floats) and the packed A block (<= WDN_GEMM_MC x WDN_GEMM_KC floats). */
 #define WDN_GEMM_KC 256
+#define WDN_GEMM_MC 128
 #define WDN_GEMM_NC 512
 #define WDN__MIN(a, b) ((a) < (b) ? (a) : (b))
 #define WDN__RUP(x, r) ((((x) + (r) - 1) / (r)) * (r))
-#define WDN_GEMM_SCRATCH_BYTES(m, n, k) \
-  ((m) <= 1 ? 64 : WDN__RUP(4 * WDN__MIN((k), WDN_GEMM_KC) * WDN__MIN(WDN__RUP((n), 8), WDN_GEMM_NC) + 64, 64))
+#define WDN__GEMM_BLOCKS_BYTES(m, n, k, nc) \
+  WDN__RUP(4 * WDN__MIN((k), WDN_GEMM_KC) * (WDN__MIN(WDN__RUP((n), 8), (nc)) + \
+                                              WDN__MIN(WDN__RUP((m), 4), WDN_GEMM_MC)) + 64, 64)
+#define WDN_GEMM_SCRATCH_BYTES(m, n, k) ((m) <= 1 ? 64 : WDN__GEMM_BLOCKS_BYTES((m), (n), (k), WDN_GEMM_NC))
 
 /* ---- 2-D convolution, NCHW, weights OIHW (as in ONNX, group g: W is [Cout, Cin/g, kh, kw]) ----
  * y = act(conv(x, w) + bias[cout] + residual)   (residual: NULL or same shape as y)
@@ -90,13 +94,13 @@ typedef struct {
   wdn_act act;
 } wdn_conv2d_params;
 void wdn_conv2d_f32(const wdn_conv2d_params* p, int tid, int nth);
-/* Aliasing: y must not overlap x, weight, bias or residual. Per thread the im2col block is
- * <= WDN_GEMM_KC x WDN_CONV2D_NC floats (256 KiB); 1x1 stride-1 unpadded convs and depthwise convs
- * need no more than that (depthwise needs none; pass cin_per_group = 1). */
+/* Aliasing: y must not overlap x, weight, bias or residual. Per thread the scratch holds an im2col
+ * (or packed input) block of <= WDN_GEMM_KC x WDN_CONV2D_NC floats (256 KiB) and a packed weight
+ * block of <= WDN_GEMM_MC x WDN_GEMM_KC floats (128 KiB). The bound below does not depend on cout
+ * (it assumes WDN_GEMM_MC rows); depthwise convs need no scratch. */
 #define WDN_CONV2D_NC 256
 #define WDN_CONV2D_SCRATCH_BYTES(cin_per_group, kh, kw, oh, ow) \
-  WDN__RUP(4 * WDN__MIN((cin_per_group) * (kh) * (kw), WDN_GEMM_KC) * \
-           WDN__MIN(WDN__RUP((oh) * (ow), 8), WDN_CONV2D_NC) + 64, 64)
+  WDN__GEMM_BLOCKS_BYTES(WDN_GEMM_MC, (oh) * (ow), (cin_per_group) * (kh) * (kw), WDN_CONV2D_NC)
 
 /* ---- pooling, NCHW ---- */
 typedef struct {

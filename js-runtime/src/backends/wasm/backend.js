@@ -1,0 +1,316 @@
+// The wasm backend: runs a bundle's wasm plan (docs/wasm-backend.md).
+//
+// Load: checks WebAssembly and SIMD support, chooses the thread count, compiles the module (the
+// threaded variant when threads > 1 are usable), creates its memory from plan.memoryPages,
+// instantiates it with { env: { memory } }, copies the constants of plan.weights to
+// wdn_weights() + offset and calls wdn_prepare(); threaded, it then starts the workers.
+// Run: copies the inputs that live in wasm memory to their addresses, executes plan.steps in
+// order (wasm segments; JS steps with the js backend's kernels over views of the wasm memory)
+// and returns the outputs (views of wasm memory: the runner copies them out).
+
+import { decodeConstant } from '../../bundle.js';
+import { TYPED_ARRAYS, sizeOf } from '../js/kernels/util.js';
+import { WasmJsSteps } from './js-steps.js';
+import { chooseThreads, startWorkers } from './threads.js';
+
+/** (func (result v128) i32.const 0 i8x16.splat i8x16.popcnt): validates only with SIMD support. */
+const SIMD_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11,
+]);
+
+const WASM_PAGE = 65536;
+
+function message(e) {
+  return e && e.message ? e.message : String(e);
+}
+
+/**
+ * Why the wasm backend cannot run in this environment, or null.
+ * @param {{ WebAssembly?: any, validate?: (bytes: Uint8Array) => boolean }} [hooks] testing hooks:
+ *   a replacement for globalThis.WebAssembly (null: missing) and for WebAssembly.validate
+ */
+export function wasmUnsupportedReason(hooks = {}) {
+  const WA = Object.hasOwn(hooks, 'WebAssembly') ? hooks.WebAssembly : globalThis.WebAssembly;
+  if (!WA || typeof WA.validate !== 'function' || typeof WA.Memory !== 'function') {
+    return 'WebAssembly is not available in this environment';
+  }
+  const validate = hooks.validate ?? ((bytes) => WA.validate(bytes));
+  let simd = false;
+  try {
+    simd = validate(SIMD_PROBE) === true;
+  } catch {
+    simd = false;
+  }
+  if (!simd) return 'this WebAssembly engine does not support SIMD (simd128), which the wasm backend requires';
+  return null;
+}
+
+/**
+ * Creates the wasm backend's executor for a bundle.
+ *
+ * @param {import('../../bundle.js').Bundle} bundle an opened bundle
+ * @param {{ plan?: string }} entry the manifest's `backends.wasm` entry (`plan`: path of plan.json,
+ *   default 'wasm/plan.json')
+ * @param {{ threads?: number, wasmHooks?: object }} [options] load() options
+ * @returns {Promise<WasmExecutor>}
+ */
+export async function createWasmBackend(bundle, entry, options = {}) {
+  const hooks = options.wasmHooks ?? {};
+  const unsupported = wasmUnsupportedReason(hooks);
+  if (unsupported) throw new Error(unsupported);
+  const WA = Object.hasOwn(hooks, 'WebAssembly') ? hooks.WebAssembly : globalThis.WebAssembly;
+
+  const planPath = entry?.plan ?? entry?.program ?? 'wasm/plan.json';
+  if (typeof planPath !== 'string') throw new Error('manifest backends.wasm has no "plan" file');
+  const plan = await bundle.readJSON(planPath);
+  validatePlan(plan, planPath);
+  const weights = await bundle.weights();
+
+  const choice = await chooseThreads(plan, options.threads);
+  const requested = options.threads ?? null;
+  if (choice.threads > 1) {
+    let inst = null;
+    try {
+      const module = await compile(WA, bundle, plan.moduleThreads);
+      inst = await instantiate(WA, module, plan, true);
+      const exec = new WasmExecutor(plan, weights, inst, choice.threads);
+      const pool = await startWorkers(module, inst.memory, choice.threads);
+      exec.attachWorkers(pool);
+      exec.threadInfo = { threads: choice.threads, requested, reason: choice.reason };
+      return exec;
+    } catch (e) {
+      choice.reason = `the threaded module could not be used (${message(e)}); running single-threaded`;
+    }
+  }
+
+  const module = await compile(WA, bundle, plan.module);
+  const inst = await instantiate(WA, module, plan, false);
+  const exec = new WasmExecutor(plan, weights, inst, 1);
+  exec.threadInfo = { threads: 1, requested, reason: choice.reason };
+  return exec;
+}
+
+function validatePlan(plan, planPath) {
+  const bad = (what) => { throw new Error(`${planPath}: ${what}`); };
+  if (plan === null || typeof plan !== 'object') bad('not an object');
+  if (typeof plan.module !== 'string') bad('"module" must name the wasm module');
+  const pages = plan.memoryPages;
+  if (!pages || !Number.isInteger(pages.initial) || pages.initial < 0) bad('"memoryPages.initial" must be an integer');
+  if (pages.maximum !== undefined && pages.maximum !== null && !(Number.isInteger(pages.maximum) && pages.maximum >= pages.initial)) {
+    bad('"memoryPages.maximum" must be an integer >= initial');
+  }
+  for (const key of ['values', 'inputs', 'outputs', 'steps']) if (!Array.isArray(plan[key])) bad(`"${key}" must be a list`);
+  plan.values.forEach((v, i) => {
+    if (!v.addr) return;
+    const where = `value '${v.name ?? `#${i}`}'`;
+    const Ctor = TYPED_ARRAYS[v.dtype];
+    if (!Ctor || v.dtype === 'string') bad(`${where} has an addr but dtype ${JSON.stringify(v.dtype)}`);
+    if (!Array.isArray(v.shape) || !v.shape.every((d) => Number.isInteger(d) && d >= 0)) {
+      bad(`${where} has an addr but no static shape`);
+    }
+    if (v.addr.region !== 'arena' && v.addr.region !== 'weights') bad(`${where}: unknown addr region ${JSON.stringify(v.addr.region)}`);
+    if (!Number.isInteger(v.addr.offset) || v.addr.offset < 0 || v.addr.offset % Ctor.BYTES_PER_ELEMENT !== 0) {
+      bad(`${where}: addr offset ${v.addr.offset} is not a multiple of ${Ctor.BYTES_PER_ELEMENT}`);
+    }
+  });
+  for (const vi of plan.weights ?? []) {
+    const v = plan.values[vi];
+    if (!v || !v.const || !v.addr) bad(`weights lists value #${vi}, which is not a constant with an addr`);
+  }
+  plan.steps.forEach((s, k) => {
+    if (Number.isInteger(s?.wasm) && s.wasm >= 0) return;
+    if (s?.js && typeof s.js.op === 'string' && Array.isArray(s.js.inputs) && Array.isArray(s.js.outputs)) return;
+    bad(`step ${k} is neither { wasm: segment } nor { js: op }`);
+  });
+}
+
+async function compile(WA, bundle, path) {
+  const bytes = await bundle.readBytes(path);
+  try {
+    return await WA.compile(bytes);
+  } catch (e) {
+    throw new Error(`cannot compile ${path}: ${message(e)}`, { cause: e });
+  }
+}
+
+async function instantiate(WA, module, plan, shared) {
+  const { initial } = plan.memoryPages;
+  const maximum = plan.memoryPages.maximum ?? (shared ? initial : undefined);
+  let memory;
+  try {
+    memory = new WA.Memory(maximum === undefined ? { initial, shared } : { initial, maximum, shared });
+  } catch (e) {
+    throw new Error(`cannot allocate ${initial * WASM_PAGE} bytes of ${shared ? 'shared ' : ''}wasm memory: ${message(e)}`, { cause: e });
+  }
+  let instance;
+  try {
+    instance = await WA.instantiate(module, { env: { memory } });
+  } catch (e) {
+    throw new Error(`cannot instantiate ${shared ? plan.moduleThreads : plan.module}: ${message(e)}`, { cause: e });
+  }
+  const ex = instance.exports;
+  const need = ['wdn_arena', 'wdn_weights', 'wdn_prepare', 'wdn_run_segment'];
+  if (shared) need.push('wdn_run_segment_mt', 'wdn_worker_loop', 'wdn_thread_stack_top', '__stack_pointer');
+  const missing = need.filter((n) => !(n in ex));
+  if (missing.length) throw new Error(`${shared ? plan.moduleThreads : plan.module} does not export ${missing.join(', ')}`);
+  return { exports: ex, memory };
+}
+
+/** Runs a wasm plan. Not re-entrant (runs are synchronous). */
+export class WasmExecutor {
+  /**
+   * @param {object} plan parsed plan.json
+   * @param {Uint8Array} weights contents of weights.bin
+   * @param {{ exports: any, memory: WebAssembly.Memory }} inst the instantiated module
+   * @param {number} threads thread count (1: wdn_run_segment; more: wdn_run_segment_mt)
+   */
+  constructor(plan, weights, { exports, memory }, threads) {
+    this.plan = plan;
+    this.exports = exports;
+    this.memory = memory;
+    this.threads = threads;
+    this.threadInfo = null;
+    this.workers = null;
+    const buffer = memory.buffer;
+    const { values } = plan;
+    const base = { arena: exports.wdn_arena() >>> 0, weights: exports.wdn_weights() >>> 0 };
+
+    // Absolute address and byte size of every value in wasm memory.
+    this.addrs = values.map((v) => {
+      if (!v.addr) return null;
+      const Ctor = TYPED_ARRAYS[v.dtype];
+      const n = sizeOf(v.shape);
+      const offset = base[v.addr.region] + v.addr.offset;
+      const byteLength = n * Ctor.BYTES_PER_ELEMENT;
+      if (offset % Ctor.BYTES_PER_ELEMENT !== 0 || offset + byteLength > buffer.byteLength) {
+        throw new Error(`value '${v.name}': [${offset}, ${offset + byteLength}) does not fit the wasm memory ` +
+          `(${buffer.byteLength} bytes) or is misaligned`);
+      }
+      return { offset, byteLength, n, Ctor };
+    });
+
+    // Constants the wasm code reads: copied once, then the module packs them (wdn_prepare).
+    for (const vi of plan.weights ?? []) {
+      const v = values[vi];
+      let t;
+      try {
+        t = decodeConstant(v.const, weights);
+      } catch (e) {
+        throw new Error(`constant '${v.name}': ${message(e)}`, { cause: e });
+      }
+      const a = this.addrs[vi];
+      if (t.data.length !== a.n) throw new Error(`constant '${v.name}' has ${t.data.length} elements, its shape needs ${a.n}`);
+      new a.Ctor(buffer, a.offset, a.n).set(t.data);
+    }
+    exports.wdn_prepare();
+
+    // JS steps: a js program over the plan's values. Values in wasm memory get arena slots at
+    // their addresses; constants are decoded in JS only when a JS step reads them (the copies in
+    // wasm memory may have been repacked by wdn_prepare) or when they are not in wasm memory.
+    const jsOps = [];
+    this.steps = plan.steps.map((s) => {
+      if (s.js) {
+        jsOps.push(s.js);
+        return { js: jsOps.length - 1, label: `node '${s.js.name || s.js.op}' (${s.js.op})` };
+      }
+      const ops = Array.isArray(s.ops) ? s.ops : [];
+      return { wasm: s.wasm, label: `wasm segment ${s.wasm}${ops.length ? ` (${ops.join(', ')})` : ''}` };
+    });
+    const jsReads = new Set(jsOps.flatMap((op) => op.inputs.filter((vi) => vi >= 0)));
+    for (const vi of plan.outputs) jsReads.add(vi);
+    const program = {
+      opsets: plan.opsets ?? {},
+      values: values.map((v, i) => {
+        const out = { name: v.name, dtype: v.dtype, shape: v.shape };
+        if (v.const && (!v.addr || jsReads.has(i))) out.const = v.const;
+        else if (v.addr && !v.const) out.arena = { offset: this.addrs[i].offset, byteLength: this.addrs[i].byteLength };
+        return out;
+      }),
+      inputs: plan.inputs,
+      outputs: plan.outputs,
+      ops: jsOps,
+    };
+    this.js = new WasmJsSteps(program, weights, buffer);
+    this._bind(buffer);
+  }
+
+  /** (Re)creates the views of the values in wasm memory (after a memory growth). */
+  _bind(buffer) {
+    this.buffer = buffer;
+    this.js.arena = buffer;
+    this.views = this.plan.values.map((v, i) => {
+      const a = this.addrs[i];
+      if (!a || v.const) return null;
+      return { dtype: v.dtype, shape: [...v.shape], data: new a.Ctor(buffer, a.offset, a.n) };
+    });
+  }
+
+  /** Takes ownership of the worker pool (threaded module). */
+  attachWorkers(pool) {
+    this.workers = pool;
+  }
+
+  /**
+   * Executes the plan.
+   * @param {Map<string, any>} feeds internal tensors by input name
+   * @returns {Map<string, any>} graph outputs by name (views of wasm memory: copy before the next run)
+   */
+  run(feeds) {
+    if (!this.exports) throw new Error('wasm backend has been disposed');
+    if (this.memory.buffer !== this.buffer) this._bind(this.memory.buffer);
+    const { values } = this.plan;
+    const storage = this.js.top.constants.slice();
+    this.views.forEach((t, vi) => { if (t) storage[vi] = t; });
+    for (const vi of this.plan.inputs) {
+      const name = values[vi].name;
+      const feed = feeds.get(name);
+      if (feed === undefined) throw new Error(`missing input '${name}'`);
+      const view = this.views[vi];
+      if (view) {
+        if (feed.data.length !== view.data.length) {
+          throw new Error(`input '${name}' has ${feed.data.length} elements, the wasm plan needs ${view.data.length}`);
+        }
+        view.data.set(feed.data);
+      } else {
+        storage[vi] = feed;
+      }
+    }
+    const ex = this.exports;
+    const nth = this.threads;
+    for (const step of this.steps) {
+      if (step.js !== undefined) {
+        this.js.runStep(step.js, storage);
+        continue;
+      }
+      try {
+        if (nth > 1) ex.wdn_run_segment_mt(step.wasm, nth);
+        else ex.wdn_run_segment(step.wasm, 0, 1);
+      } catch (e) {
+        throw new Error(`${step.label}: ${message(e)}`, { cause: e });
+      }
+      if (this.memory.buffer !== this.buffer) {
+        this._bind(this.memory.buffer);
+        this.views.forEach((t, vi) => { if (t) storage[vi] = t; });
+      }
+    }
+    const result = new Map();
+    for (const vi of this.plan.outputs) {
+      const t = this.views[vi] ?? storage[vi];
+      if (t === undefined) throw new Error(`graph output '${values[vi].name}' was not produced`);
+      result.set(values[vi].name, t);
+    }
+    return result;
+  }
+
+  /** Terminates the workers and releases the module and its memory. */
+  dispose() {
+    if (this.workers) this.workers.terminate();
+    this.workers = null;
+    this.exports = null;
+    this.memory = null;
+    this.views = null;
+    this.buffer = null;
+    if (this.js) this.js.dispose();
+    this.js = null;
+  }
+}
