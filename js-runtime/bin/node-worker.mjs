@@ -92,11 +92,16 @@ function runnerFor(handle) {
 const commands = {
   async load(req) {
     if (typeof req.bundle !== 'string') throw new Error('load: "bundle" (folder path or URL) is required');
-    const options = req.backends ? { backends: req.backends } : {};
+    // load() options: backends, threads (anything else is passed through as given)
+    const options = { ...(req.options ?? {}) };
+    if (req.backends) options.backends = req.backends;
     const runner = await load(req.bundle, options);
     const handle = nextHandle++;
     runners.set(handle, runner);
-    return { handle, backend: runner.backend, inputs: runner.inputs, outputs: runner.outputs, fallbackLog: runner.fallbackLog };
+    return {
+      handle, backend: runner.backend, inputs: runner.inputs, outputs: runner.outputs, fallbackLog: runner.fallbackLog,
+      threads: runner.threads ?? null, threadInfo: runner.threadInfo ?? null,
+    };
   },
 
   async run(req) {

@@ -65,6 +65,31 @@ export type BackendName = 'webgpu' | 'wasm' | 'js';
 export interface LoadOptions {
   /** Backends to try, in order of preference. Default: ['webgpu', 'wasm', 'js']. */
   backends?: Array<BackendName | (string & {})> | BackendName | (string & {});
+  /**
+   * Threads of the wasm backend (a positive integer). Default: the available cores
+   * (navigator.hardwareConcurrency / os.availableParallelism()), capped by the module's maxThreads
+   * and at 8. 1 forces the single-threaded module. Threads need SharedArrayBuffer (in browsers: a
+   * cross-origin isolated page); without it the backend silently runs single-threaded
+   * (see Runner.threadInfo).
+   */
+  threads?: number;
+  /** @internal Testing hooks of the wasm backend's availability checks. */
+  wasmHooks?: {
+    /** Replaces globalThis.WebAssembly (null: behave as if WebAssembly were missing). */
+    WebAssembly?: any;
+    /** Replaces WebAssembly.validate for the SIMD probe. */
+    validate?: (bytes: Uint8Array) => boolean;
+  };
+}
+
+/** How the wasm backend chose its thread count. */
+export interface ThreadInfo {
+  /** Threads in use (the main thread included). */
+  threads: number;
+  /** options.threads, or null when not given. */
+  requested: number | null;
+  /** Why fewer threads than requested (or than the default) are used; null when nothing limited it. */
+  reason: string | null;
 }
 
 /** A backend skipped by load(), and why. */
@@ -84,6 +109,10 @@ export class Runner {
   readonly fallbackLog: FallbackEntry[];
   /** The bundle's manifest.json. */
   readonly manifest: Record<string, any>;
+  /** Threads the backend computes with (1 except for the wasm backend's threaded module). */
+  readonly threads: number;
+  /** The wasm backend's thread choice; null for other backends. */
+  readonly threadInfo: ThreadInfo | null;
   /**
    * Runs the model; outputs are freshly allocated (safe to keep across runs).
    * Rejects on invalid feeds, kernel errors, or after dispose().

@@ -20,7 +20,8 @@ test('default preference falls back to js, logging webgpu and wasm', async () =>
     const runner = await load(dir);
     assert.equal(runner.backend, 'js');
     assert.deepEqual(runner.fallbackLog.map((f) => f.backend), ['webgpu', 'wasm']);
-    for (const f of runner.fallbackLog) assert.match(f.reason, /not implemented/);
+    assert.match(runner.fallbackLog[0].reason, /not implemented/);
+    assert.equal(runner.fallbackLog[1].reason, "the bundle has no 'wasm' program (it was built for: js)");
   });
 });
 

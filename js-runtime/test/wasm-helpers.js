@@ -17,7 +17,8 @@ const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
 /** A python that has the ziglang package, or null. */
 function findZigPython() {
-  const candidates = [process.env.WEBDNN_PYTHON, join(REPO, '.venv', 'bin', 'python'), 'python3', 'python'];
+  const candidates = process.env.WEBDNN_PYTHON ? [process.env.WEBDNN_PYTHON]
+    : [join(REPO, '.venv', 'bin', 'python'), join(REPO, '.venv', 'Scripts', 'python.exe'), 'python3', 'python'];
   for (const py of candidates) {
     if (!py || (py.includes('/') && !existsSync(py))) continue;
     const r = spawnSync(py, ['-m', 'ziglang', 'version'], { encoding: 'utf8', timeout: 60000 });

@@ -152,8 +152,11 @@ test('after dispose, runs reject and workers are gone', { skip }, async () => {
     const runner = await load(dir, { backends: ['wasm'], threads: 2 });
     const executor = runner._executor;
     assert.equal(executor.workers.count, 1);
+    const [worker] = executor.workers.raw;
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
     runner.dispose();
     assert.equal(executor.workers, null);
+    await exited; // terminate() stops a worker blocked in wdn_worker_loop
     await assert.rejects(runner.run({ x: fixtureInput() }), /disposed/);
   });
 });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { load } from '../src/index.js';
 import { DOMAIN } from './helpers.js';
 import {
-  N, SKIP_REASON, fixtureInput, fixtureModules, mixedSteps, sameArray, segmentRef, writeWasmBundle,
+  N, SKIP_REASON, fixtureInput, fixtureModules, fixtureWeight, mixedSteps, sameArray, segmentRef, writeWasmBundle,
 } from './wasm-helpers.js';
 
 const skip = fixtureModules() ? false : SKIP_REASON;
@@ -110,6 +110,29 @@ test('JS steps: a JS-only constant, a fused activation, a result copied into its
       runner.dispose();
     }
   });
+});
+
+test('a JS step with a subgraph reads a weight that otherwise lives only in wasm memory', { skip }, async () => {
+  const branch = (outer, name) => ({
+    values: [{ name: outer, dtype: 'float32', shape: [N] }, { name: `${name}_out`, dtype: 'float32', shape: [N] }],
+    inputs: [], outputs: [1], captures: [0],
+    ops: [{ op: 'Identity', domain: '', name, inputs: [0], outputs: [1], attrs: {} }],
+  });
+  const steps = mixedSteps({ op: 'If', name: 'if', inputs: [5],
+    attrs: { then_branch: { $graph: branch('w', 't') }, else_branch: { $graph: branch('a', 'e') } } });
+  for (const flag of [1, 0]) {
+    const extraValues = [{ name: 'cond', dtype: 'bool', shape: [], const: { encoding: 'fill', dtype: 'bool', shape: [], value: flag } }];
+    await withBundle({ steps, outputs: [4], extraValues }, async (dir) => {
+      const runner = await load(dir, { backends: ['wasm'], threads: 1 });
+      try {
+        const x = fixtureInput();
+        const { y } = await runner.run({ x });
+        sameArray(assert, y.data, segmentRef(flag ? fixtureWeight() : segmentRef(x)), `cond=${flag}`);
+      } finally {
+        runner.dispose();
+      }
+    });
+  }
 });
 
 test('a JS step error names the node; a bad plan fails load with the reason', { skip }, async () => {

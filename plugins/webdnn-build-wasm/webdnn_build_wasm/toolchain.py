@@ -112,15 +112,17 @@ def link_flags(threads: bool) -> list[str]:
     return flags
 
 
-def build_module(model_c: str, threads: bool) -> bytes:
-    """Compile the generated C for one variant and link it with the kernel library (cached)."""
+def build_module(model_c: str, threads: bool) -> tuple[bytes, bool]:
+    """Compile the generated C for one variant and link it with the kernel library.
+
+    Returns the module and whether it came from the cache."""
     flags = COMMON_FLAGS + (THREAD_FLAGS if threads else [])
     objs = library_objects(threads)
     lflags = link_flags(threads)
     key = _hash(model_c, *[o.name for o in objs], " ".join(flags + lflags), zig_version())
     cached = cache_dir() / "modules" / f"{key}.wasm"
     if cached.exists():
-        return cached.read_bytes()
+        return cached.read_bytes(), True
     cached.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="webdnn-wasm-") as tmp:
         src = Path(tmp) / "model.c"
@@ -131,7 +133,7 @@ def build_module(model_c: str, threads: bool) -> bytes:
         tmp_cached = cached.with_suffix(f".{os.getpid()}.tmp")
         tmp_cached.write_bytes(data)
         os.replace(tmp_cached, cached)
-    return data
+    return data, False
 
 
 def clear_cache() -> None:

@@ -69,10 +69,9 @@ export async function createWasmBackend(bundle, entry, options = {}) {
   const choice = await chooseThreads(plan, options.threads);
   const requested = options.threads ?? null;
   if (choice.threads > 1) {
-    let inst = null;
     try {
       const module = await compile(WA, bundle, plan.moduleThreads);
-      inst = await instantiate(WA, module, plan, true);
+      const inst = await instantiate(WA, module, plan, true);
       const exec = new WasmExecutor(plan, weights, inst, choice.threads);
       const pool = await startWorkers(module, inst.memory, choice.threads);
       exec.attachWorkers(pool);
@@ -122,6 +121,20 @@ function validatePlan(plan, planPath) {
     if (s?.js && typeof s.js.op === 'string' && Array.isArray(s.js.inputs) && Array.isArray(s.js.outputs)) return;
     bad(`step ${k} is neither { wasm: segment } nor { js: op }`);
   });
+}
+
+/** Names of the values that subgraph attributes ($graph) of `ops` read from enclosing graphs. */
+function capturedNames(ops, out = new Set()) {
+  const visit = (attr) => {
+    if (Array.isArray(attr)) attr.forEach(visit);
+    else if (attr && typeof attr === 'object' && attr.$graph && typeof attr.$graph === 'object') {
+      const g = attr.$graph;
+      for (const vi of g.captures ?? []) if (g.values?.[vi]) out.add(g.values[vi].name);
+      capturedNames(g.ops ?? [], out);
+    }
+  };
+  for (const op of ops) Object.values(op.attrs ?? {}).forEach(visit);
+  return out;
 }
 
 async function compile(WA, bundle, path) {
@@ -218,6 +231,8 @@ export class WasmExecutor {
     });
     const jsReads = new Set(jsOps.flatMap((op) => op.inputs.filter((vi) => vi >= 0)));
     for (const vi of plan.outputs) jsReads.add(vi);
+    const byName = new Map(values.map((v, i) => [v.name, i]));
+    for (const name of capturedNames(jsOps)) if (byName.has(name)) jsReads.add(byName.get(name));
     const program = {
       opsets: plan.opsets ?? {},
       values: values.map((v, i) => {

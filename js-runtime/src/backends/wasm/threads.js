@@ -62,18 +62,40 @@ export async function chooseThreads(plan, requested) {
   return { threads, reason };
 }
 
+/**
+ * Node flags for the workers: the parent's (e.g. wasm feature flags), minus those that only apply
+ * to the main script (--eval/--print and their code, --input-type), which workers reject.
+ */
+function workerExecArgv() {
+  const out = [];
+  const args = process.execArgv;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '-e' || a === '--eval' || a === '-p' || a === '--print' || a === '-pe') { i++; continue; }
+    if (a.startsWith('--eval=') || a.startsWith('--print=') || a.startsWith('--input-type')) continue;
+    out.push(a);
+  }
+  return out;
+}
+
 /** Creates one worker running ./wasm-worker.js. */
 async function createWorker() {
   if (isNode) {
     const { Worker } = await import('node:worker_threads');
-    const w = new Worker(new URL('./wasm-worker.js', import.meta.url));
+    const w = new Worker(new URL('./wasm-worker.js', import.meta.url), { execArgv: workerExecArgv() });
+    const listeners = [];
+    const on = (event, fn) => { w.on(event, fn); listeners.push([event, fn]); };
     return {
       raw: w,
-      onMessage: (fn) => w.on('message', fn),
-      onError: (fn) => { w.on('error', fn); w.on('exit', (code) => fn(new Error(`worker exited (code ${code})`))); },
+      onMessage: (fn) => on('message', fn),
+      onError: (fn) => { on('error', fn); on('exit', (code) => fn(new Error(`worker exited (code ${code})`))); },
       post: (msg) => w.postMessage(msg),
       unref: () => w.unref(),
-      terminate: () => { w.removeAllListeners(); w.terminate().catch(() => {}); },
+      terminate: () => {
+        for (const [event, fn] of listeners) w.off(event, fn);
+        w.on('error', () => {}); // nothing to report once terminated
+        w.terminate().catch(() => {});
+      },
     };
   }
   const w = new Worker(new URL('./wasm-worker.js', import.meta.url), { type: 'module' });
@@ -94,7 +116,7 @@ async function createWorker() {
  * @param {WebAssembly.Module} module the threaded module
  * @param {WebAssembly.Memory} memory the shared memory (already initialised by the main instance)
  * @param {number} nth total thread count (the main thread included)
- * @returns {Promise<{ terminate(): void, count: number }>}
+ * @returns {Promise<{ terminate(): void, count: number, raw: any[] }>} raw: the Worker objects
  */
 export async function startWorkers(module, memory, nth, { timeoutMs = 30000 } = {}) {
   const workers = [];
@@ -131,5 +153,5 @@ export async function startWorkers(module, memory, nth, { timeoutMs = 30000 } = 
   }
   // Idle workers must not keep a Node process alive (they block in wdn_worker_loop forever).
   for (const w of workers) w.unref();
-  return { terminate, count: workers.length };
+  return { terminate, count: workers.length, raw: workers.map((w) => w.raw) };
 }

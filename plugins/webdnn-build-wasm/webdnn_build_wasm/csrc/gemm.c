@@ -146,12 +146,9 @@ static void __attribute__((noinline)) tile(const wdn_gemm_core_t* g, const float
   } else {
     load_tile(g, &t, i, j, mr, nr);
   }
-  int k = 0;
-  for (; k + 4 <= kc; k += 4) {
-    STEP(0); STEP(1); STEP(2); STEP(3);
-    a += 16; b += 32;
-  }
-  for (; k < kc; k++) {
+  /* one k per iteration: unrolled, clang hoists the loads of later steps and V8 then spills */
+#pragma clang loop unroll(disable)
+  for (int k = 0; k < kc; k++) {
     STEP(0);
     a += 4; b += 8;
   }
