@@ -180,14 +180,14 @@ test('kernel errors name the node; a missing kernel fails init naming op and nod
 });
 
 test('fused activation (when activation.js provides applyActivation)', { skip: typeof activation.applyActivation !== 'function' }, async () => {
-  await withBundle(doubleProgram('float32', [4], { activation: 'Relu' }), async (dir) => {
+  await withBundle(doubleProgram('float32', [4], { fused_activation: 'Relu' }), async (dir) => {
     const runner = await load(dir, { backends: ['js'] });
     const out = await runner.run({ x: new Float32Array([-1, 2, -3, 4]) });
     assert.deepEqual([...out.y.data], [0, 4, 0, 8]);
   });
   // An op returning its input must not activate the input in place.
-  const ident = doubleProgram('float32', [2], { activation: 'Relu' });
-  ident.ops[0] = { op: 'TestIdentity', domain: DOMAIN, name: 'id', inputs: [0], outputs: [1], attrs: { activation: 'Relu' } };
+  const ident = doubleProgram('float32', [2], { fused_activation: 'Relu' });
+  ident.ops[0] = { op: 'TestIdentity', domain: DOMAIN, name: 'id', inputs: [0], outputs: [1], attrs: { fused_activation: 'Relu' } };
   await withBundle(ident, async (dir) => {
     const runner = await load(dir, { backends: ['js'] });
     const x = new Float32Array([-1, 1]);

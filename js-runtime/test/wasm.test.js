@@ -82,7 +82,7 @@ test('JS steps: a JS-only constant, a fused activation, a result copied into its
   const steps = [
     { wasm: 0, ops: ['seg0'] },
     // Add with a constant that is not in wasm memory, and a fused Relu (applied in wasm memory)
-    { js: { op: 'Add', domain: '', name: 'add', inputs: [2, 5], outputs: [6], attrs: { activation: 'Relu' } } },
+    { js: { op: 'Add', domain: '', name: 'add', inputs: [2, 5], outputs: [6], attrs: { fused_activation: 'Relu' } } },
     // TestIdentity returns its input tensor: the runtime must copy it into b's slot for segment 1
     { js: { op: 'TestIdentity', domain: DOMAIN, name: 'ident', inputs: [6], outputs: [3], attrs: {} } },
     { wasm: 1, ops: ['seg1'] },

@@ -67,13 +67,13 @@ def test_carries_a_fused_activation_over() -> None:
     b = GraphBuilder(opset=17)
     x = b.input("x", (1, 2, 4, 4))
     c = b.op("Conv", [x, b.const(_f32(3, 2, 1, 1))], name="conv")
-    y = b.op("BatchNormalization", [c, *_bn_params(b, 3)], name="y", activation="Relu")
+    y = b.op("BatchNormalization", [c, *_bn_params(b, 3)], name="y", fused_activation="Relu")
     b.output(y)
     g = b.build()
     before = graph_to_model(g)
 
     assert fold_batchnorm.run(g, ctx())
-    assert g.nodes[0].attrs["activation"] == "Relu"
+    assert g.nodes[0].attrs["fused_activation"] == "Relu"
     assert_equivalent(before, g, random_feeds(g), **TOL)
 
 
@@ -102,7 +102,7 @@ def test_unfoldable_cases_stay() -> None:
     y1 = b.op("BatchNormalization", [c1, p[0], p[1], mean, p[3]], name="y1")
     c2 = b.op("Conv", [x, wdyn])
     y2 = b.op("BatchNormalization", [c2, *p], name="y2")
-    c3 = b.op("Conv", [x, b.const(_f32(3, 2, 1, 1))], activation="Relu")
+    c3 = b.op("Conv", [x, b.const(_f32(3, 2, 1, 1))], fused_activation="Relu")
     y3 = b.op("BatchNormalization", [c3, *p], name="y3")
     y4 = b.op("BatchNormalization", [x, *_bn_params(b, 2)], name="y4")
     b.output(y1, y2, y3, y4)

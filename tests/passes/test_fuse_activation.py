@@ -55,20 +55,20 @@ PRODUCERS: dict[str, Callable[[GraphBuilder], str]] = {
 
 # (activation op, its attributes, extra constant inputs, expected fused attributes)
 ACTIVATIONS: list[tuple[str, dict[str, Any], list[Any], dict[str, Any]]] = [
-    ("Relu", {}, [], {"activation": "Relu"}),
-    ("LeakyRelu", {"alpha": 0.2}, [], {"activation": "LeakyRelu", "activation_alpha": 0.2}),
-    ("LeakyRelu", {}, [], {"activation": "LeakyRelu", "activation_alpha": 0.01}),
-    ("Clip", {}, [np.float32(0.0), np.float32(6.0)], {"activation": "Clip", "activation_min": 0.0, "activation_max": 6.0}),
-    ("Clip", {}, [np.float32(-1.0)], {"activation": "Clip", "activation_min": -1.0, "activation_max": F32_MAX}),
-    ("Clip", {}, [None, np.float32(0.5)], {"activation": "Clip", "activation_min": -F32_MAX, "activation_max": 0.5}),
-    ("Sigmoid", {}, [], {"activation": "Sigmoid"}),
-    ("Tanh", {}, [], {"activation": "Tanh"}),
-    ("HardSigmoid", {"alpha": 0.3}, [], {"activation": "HardSigmoid", "activation_alpha": 0.3, "activation_beta": 0.5}),
+    ("Relu", {}, [], {"fused_activation": "Relu"}),
+    ("LeakyRelu", {"alpha": 0.2}, [], {"fused_activation": "LeakyRelu", "fused_activation_alpha": 0.2}),
+    ("LeakyRelu", {}, [], {"fused_activation": "LeakyRelu", "fused_activation_alpha": 0.01}),
+    ("Clip", {}, [np.float32(0.0), np.float32(6.0)], {"fused_activation": "Clip", "fused_activation_min": 0.0, "fused_activation_max": 6.0}),
+    ("Clip", {}, [np.float32(-1.0)], {"fused_activation": "Clip", "fused_activation_min": -1.0, "fused_activation_max": F32_MAX}),
+    ("Clip", {}, [None, np.float32(0.5)], {"fused_activation": "Clip", "fused_activation_min": -F32_MAX, "fused_activation_max": 0.5}),
+    ("Sigmoid", {}, [], {"fused_activation": "Sigmoid"}),
+    ("Tanh", {}, [], {"fused_activation": "Tanh"}),
+    ("HardSigmoid", {"alpha": 0.3}, [], {"fused_activation": "HardSigmoid", "fused_activation_alpha": 0.3, "fused_activation_beta": 0.5}),
 ]
 
 
 def _fused_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in attrs.items() if k.startswith("activation")}
+    return {k: v for k, v in attrs.items() if k.startswith("fused_activation")}
 
 
 @pytest.mark.parametrize("producer", list(PRODUCERS))
@@ -109,7 +109,7 @@ def test_clip_bounds_as_attributes_before_opset_11() -> None:
     before = graph_to_model(g)
 
     assert fuse_activation.run(g, ctx())
-    assert _fused_attrs(g.nodes[0].attrs) == {"activation": "Clip", "activation_min": -0.5, "activation_max": 0.5}
+    assert _fused_attrs(g.nodes[0].attrs) == {"fused_activation": "Clip", "fused_activation_min": -0.5, "fused_activation_max": 0.5}
     assert_equivalent(before, g, random_feeds(g), **TOL)
 
 
@@ -126,7 +126,7 @@ def test_negative_cases_are_not_fused() -> None:
     s1 = b.op("Sigmoid", [m1], name="s1")              # second reader of m1
     m2 = b.op("MatMul", [a, w], name="m2")              # graph output
     r2 = b.op("Relu", [m2], name="r2")
-    m3 = b.op("MatMul", [a, w], activation="Tanh")      # already fused
+    m3 = b.op("MatMul", [a, w], fused_activation="Tanh")      # already fused
     r3 = b.op("Relu", [m3], name="r3")
     m4 = b.op("MatMul", [a, w])
     c4 = b.op("Clip", [m4, lo], name="c4")              # bound from a graph input

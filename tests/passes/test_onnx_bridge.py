@@ -21,11 +21,11 @@ def test_attributes_follow_the_schema() -> None:
 
 
 def test_fused_activation_becomes_a_node() -> None:
-    node = Node("MatMul", ["a", "b"], ["y"], {"activation": "Clip", "activation_min": 0.0, "activation_max": 6.0})
+    node = Node("MatMul", ["a", "b"], ["y"], {"fused_activation": "Clip", "fused_activation_min": 0.0, "fused_activation_max": 6.0})
     protos, inits = node_to_onnx(node, 17)
     assert [p.op_type for p in protos] == ["MatMul", "Clip"]
     assert protos[1].output == ["y"] and protos[0].output[0] == protos[1].input[0]
-    assert not any(a.name.startswith("activation") for a in protos[0].attribute)
+    assert not any(a.name.startswith("fused_activation") for a in protos[0].attribute)
     assert sorted(float(onnx.numpy_helper.to_array(t)) for t in inits) == [0.0, 6.0]
 
 
@@ -35,7 +35,7 @@ def test_graph_with_symbolic_dims_runs() -> None:
     g.values["w"] = Value("w", "float32", (3, 2), np.ones((3, 2), np.float32))
     g.values["y"] = Value("y", "float32", ("N", 2))
     g.inputs, g.outputs = ["x"], ["y"]
-    g.nodes.append(Node("MatMul", ["x", "w"], ["y"], {"activation": "Relu"}))
+    g.nodes.append(Node("MatMul", ["x", "w"], ["y"], {"fused_activation": "Relu"}))
     model = graph_to_model(g)
     assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "N"
     x = np.array([[1, 2, 3], [-1, -2, -3]], np.float32)

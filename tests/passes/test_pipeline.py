@@ -37,7 +37,7 @@ def test_default_pipeline_reduces_conv_bn_relu_flatten_gemm() -> None:
         reg.passes[pass_id].run(g, ctx)
 
     assert op_types(g) == ["Conv", "Reshape", "Gemm"]
-    assert g.nodes[0].attrs["activation"] == "Relu"
-    assert g.nodes[2].attrs["activation"] == "Clip" and g.nodes[2].outputs == ["y"]
+    assert g.nodes[0].attrs["fused_activation"] == "Relu"
+    assert g.nodes[2].attrs["fused_activation"] == "Clip" and g.nodes[2].outputs == ["y"]
     check_values(g)
     assert_equivalent(before, g, random_feeds(g), rtol=1e-5, atol=1e-5)

@@ -17,9 +17,9 @@ def residual_graph(conv_act: bool = False, other_shape=(1, 4, 8, 8)) -> Graph:
     g.values["w"] = Value("w", "float32", (4, 4, 3, 3), np.zeros((4, 4, 3, 3), np.float32))
     conv = Node("Conv", ["x", "w"], ["c"], {"pads": [1, 1, 1, 1]}, name="conv")
     if conv_act:
-        conv.attrs["activation"] = "Relu"
+        conv.attrs["fused_activation"] = "Relu"
     g.nodes = [Node("Relu", ["x"], ["s"]) if other_shape == (1, 4, 8, 8) else Node("Relu", ["x"], ["s"]),
-               conv, Node("Add", ["c", "s"], ["y"], {"activation": "Relu"}, name="add")]
+               conv, Node("Add", ["c", "s"], ["y"], {"fused_activation": "Relu"}, name="add")]
     g.inputs, g.outputs = ["x"], ["y"]
     return g
 
@@ -31,7 +31,7 @@ def test_conv_then_add_becomes_one_conv_with_residual():
     assert [n.op_type for n in g.nodes] == ["Relu", "Conv"]
     conv = g.nodes[1]
     assert conv.inputs == ["x", "w", "", "s"] and conv.outputs == ["y"]
-    assert conv.attrs["activation"] == "Relu"
+    assert conv.attrs["fused_activation"] == "Relu"
     # the original graph is untouched (backends must not change the shared IR)
     assert [n.op_type for n in original.nodes] == ["Relu", "Conv", "Add"]
 

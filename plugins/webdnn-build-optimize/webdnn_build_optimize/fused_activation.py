@@ -6,11 +6,11 @@ them back into a separate ONNX node. This module is the one place that spells
 them out.
 
 =============  ==========================================================
-``activation``  ``"Relu"``, ``"LeakyRelu"``, ``"Clip"``, ``"Sigmoid"``,
+``fused_activation``  ``"Relu"``, ``"LeakyRelu"``, ``"Clip"``, ``"Sigmoid"``,
                 ``"Tanh"`` or ``"HardSigmoid"``
-LeakyRelu       ``activation_alpha`` (float)
-HardSigmoid     ``activation_alpha``, ``activation_beta`` (floats)
-Clip            ``activation_min``, ``activation_max`` (floats, always both;
+LeakyRelu       ``fused_activation_alpha`` (float)
+HardSigmoid     ``fused_activation_alpha``, ``fused_activation_beta`` (floats)
+Clip            ``fused_activation_min``, ``fused_activation_max`` (floats, always both;
                 a bound the model leaves open is the largest finite value of
                 the output dtype, so the manifest stays valid JSON)
 =============  ==========================================================
@@ -25,7 +25,7 @@ from typing import Any, Optional
 ACTIVATION_OPS = ("Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "HardSigmoid")
 
 #: every attribute name that belongs to the contract
-ACTIVATION_ATTRS = ("activation", "activation_alpha", "activation_beta", "activation_min", "activation_max")
+ACTIVATION_ATTRS = ("fused_activation", "fused_activation_alpha", "fused_activation_beta", "fused_activation_min", "fused_activation_max")
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,9 @@ class FusedActivation:
 
     def to_attrs(self) -> dict[str, Any]:
         """The attributes to set on the producer."""
-        attrs: dict[str, Any] = {"activation": self.op_type}
-        for key, val in (("activation_alpha", self.alpha), ("activation_beta", self.beta),
-                         ("activation_min", self.min), ("activation_max", self.max)):
+        attrs: dict[str, Any] = {"fused_activation": self.op_type}
+        for key, val in (("fused_activation_alpha", self.alpha), ("fused_activation_beta", self.beta),
+                         ("fused_activation_min", self.min), ("fused_activation_max", self.max)):
             if val is not None:
                 attrs[key] = float(val)
         return attrs
@@ -50,7 +50,7 @@ class FusedActivation:
     @classmethod
     def from_attrs(cls, attrs: dict[str, Any]) -> Optional["FusedActivation"]:
         """The fused activation described by ``attrs``, or None when there is none."""
-        op = attrs.get("activation")
+        op = attrs.get("fused_activation")
         if not op:
             return None
         if isinstance(op, bytes):
@@ -59,7 +59,7 @@ class FusedActivation:
         def num(key: str) -> Optional[float]:
             return float(attrs[key]) if key in attrs and attrs[key] is not None else None
 
-        return cls(str(op), num("activation_alpha"), num("activation_beta"), num("activation_min"), num("activation_max"))
+        return cls(str(op), num("fused_activation_alpha"), num("fused_activation_beta"), num("fused_activation_min"), num("fused_activation_max"))
 
 
 def split_attrs(attrs: dict[str, Any]) -> tuple[dict[str, Any], Optional[FusedActivation]]:

@@ -10,7 +10,7 @@ Conventions:
   lists of those), numpy arrays (tensor attributes) or IR graphs (subgraphs).
   Where the op's schema is known, the schema's attribute type decides the proto
   type (so ``alpha=1`` still becomes a FLOAT);
-- a fused activation (``activation*`` attributes, see :mod:`.fused_activation`)
+- a fused activation (``fused_activation*`` attributes, see :mod:`.fused_activation`)
   is emitted as a separate node after the producer;
 - constants become initializers; dtypes and shapes (``int`` → ``dim_value``,
   ``str`` → ``dim_param``, ``None`` → unknown dim) go into value_info.

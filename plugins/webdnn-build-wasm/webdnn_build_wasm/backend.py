@@ -49,7 +49,7 @@ def fuse_residual(g: Graph) -> int:
         for i in (0, 1):
             conv = producers.get(add.inputs[i])
             other = add.inputs[1 - i]
-            if conv is None or conv.op_type != "Conv" or conv.domain or "activation" in conv.attrs:
+            if conv is None or conv.op_type != "Conv" or conv.domain or "fused_activation" in conv.attrs:
                 continue
             if not EMITTERS["Conv"].supports(conv, g):
                 continue  # the js Conv kernel knows no residual input
@@ -64,7 +64,7 @@ def fuse_residual(g: Graph) -> int:
             # the fused conv runs where the Add was: every input is available there
             inputs = list(conv.inputs) + [""] * (3 - len(conv.inputs))
             merged = Node("Conv", inputs + [other], [add.outputs[0]], dict(conv.attrs), "", conv.name)
-            for k in ("activation", "activation_alpha", "activation_beta", "activation_min", "activation_max"):
+            for k in ("fused_activation", "fused_activation_alpha", "fused_activation_beta", "fused_activation_min", "fused_activation_max"):
                 if k in add.attrs:
                     merged.attrs[k] = add.attrs[k]
             g.nodes[g.nodes.index(add)] = merged
@@ -175,6 +175,9 @@ class WasmBackend:
                     "op": node.op_type, "domain": node.domain, "name": node.name,
                     "inputs": [ref(i) for i in node.inputs], "outputs": [ref(o) for o in node.outputs],
                     "attrs": {k: _encode_attr(v, node, k, ctx) for k, v in node.attrs.items()}}})
+                for sub in node.subgraphs():
+                    for name in sub.outer_reads():
+                        ref(name)  # subgraph captures are resolved by name in this table
             else:
                 json_steps.append(step)
         for name in weights:

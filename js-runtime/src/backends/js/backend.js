@@ -177,8 +177,8 @@ export class JsExecutor {
       } catch (e) {
         throw new Error(`${where}: attribute: ${e.message}`, { cause: e });
       }
-      if (attrs.activation !== undefined && typeof this.applyActivation !== 'function') {
-        throw new Error(`${where}: fused activation ${attrs.activation} is not supported (no applyActivation in activation.js)`);
+      if (attrs.fused_activation !== undefined && typeof this.applyActivation !== 'function') {
+        throw new Error(`${where}: fused activation ${attrs.fused_activation} is not supported (no applyActivation in activation.js)`);
       }
       // what the op reads: its inputs, and the values its subgraphs capture from this graph
       const reads = op.inputs.filter((vi) => vi >= 0);
@@ -282,7 +282,7 @@ export class JsExecutor {
       ctx.scope = storage;
       outputs = kernel(inputs, attrs, ctx);
       if (!Array.isArray(outputs)) throw new Error('kernel did not return an array of tensors');
-      const hasActivation = attrs.activation !== undefined;
+      const hasActivation = attrs.fused_activation !== undefined;
       op.outputs.forEach((vi, i) => {
         if (vi < 0) return;
         let t = outputs[i];

@@ -94,7 +94,7 @@ def run(graph: Graph, ctx: PassContext) -> bool:
             continue
         if x in outputs or len(consumers.get(x, [])) != 1 or producer.outputs[0] != x:
             continue
-        if "activation" in producer.attrs or graph.value(x).dtype not in FLOAT_DTYPES:
+        if "fused_activation" in producer.attrs or graph.value(x).dtype not in FLOAT_DTYPES:
             continue
         params = _bn_params(graph, bn)
         if params is None:

@@ -76,7 +76,7 @@ def run(graph: Graph, ctx: PassContext) -> bool:
     The producer is a Conv, ConvTranspose, Gemm, MatMul, Add or
     BatchNormalization with a float output read only by the activation, not a
     graph output, and with no fused activation yet. The producer gets the
-    ``activation*`` attributes, takes over the activation's output name, and the
+    ``fused_activation*`` attributes, takes over the activation's output name, and the
     activation node goes. Clip fuses only with constant bounds (inputs from
     opset 11, attributes before); an open bound becomes the dtype's largest
     finite value.
@@ -96,7 +96,7 @@ def run(graph: Graph, ctx: PassContext) -> bool:
             continue
         if any(o for o in producer.outputs[1:]):  # e.g. BatchNormalization's training outputs
             continue
-        if "activation" in producer.attrs or graph.value(x).dtype not in FLOAT_DTYPES:
+        if "fused_activation" in producer.attrs or graph.value(x).dtype not in FLOAT_DTYPES:
             continue
         act = describe_activation(graph, act_node)
         if act is None:

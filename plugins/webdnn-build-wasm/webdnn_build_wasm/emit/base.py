@@ -31,23 +31,23 @@ def cfloat(x: float) -> str:
 
 def act_struct(attrs: dict[str, Any]) -> str:
     """The fused activation of a node (docs/passes.md contract) as a ``wdn_act`` initializer."""
-    kind = attrs.get("activation")
+    kind = attrs.get("fused_activation")
     if not kind:
         return "{WDN_ACT_NONE, 0.f, 0.f}"
     if kind == "Clip":
-        a = attrs.get("activation_min", -math.inf)
-        b = attrs.get("activation_max", math.inf)
+        a = attrs.get("fused_activation_min", -math.inf)
+        b = attrs.get("fused_activation_max", math.inf)
     elif kind == "LeakyRelu":
-        a, b = attrs.get("activation_alpha", 0.01), 0.0
+        a, b = attrs.get("fused_activation_alpha", 0.01), 0.0
     elif kind == "HardSigmoid":
-        a, b = attrs.get("activation_alpha", 0.2), attrs.get("activation_beta", 0.5)
+        a, b = attrs.get("fused_activation_alpha", 0.2), attrs.get("fused_activation_beta", 0.5)
     else:
         a, b = 0.0, 0.0
     return f"{{{ACT_KINDS[kind]}, {cfloat(a)}, {cfloat(b)}}}"
 
 
 def supported_activation(attrs: dict[str, Any]) -> bool:
-    return attrs.get("activation") in (None, *ACT_KINDS)
+    return attrs.get("fused_activation") in (None, *ACT_KINDS)
 
 
 @dataclass

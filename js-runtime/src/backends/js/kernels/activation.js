@@ -106,32 +106,32 @@ function clip([x, minT, maxT], attrs, ctx) {
 
 /** The scalar function of a fused activation (see applyActivation). */
 function fusedActivationFn(attrs) {
-  const alpha = attrs.activation_alpha;
-  switch (attrs.activation) {
+  const alpha = attrs.fused_activation_alpha;
+  switch (attrs.fused_activation) {
     case 'Relu': return (x) => (x < 0 ? 0 : x);
     case 'LeakyRelu': return FLOAT_ACTIVATIONS.LeakyRelu({ alpha: alpha ?? 0.01 });
     case 'Clip': {
-      const lo = attrs.activation_min ?? -Infinity;
-      const hi = attrs.activation_max ?? Infinity;
+      const lo = attrs.fused_activation_min ?? -Infinity;
+      const hi = attrs.fused_activation_max ?? Infinity;
       return (x) => Math.min(Math.max(x, lo), hi);
     }
     case 'Sigmoid': return sigmoid;
     case 'Tanh': return Math.tanh;
     case 'HardSigmoid':
-      return FLOAT_ACTIVATIONS.HardSigmoid({ alpha: alpha ?? 0.2, beta: attrs.activation_beta ?? 0.5 });
-    default: throw new Error(`fused activation ${attrs.activation} is not supported`);
+      return FLOAT_ACTIVATIONS.HardSigmoid({ alpha: alpha ?? 0.2, beta: attrs.fused_activation_beta ?? 0.5 });
+    default: throw new Error(`fused activation ${attrs.fused_activation} is not supported`);
   }
 }
 
 /**
- * Applies the fused activation described by `attrs.activation` (+ activation_alpha / _beta /
+ * Applies the fused activation described by `attrs.fused_activation` (+ fused_activation_alpha / _beta /
  * _min / _max) to a float tensor, in place. Returns the tensor.
  */
 export function applyActivation(tensor, attrs) {
   const fn = fusedActivationFn(attrs);
-  requireFloat(`fused ${attrs.activation}`, tensor);
+  requireFloat(`fused ${attrs.fused_activation}`, tensor);
   const d = tensor.data;
-  if (attrs.activation === 'Relu') {
+  if (attrs.fused_activation === 'Relu') {
     for (let i = 0; i < d.length; i++) if (d[i] < 0) d[i] = 0;
   } else {
     for (let i = 0; i < d.length; i++) d[i] = fn(d[i]);

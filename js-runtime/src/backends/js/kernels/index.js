@@ -11,7 +11,7 @@
 // Non-tensor values (controlflow.js, sequence.js): a sequence is a JS Array of Tensors, an optional is
 // null (empty) or its value; subgraph attributes arrive as Subgraph objects ({ inputs, outputs } specs).
 // Returns an array of Tensors, one per node output (omitted optional outputs may be null).
-// Fused activations (`attrs.activation`) are applied by the executor after the kernel, not by kernels.
+// Fused activations (`attrs.fused_activation`) are applied by the executor after the kernel, not by kernels.
 
 import { kernels as elementwise } from './elementwise.js';
 import { kernels as activation } from './activation.js';
