@@ -73,6 +73,8 @@ export interface LoadOptions {
    * (see Runner.threadInfo).
    */
   threads?: number;
+  /** Record per-step timings (see Runner.profile()); costs a timer read per step. */
+  profile?: boolean;
   /** @internal Testing hooks of the wasm backend's availability checks. */
   wasmHooks?: {
     /** Replaces globalThis.WebAssembly (null: behave as if WebAssembly were missing). */
@@ -118,6 +120,11 @@ export class Runner {
    * Rejects on invalid feeds, kernel errors, or after dispose().
    */
   run(feeds: Record<string, Feed> | Map<string, Feed>): Promise<Record<string, Value>>;
+  /**
+   * Per-step timings since load, slowest first, when loaded with `{ profile: true }` (wasm backend);
+   * otherwise null.
+   */
+  profile(): { step: string; ms: number; runs: number }[] | null;
   /** Releases the backend's memory; the runner cannot run afterwards. */
   dispose(): void;
 }

@@ -8,7 +8,7 @@
 import { openBundle } from './bundle.js';
 import { BACKENDS, DEFAULT_BACKENDS } from './backends/registry.js';
 import { feedToValue, valueToOutput } from './tensor-io.js';
-import { registerKernel as registerJsKernel } from './backends/js/kernels/index.js';
+import { registerKernel as registerJsKernel } from './backends/js/kernels/custom.js';
 
 /**
  * Registers a js-backend kernel for a custom op (or overrides a built-in one).
@@ -99,6 +99,18 @@ export class Runner {
     this._executor = executor;
     this._queue = Promise.resolve();
   }
+
+  /**
+   * Per-step timings accumulated since load, slowest first, when the bundle was loaded with
+   * `{ profile: true }` (backends that support it: wasm); otherwise null.
+   * @returns {{ step: string, ms: number, runs: number }[] | null}
+   */
+  profile() {
+    const p = this._executor?.profile;
+    if (!p) return null;
+    return [...p].map(([step, { ms, runs }]) => ({ step, ms, runs })).sort((a, b) => b.ms - a.ms);
+  }
+
 
   /**
    * Runs the model. `feeds` maps each input name to a TypedArray (shape from the model) or

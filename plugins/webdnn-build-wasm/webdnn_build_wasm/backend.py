@@ -127,11 +127,13 @@ class WasmBackend:
         counter = iter(range(1 << 30))
         ectx = EmitContext(g, ptr, add_const, lambda hint: f"{hint}_{next(counter)}")
 
+        # wasm.segment_per_op=true: one step per op, so that Runner.profile() times each op
+        per_op = ctx.options.get("segment_per_op", "false").lower() in ("1", "true", "yes", "on")
         segments: list[list[str]] = []
         steps: list[dict[str, Any]] = []
         for node, wasm in zip(g.nodes, in_wasm):
             if wasm:
-                if not steps or "wasm" not in steps[-1]:
+                if per_op or not steps or "wasm" not in steps[-1]:
                     steps.append({"wasm": len(segments), "ops": []})
                     segments.append([])
                 body = EMITTERS[node.op_type].emit(node, ectx)

@@ -10,7 +10,6 @@
 
 import { decodeConstant } from '../../bundle.js';
 import { TYPED_ARRAYS, sizeOf } from '../js/kernels/util.js';
-import { WasmJsSteps } from './js-steps.js';
 import { chooseThreads, startWorkers } from './threads.js';
 
 /** (func (result v128) i32.const 0 i8x16.splat i8x16.popcnt): validates only with SIMD support. */
@@ -66,13 +65,16 @@ export async function createWasmBackend(bundle, entry, options = {}) {
   validatePlan(plan, planPath);
   const weights = await bundle.weights();
 
+  // The js kernels (most of the runtime's code) are loaded only when the plan has JS work.
+  const JsSteps = planNeedsJs(plan) ? (await import('./js-steps.js')).WasmJsSteps : null;
   const choice = await chooseThreads(plan, options.threads);
   const requested = options.threads ?? null;
   if (choice.threads > 1) {
     try {
       const module = await compile(WA, bundle, plan.moduleThreads);
       const inst = await instantiate(WA, module, plan, true);
-      const exec = new WasmExecutor(plan, weights, inst, choice.threads);
+      const exec = new WasmExecutor(plan, weights, inst, choice.threads, JsSteps);
+      if (options.profile) exec.profile = new Map();
       const pool = await startWorkers(module, inst.memory, choice.threads);
       exec.attachWorkers(pool);
       exec.threadInfo = { threads: choice.threads, requested, reason: choice.reason };
@@ -84,9 +86,16 @@ export async function createWasmBackend(bundle, entry, options = {}) {
 
   const module = await compile(WA, bundle, plan.module);
   const inst = await instantiate(WA, module, plan, false);
-  const exec = new WasmExecutor(plan, weights, inst, 1);
+  const exec = new WasmExecutor(plan, weights, inst, 1, JsSteps);
+  if (options.profile) exec.profile = new Map();
   exec.threadInfo = { threads: 1, requested, reason: choice.reason };
   return exec;
+}
+
+/** True when a plan has JS steps, or outputs that do not live in wasm memory (constants, JS values). */
+function planNeedsJs(plan) {
+  if (plan.steps.some((s) => s.js)) return true;
+  return plan.outputs.some((vi) => !plan.values[vi]?.addr || plan.values[vi]?.const);
 }
 
 function validatePlan(plan, planPath) {
@@ -176,8 +185,9 @@ export class WasmExecutor {
    * @param {Uint8Array} weights contents of weights.bin
    * @param {{ exports: any, memory: WebAssembly.Memory }} inst the instantiated module
    * @param {number} threads thread count (1: wdn_run_segment; more: wdn_run_segment_mt)
+   * @param {Function | null} [JsSteps] the WasmJsSteps class when the plan has JS work (loaded lazily)
    */
-  constructor(plan, weights, { exports, memory }, threads) {
+  constructor(plan, weights, { exports, memory }, threads, JsSteps = null) {
     this.plan = plan;
     this.exports = exports;
     this.memory = memory;
@@ -245,14 +255,14 @@ export class WasmExecutor {
       outputs: plan.outputs,
       ops: jsOps,
     };
-    this.js = new WasmJsSteps(program, weights, buffer);
+    this.js = JsSteps ? new JsSteps(program, weights, buffer) : null;
     this._bind(buffer);
   }
 
   /** (Re)creates the views of the values in wasm memory (after a memory growth). */
   _bind(buffer) {
     this.buffer = buffer;
-    this.js.arena = buffer;
+    if (this.js) this.js.arena = buffer;
     this.views = this.plan.values.map((v, i) => {
       const a = this.addrs[i];
       if (!a || v.const) return null;
@@ -274,7 +284,7 @@ export class WasmExecutor {
     if (!this.exports) throw new Error('wasm backend has been disposed');
     if (this.memory.buffer !== this.buffer) this._bind(this.memory.buffer);
     const { values } = this.plan;
-    const storage = this.js.top.constants.slice();
+    const storage = this.js ? this.js.top.constants.slice() : new Array(values.length);
     this.views.forEach((t, vi) => { if (t) storage[vi] = t; });
     for (const vi of this.plan.inputs) {
       const name = values[vi].name;
@@ -292,17 +302,26 @@ export class WasmExecutor {
     }
     const ex = this.exports;
     const nth = this.threads;
+    const profile = this.profile; // Map label -> { ms, runs } when loaded with { profile: true }
     for (const step of this.steps) {
+      const t0 = profile ? performance.now() : 0;
       if (step.js !== undefined) {
         this.js.runStep(step.js, storage);
-        continue;
+      } else {
+        try {
+          if (nth > 1) ex.wdn_run_segment_mt(step.wasm, nth);
+          else ex.wdn_run_segment(step.wasm, 0, 1);
+        } catch (e) {
+          throw new Error(`${step.label}: ${message(e)}`, { cause: e });
+        }
       }
-      try {
-        if (nth > 1) ex.wdn_run_segment_mt(step.wasm, nth);
-        else ex.wdn_run_segment(step.wasm, 0, 1);
-      } catch (e) {
-        throw new Error(`${step.label}: ${message(e)}`, { cause: e });
+      if (profile) {
+        const entry = profile.get(step.label) ?? { ms: 0, runs: 0 };
+        entry.ms += performance.now() - t0;
+        entry.runs += 1;
+        profile.set(step.label, entry);
       }
+      if (step.js !== undefined) continue;
       if (this.memory.buffer !== this.buffer) {
         this._bind(this.memory.buffer);
         this.views.forEach((t, vi) => { if (t) storage[vi] = t; });

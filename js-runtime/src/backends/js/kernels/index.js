@@ -13,6 +13,7 @@
 // Returns an array of Tensors, one per node output (omitted optional outputs may be null).
 // Fused activations (`attrs.fused_activation`) are applied by the executor after the kernel, not by kernels.
 
+import { findCustomKernel } from './custom.js';
 import { kernels as elementwise } from './elementwise.js';
 import { kernels as activation } from './activation.js';
 import { kernels as cast } from './cast.js';
@@ -46,15 +47,11 @@ for (const [family, table] of Object.entries(families)) {
   }
 }
 
-/** Kernels registered at run time (custom ops from plugins), keyed by "domain::op" or op. */
-const extraKernels = new Map();
+export { registerKernel } from './custom.js';
 
-/** Register a kernel for a custom op (domain '' is ONNX). */
-export function registerKernel(opType, fn, domain = '') {
-  extraKernels.set(domain ? `${domain}::${opType}` : opType, fn);
-}
-
+/** The kernel for an op: a registered custom kernel first, then the built-in one (default domain). */
 export function findKernel(opType, domain = '') {
-  const key = domain && domain !== 'ai.onnx' ? `${domain}::${opType}` : opType;
-  return extraKernels.get(key) ?? (domain && domain !== 'ai.onnx' ? undefined : builtinKernels[opType]);
+  const custom = findCustomKernel(opType, domain);
+  if (custom) return custom;
+  return domain && domain !== 'ai.onnx' ? undefined : builtinKernels[opType];
 }
