@@ -101,9 +101,10 @@ def _default_opset(model: onnx.ModelProto) -> int:
     return 0
 
 
-def _fix_input_shapes(model: onnx.ModelProto, options: ImportOptions, path: Path) -> None:
+def _fix_input_shapes(model: onnx.ModelProto, options: ImportOptions, path: Path,
+                      standins: set[str] = frozenset()) -> None:
     """Apply --input-shape overrides; refuse unknown names and rank changes."""
-    inits = {i.name for i in model.graph.initializer}
+    inits = {i.name for i in model.graph.initializer} | set(standins)
     inputs = {i.name: i for i in model.graph.input if i.name not in inits}
     for name, shape in options.input_shapes.items():
         if name not in inputs:
@@ -125,8 +126,8 @@ def _fix_input_shapes(model: onnx.ModelProto, options: ImportOptions, path: Path
             tt.shape.dim.add().dim_value = int(size)
 
 
-def _dynamic_dims(model: onnx.ModelProto) -> list[str]:
-    inits = {i.name for i in model.graph.initializer}
+def _dynamic_dims(model: onnx.ModelProto, standins: set[str] = frozenset()) -> list[str]:
+    inits = {i.name for i in model.graph.initializer} | set(standins)
     problems = []
     for inp in model.graph.input:
         if inp.name in inits or not inp.type.HasField("tensor_type"):
@@ -204,13 +205,61 @@ def _attr_value(attr: onnx.AttributeProto, convert_graph: Any = None) -> Any:
     return v  # int, float
 
 
+#: initializers larger than this are left out of the model handed to onnx's checker and shape
+#: inference (both serialize the whole model: for a 100 MB model that is most of the import time,
+#: and past 2 GB it fails); small ones stay, since shape inference reads them (Reshape shapes, ...)
+SKELETON_KEEP_BYTES = 1 << 12
+
+
+def _skeleton(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[onnx.TensorProto], set[str]]:
+    """The model without its large initializers, which become typed graph inputs instead.
+
+    Returns the skeleton, the initializers taken out and the names of the inputs added for them.
+    """
+    sk = onnx.ModelProto()
+    for field in ("ir_version", "producer_name", "producer_version", "domain", "model_version", "doc_string"):
+        setattr(sk, field, getattr(model, field))
+    sk.opset_import.extend(model.opset_import)
+    sk.functions.extend(model.functions)
+    sk.metadata_props.extend(model.metadata_props)
+    g, src = sk.graph, model.graph
+    g.name, g.doc_string = src.name, src.doc_string
+    g.node.extend(src.node)
+    g.input.extend(src.input)
+    g.output.extend(src.output)
+    g.value_info.extend(src.value_info)
+    g.sparse_initializer.extend(src.sparse_initializer)
+    declared = {i.name for i in src.input}
+    removed, added = [], set()
+    for init in src.initializer:
+        if init.ByteSize() <= SKELETON_KEEP_BYTES:
+            g.initializer.append(init)
+            continue
+        removed.append(init)
+        if init.name not in declared:
+            g.input.append(onnx.helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
+            added.add(init.name)
+    return sk, removed, added
+
+
+def _restore(inferred: onnx.ModelProto, removed: list[onnx.TensorProto], added: set[str]) -> onnx.ModelProto:
+    """Put the large initializers back into the inferred skeleton and drop the inputs that stood in for them."""
+    kept = [i for i in inferred.graph.input if i.name not in added]
+    del inferred.graph.input[:]
+    inferred.graph.input.extend(kept)
+    inferred.graph.initializer.extend(removed)
+    return inferred
+
+
 def load_onnx(path: Path, options: ImportOptions) -> Graph:
     path = Path(path)
     model = _read_model(path)
-    _check(model, path)
-    model = _upgrade_opset(model, path)
-    _fix_input_shapes(model, options, path)
-    dynamic = _dynamic_dims(model)
+    skeleton, removed, added = _skeleton(model)
+    _check(skeleton, path)
+    skeleton = _upgrade_opset(skeleton, path)
+    standins = {i.name for i in removed}  # graph inputs that are really (large) initializers
+    _fix_input_shapes(skeleton, options, path, standins)
+    dynamic = _dynamic_dims(skeleton, standins)
     if dynamic:
         raise ShapeError(
             f"{path}: the model has dynamic input dims that must be fixed at build time: "
@@ -218,10 +267,10 @@ def load_onnx(path: Path, options: ImportOptions) -> Graph:
             + ". Pass --input-shape NAME=D1,D2,... (or input-shapes in the config) for each input."
         )
     try:
-        model = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(skeleton, check_type=False, strict_mode=False, data_prop=True)
     except Exception as exc:  # inference is best effort; the graph stays usable with unknown shapes
         raise ImportError_(f"{path}: ONNX shape inference failed: {exc}") from exc
-    return _to_ir(model, path)
+    return _to_ir(_restore(inferred, removed, added), path)
 
 
 def _to_ir(model: onnx.ModelProto, path: Path) -> Graph:
