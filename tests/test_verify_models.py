@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from .helpers import ROOT, run_cli
+from .helpers import run_cli
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    out = tmp_path_factory.mktemp("models")
-    subprocess.run([sys.executable, str(ROOT / "examples/models/generate.py"), "--out", str(out), "--no-verify",
-                    "resnet50", "mobilenetv2", "tiny_cnn"], check=True, capture_output=True)
-    return out
+def models(generated_models):
+    return generated_models
 
 
 @pytest.mark.parametrize("name", ["tiny_cnn", "mobilenetv2", "resnet50"])

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 from onnx import helper
@@ -16,11 +14,8 @@ from ..helpers import ROOT, float_input, run_cli, save_model
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    out = tmp_path_factory.mktemp("models")
-    subprocess.run([sys.executable, str(ROOT / "examples/models/generate.py"), "--out", str(out), "--no-verify",
-                    "resnet50", "mobilenetv2", "tiny_cnn"], check=True, capture_output=True)
-    return out
+def models(generated_models):
+    return generated_models
 
 
 @pytest.mark.parametrize("threads", [1, 2])
