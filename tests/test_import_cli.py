@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
 from webdnn_build.node import NodeWorker
 

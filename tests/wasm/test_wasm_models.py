@@ -10,7 +10,7 @@ from onnx import helper
 
 from webdnn_build.node import NodeWorker
 
-from ..helpers import ROOT, float_input, run_cli, save_model
+from ..helpers import float_input, run_cli, save_model
 
 
 @pytest.fixture(scope="module")
