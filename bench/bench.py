@@ -340,7 +340,7 @@ def write_doc(results: List[Dict], builds: Dict, macs: Dict[str, Optional[int]],
     L.append("  differ beyond |d| ≤ 1e-3 + 1e-3·|ORT| is reported as failed and not timed (max abs diff in the table).")
     L.append(f"- **Warm-up by time:** each side runs for ≥ {args.warmup_s:g} s (and ≥ 2 runs) before measuring, since")
     L.append("  V8 tiers hot code (JS and wasm) up late.")
-    L.append(f"- **Measurement:** ours and ORT alternate run by run (the order flips every round) until each has")
+    L.append("- **Measurement:** ours and ORT alternate run by run (the order flips every round) until each has")
     L.append(f"  ≥ {args.min_runs} runs and the measured phase has lasted ≥ {args.target_s:g} s (so small models get many")
     L.append(f"  more runs), capped at {args.cap_s:g} s. A full GC (untimed) precedes every timed run so garbage left by")
     L.append("  one side is not collected by V8's background threads while the other runs.")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 from typing import Any, Optional
 
 import numpy as np
