@@ -1,5 +1,5 @@
 // GEMM / conv micro-benchmark for the wasm kernels (plugins/webdnn-build-wasm/webdnn_build_wasm/csrc).
-//   node bench/gemm/bench.mjs [--threads 1,2] [--quick] [--wasm DIR]
+//   node bench/gemm/bench.mjs [--threads 1,2] [--quick] [--wasm DIR] [--cases REGEX]
 // Builds the test module with plugins/webdnn-build-wasm/tests/kernels/build.py (via .venv/bin/python or
 // $PYTHON) unless --wasm gives a folder with kernels-st.wasm / kernels-mt.wasm. Reports GFLOP/s and the
 // share of the measured 128-bit SIMD mul+add peak (register-only loop in the same module; for nth
@@ -19,6 +19,7 @@ const argv = process.argv.slice(2);
 const opt = (name, dflt) => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : dflt; };
 const threads = opt('--threads', '1,2').split(',').map(Number);
 const quick = argv.includes('--quick');
+const only = opt('--cases', null);
 const WARM = quick ? 0.3 : 0.5, MEASURE = quick ? 0.4 : 1.5;
 
 let wasmDir = opt('--wasm', null);
@@ -66,9 +67,12 @@ const cases = [
   { name: 'conv7x7 3->64@224 s2', kind: 'conv', cin: 3, h: 224, cout: 64, k: 7, s: 2, p: 3 },
   { name: 'dw3x3 144@56 s1', kind: 'conv', cin: 144, h: 56, cout: 144, k: 3, s: 1, p: 1, dw: true },
   { name: 'dw3x3 144@56 s2', kind: 'conv', cin: 144, h: 56, cout: 144, k: 3, s: 2, p: 1, dw: true },
+  { name: 'dw3x3 960@7 s1', kind: 'conv', cin: 960, h: 7, cout: 960, k: 3, s: 1, p: 1, dw: true },
+  { name: 'dw3x3 32@112 s1', kind: 'conv', cin: 32, h: 112, cout: 32, k: 3, s: 1, p: 1, dw: true },
 ];
 
 const results = {};
+if (only) { const re = new RegExp(only); for (let i = cases.length - 1; i >= 0; i--) if (!re.test(cases[i].name)) cases.splice(i, 1); }
 let peak1 = 0;
 for (const nth of threads) {
   const r = await createRunner(wasmDir, nth);

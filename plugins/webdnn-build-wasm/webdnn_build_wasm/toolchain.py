@@ -61,7 +61,8 @@ def _zig_cc(args: Sequence[str], what: str) -> None:
 
 
 def library_sources() -> list[Path]:
-    return sorted(CSRC.glob("*.c"))
+    """The kernel library: C files and WebAssembly assembly (gemm_kern.s: the GEMM micro-kernels)."""
+    return sorted([*CSRC.glob("*.c"), *CSRC.glob("*.s")])
 
 
 def _hash(*parts: bytes | str) -> str:

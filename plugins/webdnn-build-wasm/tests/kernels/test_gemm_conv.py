@@ -72,6 +72,11 @@ def conv_cases():
         (1, 300, 4, 5, 12, 1, 1, 1, 1, 1, 1, (0, 0, 0, 0), 1),   # pointwise K > KC
         (1, 16, 30, 30, 12, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), 1),  # N = 900 > NC
         (1, 2, 5, 5, 3, 5, 5, 1, 1, 1, 1, (0, 0, 0, 0), 1),      # 1x1 output
+        (1, 3, 40, 150, 3, 3, 3, 1, 1, 1, 1, (1, 0, 0, 1), 3),   # depthwise s1, several row strips, asym pads
+        (1, 2, 45, 301, 2, 3, 3, 2, 2, 1, 1, (0, 1, 1, 0), 2),   # depthwise s2, several strips, odd width
+        (2, 5, 7, 7, 5, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), 5),      # depthwise 7x7 planes (MobileNetV2 tail)
+        (1, 3, 6, 9, 3, 3, 3, 2, 2, 1, 1, (2, 2, 2, 2), 3),      # depthwise s2, pad 2
+        (1, 40, 10, 10, 24, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), 1),  # M = 24: 5-row + 4-row GEMM panels
     ]
     cases = []
     for idx, (n, cin, h, w, cout, kh, kw, sh, sw, dh, dw, pads, group) in enumerate(specs):

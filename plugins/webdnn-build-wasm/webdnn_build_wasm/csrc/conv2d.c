@@ -5,8 +5,10 @@
  *  - 1x1, stride 1, no padding: B is the input itself ([cin_g, H*W]); it is packed like a GEMM B.
  *  - otherwise: im2col is written directly into the packed 8-pixel B panels of the thread's scratch,
  *    one K block x WDN_CONV2D_NC pixels at a time (<= 256 KiB per thread).
- *  - depthwise (group == cin == cout): a direct kernel vectorised over output width (8 or 4 pixels
- *    per step), specialised for 3x3 stride 1 and stride 2 (dilation 1); borders are scalar.
+ *  - depthwise (group == cin == cout): 3x3 stride 1/2 (dilation 1): strips of input rows are copied,
+ *    zero padded (stride 2: split into even/odd columns), into a stack buffer, then 4 outputs per step
+ *    with the 9 weights in registers and no bounds checks (dw3_plane); other shapes: a direct kernel
+ *    vectorised over output width with scalar borders (dw_row).
  * Epilogue: bias[cout] (+ residual) then the activation. Threads: each GEMM is split along its
  * M or N blocks (wdn_gemm_split); depthwise is split over output rows. Deterministic for any nth.
  */
@@ -187,6 +189,135 @@ static void dw_row_any(const wdn_conv2d_params* p, const float* xp, const float*
   dw_row(p, xp, wp, bias, oy, yr, rr, av, p->kh, p->kw, p->sw, p->dh, p->dw);
 }
 
+/* 3x3 depthwise, stride S (1 or 2), dilation 1: a strip of input rows is copied, zero padded, into
+ * a stack buffer (for S == 2 each row is split into its even and odd columns), so that the compute loop
+ * runs on whole vectors with no bounds checks: every tap of 4 outputs is one unaligned v128 load. */
+#define DW_BUF 3072 /* floats (12 KiB of stack) */
+#ifndef DW_NR
+#define DW_NR 1 /* output rows per step (2 measured slower: V8 spills) */
+#endif
+#ifndef DW_NV
+#define DW_NV 1 /* vectors of 4 outputs per row per step (2 measured slower) */
+#endif
+WDN_INLINE int dw3_row_width(int OW, int S) {
+  int owr = (OW + 7) & ~7; /* outputs computed in groups of 8 */
+  return S == 1 ? owr + 4 : 2 * (owr + 4);
+}
+
+/* input row iy of plane xp into dst (RW floats): padded row P[t] = x[iy][t - pl] (zero outside);
+ * S == 1: dst[t] = P[t]; S == 2: dst[t] = P[2t], dst[RW/2 + t] = P[2t + 1] */
+WDN_INLINE void dw3_fill_row(const wdn_conv2d_params* p, const float* xp, int iy, float* dst, int RW, int S) {
+  const int W = p->w, pl = p->pad_l;
+  for (int t = 0; t < RW; t += 4) wasm_v128_store(dst + t, wasm_f32x4_splat(0.0f));
+  if ((unsigned)iy >= (unsigned)p->h) return;
+  const float* row = xp + (size_t)iy * W;
+  int np = S == 1 ? RW : RW; /* padded positions available: S==1 -> RW, S==2 -> 2 * (RW/2) */
+  /* valid input columns c in [0, W) with pad position c + pl < np */
+  int c1 = wdn_mini(W, np - pl);
+  int c0 = pl < 0 ? -pl : 0;
+  if (S == 1) {
+    int c = c0;
+    for (; c + 4 <= c1; c += 4) wasm_v128_store(dst + c + pl, wasm_v128_load(row + c));
+    for (; c < c1; c++) dst[c + pl] = row[c];
+  } else {
+    float* E = dst; float* O = dst + RW / 2;
+    int c = c0;
+    /* vector part when the pad position parity allows: pos = c + pl even -> E[pos/2..], O[pos/2..] */
+    if (((c + pl) & 1) != 0 && c < c1) { O[(c + pl) >> 1] = row[c]; c++; }
+    for (; c + 8 <= c1; c += 8) {
+      v128_t v0 = wasm_v128_load(row + c), v1 = wasm_v128_load(row + c + 4);
+      int q = (c + pl) >> 1;
+      wasm_v128_store(E + q, wasm_i32x4_shuffle(v0, v1, 0, 2, 4, 6));
+      wasm_v128_store(O + q, wasm_i32x4_shuffle(v0, v1, 1, 3, 5, 7));
+    }
+    for (; c < c1; c++) {
+      int pos = c + pl;
+      if (pos & 1) O[pos >> 1] = row[c]; else E[pos >> 1] = row[c];
+    }
+  }
+}
+
+WDN_INLINE void dw3_plane(const wdn_conv2d_params* p, const float* xp, const float* wp, float bias, float* yp,
+                          const float* rp, int oy_lo, int oy_hi, const wdn_act_vec* av, int S) {
+  const int OW = p->ow, RW = dw3_row_width(OW, S);
+  float buf[DW_BUF] __attribute__((aligned(16)));
+  const int max_rows = DW_BUF / RW;               /* >= 3 (checked by the caller) */
+  const int strip = (max_rows - 3) / S + 1;       /* output rows per strip */
+  const int half = S == 2 ? RW / 2 : 0;
+  v128_t w0 = wasm_v128_load32_splat(wp + 0), w1 = wasm_v128_load32_splat(wp + 1), w2 = wasm_v128_load32_splat(wp + 2);
+  v128_t w3 = wasm_v128_load32_splat(wp + 3), w4 = wasm_v128_load32_splat(wp + 4), w5 = wasm_v128_load32_splat(wp + 5);
+  v128_t w6 = wasm_v128_load32_splat(wp + 6), w7 = wasm_v128_load32_splat(wp + 7), w8 = wasm_v128_load32_splat(wp + 8);
+  v128_t bv = wasm_f32x4_splat(bias);
+  for (int oy0 = oy_lo; oy0 < oy_hi; oy0 += strip) {
+    int oy1 = wdn_mini(oy_hi, oy0 + strip);
+    int iy0 = oy0 * S - p->pad_t, nrows = (oy1 - oy0 - 1) * S + 3;
+    for (int r = 0; r < nrows; r++) dw3_fill_row(p, xp, iy0 + r, buf + r * RW, RW, S);
+    for (int oy = oy0; oy < oy1; oy += DW_NR) {
+      int two = DW_NR == 2 && oy + 1 < oy1;
+      const float* r0 = buf + (oy - oy0) * S * RW;
+      const float* r1 = r0 + RW;
+      const float* r2 = r1 + RW;
+      /* second output row: input rows r0 + S*RW .. (only read when `two`; the buffer holds them) */
+      const float* q0 = two ? r0 + S * RW : r0;
+      const float* q1 = q0 + RW;
+      const float* q2 = q1 + RW;
+      for (int ox = 0; ox < OW; ox += 4 * DW_NV) {
+        v128_t s[2][DW_NV];
+        for (int v = 0; v < DW_NV; v++) {
+          int o = ox + 4 * v;
+          /* taps kx = 0, 1, 2 of 4 outputs: S == 1: P[o + kx]; S == 2: E[o], O[o], E[o + 1] */
+#define TAP(R, KX) wasm_v128_load((R) + (S == 1 ? o + (KX) : ((KX) == 1 ? half + o : o + (KX) / 2)))
+#define ROW3(ACC, A, B, C, WA, WB, WC, R)        \
+  ACC = wasm_f32x4_add(ACC, wasm_f32x4_mul(WA, TAP(R, 0))); \
+  ACC = wasm_f32x4_add(ACC, wasm_f32x4_mul(WB, TAP(R, 1))); \
+  ACC = wasm_f32x4_add(ACC, wasm_f32x4_mul(WC, TAP(R, 2)));
+          s[0][v] = bv;
+          ROW3(s[0][v], 0, 1, 2, w0, w1, w2, r0)
+          ROW3(s[0][v], 0, 1, 2, w3, w4, w5, r1)
+          ROW3(s[0][v], 0, 1, 2, w6, w7, w8, r2)
+          if (DW_NR == 2) {
+            s[1][v] = bv;
+            ROW3(s[1][v], 0, 1, 2, w0, w1, w2, q0)
+            ROW3(s[1][v], 0, 1, 2, w3, w4, w5, q1)
+            ROW3(s[1][v], 0, 1, 2, w6, w7, w8, q2)
+          }
+#undef ROW3
+#undef TAP
+        }
+        for (int rr_ = 0; rr_ < (two ? 2 : 1); rr_++) {
+          float* yr = yp + (size_t)(oy + rr_) * OW;
+          const float* rr = rp ? rp + (size_t)(oy + rr_) * OW : 0;
+          for (int v = 0; v < DW_NV; v++) {
+            int o = ox + 4 * v;
+            v128_t x = s[rr_][v];
+            if (o + 4 <= OW) {
+              if (rr) x = wasm_f32x4_add(x, wasm_v128_load(rr + o));
+              wasm_v128_store(yr + o, wdn_act_v4(x, av));
+            } else {
+              float t[4] __attribute__((aligned(16)));
+              wasm_v128_store(t, x);
+              for (int q = 0; o + q < OW; q++) {
+                float val = t[q];
+                if (rr) val += rr[o + q];
+                yr[o + q] = wdn_act_s(val, p->act);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+static void dw3_s1_plane(const wdn_conv2d_params* p, const float* xp, const float* wp, float bias, float* yp,
+                         const float* rp, int oy_lo, int oy_hi, const wdn_act_vec* av) {
+  dw3_plane(p, xp, wp, bias, yp, rp, oy_lo, oy_hi, av, 1);
+}
+static void dw3_s2_plane(const wdn_conv2d_params* p, const float* xp, const float* wp, float bias, float* yp,
+                         const float* rp, int oy_lo, int oy_hi, const wdn_act_vec* av) {
+  dw3_plane(p, xp, wp, bias, yp, rp, oy_lo, oy_hi, av, 2);
+}
+
 static void depthwise(const wdn_conv2d_params* p, int tid, int nth) {
   int C = p->cin, OH = p->oh, OW = p->ow, lo, hi;
   wdn_split(p->n * C * OH, tid, nth, &lo, &hi);
@@ -196,6 +327,20 @@ static void depthwise(const wdn_conv2d_params* p, int tid, int nth) {
   if (p->kh == 3 && p->kw == 3 && p->dh == 1 && p->dw == 1) {
     if (p->sw == 1) row_fn = dw_row_3x3s1;
     else if (p->sw == 2) row_fn = dw_row_3x3s2;
+  }
+  if (p->kh == 3 && p->kw == 3 && p->dh == 1 && p->dw == 1 && p->sh == p->sw && (p->sw == 1 || p->sw == 2) &&
+      3 * dw3_row_width(OW, p->sw) <= DW_BUF) {
+    /* rows [lo, hi) of the n*C*OH output rows, plane by plane */
+    for (int r = lo; r < hi;) {
+      int plane = r / OH, oy = r % OH, c = plane % C;
+      int oy_hi = wdn_mini(OH, oy + (hi - r));
+      const float* xp = p->x + (size_t)plane * p->h * p->w;
+      size_t yo = (size_t)plane * OH * OW;
+      (p->sw == 1 ? dw3_s1_plane : dw3_s2_plane)(p, xp, p->weight + (size_t)c * 9, p->bias ? p->bias[c] : 0.0f,
+                                                 p->y + yo, p->residual ? p->residual + yo : 0, oy, oy_hi, &av);
+      r += oy_hi - oy;
+    }
+    return;
   }
   for (int r = lo; r < hi; r++) {
     int plane = r / OH, oy = r % OH, c = plane % C;
