@@ -26,23 +26,39 @@ function isFetchSource(source) {
 }
 
 /**
+ * True when `source` is a file map, `{ files: { relPath: url }, manifest?, label? }`: the bundle's
+ * files at URLs of their own (bundlers emit each one under a hashed name).
+ */
+function isFileMap(source) {
+  return source !== null && typeof source === 'object' && !(source instanceof URL) &&
+    source.files !== null && typeof source.files === 'object';
+}
+
+/**
  * Opens a bundle: returns an object that reads files relative to the bundle root.
  * Nothing but the manifest is read here; weights are read once, on first use.
  *
- * @param {string|URL} source folder path (Node), or URL of the bundle folder
+ * @param {string|URL|{files: Record<string, string|URL>, manifest?: object, label?: string}} source
+ *   folder path (Node), URL of the bundle folder, or a file map (relative path -> URL or path)
+ * @param {{ onProgress?: (p: {file: string, loaded: number, total: number}) => void }} [options]
+ *   `onProgress`: called as weights.bin arrives (bytes so far and in all; the last call has loaded === total)
  * @returns {Promise<Bundle>}
  */
-export async function openBundle(source) {
-  if (typeof source !== 'string' && !(source instanceof URL)) {
-    throw new TypeError('load(source): source must be a bundle folder path or URL');
+export async function openBundle(source, options = {}) {
+  const fileMap = isFileMap(source);
+  if (typeof source !== 'string' && !(source instanceof URL) && !fileMap) {
+    throw new TypeError('load(source): source must be a bundle folder path or URL, or a file map { files, manifest }');
   }
-  const reader = isFetchSource(source) ? urlReader(source) : await fileReader(source);
+  const reader = fileMap ? mapReader(source) : isFetchSource(source) ? urlReader(source) : await fileReader(source);
   const bundle = new Bundle(reader);
-  let manifest;
-  try {
-    manifest = JSON.parse(new TextDecoder().decode(await reader.read('manifest.json')));
-  } catch (e) {
-    throw new Error(`cannot read bundle ${reader.label}: manifest.json: ${e.message}`, { cause: e });
+  bundle.onProgress = typeof options.onProgress === 'function' ? options.onProgress : null;
+  let manifest = fileMap ? source.manifest : undefined;
+  if (manifest === undefined) {
+    try {
+      manifest = JSON.parse(new TextDecoder().decode(await reader.read('manifest.json')));
+    } catch (e) {
+      throw new Error(`cannot read bundle ${reader.label}: manifest.json: ${e.message}`, { cause: e });
+    }
   }
   validateManifest(manifest, reader.label);
   bundle.manifest = manifest;
@@ -57,12 +73,14 @@ export class Bundle {
     this.label = reader.label;
     this.manifest = null;
     this._weights = null;
+    /** load()'s onProgress, or null. */
+    this.onProgress = null;
   }
 
-  /** Bytes of a file in the bundle (path relative to the bundle root). */
-  async readBytes(relPath) {
+  /** Bytes of a file in the bundle (path relative to the bundle root); `onBytes(n)`: bytes read so far. */
+  async readBytes(relPath, onBytes) {
     try {
-      return await this.reader.read(relPath);
+      return await this.reader.read(relPath, onBytes);
     } catch (e) {
       throw new Error(`cannot read ${relPath} from bundle ${this.label}: ${e.message}`, { cause: e });
     }
@@ -85,10 +103,14 @@ export class Bundle {
   weights() {
     if (!this._weights) {
       const w = this.manifest.weights;
+      const progress = this.onProgress;
       if (!w || !w.file || w.byteLength === 0) {
+        progress?.({ file: w?.file ?? 'weights.bin', loaded: 0, total: 0 });
         this._weights = Promise.resolve(new Uint8Array(0));
       } else {
-        this._weights = this.readBytes(w.file).then((bytes) => {
+        const total = typeof w.byteLength === 'number' ? w.byteLength : 0;
+        const onBytes = progress ? (loaded) => progress({ file: w.file, loaded, total: Math.max(total, loaded) }) : undefined;
+        this._weights = this.readBytes(w.file, onBytes).then((bytes) => {
           if (typeof w.byteLength === 'number' && bytes.byteLength !== w.byteLength) {
             throw new Error(`bundle ${this.label}: ${w.file} has ${bytes.byteLength} bytes, manifest says ${w.byteLength}`);
           }
@@ -125,24 +147,55 @@ function validateManifest(manifest, label) {
 // ---------------------------------------------------------------------------------------------
 // Readers
 
+// A reader has `label` and `read(relPath, onBytes?)`, which resolves to the file's bytes and, while
+// reading, may call onBytes(bytesSoFar); its last call (if any) reports the whole file.
+
+const locationHref = () => (typeof globalThis.location !== 'undefined' ? globalThis.location.href : undefined);
+
+/** Fetches a URL; streams the body when `onBytes` is given and the response has one. */
+async function fetchBytes(url, onBytes) {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`HTTP ${res.status} ${res.statusText} for ${url.href ?? url}`);
+  if (!onBytes || !res.body) {
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    onBytes?.(bytes.byteLength);
+    return bytes;
+  }
+  const chunks = [];
+  let loaded = 0;
+  const body = res.body.getReader();
+  for (;;) {
+    const { done, value } = await body.read();
+    if (done) break;
+    chunks.push(value);
+    loaded += value.byteLength;
+    onBytes(loaded);
+  }
+  if (chunks.length === 1) return chunks[0];
+  const bytes = new Uint8Array(loaded);
+  let at = 0;
+  for (const c of chunks) { bytes.set(c, at); at += c.byteLength; }
+  return bytes;
+}
+
+/** Reads a file in Node (path or file: URL). Node-only modules are imported here, never in browsers. */
+async function readFileBytes(file, onBytes) {
+  const fs = await import('node:fs/promises');
+  const buf = await fs.readFile(file);
+  onBytes?.(buf.byteLength);
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
 function urlReader(source) {
-  let base = source instanceof URL ? new URL(source.href)
-    : new URL(source, typeof globalThis.location !== 'undefined' ? globalThis.location.href : undefined);
+  let base = source instanceof URL ? new URL(source.href) : new URL(source, locationHref());
   if (!base.pathname.endsWith('/')) base = new URL(`${base.pathname}/${base.search}`, base);
   return {
     label: base.href,
-    async read(relPath) {
-      const url = new URL(relPath, base);
-      const res = await fetch(url);
-      if (!res.ok) throw new Error(`HTTP ${res.status} ${res.statusText} for ${url.href}`);
-      return new Uint8Array(await res.arrayBuffer());
-    },
+    read: (relPath, onBytes) => fetchBytes(new URL(relPath, base), onBytes),
   };
 }
 
 async function fileReader(source) {
-  // Node-only modules are imported here, so that the browser path never touches them.
-  const fs = await import('node:fs/promises');
   const path = await import('node:path');
   let dir = source;
   if (source instanceof URL || /^file:/i.test(source)) {
@@ -152,9 +205,19 @@ async function fileReader(source) {
   dir = path.resolve(dir);
   return {
     label: dir,
-    async read(relPath) {
-      const buf = await fs.readFile(path.join(dir, ...relPath.split('/')));
-      return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+    read: (relPath, onBytes) => readFileBytes(path.join(dir, ...relPath.split('/')), onBytes),
+  };
+}
+
+/** A file map's reader: each file at its own URL (or, in Node, path). */
+function mapReader({ files, label }) {
+  return {
+    label: label ?? String(files['manifest.json'] ?? 'bundle'),
+    async read(relPath, onBytes) {
+      if (!Object.hasOwn(files, relPath)) throw new Error('the file map has no such file');
+      const target = files[relPath];
+      if (isFetchSource(target)) return fetchBytes(target instanceof URL ? target : new URL(target, locationHref()), onBytes);
+      return readFileBytes(typeof target === 'string' && /^file:/i.test(target) ? new URL(target) : target, onBytes);
     },
   };
 }

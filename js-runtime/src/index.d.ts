@@ -75,6 +75,32 @@ export interface LoadOptions {
   threads?: number;
   /** Record per-step timings (see Runner.profile()); costs a timer read per step. */
   profile?: boolean;
+  /**
+   * Called as weights.bin arrives (streamed when fetched): bytes so far and in all. The last call has
+   * `loaded === total`; a bundle without weights reports `{ loaded: 0, total: 0 }` once.
+   */
+  onProgress?: (progress: LoadProgress) => void;
+  /**
+   * Options of the webgpu backend. In browsers it uses navigator.gpu; in Node the optional npm
+   * package `webgpu` (Dawn), which needs a Vulkan/Metal/D3D12 driver (tools/setup-webgpu.sh sets up
+   * a software one on Debian). Dispose the runner before the Node process exits (it holds a device).
+   */
+  webgpu?: {
+    /**
+     * A GPUDevice to run on (e.g. shared with the application): the backend then checks its limits
+     * and features instead of requesting a device, and dispose() does not destroy it.
+     */
+    device?: any;
+    /** Passed to requestAdapter(). */
+    powerPreference?: 'low-power' | 'high-performance';
+  };
+  /** @internal Testing hooks of the webgpu backend's availability checks. */
+  webgpuHooks?: {
+    /** Replaces navigator.gpu / Dawn's GPU (null: behave as if there were no WebGPU). */
+    gpu?: any;
+    /** Replaces `import('webgpu')` in Node. */
+    importWebGPU?: () => Promise<any>;
+  };
   /** @internal Testing hooks of the wasm backend's availability checks. */
   wasmHooks?: {
     /** Replaces globalThis.WebAssembly (null: behave as if WebAssembly were missing). */
@@ -82,6 +108,26 @@ export interface LoadOptions {
     /** Replaces WebAssembly.validate for the SIMD probe. */
     validate?: (bytes: Uint8Array) => boolean;
   };
+}
+
+/** What LoadOptions.onProgress receives. */
+export interface LoadProgress {
+  /** The file being read (weights.bin). */
+  file: string;
+  loaded: number;
+  total: number;
+}
+
+/**
+ * A bundle whose files live at URLs of their own (what bundler plugins emit: hashed asset names):
+ * each file's URL (or, in Node, path) by its path in the bundle, e.g. `{ 'weights.bin': '/assets/w-1a2b.bin' }`.
+ */
+export interface BundleFiles {
+  files: Record<string, string | URL>;
+  /** manifest.json, already parsed (else it is read from files['manifest.json']). */
+  manifest?: Record<string, any>;
+  /** Names the bundle in error messages. */
+  label?: string;
 }
 
 /** How the wasm backend chose its thread count. */
@@ -138,7 +184,7 @@ export interface NoBackendError extends Error {
  * Loads a bundle folder (file path in Node, URL in browsers or Node) on the first usable backend.
  * @throws Error naming the bundle for invalid bundles; an Error listing every backend's reason when none works.
  */
-export function load(source: string | URL, options?: LoadOptions): Promise<Runner>;
+export function load(source: string | URL | BundleFiles, options?: LoadOptions): Promise<Runner>;
 
 /** A tensor inside the js backend (float16/bfloat16 stored as Float32Array). */
 export interface KernelTensor {

@@ -27,16 +27,24 @@ export function registerKernel(opType, fn, domain = '') {
  * Loads a bundle and prepares the first usable backend of `options.backends`.
  * Backends that are skipped are recorded, with the reason, in `runner.fallbackLog`.
  *
- * @param {string|URL} source bundle folder: a file path (Node) or a URL (http(s) in browsers or Node)
- * @param {{ backends?: string[], threads?: number }} [options] `threads`: threads of the wasm
- *   backend (default: available cores, capped by the module and at 8; 1 forces single-threaded)
+ * @param {string|URL|{files: Record<string, string|URL>, manifest?: object, label?: string}} source
+ *   bundle folder: a file path (Node) or a URL (http(s) in browsers or Node); or a file map
+ *   (each bundle file's URL or path by its path in the bundle; `manifest`: manifest.json, parsed)
+ * @param {{ backends?: string[], threads?: number, onProgress?: Function }} [options] `threads`: threads
+ *   of the wasm backend (default: available cores, capped by the module and at 8; 1 forces
+ *   single-threaded); `onProgress({ file, loaded, total })`: called as weights.bin arrives;
+ *   `webgpu: { device?, powerPreference? }`: a GPUDevice for the webgpu backend to run on (not
+ *   destroyed by dispose()) and the requestAdapter() preference (see index.d.ts)
  * @returns {Promise<Runner>}
  */
 export async function load(source, options = {}) {
   if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 1)) {
     throw new TypeError(`load(): options.threads must be a positive integer, got ${JSON.stringify(options.threads)}`);
   }
-  const bundle = await openBundle(source);
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
+    throw new TypeError('load(): options.onProgress must be a function');
+  }
+  const bundle = await openBundle(source, { onProgress: options.onProgress });
   let preference = options.backends ?? DEFAULT_BACKENDS;
   if (typeof preference === 'string') preference = [preference];
   if (!Array.isArray(preference) || preference.length === 0) {

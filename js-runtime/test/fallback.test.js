@@ -20,7 +20,7 @@ test('default preference falls back to js, logging webgpu and wasm', async () =>
     const runner = await load(dir);
     assert.equal(runner.backend, 'js');
     assert.deepEqual(runner.fallbackLog.map((f) => f.backend), ['webgpu', 'wasm']);
-    assert.match(runner.fallbackLog[0].reason, /not implemented/);
+    assert.equal(runner.fallbackLog[0].reason, "the bundle has no 'webgpu' program (it was built for: js)");
     assert.equal(runner.fallbackLog[1].reason, "the bundle has no 'wasm' program (it was built for: js)");
   });
 });
@@ -39,7 +39,7 @@ test('a backend missing from the manifest is skipped; no usable backend lists ev
       assert.match(e.message, /^no usable backend for bundle /);
       assert.ok(e.message.includes(dir));
       assert.match(e.message, /- foo: unknown backend 'foo'/);
-      assert.match(e.message, /- webgpu: the webgpu backend is not implemented/);
+      assert.match(e.message, /- webgpu: the bundle has no 'webgpu' program \(it was built for: wasm\)/);
       assert.match(e.message, /- js: the bundle has no 'js' program \(it was built for: wasm\)/);
       assert.deepEqual(e.fallbackLog.map((f) => f.backend), ['foo', 'webgpu', 'js']);
       return true;

@@ -6,7 +6,12 @@
 
 /** @type {Record<string, { create?: Function, unavailable?: string }>} */
 export const BACKENDS = {
-  webgpu: { unavailable: 'the webgpu backend is not implemented yet in this runtime' },
+  webgpu: {
+    async create(bundle, entry, options) {
+      const { createWebGPUBackend } = await import('./webgpu/backend.js');
+      return createWebGPUBackend(bundle, entry, options);
+    },
+  },
   wasm: {
     async create(bundle, entry, options) {
       const { createWasmBackend } = await import('./wasm/backend.js');
