@@ -41,15 +41,18 @@ class MemoryPlan:
     unshared_size: int = 0
 
 
-def _align(n: int) -> int:
-    return (n + ALIGN - 1) // ALIGN * ALIGN
+def _align(n: int, align: int = ALIGN) -> int:
+    return (n + align - 1) // align * align
 
 
-def plan_memory(graph: Graph, storage_bytes: Callable[[str], Optional[int]], include_io: bool = False) -> MemoryPlan:
+def plan_memory(graph: Graph, storage_bytes: Callable[[str], Optional[int]], include_io: bool = False,
+                align: int = ALIGN) -> MemoryPlan:
     """Plan the arena for ``graph``; ``storage_bytes(dtype)`` gives the backend's element size (None: not planned).
 
     With ``include_io`` graph inputs and outputs get slots too (live for the whole run), for
-    backends whose kernels can only address their own memory.
+    backends whose kernels can only address their own memory. ``align``: slot offsets and sizes
+    are multiples of it (16 by default; the webgpu backend asks for 256, WebGPU's
+    ``minStorageBufferOffsetAlignment``).
     """
     unplanned = set() if include_io else set(graph.inputs) | set(graph.outputs)
     first: dict[str, int] = {}
@@ -79,7 +82,7 @@ def plan_memory(graph: Graph, storage_bytes: Callable[[str], Optional[int]], inc
         elem = storage_bytes(value.dtype)
         if elem is None:
             continue
-        nbytes = _align(max(1, (value.numel() or 0) * elem))
+        nbytes = _align(max(1, (value.numel() or 0) * elem), align)
         sized.append((name, nbytes))
 
     plan = MemoryPlan()

@@ -1,0 +1,720 @@
+// The webgpu backend: runs a bundle's webgpu plan (docs/webgpu-backend.md).
+//
+// Load: gets a GPU (navigator.gpu in browsers; the optional `webgpu` npm package (Dawn) in Node),
+// an adapter and a device with the limits the plan needs, creates the plan's buffers, uploads the
+// weights once, compiles the shaders and creates every pipeline and bind group. Any error here
+// (no adapter, missing feature, shader compile error, validation, out of memory, device lost)
+// throws with the reason, so that load() falls back to the next backend.
+// Run: writes the inputs, records the GPU steps between CPU steps into one command encoder (one
+// compute pass per run of consecutive GPU steps), runs CPU steps with the js kernels (values they
+// read are copied back with mapAsync first, values they write are uploaded after) and reads the
+// outputs back.
+
+import { decodeConstant } from '../../bundle.js';
+import { TYPED_ARRAYS, sizeOf, numberToFloat16Bits, float16BitsToNumber } from '../js/kernels/util.js';
+
+// GPUBufferUsage / GPUMapMode flags (not every environment exposes the globals, e.g. Dawn in Node).
+const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, STORAGE: 0x80 };
+const MAP_READ = 0x1;
+
+/** Element types of values in GPU buffers, and their sizes. */
+const GPU_TYPES = { f32: 4, f16: 2, i32: 4, u32: 4 };
+
+const NO_WEBGPU_NODE = 'no WebGPU in this environment (npm install webgpu for Node)';
+const NO_WEBGPU_BROWSER = 'no WebGPU in this environment (navigator.gpu is undefined: it needs a browser with ' +
+  'WebGPU enabled and a secure context)';
+
+function message(e) {
+  return e && e.message ? e.message : String(e);
+}
+
+function isNode() {
+  return typeof process !== 'undefined' && !!process.versions?.node;
+}
+
+const round4 = (n) => Math.ceil(n / 4) * 4;
+
+let nodeGPU = null; // Dawn's GPU object, created once per process
+
+/**
+ * The GPU object of this environment ({ gpu } or { reason }).
+ * @param {{ gpu?: any, importWebGPU?: () => Promise<any> }} hooks `gpu`: replaces navigator.gpu /
+ *   Dawn (null: behave as if there were no WebGPU); `importWebGPU`: replaces import('webgpu')
+ */
+export async function getGPU(hooks = {}) {
+  const node = isNode();
+  if (Object.hasOwn(hooks, 'gpu')) {
+    return hooks.gpu ? { gpu: hooks.gpu } : { reason: node ? NO_WEBGPU_NODE : NO_WEBGPU_BROWSER };
+  }
+  if (globalThis.navigator?.gpu) return { gpu: globalThis.navigator.gpu };
+  if (!node) return { reason: NO_WEBGPU_BROWSER };
+  if (nodeGPU && !hooks.importWebGPU) return { gpu: nodeGPU };
+  let mod;
+  try {
+    // A computed specifier: bundlers must not try to resolve this Node-only optional dependency.
+    const name = 'webgpu';
+    mod = hooks.importWebGPU ? await hooks.importWebGPU() : await import(/* @vite-ignore */ name);
+  } catch (e) {
+    return { reason: `${NO_WEBGPU_NODE}: ${message(e).split('\n')[0]}` };
+  }
+  const create = mod?.create ?? mod?.default?.create;
+  if (typeof create !== 'function') return { reason: `${NO_WEBGPU_NODE}: the webgpu package has no create()` };
+  let gpu;
+  try {
+    gpu = create([]);
+  } catch (e) {
+    return { reason: `the webgpu package (Dawn) failed to start: ${message(e)}` };
+  }
+  if (!hooks.importWebGPU) nodeGPU = gpu;
+  return { gpu };
+}
+
+/** What the plan asks of a device: limits, features. */
+function planNeeds(plan) {
+  const maxBuffer = Math.max(0, ...plan.buffers.map((b) => round4(b.byteLength)));
+  let maxBinding = 0;
+  let maxBindings = 0;
+  for (const s of plan.steps) {
+    if (!s.gpu) continue;
+    maxBindings = Math.max(maxBindings, s.gpu.bindings.length);
+    for (const b of s.gpu.bindings) maxBinding = Math.max(maxBinding, round4(bindingRange(plan, b).size));
+  }
+  const features = new Set(plan.features ?? []);
+  if (plan.precision === 'f16') features.add('shader-f16');
+  return {
+    limits: {
+      maxBufferSize: maxBuffer,
+      maxStorageBufferBindingSize: maxBinding,
+      maxStorageBuffersPerShaderStage: maxBindings,
+    },
+    features: [...features],
+  };
+}
+
+/** The buffer range a binding covers: { buffer, offset, size }. */
+function bindingRange(plan, b) {
+  const g = placeOf(plan.values[b.value].gpu, b.part);
+  const offset = g.offset + (b.offset ?? 0);
+  const size = b.byteLength ?? (g.byteLength - (b.offset ?? 0));
+  return { buffer: g.buffer, offset, size, placement: g };
+}
+
+/** The { buffer, offset, byteLength } of a value's placement, or of part `part` of a split one. */
+function placeOf(gpu, part) {
+  if (!Array.isArray(gpu.parts)) return gpu;
+  if (part === undefined) throw new Error('binds a split value without "part"');
+  return gpu.parts[part];
+}
+
+/** The pieces of a value in GPU buffers: its placement, or its parts (consecutive slices of its bytes). */
+function piecesOf(gpu) {
+  return Array.isArray(gpu.parts) ? gpu.parts : [gpu];
+}
+
+function validatePlan(plan, planPath) {
+  const bad = (what) => { throw new Error(`${planPath}: ${what}`); };
+  if (plan === null || typeof plan !== 'object') bad('not an object');
+  for (const key of ['values', 'buffers', 'shaders', 'inputs', 'outputs', 'steps']) {
+    if (!Array.isArray(plan[key])) bad(`"${key}" must be a list`);
+  }
+  if (plan.precision !== undefined && plan.precision !== 'f32' && plan.precision !== 'f16') {
+    bad(`"precision" must be "f32" or "f16", got ${JSON.stringify(plan.precision)}`);
+  }
+  plan.buffers.forEach((b, i) => {
+    if (!b || !Number.isInteger(b.byteLength) || b.byteLength < 0) bad(`buffer ${i} has no integer byteLength`);
+  });
+  plan.shaders.forEach((s, i) => { if (typeof s !== 'string') bad(`shader ${i} is not WGSL source text`); });
+  const index = (vi, what) => {
+    if (!Number.isInteger(vi) || vi < 0 || vi >= plan.values.length) bad(`${what} refers to value ${JSON.stringify(vi)}, which does not exist`);
+  };
+  plan.inputs.forEach((vi) => index(vi, 'inputs'));
+  plan.outputs.forEach((vi) => index(vi, 'outputs'));
+  plan.values.forEach((v, i) => {
+    const g = v.gpu;
+    if (!g) return;
+    const where = `value '${v.name ?? `#${i}`}'`;
+    if (Array.isArray(g.parts) && !v.const) bad(`${where}: only constants can be split into parts`);
+    if (Array.isArray(g.parts) && g.parts.length === 0) bad(`${where}: gpu.parts is empty`);
+    for (const piece of piecesOf(g)) {
+      if (!Number.isInteger(piece?.buffer) || !plan.buffers[piece.buffer]) bad(`${where}: gpu buffer ${JSON.stringify(piece?.buffer)} does not exist`);
+      if (!Number.isInteger(piece.offset) || piece.offset < 0 || piece.offset % 4 !== 0) bad(`${where}: gpu offset must be a multiple of 4`);
+      if (!Number.isInteger(piece.byteLength) || piece.byteLength < 0) bad(`${where}: gpu byteLength must be an integer`);
+      if (piece.offset + piece.byteLength > round4(plan.buffers[piece.buffer].byteLength)) {
+        bad(`${where}: [${piece.offset}, ${piece.offset + piece.byteLength}) lies outside buffer ${piece.buffer} (${plan.buffers[piece.buffer].byteLength} bytes)`);
+      }
+      if (v.const && plan.buffers[piece.buffer].kind !== 'weights') bad(`${where} is a constant outside a "weights" buffer`);
+    }
+    const total = piecesOf(g).reduce((a, piece) => a + piece.byteLength, 0);
+    if (!Array.isArray(v.shape) || !v.shape.every((d) => Number.isInteger(d) && d >= 0)) bad(`${where} is on the GPU but has no static shape`);
+    const type = gpuType(v, plan);
+    if (!type) bad(`${where}: dtype ${JSON.stringify(v.dtype)} cannot live in a GPU buffer`);
+    if (sizeOf(v.shape) * GPU_TYPES[type] > round4(total)) {
+      bad(`${where}: ${sizeOf(v.shape)} ${type} elements do not fit its ${total} GPU bytes`);
+    }
+  });
+  plan.steps.forEach((s, k) => {
+    if (s?.cpu) {
+      const c = s.cpu;
+      if (typeof c.op !== 'string' || !Array.isArray(c.inputs) || !Array.isArray(c.outputs)) bad(`step ${k}: cpu step needs op, inputs, outputs`);
+      c.inputs.forEach((vi) => vi < 0 || index(vi, `step ${k}`));
+      c.outputs.forEach((vi) => vi < 0 || index(vi, `step ${k}`));
+      return;
+    }
+    const g = s?.gpu;
+    if (!g) bad(`step ${k} is neither { gpu } nor { cpu }`);
+    if (!Number.isInteger(g.shader) || typeof plan.shaders[g.shader] !== 'string') bad(`step ${k}: shader ${JSON.stringify(g.shader)} does not exist`);
+    if (!Array.isArray(g.bindings)) bad(`step ${k}: "bindings" must be a list`);
+    g.bindings.forEach((b, i) => {
+      index(b?.value, `step ${k} binding ${i}`);
+      const gv = plan.values[b.value].gpu;
+      if (!gv) bad(`step ${k} binding ${i}: value '${plan.values[b.value].name}' has no gpu placement`);
+      if (Array.isArray(gv.parts) && !(Number.isInteger(b.part) && gv.parts[b.part])) {
+        bad(`step ${k} binding ${i}: value '${plan.values[b.value].name}' is split: "part" must name one of its ${gv.parts.length} parts`);
+      }
+      const r = bindingRange(plan, b);
+      const g2 = r.placement;
+      if (r.offset < g2.offset || r.offset + r.size > g2.offset + round4(g2.byteLength) || r.size <= 0) {
+        bad(`step ${k} binding ${i}: the range lies outside value '${plan.values[b.value].name}'`);
+      }
+    });
+    const dims = (a) => Array.isArray(a) && a.length >= 1 && a.length <= 3 && a.every((n) => Number.isInteger(n) && n >= 0);
+    if (g.workgroups !== undefined) {
+      if (!dims(g.workgroups)) bad(`step ${k}: "workgroups" must be 1 to 3 non-negative integers`);
+    } else if (!dims(g.invocations)) {
+      bad(`step ${k}: "invocations" (or "workgroups") must be 1 to 3 non-negative integers`);
+    }
+  });
+}
+
+/**
+ * The element type of a value in its GPU buffer: `gpu.type` when given, else floats -> f16 when the
+ * plan's precision is "f16", else f32; signed integers -> i32,
+ * unsigned integers and bool -> u32 (64-bit integers are truncated to 32 bits). null: not on the GPU.
+ */
+function gpuType(v, plan) {
+  if (v.gpu?.type !== undefined) return Object.hasOwn(GPU_TYPES, v.gpu.type) ? v.gpu.type : null;
+  switch (v.dtype) {
+    case 'float32': case 'float64': case 'bfloat16': case 'float16': return plan.precision === 'f16' ? 'f16' : 'f32';
+    case 'int8': case 'int16': case 'int32': case 'int64': return 'i32';
+    case 'uint8': case 'uint16': case 'uint32': case 'uint64': case 'bool': return 'u32';
+    default: return null;
+  }
+}
+
+/** Internal tensor data -> a fresh, non-shared, 4-byte-padded Uint8Array in the GPU element type. */
+function toGPUBytes(data, type, n) {
+  if (data.length < n) throw new Error(`has ${data.length} elements, the GPU buffer needs ${n}`);
+  let out;
+  const bytes = round4(n * GPU_TYPES[type]);
+  const buffer = new ArrayBuffer(bytes);
+  if (type === 'f16') {
+    out = new Uint16Array(buffer, 0, n);
+    for (let i = 0; i < n; i++) out[i] = numberToFloat16Bits(Number(data[i]));
+  } else {
+    out = type === 'f32' ? new Float32Array(buffer, 0, n) : type === 'i32' ? new Int32Array(buffer, 0, n) : new Uint32Array(buffer, 0, n);
+    if (data instanceof BigInt64Array || data instanceof BigUint64Array) {
+      for (let i = 0; i < n; i++) out[i] = Number(type === 'i32' ? BigInt.asIntN(32, data[i]) : BigInt.asUintN(32, data[i]));
+    } else if (data.length === n) {
+      out.set(data);
+    } else {
+      out.set(data.subarray(0, n));
+    }
+  }
+  return new Uint8Array(buffer);
+}
+
+/** Bytes read back from the GPU -> internal tensor data of `dtype` (js backend representation). */
+function fromGPUBytes(bytes, type, dtype, n) {
+  const src = type === 'f16' ? new Uint16Array(bytes.buffer, bytes.byteOffset, n)
+    : type === 'f32' ? new Float32Array(bytes.buffer, bytes.byteOffset, n)
+      : type === 'i32' ? new Int32Array(bytes.buffer, bytes.byteOffset, n) : new Uint32Array(bytes.buffer, bytes.byteOffset, n);
+  const internal = dtype === 'float16' || dtype === 'bfloat16' ? 'float32' : dtype;
+  const Ctor = TYPED_ARRAYS[internal];
+  const out = new Ctor(n);
+  if (type === 'f16') {
+    for (let i = 0; i < n; i++) out[i] = float16BitsToNumber(src[i]);
+  } else if (out instanceof BigInt64Array || out instanceof BigUint64Array) {
+    for (let i = 0; i < n; i++) out[i] = BigInt(src[i]);
+  } else if (dtype === 'bool') {
+    for (let i = 0; i < n; i++) out[i] = src[i] ? 1 : 0;
+  } else {
+    out.set(src);
+  }
+  return out;
+}
+
+/**
+ * Workgroup sizes for a step: the plan's WG_X / WG_Y / WG_Z override values (default 1), each
+ * clamped to maxComputeWorkgroupSize{X,Y,Z}, then the largest halved until the product fits
+ * maxComputeInvocationsPerWorkgroup. Returns { constants, size: [x, y, z] }.
+ */
+export function chooseWorkgroup(overrides, limits) {
+  const constants = { ...(overrides ?? {}) };
+  const keys = ['WG_X', 'WG_Y', 'WG_Z'];
+  const maxDim = [limits.maxComputeWorkgroupSizeX ?? 256, limits.maxComputeWorkgroupSizeY ?? 256, limits.maxComputeWorkgroupSizeZ ?? 64];
+  const size = keys.map((k, d) => {
+    const want = Object.hasOwn(constants, k) ? Math.max(1, Math.floor(Number(constants[k]))) : 1;
+    return Math.min(want, maxDim[d]);
+  });
+  const maxInv = limits.maxComputeInvocationsPerWorkgroup ?? 256;
+  while (size[0] * size[1] * size[2] > maxInv) {
+    const d = size.indexOf(Math.max(...size));
+    size[d] = Math.max(1, Math.floor(size[d] / 2));
+  }
+  keys.forEach((k, d) => { if (Object.hasOwn(constants, k)) constants[k] = size[d]; });
+  return { constants, size };
+}
+
+/**
+ * Creates the webgpu backend's executor for a bundle.
+ *
+ * @param {import('../../bundle.js').Bundle} bundle an opened bundle
+ * @param {{ plan?: string }} entry the manifest's `backends.webgpu` entry (default 'webgpu/plan.json')
+ * @param {{ webgpu?: { device?: any, powerPreference?: string }, webgpuHooks?: object }} [options] load() options
+ * @returns {Promise<WebGPUExecutor>}
+ */
+export async function createWebGPUBackend(bundle, entry, options = {}) {
+  const hooks = options.webgpuHooks ?? {};
+  const userDevice = options.webgpu?.device ?? null;
+  const planPath = entry?.plan ?? 'webgpu/plan.json';
+  if (typeof planPath !== 'string') throw new Error('manifest backends.webgpu has no "plan" file');
+
+  let device = userDevice;
+  let adapter = null;
+  if (!device) {
+    const { gpu, reason } = await getGPU(hooks);
+    if (!gpu) throw new Error(reason);
+    try {
+      adapter = await gpu.requestAdapter(options.webgpu?.powerPreference ? { powerPreference: options.webgpu.powerPreference } : undefined);
+    } catch (e) {
+      throw new Error(`WebGPU requestAdapter() failed: ${message(e)}`, { cause: e });
+    }
+    if (!adapter) {
+      throw new Error('WebGPU has no adapter here (requestAdapter() returned null' +
+        (isNode() ? '; in Node, Dawn needs a Vulkan driver: see tools/setup-webgpu.sh)' : ')'));
+    }
+  }
+
+  const plan = await bundle.readJSON(planPath);
+  validatePlan(plan, planPath);
+  const needs = planNeeds(plan);
+  const limitsSource = device ? device.limits : adapter.limits;
+  for (const [key, need] of Object.entries(needs.limits)) {
+    if (need > (limitsSource[key] ?? 0)) {
+      throw new Error(`the plan needs ${key} = ${need}, this ${device ? 'device' : 'adapter'} offers ${limitsSource[key]}`);
+    }
+  }
+  const features = device ? device.features : adapter.features;
+  for (const f of needs.features) {
+    if (!features.has(f)) throw new Error(`the plan needs the WebGPU feature '${f}', which this ${device ? 'device' : 'adapter'} lacks`);
+  }
+
+  if (!device) {
+    const requiredLimits = {};
+    const L = adapter.limits;
+    for (const [key, need] of Object.entries(needs.limits)) if (need > 0) requiredLimits[key] = need;
+    // Workgroup sizes are chosen within the adapter's limits: ask for all of it.
+    for (const key of ['maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY',
+      'maxComputeWorkgroupSizeZ', 'maxComputeWorkgroupStorageSize']) {
+      if (L[key] !== undefined) requiredLimits[key] = L[key];
+    }
+    try {
+      device = await adapter.requestDevice({ requiredFeatures: needs.features, requiredLimits });
+    } catch (e) {
+      throw new Error(`WebGPU requestDevice() failed: ${message(e)}`, { cause: e });
+    }
+  }
+
+  const exec = new WebGPUExecutor(plan, device, !userDevice, adapter);
+  try {
+    await exec.init(await bundle.weights(), planPath);
+  } catch (e) {
+    exec.dispose();
+    throw e;
+  }
+  return exec;
+}
+
+/** Names of the values that subgraph attributes ($graph) of `ops` read from enclosing graphs. */
+function capturedNames(ops, out = new Set()) {
+  const visit = (attr) => {
+    if (Array.isArray(attr)) attr.forEach(visit);
+    else if (attr && typeof attr === 'object' && attr.$graph && typeof attr.$graph === 'object') {
+      const g = attr.$graph;
+      for (const vi of g.captures ?? []) if (g.values?.[vi]) out.add(g.values[vi].name);
+      capturedNames(g.ops ?? [], out);
+    }
+  };
+  for (const op of ops) Object.values(op.attrs ?? {}).forEach(visit);
+  return out;
+}
+
+/** Runs a webgpu plan. Runs must not overlap (the Runner queues them). */
+export class WebGPUExecutor {
+  constructor(plan, device, ownsDevice, adapter) {
+    this.plan = plan;
+    this.device = device;
+    this.ownsDevice = ownsDevice;
+    this.adapterInfo = adapter?.info ?? null;
+    this.threads = 1;
+    this.lost = null; // the reason, once the device is lost
+    this.disposed = false;
+    this.buffers = [];
+    this.staging = new Map(); // value index -> MAP_READ buffer
+    device.lost?.then((info) => {
+      if (this.disposed) return;
+      this.lost = `${info?.reason ?? 'unknown'}${info?.message ? `: ${info.message}` : ''}`;
+    });
+  }
+
+  async init(weights, planPath) {
+    const { plan, device } = this;
+    const { values } = plan;
+    this.types = values.map((v) => (v.gpu ? gpuType(v, plan) : null));
+
+    device.pushErrorScope('out-of-memory');
+    device.pushErrorScope('validation');
+    let failure = null;
+    try {
+      // Buffers (sizes rounded up to 4 bytes; every buffer can be copied from and to).
+      this.buffers = plan.buffers.map((b) => device.createBuffer({
+        size: Math.max(4, round4(b.byteLength)),
+        usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST,
+      }));
+      // Weights, uploaded once.
+      values.forEach((v, i) => {
+        if (!v.const || !v.gpu) return;
+        let t;
+        try {
+          t = decodeConstant(v.const, weights);
+        } catch (e) {
+          throw new Error(`constant '${v.name}': ${message(e)}`, { cause: e });
+        }
+        const n = sizeOf(v.shape);
+        let bytes;
+        try {
+          bytes = toGPUBytes(t.data, this.types[i], n);
+        } catch (e) {
+          throw new Error(`constant '${v.name}' ${message(e)}`);
+        }
+        let at = 0;
+        for (const piece of piecesOf(v.gpu)) {
+          const size = Math.min(round4(piece.byteLength), bytes.byteLength - at);
+          if (size > 0) device.queue.writeBuffer(this.buffers[piece.buffer], piece.offset, bytes.buffer, at, size);
+          at += piece.byteLength;
+        }
+      });
+
+      // Shaders: compile, report errors with their line.
+      const modules = plan.shaders.map((code, i) => device.createShaderModule({ code, label: `shader ${i}` }));
+      const usedShaders = new Set(plan.steps.filter((s) => s.gpu).map((s) => s.gpu.shader));
+      for (const i of usedShaders) {
+        const info = typeof modules[i].getCompilationInfo === 'function' ? await modules[i].getCompilationInfo() : { messages: [] };
+        const errors = info.messages.filter((m) => m.type === 'error');
+        if (errors.length) {
+          const text = errors.slice(0, 3).map((m) => `${m.lineNum}:${m.linePos}: ${m.message}`).join('; ');
+          const users = plan.steps.filter((s) => s.gpu?.shader === i).map((s) => s.gpu.name || s.gpu.op).slice(0, 3);
+          throw new Error(`WGSL shader ${i} (${users.join(', ')}) does not compile: ${text}`);
+        }
+      }
+
+      // Pipelines and bind groups, one per GPU step.
+      const limits = device.limits;
+      const pipelineCache = new Map();
+      this.steps = [];
+      const jsOps = [];
+      for (const [k, s] of plan.steps.entries()) {
+        if (s.cpu) {
+          jsOps.push(s.cpu);
+          this.steps.push({ cpu: jsOps.length - 1, op: s.cpu, label: `node '${s.cpu.name || s.cpu.op}' (${s.cpu.op})` });
+          continue;
+        }
+        const g = s.gpu;
+        const label = `gpu step ${k} '${g.name || g.op || `#${k}`}'${g.op ? ` (${g.op})` : ''}`;
+        const { constants, size } = chooseWorkgroup(g.workgroup?.override, limits);
+        const maxGroups = limits.maxComputeWorkgroupsPerDimension ?? 65535;
+        let dispatch;
+        if (g.workgroups !== undefined) {
+          dispatch = [...g.workgroups, 1, 1].slice(0, 3);
+        } else {
+          const inv = [...g.invocations, 1, 1].slice(0, 3);
+          dispatch = inv.map((n, d) => Math.ceil(n / size[d]));
+          if (dispatch[0] > maxGroups && inv[1] === 1 && inv[2] === 1) {
+            // 1-D kernels index with gid.x + gid.y * nwg.x * WG_X: fold into two dimensions
+            const total = dispatch[0];
+            dispatch = [Math.min(total, maxGroups), 0, 1];
+            dispatch[1] = Math.ceil(total / dispatch[0]);
+          }
+        }
+        if (dispatch.some((n) => n > maxGroups)) {
+          throw new Error(`${label}: dispatch [${dispatch}] exceeds maxComputeWorkgroupsPerDimension ${maxGroups} (workgroup [${size}])`);
+        }
+        const entryPoint = g.entryPoint ?? 'main';
+        const key = `${g.shader}|${entryPoint}|${JSON.stringify(constants)}`;
+        let pipeline = pipelineCache.get(key);
+        if (!pipeline) {
+          const desc = { label, layout: 'auto', compute: { module: modules[g.shader], entryPoint, constants } };
+          try {
+            pipeline = typeof device.createComputePipelineAsync === 'function'
+              ? await device.createComputePipelineAsync(desc) : device.createComputePipeline(desc);
+          } catch (e) {
+            throw new Error(`${label}: cannot create the pipeline: ${message(e)}`, { cause: e });
+          }
+          pipelineCache.set(key, pipeline);
+        }
+        const bindGroup = device.createBindGroup({
+          label,
+          layout: pipeline.getBindGroupLayout(0),
+          entries: g.bindings.map((b, i) => {
+            const r = bindingRange(plan, b);
+            return { binding: i, resource: { buffer: this.buffers[r.buffer], offset: r.offset, size: round4(r.size) } };
+          }),
+        });
+        const writes = g.bindings.filter((b) => b.access !== 'read').map((b) => b.value);
+        const reads = g.bindings.map((b) => b.value);
+        this.steps.push({ gpu: true, pipeline, bindGroup, dispatch: dispatch.some((n) => n === 0) ? null : dispatch, reads, writes, label });
+      }
+      // Encode (never submit) each step once, so that usage-scope errors (e.g. one buffer bound
+      // read-only and read-write in the same dispatch) fail load, naming the step.
+      const checks = [];
+      for (const step of this.steps) {
+        if (!step.gpu) continue;
+        device.pushErrorScope('validation');
+        const enc = device.createCommandEncoder();
+        const p = enc.beginComputePass();
+        p.setPipeline(step.pipeline);
+        p.setBindGroup(0, step.bindGroup);
+        p.dispatchWorkgroups(1);
+        p.end();
+        enc.finish();
+        checks.push(device.popErrorScope().then((err) => (err ? `${step.label}: ${err.message}` : null)));
+      }
+      const problems = (await Promise.all(checks)).filter(Boolean);
+      if (problems.length) throw new Error(`WebGPU validation error: ${problems[0]}`);
+      this._schedule(jsOps);
+      await this._initJs(jsOps, weights);
+    } catch (e) {
+      failure = e;
+    }
+    const validation = await device.popErrorScope();
+    const oom = await device.popErrorScope();
+    if (failure) throw failure;
+    if (oom) throw new Error(`WebGPU out of memory while loading ${planPath}: ${oom.message}`);
+    if (validation) throw new Error(`WebGPU validation error while loading ${planPath}: ${validation.message}`);
+    if (this.lost) throw new Error(`the WebGPU device was lost while loading: ${this.lost}`);
+    await device.queue.onSubmittedWorkDone();
+    if (this.lost) throw new Error(`the WebGPU device was lost while loading: ${this.lost}`);
+  }
+
+  /**
+   * Static transfer schedule: which values are current on the CPU / the GPU before each step. Before a
+   * CPU step: `readback` (GPU -> CPU copies); after it: `upload` (its outputs later GPU steps read).
+   * `inputUploads`: the graph inputs GPU steps read (written at the start of run()).
+   */
+  _schedule(jsOps) {
+    const { plan } = this;
+    const n = plan.values.length;
+    const cpu = new Array(n).fill(false);
+    const gpu = new Array(n).fill(false);
+    plan.values.forEach((v, i) => { if (v.const) { cpu[i] = true; gpu[i] = !!v.gpu; } });
+    for (const vi of plan.inputs) cpu[vi] = true;
+    const byName = new Map(plan.values.map((v, i) => [v.name, i]));
+    this.inputUploads = [];
+    const needGPU = (vi, list) => {
+      if (gpu[vi]) return;
+      if (!cpu[vi]) return; // not computed yet: the step writes it
+      list.push(vi);
+      gpu[vi] = true;
+    };
+    const needCPU = (vi, list, where) => {
+      if (cpu[vi]) return;
+      if (!gpu[vi]) throw new Error(`${where} reads value '${plan.values[vi].name}' before it is computed`);
+      list.push(vi);
+      cpu[vi] = true;
+    };
+    // values some later GPU step binds (for the uploads after CPU steps)
+    const laterGPUReads = this.steps.map(() => new Set());
+    const acc = new Set();
+    for (let k = this.steps.length - 1; k >= 0; k--) {
+      laterGPUReads[k] = new Set(acc);
+      if (this.steps[k].gpu) this.steps[k].reads.forEach((vi) => acc.add(vi));
+    }
+    this.steps.forEach((step, k) => {
+      if (step.gpu) {
+        // only graph inputs can be current on the CPU alone here (CPU results are uploaded after
+        // their step): they are written at the start of run()
+        step.reads.forEach((vi) => needGPU(vi, this.inputUploads));
+        step.writes.forEach((vi) => { gpu[vi] = true; cpu[vi] = false; });
+      } else {
+        step.readback = [];
+        const reads = step.op.inputs.filter((vi) => vi >= 0);
+        for (const name of capturedNames([step.op])) if (byName.has(name)) reads.push(byName.get(name));
+        reads.forEach((vi) => needCPU(vi, step.readback, step.label));
+        step.upload = [];
+        for (const vi of step.op.outputs) {
+          if (vi < 0) continue;
+          cpu[vi] = true;
+          gpu[vi] = false;
+          if (plan.values[vi].gpu && laterGPUReads[k].has(vi)) { step.upload.push(vi); gpu[vi] = true; }
+        }
+      }
+    });
+    this.outputReadback = [];
+    for (const vi of plan.outputs) needCPU(vi, this.outputReadback, 'the graph output');
+    // staging buffers for every value that is ever read back
+    for (const step of this.steps) for (const vi of step.readback ?? []) this._stagingFor(vi);
+    for (const vi of this.outputReadback) this._stagingFor(vi);
+  }
+
+  _stagingFor(vi) {
+    if (this.staging.has(vi)) return;
+    const g = this.plan.values[vi].gpu;
+    this.staging.set(vi, this.device.createBuffer({ size: Math.max(4, round4(g.byteLength)), usage: USAGE.MAP_READ | USAGE.COPY_DST }));
+  }
+
+  async _initJs(jsOps, weights) {
+    const { plan } = this;
+    const needed = jsOps.length > 0 || plan.outputs.some((vi) => plan.values[vi].const);
+    if (!needed) { this.js = null; this.constants = []; return; }
+    const { JsExecutor } = await import('../js/backend.js');
+    const jsReads = new Set(jsOps.flatMap((op) => op.inputs.filter((vi) => vi >= 0)));
+    for (const vi of plan.outputs) jsReads.add(vi);
+    const byName = new Map(plan.values.map((v, i) => [v.name, i]));
+    for (const name of capturedNames(jsOps)) if (byName.has(name)) jsReads.add(byName.get(name));
+    const program = {
+      opsets: plan.opsets ?? {},
+      values: plan.values.map((v, i) => {
+        const out = { name: v.name, dtype: v.dtype, shape: v.shape };
+        if (v.const && jsReads.has(i)) out.const = v.const;
+        return out;
+      }),
+      inputs: plan.inputs,
+      // every value is "kept": results of CPU steps may be read by later GPU steps or outputs
+      outputs: plan.values.map((_, i) => i),
+      ops: jsOps,
+    };
+    this.js = new JsExecutor(program, weights);
+  }
+
+  _assertUsable() {
+    if (this.disposed) throw new Error('webgpu backend has been disposed');
+    if (this.lost) throw new Error(`the WebGPU device was lost (${this.lost}); load the model again`);
+  }
+
+  _upload(vi, t) {
+    const v = this.plan.values[vi];
+    let bytes;
+    try {
+      bytes = toGPUBytes(t.data, this.types[vi], sizeOf(v.shape));
+    } catch (e) {
+      throw new Error(`value '${v.name}' ${message(e)}`);
+    }
+    this.device.queue.writeBuffer(this.buffers[v.gpu.buffer], v.gpu.offset, bytes.buffer, 0, bytes.byteLength);
+  }
+
+  /** Copies values `vis` back (after the work in `encoder`): returns [vi, tensor] pairs. */
+  async _readback(encoder, vis) {
+    const { plan, device } = this;
+    for (const vi of vis) {
+      const g = plan.values[vi].gpu;
+      encoder.copyBufferToBuffer(this.buffers[g.buffer], g.offset, this.staging.get(vi), 0, round4(g.byteLength));
+    }
+    device.queue.submit([encoder.finish()]);
+    await Promise.all(vis.map((vi) => this.staging.get(vi).mapAsync(MAP_READ)));
+    return vis.map((vi) => {
+      const v = plan.values[vi];
+      const staging = this.staging.get(vi);
+      const n = sizeOf(v.shape);
+      const bytes = new Uint8Array(staging.getMappedRange().slice(0));
+      staging.unmap();
+      return [vi, { dtype: v.dtype, shape: [...v.shape], data: fromGPUBytes(bytes, this.types[vi], v.dtype, n) }];
+    });
+  }
+
+  /**
+   * Executes the plan.
+   * @param {Map<string, any>} feeds internal tensors by input name
+   * @returns {Promise<Map<string, any>>} graph outputs by name (fresh tensors)
+   */
+  async run(feeds) {
+    this._assertUsable();
+    const { plan, device } = this;
+    const { values } = plan;
+    const storage = this.js ? this.js.top.constants.slice() : new Array(values.length);
+    for (const vi of plan.inputs) {
+      const name = values[vi].name;
+      const feed = feeds.get(name);
+      if (feed === undefined) throw new Error(`missing input '${name}'`);
+      storage[vi] = feed;
+    }
+    device.pushErrorScope('validation');
+    let failure = null;
+    try {
+      let encoder = null;
+      let pass = null;
+      const endPass = () => { if (pass) { pass.end(); pass = null; } };
+      for (const vi of this.inputUploads) this._uploadFromStorage(vi, storage);
+      for (const step of this.steps) {
+        this._assertUsable();
+        if (step.gpu) {
+          if (!step.dispatch) continue;
+          encoder ??= device.createCommandEncoder();
+          pass ??= encoder.beginComputePass();
+          pass.setPipeline(step.pipeline);
+          pass.setBindGroup(0, step.bindGroup);
+          pass.dispatchWorkgroups(...step.dispatch);
+          continue;
+        }
+        endPass();
+        if (step.readback.length) {
+          for (const [vi, t] of await this._readback(encoder ?? device.createCommandEncoder(), step.readback)) storage[vi] = t;
+          encoder = null;
+        } else if (encoder) {
+          device.queue.submit([encoder.finish()]);
+          encoder = null;
+        }
+        this.js._runStep(this.js.top, this.js.top.steps[step.cpu], storage);
+        for (const vi of step.upload) this._uploadFromStorage(vi, storage);
+      }
+      endPass();
+      if (this.outputReadback.length) {
+        for (const [vi, t] of await this._readback(encoder ?? device.createCommandEncoder(), this.outputReadback)) storage[vi] = t;
+      } else if (encoder) {
+        device.queue.submit([encoder.finish()]);
+      }
+    } catch (e) {
+      failure = e;
+    }
+    const error = await device.popErrorScope().catch(() => null);
+    if (this.lost) throw new Error(`the WebGPU device was lost during run() (${this.lost}); load the model again`);
+    if (failure) throw failure;
+    if (error) throw new Error(`WebGPU validation error during run(): ${error.message}`);
+    const result = new Map();
+    for (const vi of plan.outputs) {
+      const t = storage[vi];
+      if (t === undefined) throw new Error(`graph output '${values[vi].name}' was not produced`);
+      result.set(values[vi].name, t);
+    }
+    return result;
+  }
+
+  _uploadFromStorage(vi, storage) {
+    const t = storage[vi];
+    if (t === undefined || t === null) throw new Error(`value '${this.plan.values[vi].name}' has not been computed`);
+    this._upload(vi, t);
+  }
+
+  /** Destroys the buffers and (when this backend created it) the device. */
+  dispose() {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const b of this.buffers) b?.destroy?.();
+    for (const b of this.staging.values()) b?.destroy?.();
+    this.buffers = [];
+    this.staging.clear();
+    if (this.ownsDevice) this.device?.destroy?.();
+    this.device = null;
+    this.js?.dispose();
+    this.js = null;
+  }
+}
