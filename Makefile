@@ -34,7 +34,8 @@ test: setup
 	$(PY) tools/sync_js_ops.py --check
 	@# WebGPU on a software Vulkan driver + headless Chromium (apt, idempotent); tests needing them skip without
 	tools/setup-webgpu.sh > .webgpu-env || { echo "warning: WebGPU setup failed; webgpu/browser tests will skip" >&2; : > .webgpu-env; }
-	. ./.webgpu-env && $(PY) -m pytest -q && node --test js-runtime/test/
+	. ./.webgpu-env && $(PY) -m pytest -q && node --test js-runtime/test/ \
+	  && node --test --test-concurrency=1 vite-plugin/test/*.test.js
 
 # Regenerate docs/conformance.md from a full conformance run.
 conformance-report: setup

@@ -16,6 +16,12 @@ import {
 export const BUNDLE_FORMAT = 'webdnn-bundle';
 export const BUNDLE_FORMAT_VERSION = 1;
 
+/**
+ * Imports a Node built-in. The computed specifier and the comments keep bundlers (webpack, Vite)
+ * from resolving Node-only modules for browsers, where this is never called.
+ */
+const importNode = (name) => import(/* webpackIgnore: true */ /* @vite-ignore */ name);
+
 const isNode = typeof process !== 'undefined' && process.versions != null && process.versions.node != null;
 
 /** True when `source` must be fetched (http(s)/data/blob URLs, and anything outside Node). */
@@ -180,7 +186,7 @@ async function fetchBytes(url, onBytes) {
 
 /** Reads a file in Node (path or file: URL). Node-only modules are imported here, never in browsers. */
 async function readFileBytes(file, onBytes) {
-  const fs = await import('node:fs/promises');
+  const fs = await importNode('node:fs/promises');
   const buf = await fs.readFile(file);
   onBytes?.(buf.byteLength);
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -196,10 +202,10 @@ function urlReader(source) {
 }
 
 async function fileReader(source) {
-  const path = await import('node:path');
+  const path = await importNode('node:path');
   let dir = source;
   if (source instanceof URL || /^file:/i.test(source)) {
-    const { fileURLToPath } = await import('node:url');
+    const { fileURLToPath } = await importNode('node:url');
     dir = fileURLToPath(source);
   }
   dir = path.resolve(dir);

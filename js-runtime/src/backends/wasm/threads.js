@@ -4,6 +4,12 @@
 // (thread 0) and nth - 1 workers (threads 1..nth-1), each running wdn_worker_loop(tid) in
 // ./wasm-worker.js. Node uses worker_threads (imported only there); browsers use module Workers.
 
+/**
+ * Imports a Node built-in. The computed specifier and the comments keep bundlers (webpack, Vite)
+ * from resolving Node-only modules for browsers, where this is never called.
+ */
+const importNode = (name) => import(/* webpackIgnore: true */ /* @vite-ignore */ name);
+
 /** The most threads the runtime ever uses. */
 export const MAX_THREADS = 8;
 
@@ -14,7 +20,7 @@ export const isNode = typeof process !== 'undefined' && process.versions != null
 export async function availableCores() {
   if (isNode) {
     try {
-      const os = await import('node:os');
+      const os = await importNode('node:os');
       return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
     } catch {
       // fall through
@@ -81,7 +87,7 @@ function workerExecArgv() {
 /** Creates one worker running ./wasm-worker.js. */
 async function createWorker() {
   if (isNode) {
-    const { Worker } = await import('node:worker_threads');
+    const { Worker } = await importNode('node:worker_threads');
     const w = new Worker(new URL('./wasm-worker.js', import.meta.url), { execArgv: workerExecArgv() });
     const listeners = [];
     const on = (event, fn) => { w.on(event, fn); listeners.push([event, fn]); };

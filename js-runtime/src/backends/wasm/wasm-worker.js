@@ -29,6 +29,9 @@ const isBrowserWorker = typeof WorkerGlobalScope !== 'undefined' && typeof self 
 if (isBrowserWorker) {
   self.addEventListener('message', (ev) => start(self, ev.data), { once: true });
 } else {
-  const { parentPort } = await import('node:worker_threads');
-  parentPort.once('message', (msg) => start(parentPort, msg));
+  // no top-level await and a computed specifier: bundlers copy or compile this file for browsers
+  const name = 'node:worker_threads';
+  import(/* webpackIgnore: true */ /* @vite-ignore */ name).then(({ parentPort }) => {
+    parentPort.once('message', (msg) => start(parentPort, msg));
+  });
 }

@@ -53,7 +53,7 @@ export async function getGPU(hooks = {}) {
   try {
     // A computed specifier: bundlers must not try to resolve this Node-only optional dependency.
     const name = 'webgpu';
-    mod = hooks.importWebGPU ? await hooks.importWebGPU() : await import(/* @vite-ignore */ name);
+    mod = hooks.importWebGPU ? await hooks.importWebGPU() : await import(/* webpackIgnore: true */ /* @vite-ignore */ name);
   } catch (e) {
     return { reason: `${NO_WEBGPU_NODE}: ${message(e).split('\n')[0]}` };
   }

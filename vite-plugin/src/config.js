@@ -1,0 +1,113 @@
+// The project configuration the compiler reads: [tool.webdnn-build] in pyproject.toml, or a
+// webdnn.toml (same keys at the top level). See webdnn_build/config.py; this reads the per-model
+// options (backends, passes, input-shapes) for one model file.
+
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { parse } from 'smol-toml';
+import { PluginError } from './options.js';
+
+const ALLOWED_TOP = new Set(['out-dir', 'backends', 'passes', 'models', 'input-shapes']);
+const ALLOWED_MODEL = new Set(['path', 'out', 'backends', 'passes', 'input-shapes']);
+
+async function isFile(p) {
+  try {
+    return (await stat(p)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Parsed TOML by path, valid while the file's mtime and size are unchanged. */
+const parsed = new Map();
+
+async function readToml(file) {
+  const st = await stat(file);
+  const hit = parsed.get(file);
+  if (hit && hit.mtimeMs === st.mtimeMs && hit.size === st.size) return hit.data;
+  let data;
+  try {
+    data = parse(await readFile(file, 'utf8'));
+  } catch (e) {
+    throw new PluginError(`${file}: invalid TOML: ${e.message}`);
+  }
+  parsed.set(file, { mtimeMs: st.mtimeMs, size: st.size, data });
+  return data;
+}
+
+/** The nearest webdnn.toml, or pyproject.toml with a [tool.webdnn-build] table, at or above `dir`. */
+export async function findConfig(dir) {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    const toml = path.join(d, 'webdnn.toml');
+    if (await isFile(toml)) return toml;
+    const pyproject = path.join(d, 'pyproject.toml');
+    if (await isFile(pyproject)) {
+      try {
+        if ((await readToml(pyproject)).tool?.['webdnn-build']) return pyproject;
+      } catch {
+        // an unrelated broken pyproject.toml: keep looking, as the compiler does
+      }
+    }
+    if (path.dirname(d) === d) return null;
+  }
+}
+
+function checkKeys(table, allowed, where) {
+  const unknown = Object.keys(table).filter((k) => !allowed.has(k)).sort();
+  if (unknown.length) throw new PluginError(`${where}: unknown key(s) ${unknown.join(', ')}; allowed: ${[...allowed].sort().join(', ')}`);
+}
+
+function strList(value, where) {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || !value.every((x) => typeof x === 'string')) throw new PluginError(`${where} must be a list of strings`);
+  return [...value];
+}
+
+function shapeTable(value, where) {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new PluginError(`${where}: input-shapes must be a table of name = [dims]`);
+  }
+  const out = {};
+  for (const [name, dims] of Object.entries(value)) {
+    if (!Array.isArray(dims) || !dims.every((d) => Number.isInteger(Number(d)) && Number(d) > 0)) {
+      throw new PluginError(`${where}: input-shapes.${name} must be a list of positive integers`);
+    }
+    out[name] = dims.map(Number);
+  }
+  return out;
+}
+
+/**
+ * The config's options for one model: the top-level defaults, overridden by the `models` entry
+ * whose path is the model. `{}` when the config does not mention anything relevant.
+ *
+ * @param {string} file config file (webdnn.toml or pyproject.toml)
+ * @param {string} model absolute path of the model
+ * @returns {Promise<{ backends?: string[], passes?: string[], inputShapes: Record<string, number[]> }>}
+ */
+export async function configOptionsFor(file, model) {
+  const data = await readToml(file);
+  const isPyproject = path.basename(file) === 'pyproject.toml';
+  const table = isPyproject ? data.tool?.['webdnn-build'] ?? {} : data;
+  const where = isPyproject ? `${file} [tool.webdnn-build]` : file;
+  checkKeys(table, ALLOWED_TOP, where);
+  const result = {
+    backends: strList(table.backends, `${where}: backends`),
+    passes: strList(table.passes, `${where}: passes`),
+    inputShapes: shapeTable(table['input-shapes'], where),
+  };
+  const models = table.models ?? [];
+  if (!Array.isArray(models)) throw new PluginError(`${where}: models must be an array of tables ([[...models]])`);
+  const root = path.dirname(file);
+  models.forEach((m, i) => {
+    const mw = `${where}: models[${i}]`;
+    if (m === null || typeof m !== 'object' || typeof m.path !== 'string') throw new PluginError(`${mw}: each model needs a path`);
+    checkKeys(m, ALLOWED_MODEL, mw);
+    if (path.resolve(root, m.path) !== model) return;
+    result.backends = strList(m.backends, `${mw}: backends`) ?? result.backends;
+    result.passes = strList(m.passes, `${mw}: passes`) ?? result.passes;
+    result.inputShapes = { ...result.inputShapes, ...shapeTable(m['input-shapes'], mw) };
+  });
+  return result;
+}

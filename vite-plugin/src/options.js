@@ -1,0 +1,146 @@
+// Options of the Vite plugin and the webpack loader (one set, validated strictly), per-model
+// options from import queries, and how they merge.
+
+export class PluginError extends Error {
+  constructor(message, extra = {}) {
+    super(message);
+    this.name = 'WebdnnPluginError';
+    Object.assign(this, extra);
+  }
+}
+
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof RegExp);
+
+const check = {
+  stringList(v, where) {
+    if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'string' && x.length)) {
+      throw new PluginError(`${where} must be a non-empty array of strings`);
+    }
+  },
+  shapes(v, where) {
+    if (!isObject(v)) throw new PluginError(`${where} must be an object mapping input names to shapes, e.g. { input: [1, 3, 224, 224] }`);
+    for (const [name, dims] of Object.entries(v)) {
+      if (!Array.isArray(dims) || !dims.every((d) => Number.isInteger(d) && d > 0)) {
+        throw new PluginError(`${where}.${name} must be an array of positive integers`);
+      }
+    }
+  },
+  backendOptions(v, where) {
+    if (!isObject(v)) throw new PluginError(`${where} must be an object like { wasm: { threads: false } }`);
+    for (const [backend, table] of Object.entries(v)) {
+      if (!isObject(table)) throw new PluginError(`${where}.${backend} must be an object of option values`);
+      for (const [k, x] of Object.entries(table)) {
+        if (!['string', 'number', 'boolean'].includes(typeof x)) throw new PluginError(`${where}.${backend}.${k} must be a string, number or boolean`);
+      }
+    }
+  },
+};
+
+/** Options that may be given per model (plugin option `models`, and in part the import query). */
+const MODEL_OPTIONS = {
+  backends: check.stringList,
+  inputShapes: check.shapes,
+  backendOptions: check.backendOptions,
+};
+
+const OPTIONS = {
+  ...MODEL_OPTIONS,
+  compiler(v, where) {
+    if (typeof v === 'string' && v.length) return;
+    if (Array.isArray(v) && v.length && v.every((x) => typeof x === 'string' && x.length)) return;
+    throw new PluginError(`${where} must be a path (or command name) of webdnn-build, or an argv prefix like ['python3', '-m', 'webdnn_build']`);
+  },
+  models(v, where) {
+    if (!isObject(v)) throw new PluginError(`${where} must be an object mapping model paths to options`);
+    for (const [file, opts] of Object.entries(v)) validate(opts, MODEL_OPTIONS, `${where}['${file}']`);
+  },
+  config(v, where) {
+    if (v !== false && !(typeof v === 'string' && v.length)) throw new PluginError(`${where} must be a config file path, or false`);
+  },
+  cacheDir(v, where) {
+    if (!(typeof v === 'string' && v.length)) throw new PluginError(`${where} must be a folder path`);
+  },
+  dts(v, where) {
+    if (typeof v !== 'boolean') throw new PluginError(`${where} must be true or false`);
+  },
+  crossOriginIsolation(v, where) {
+    if (typeof v !== 'boolean') throw new PluginError(`${where} must be true or false`);
+  },
+};
+
+function validate(options, schema, where) {
+  if (!isObject(options)) throw new PluginError(`${where}: options must be an object`);
+  for (const [key, value] of Object.entries(options)) {
+    if (!Object.hasOwn(schema, key)) {
+      throw new PluginError(`${where}: the \`${key}\` option does not exist (options: ${Object.keys(schema).join(', ')})`);
+    }
+    if (value !== undefined) schema[key](value, `${where}: \`${key}\``);
+  }
+}
+
+/**
+ * Validates the options of the plugin / loader; throws a PluginError naming the first bad one.
+ * @param {object} [options]
+ * @param {string} who 'vite-plugin-webdnn' or 'vite-plugin-webdnn/webpack'
+ */
+export function validateOptions(options = {}, who = 'vite-plugin-webdnn') {
+  validate(options ?? {}, OPTIONS, who);
+  return { ...options };
+}
+
+/** Query parameters that Vite adds or handles itself: ignored when reading per-model options. */
+const BUNDLER_PARAMS = new Set(['import', 't', 'v', 'used', 'direct']);
+/** Query parameters that mean "not a model import" (Vite's own asset handling). */
+export const FOREIGN_PARAMS = ['url', 'raw', 'inline', 'no-inline', 'worker', 'sharedworker'];
+const QUERY_PARAMS = ['backends', 'shape'];
+
+/**
+ * Per-model options from an import query: `backends=wasm,js` and `shape=NAME:D1,D2,...`
+ * (repeatable, or several separated by `;`).
+ *
+ * @param {string} query the part after `?` (with or without the `?`)
+ * @param {string} file the model, for error messages
+ * @returns {{ backends?: string[], inputShapes?: Record<string, number[]> }}
+ */
+export function parseQuery(query, file) {
+  const params = new URLSearchParams(query.replace(/^\?/, ''));
+  const out = {};
+  for (const [key, value] of params) {
+    if (BUNDLER_PARAMS.has(key)) continue;
+    if (!QUERY_PARAMS.includes(key)) {
+      throw new PluginError(`${file}: the \`${key}\` query parameter does not exist (parameters: ${QUERY_PARAMS.join(', ')})`);
+    }
+    if (key === 'backends') {
+      const list = value.split(',').map((s) => s.trim()).filter(Boolean);
+      if (!list.length) throw new PluginError(`${file}: ?backends= needs a comma-separated list, e.g. ?backends=wasm,js`);
+      out.backends = list;
+    } else {
+      for (const spec of value.split(';').filter(Boolean)) {
+        const at = spec.lastIndexOf(':');
+        const name = spec.slice(0, at);
+        const dims = spec.slice(at + 1).split(',').map(Number);
+        if (at <= 0 || !dims.every((d) => Number.isInteger(d) && d > 0)) {
+          throw new PluginError(`${file}: ?shape=${spec}: expected NAME:D1,D2,... with positive integers`);
+        }
+        (out.inputShapes ??= {})[name] = dims;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Merges per-model option layers, lowest precedence first: `backends` is replaced, `inputShapes`
+ * and `backendOptions` are merged per key.
+ */
+export function mergeModelOptions(...layers) {
+  const out = { backends: undefined, passes: undefined, inputShapes: {}, backendOptions: {} };
+  for (const layer of layers) {
+    if (!layer) continue;
+    if (layer.backends) out.backends = [...layer.backends];
+    if (layer.passes) out.passes = [...layer.passes];
+    Object.assign(out.inputShapes, layer.inputShapes);
+    for (const [b, table] of Object.entries(layer.backendOptions ?? {})) out.backendOptions[b] = { ...out.backendOptions[b], ...table };
+  }
+  return out;
+}

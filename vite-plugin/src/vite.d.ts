@@ -1,0 +1,40 @@
+import type { Plugin } from 'vite';
+
+/** Options of one model (plugin option `models`); the import query may set backends and shapes too. */
+export interface WebdnnModelOptions {
+  /** Backends to build, in order of preference at load time (default: the config's, else every installed one). */
+  backends?: string[];
+  /** Fixed input shapes, e.g. { input: [1, 3, 224, 224] } (needed for models with dynamic dims). */
+  inputShapes?: Record<string, number[]>;
+  /** Backend options passed as --backend-option, e.g. { wasm: { threads: false } }. */
+  backendOptions?: Record<string, Record<string, string | number | boolean>>;
+}
+
+export interface WebdnnPluginOptions extends WebdnnModelOptions {
+  /**
+   * The compiler: a path or command name of `webdnn-build`, or an argv prefix such as
+   * ['python3', '-m', 'webdnn_build']. Default: `webdnn-build` on PATH, then `.venv/bin/webdnn-build`
+   * in the project or a folder above it, then `python3 -m webdnn_build`.
+   */
+  compiler?: string | string[];
+  /** Options per model file (paths relative to the project root). */
+  models?: Record<string, WebdnnModelOptions>;
+  /** The config file ([tool.webdnn-build] in pyproject.toml, or webdnn.toml); false: ignore configs. Default: the nearest one above the model. */
+  config?: string | false;
+  /** Where compiled bundles are cached. Default: <Vite cacheDir>/webdnn (node_modules/.vite/webdnn). */
+  cacheDir?: string;
+  /** Write `<model>.onnx.d.ts` next to each model (typed input/output names). Default: true. */
+  dts?: boolean;
+  /**
+   * Serve the dev server and `vite preview` with Cross-Origin-Opener-Policy: same-origin and
+   * Cross-Origin-Embedder-Policy: require-corp, so that the wasm backend can use threads. Default: false.
+   */
+  crossOriginIsolation?: boolean;
+}
+
+/** The headers that make a page cross-origin isolated. */
+export const CROSS_ORIGIN_ISOLATION_HEADERS: Readonly<Record<string, string>>;
+
+/** The Vite plugin: `plugins: [webdnn()]`. */
+export default function webdnn(options?: WebdnnPluginOptions): Plugin;
+export { webdnn };

@@ -1,0 +1,106 @@
+// Units: locating the compiler, import queries, option merging, the config file, external data.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Compiler, nodeOf } from '../src/compiler.js';
+import { configOptionsFor, findConfig } from '../src/config.js';
+import { externalDataLocations } from '../src/onnx-deps.js';
+import { mergeModelOptions, parseQuery, validateOptions } from '../src/options.js';
+import { models, skipReason } from './helpers.js';
+
+function tmp() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'webdnn-plugin-'));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+function fakeExe(file) {
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, '#!/bin/sh\necho "webdnn-build 9.9.9"\n');
+  chmodSync(file, 0o755);
+}
+
+test('compiler lookup: option, then PATH, then a .venv above the root, then python3 -m webdnn_build', async () => {
+  const t = tmp();
+  const savedPath = process.env.PATH;
+  try {
+    const root = path.join(t.dir, 'a', 'b');
+    mkdirSync(root, { recursive: true });
+    process.env.PATH = path.join(t.dir, 'nothing-here');
+    assert.deepEqual(await new Compiler({ root }).argv(), ['python3', '-m', 'webdnn_build']);
+    fakeExe(path.join(t.dir, 'a', '.venv', 'bin', 'webdnn-build'));
+    assert.deepEqual(await new Compiler({ root }).argv(), [path.join(t.dir, 'a', '.venv', 'bin', 'webdnn-build')]);
+    fakeExe(path.join(t.dir, 'bin', 'webdnn-build'));
+    process.env.PATH = path.join(t.dir, 'bin');
+    assert.deepEqual(await new Compiler({ root }).argv(), [path.join(t.dir, 'bin', 'webdnn-build')]);
+    assert.deepEqual(await new Compiler({ root, command: './tools/wb' }).argv(), [path.join(root, 'tools', 'wb')]);
+    assert.deepEqual(await new Compiler({ root, command: ['py', '-m', 'webdnn_build'] }).argv(), ['py', '-m', 'webdnn_build']);
+  } finally {
+    process.env.PATH = savedPath;
+    t.cleanup();
+  }
+});
+
+test('a compiler that cannot start is a clear error', async () => {
+  const c = new Compiler({ root: process.cwd(), command: '/nonexistent/webdnn-build' });
+  await assert.rejects(c.versions(), /cannot run the webdnn-build compiler \(\/nonexistent\/webdnn-build: not found\).*`compiler` option/);
+});
+
+test('import queries: backends and shapes; unknown parameters refused; Vite\'s own ignored', () => {
+  assert.deepEqual(parseQuery('?backends=wasm,js&shape=input:1,3,224,224&import&t=123', 'x.onnx'),
+    { backends: ['wasm', 'js'], inputShapes: { input: [1, 3, 224, 224] } });
+  assert.deepEqual(parseQuery('shape=a:1,2;b:3&shape=c::4', 'x.onnx').inputShapes, { a: [1, 2], b: [3], 'c:': [4] });
+  assert.throws(() => parseQuery('?backend=js', 'x.onnx'), /x\.onnx: the `backend` query parameter does not exist/);
+  assert.throws(() => parseQuery('?shape=input:1,0', 'x.onnx'), /expected NAME:D1,D2/);
+  assert.throws(() => parseQuery('?backends=', 'x.onnx'), /comma-separated/);
+});
+
+test('option layers merge: backends replaced, shapes and backend options merged per key', () => {
+  const m = mergeModelOptions(
+    { backends: ['js'], inputShapes: { a: [1] } },
+    { inputShapes: { b: [2] }, backendOptions: { wasm: { threads: false, x: 1 } } },
+    { backends: ['wasm'], backendOptions: { wasm: { x: 2 } } },
+  );
+  assert.deepEqual(m, { backends: ['wasm'], passes: undefined, inputShapes: { a: [1], b: [2] }, backendOptions: { wasm: { threads: false, x: 2 } } });
+  assert.throws(() => validateOptions({ compiler: 3 }), /`compiler` must be a path/);
+  assert.throws(() => validateOptions({ inputShapes: { a: [1, -2] } }), /inputShapes`\.a must be an array of positive integers/);
+  assert.throws(() => validateOptions({ dts: 'yes' }), /`dts` must be true or false/);
+});
+
+test('config: nearest webdnn.toml / pyproject.toml [tool.webdnn-build]; model entries override the defaults', async () => {
+  const t = tmp();
+  try {
+    const sub = path.join(t.dir, 'models', 'deep');
+    mkdirSync(sub, { recursive: true });
+    writeFileSync(path.join(t.dir, 'pyproject.toml'), [
+      '[tool.webdnn-build]', 'backends = ["js"]', 'input-shapes = { x = [1, 4] }',
+      '[[tool.webdnn-build.models]]', 'path = "models/deep/m.onnx"', 'backends = ["wasm", "js"]', 'input-shapes = { y = [2] }',
+    ].join('\n'));
+    writeFileSync(path.join(sub, 'pyproject.toml'), '[project]\nname = "unrelated"\n');
+    const found = await findConfig(sub);
+    assert.equal(found, path.join(t.dir, 'pyproject.toml'));
+    assert.deepEqual(await configOptionsFor(found, path.join(sub, 'm.onnx')),
+      { backends: ['wasm', 'js'], passes: undefined, inputShapes: { x: [1, 4], y: [2] } });
+    assert.deepEqual((await configOptionsFor(found, path.join(sub, 'other.onnx'))).backends, ['js']);
+    writeFileSync(path.join(t.dir, 'models', 'webdnn.toml'), 'backend = ["js"]\n');
+    const nearer = await findConfig(sub);
+    assert.equal(nearer, path.join(t.dir, 'models', 'webdnn.toml'));
+    await assert.rejects(configOptionsFor(nearer, path.join(sub, 'm.onnx')), /unknown key\(s\) backend; allowed:/);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('external data locations are read from the ONNX file', { skip: skipReason ?? false }, () => {
+  const dir = models();
+  assert.deepEqual(externalDataLocations(readFileSync(path.join(dir, 'external.onnx'))), ['external.onnx.data']);
+  assert.deepEqual(externalDataLocations(readFileSync(path.join(dir, 'classifier.onnx'))), []);
+  assert.deepEqual(externalDataLocations(new Uint8Array([0xff, 0xff, 0xff])), []);
+});
+
+test("the node and op of a compiler message", () => {
+  assert.deepEqual(nodeOf("x.onnx: backend 'js' lacks op(s) a.B (first at node 'n 1' (com.example.FancyOp))"),
+    { node: 'n 1', opType: 'com.example.FancyOp' });
+  assert.equal(nodeOf('x.onnx: not an ONNX model'), null);
+});
