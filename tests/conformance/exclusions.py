@@ -34,7 +34,7 @@ PER_BACKEND: dict[str, dict[str, str]] = {
 
 
 #: backends that run the ops they have no kernel for on another backend's kernels inherit its entries
-FALLS_BACK_TO = {"wasm": "js"}
+FALLS_BACK_TO = {"wasm": "js", "webgpu": "js"}
 
 
 def exclusions_for(backend: str) -> dict[str, str]:

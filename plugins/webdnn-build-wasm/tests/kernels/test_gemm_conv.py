@@ -77,6 +77,23 @@ def conv_cases():
         (2, 5, 7, 7, 5, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), 5),      # depthwise 7x7 planes (MobileNetV2 tail)
         (1, 3, 6, 9, 3, 3, 3, 2, 2, 1, 1, (2, 2, 2, 2), 3),      # depthwise s2, pad 2
         (1, 40, 10, 10, 24, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), 1),  # M = 24: 5-row + 4-row GEMM panels
+        # depthwise 3x3 through the assembly kernels (dw_kern.s): acts none/relu/clip, widths up to
+        # DW_FIXED_OW = 112, several strips, odd widths (C tail), both strides
+        (1, 3, 30, 112, 3, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), 3),   # idx 23: act 2 (clip), OW 112
+        (1, 4, 45, 113, 4, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), 4),   # idx 24: act 3 (C path), OW 113 > 112
+        (1, 3, 9, 9, 3, 3, 3, 2, 2, 1, 1, (1, 1, 1, 1), 3),      # idx 25: act 4 (C path), residual
+        (1, 6, 23, 30, 6, 3, 3, 2, 2, 1, 1, (1, 1, 1, 1), 6),    # idx 26: act 5
+        (2, 5, 14, 14, 5, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), 5),    # idx 27: act 6
+        (1, 7, 50, 223, 7, 3, 3, 2, 2, 1, 1, (0, 1, 1, 0), 7),   # idx 28: act 0, residual (C path), OW 112
+        (1, 4, 30, 57, 4, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), 4),    # idx 29: act 1 (relu), OW 57, 1 strip tail 1
+        (2, 9, 7, 7, 9, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), 9),      # idx 30: act 2 (clip), OW 7
+        (1, 3, 56, 56, 3, 3, 3, 2, 2, 1, 1, (0, 0, 1, 1), 3),    # idx 31: act 3
+        (1, 6, 56, 56, 6, 3, 3, 2, 2, 1, 1, (0, 0, 1, 1), 6),    # idx 32: act 4
+        (1, 5, 29, 100, 5, 3, 3, 2, 2, 1, 1, (1, 1, 1, 1), 5),   # idx 33: act 5
+        (1, 8, 16, 16, 8, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), 8),    # idx 34: act 6
+        (1, 8, 28, 28, 8, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), 8),    # idx 35: act 0 (none)
+        (1, 4, 33, 33, 4, 3, 3, 2, 2, 1, 1, (1, 1, 1, 1), 4),    # idx 36: act 1 (relu)
+        (1, 4, 33, 44, 4, 3, 3, 2, 2, 1, 1, (1, 1, 1, 1), 4),    # idx 37: act 2 (clip), residual
     ]
     cases = []
     for idx, (n, cin, h, w, cout, kh, kw, sh, sw, dh, dw, pads, group) in enumerate(specs):

@@ -20,6 +20,11 @@
  * c[r*ldc + j] = (load ? c[r*ldc + j] : 0) + sum_k a[k*MR + r] * b[k*8 + j] */
 void wdn__kern4x8(const float* a, const float* b, int kc, float* c, int ldc, int load);
 void wdn__kern5x8(const float* a, const float* b, int kc, float* c, int ldc, int load);
+/* the same, then the epilogue in registers: + bias[r] (bias != NULL), + res[r*ldc + j] (res != NULL),
+ * act 0: none, 1: max(x, 0), 2: min(max(x, lo), hi) (= epi_row8 with alpha == beta == 1) */
+typedef struct { const float* bias; const float* res; int act; float lo, hi; } wdn__kern_epi; /* layout: gen_kern.py */
+void wdn__kern4x8_epi(const float* a, const float* b, int kc, float* c, int ldc, int load, const wdn__kern_epi* e);
+void wdn__kern5x8_epi(const float* a, const float* b, int kc, float* c, int ldc, int load, const wdn__kern_epi* e);
 
 #define MR_MAX 5
 
@@ -112,6 +117,17 @@ static void __attribute__((noinline)) tile(const wdn_gemm_core_t* g, const float
                                            int i, int j, int MR, int mr, int nr, int first, int last) {
   float* y = g->y + (size_t)i * g->ldy + j;
   if (mr == MR && nr == 8) {
+    if (last && g->alpha == 1.0f && (g->bias_kind == 0 || (g->bias_kind == 1 && g->beta == 1.0f)) &&
+        (g->act.kind == WDN_ACT_NONE || g->act.kind == WDN_ACT_RELU || g->act.kind == WDN_ACT_CLIP)) {
+      /* the common conv epilogue, fused into the micro-kernel (no second pass over the tile) */
+      wdn__kern_epi e;
+      e.bias = g->bias_kind == 1 ? g->bias + i : 0;
+      e.res = g->residual ? g->residual + (size_t)i * g->ldy + j : 0;
+      e.act = g->act.kind; e.lo = g->act.a; e.hi = g->act.b;
+      if (MR == 5) wdn__kern5x8_epi(a, b, kc, y, g->ldy, !first, &e);
+      else wdn__kern4x8_epi(a, b, kc, y, g->ldy, !first, &e);
+      return;
+    }
     if (MR == 5) wdn__kern5x8(a, b, kc, y, g->ldy, !first);
     else wdn__kern4x8(a, b, kc, y, g->ldy, !first);
     if (last) {

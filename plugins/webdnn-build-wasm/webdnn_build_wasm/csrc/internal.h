@@ -64,8 +64,11 @@ WDN_INLINE wdn_act_vec wdn_act_prep(wdn_act act) {
 WDN_INLINE v128_t wdn_act_v4(v128_t v, const wdn_act_vec* act) {
   switch (act->kind) {
     case WDN_ACT_NONE: return v;
-    case WDN_ACT_RELU: return wasm_f32x4_max(v, wasm_f32x4_splat(0.0f));
-    case WDN_ACT_CLIP: return wasm_f32x4_min(wasm_f32x4_max(v, act->a), act->b);
+    /* pseudo-max/min (x < a ? a : x): one maxps/minps each on x64 (f32x4.max/min take ~8 instructions
+     * for their NaN/-0 rules); v comes first, so a NaN in v stays NaN. The GEMM and depthwise assembly
+     * epilogues (gen_kern.py, gen_dw.py) use the same operations. */
+    case WDN_ACT_RELU: return wasm_f32x4_pmax(v, wasm_f32x4_splat(0.0f));
+    case WDN_ACT_CLIP: return wasm_f32x4_pmin(wasm_f32x4_pmax(v, act->a), act->b);
     case WDN_ACT_LEAKY_RELU: {
       v128_t neg = wasm_f32x4_lt(v, wasm_f32x4_splat(0.0f));
       return wasm_v128_bitselect(wasm_f32x4_mul(v, act->a), v, neg);
@@ -81,7 +84,7 @@ WDN_INLINE v128_t wdn_act_v4(v128_t v, const wdn_act_vec* act) {
     }
     case WDN_ACT_HARD_SIGMOID: {
       v128_t t = wasm_f32x4_add(wasm_f32x4_mul(v, act->a), act->b);
-      return wasm_f32x4_min(wasm_f32x4_max(t, wasm_f32x4_splat(0.0f)), wasm_f32x4_splat(1.0f));
+      return wasm_f32x4_pmin(wasm_f32x4_pmax(t, wasm_f32x4_splat(0.0f)), wasm_f32x4_splat(1.0f));
     }
     default: return v;
   }
