@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-PLUGINS := plugins/webdnn-build-onnx plugins/webdnn-build-optimize plugins/webdnn-build-js plugins/webdnn-build-wasm
+PLUGINS := plugins/webdnn-build-onnx plugins/webdnn-build-optimize plugins/webdnn-build-js plugins/webdnn-build-wasm plugins/webdnn-build-webgpu
 
 .PHONY: setup setup-webgpu demo test conformance-report clean
 

@@ -21,6 +21,7 @@ from .compiler import BuildOptions, compile_model
 from .node import NodeWorker
 
 _worker: Optional[NodeWorker] = None
+_live_handles: set[int] = set()
 _tmp_root = Path(tempfile.mkdtemp(prefix="webdnn-conformance-"))
 atexit.register(shutil.rmtree, _tmp_root, ignore_errors=True)
 
@@ -28,6 +29,7 @@ atexit.register(shutil.rmtree, _tmp_root, ignore_errors=True)
 def shared_worker() -> NodeWorker:
     global _worker
     if _worker is None or _worker.proc.poll() is not None:
+        _live_handles.clear()
         _worker = NodeWorker()
         atexit.register(_worker.close)
     return _worker
@@ -68,10 +70,20 @@ class BundleRep(BackendRep):
                             backend_options={"wasm": {"threads": "false"}})
         result = compile_model(model_path, work / "bundle", opts, log=_quiet)
         self.dtypes = {i["name"]: i["dtype"] for i in result.manifest["inputs"]}
-        loaded = shared_worker().load(result.out_dir, [self.backend])
+        worker = shared_worker()
+        # one live bundle at a time: the suite never goes back to an earlier case, and runtimes hold
+        # real resources per bundle (a WebGPU device, wasm memory and workers)
+        for handle in list(_live_handles):
+            try:
+                worker.dispose(handle)
+            except Exception:  # noqa: BLE001 - a failed dispose must not fail the next case
+                pass
+            _live_handles.discard(handle)
+        loaded = worker.load(result.out_dir, [self.backend])
         if loaded["backend"] != self.backend:
             raise RuntimeError(f"bundle fell back to {loaded['backend']}: {loaded['fallbackLog']}")
         self.handle = loaded["handle"]
+        _live_handles.add(self.handle)
 
     def run(self, inputs: Any, **kwargs: Any) -> tuple[Any, ...]:
         if isinstance(inputs, dict):

@@ -19,7 +19,7 @@ from .exclusions import exclusions_for
 CATEGORIES = ("OnnxBackendNodeModelTest", "OnnxBackendRealModelTest")
 
 
-def build_suite(backend: str, module_name: str) -> dict[str, type]:
+def build_suite(backend: str, module_name: str, default_filter: str | None = None) -> dict[str, type]:
     warnings.simplefilter("ignore", RuntimeWarning)  # the suite's generators overflow on purpose
     test = onnx.backend.test.BackendTest(make_backend(backend), module_name)
     # WEBDNN_CONFORMANCE_NO_EXCLUSIONS=1 runs everything (tools/check_exclusions.py audits the list)
@@ -27,7 +27,7 @@ def build_suite(backend: str, module_name: str) -> dict[str, type]:
         for pattern in exclusions_for(backend):
             test.exclude(pattern)
     # WEBDNN_CONFORMANCE_FILTER: a regex to run a subset (e.g. in CI or while developing)
-    subset = os.environ.get("WEBDNN_CONFORMANCE_FILTER")
+    subset = os.environ.get("WEBDNN_CONFORMANCE_FILTER", default_filter)
     if subset:
         test.include(subset)
     cases = test.test_cases

@@ -1,0 +1,1 @@
+"""WebGPU backend for webdnn-build (docs/webgpu-backend.md)."""

@@ -1,0 +1,295 @@
+"""Code generation for the webgpu backend: partition, fuse, emit WGSL, plan GPU memory (docs/webgpu-backend.md).
+
+1. ``fuse_residual``: Conv + Add(same-shape tensor) become one Conv with a residual input.
+2. Partition: a node runs on the GPU when a WGSL emitter supports it (and can emit it), else on
+   the js kernels on the CPU, with explicit transfers (``download`` before, ``upload`` after).
+3. ``fuse_elementwise``: an elementwise GPU node whose output has one reader, itself an
+   elementwise GPU node, is merged into it (one kernel computes the chain).
+4. Emit: WGSL per op with shapes baked in; identical sources are deduplicated.
+5. Plan: the values GPU kernels read or write get arena slots (one buffer, 256-byte aligned
+   offsets, graph inputs/outputs included); constants go to weight buffers (≤ 128 MiB each; a
+   larger constant is split into parts, one buffer and one binding each).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any, Optional
+
+import numpy as np
+
+from webdnn_build.errors import ConfigError
+from webdnn_build.ir import Graph, Node, Value, dtype_name
+from webdnn_build.registry import BackendArtifact, CodegenContext
+from webdnn_build_js.backend import JsBackend, _encode_attr
+
+from .wgsl import EMITTERS, Dispatch, KernelContext
+from .wgsl import base as wgsl_base
+from .wgsl.elementwise import FUSED_OP, chain_of, data_inputs, external_inputs, is_elementwise, make_fused
+
+OFFSET_ALIGN = 256   # minStorageBufferOffsetAlignment
+MAX_EXTERNAL_INPUTS = 7
+
+
+def copy_graph(graph: Graph) -> Graph:
+    """A copy whose node list and nodes can be rewritten without touching the original."""
+    g = copy.copy(graph)
+    g.nodes = [Node(n.op_type, list(n.inputs), list(n.outputs), dict(n.attrs), n.domain, n.name) for n in graph.nodes]
+    g.values = dict(graph.values)
+    g.inputs, g.outputs = list(graph.inputs), list(graph.outputs)
+    return g
+
+
+def fuse_residual(g: Graph) -> int:
+    """Conv (no activation) → Add(conv, other) with other of the same shape ⇒ Conv(x, w, b, other)."""
+    producers, consumers = g.producers(), g.consumers()
+    fused = 0
+    for add in list(g.nodes):
+        if add.op_type != "Add" or add.domain or len(add.inputs) != 2:
+            continue
+        for i in (0, 1):
+            conv = producers.get(add.inputs[i])
+            other = add.inputs[1 - i]
+            if conv is None or conv.op_type != "Conv" or conv.domain or "fused_activation" in conv.attrs:
+                continue
+            if len(conv.inputs) > 3 or not EMITTERS["Conv"].supports(conv, g):
+                continue
+            y = conv.outputs[0]
+            if len(consumers.get(y, [])) != 1 or y in g.outputs or other == y:
+                continue
+            vy, vo, va = g.values[y], g.values[other], g.values[add.outputs[0]]
+            if not (vy.is_static and vo.is_static and va.is_static and tuple(vy.shape) == tuple(vo.shape) == tuple(va.shape)):
+                continue
+            if vy.dtype != "float32" or vo.dtype != "float32":
+                continue
+            inputs = list(conv.inputs) + [""] * (3 - len(conv.inputs))
+            merged = Node("Conv", inputs + [other], [add.outputs[0]], dict(conv.attrs), "", conv.name)
+            for k in ("fused_activation", "fused_activation_alpha", "fused_activation_beta", "fused_activation_min",
+                      "fused_activation_max"):
+                if k in add.attrs:
+                    merged.attrs[k] = add.attrs[k]
+            g.nodes[g.nodes.index(add)] = merged
+            g.nodes.remove(conv)
+            fused += 1
+            producers, consumers = g.producers(), g.consumers()
+            break
+    g.prune_values()
+    return fused
+
+
+def fuse_elementwise(g: Graph, on_gpu: set[int]) -> int:
+    """Merge elementwise GPU nodes into their only (elementwise GPU) reader; returns the nodes merged away."""
+    producers, consumers = g.producers(), g.consumers()
+    order = {id(n): i for i, n in enumerate(g.nodes)}
+    chains: dict[int, list[Node]] = {}
+    removed: set[int] = set()
+    for node in g.nodes:
+        if id(node) not in on_gpu or not is_elementwise(node, g):
+            continue
+        chain = [node]
+        for inp in data_inputs(node):
+            p = producers.get(inp)
+            if p is None or id(p) not in chains or id(p) in removed:
+                continue
+            if len(consumers.get(inp, [])) != 1 or inp in g.outputs:
+                continue
+            merged = sorted(chains[id(p)] + chain, key=lambda n: order[id(n)])
+            if len(external_inputs(merged, g)) > MAX_EXTERNAL_INPUTS:
+                continue
+            chain = merged
+            removed.add(id(p))
+        chains[id(node)] = chain
+    nodes = []
+    for node in g.nodes:
+        if id(node) in removed:
+            continue
+        chain = chains.get(id(node))
+        if chain is not None and len(chain) > 1:
+            fused = make_fused(chain)
+            on_gpu.add(id(fused))
+            nodes.append(fused)
+        else:
+            nodes.append(node)
+    g.nodes = nodes
+    return len(removed)
+
+
+class WebGpuBackend:
+    name = "webgpu"
+    plugin = ""
+
+    def __init__(self) -> None:
+        self._js = JsBackend()
+
+    def supported_ops(self) -> set[tuple[str, str]]:
+        # ops without a WGSL kernel run on the js kernels on the CPU
+        return self._js.supported_ops()
+
+    def storage_bytes(self, dtype: str) -> Optional[int]:
+        return self._js.storage_bytes(dtype)
+
+    def generate(self, graph: Graph, ctx: CodegenContext) -> BackendArtifact:
+        precision = ctx.options.get("precision", "f32").lower()
+        if precision not in ("f32", "f16"):
+            raise ConfigError(f"--backend-option webgpu.precision must be f32 or f16, not {precision!r}")
+        g = copy_graph(graph)
+        n_residual = fuse_residual(g)
+
+        def add_const(array: np.ndarray, hint: str) -> str:
+            return g.add_const(array, hint)
+
+        kctx = KernelContext(g, precision, add_const)
+        on_gpu = {id(n) for n in g.nodes
+                  if n.domain == "" and n.op_type in EMITTERS and EMITTERS[n.op_type].supports(n, g)}
+        n_fused = fuse_elementwise(g, on_gpu)
+
+        # ---- emit
+        kernels: dict[int, list[Dispatch]] = {}
+        for node in g.nodes:
+            if id(node) not in on_gpu:
+                continue
+            try:
+                kernels[id(node)] = EMITTERS[node.op_type].emit(node, kctx)
+            except ValueError as exc:
+                if node.op_type == FUSED_OP:
+                    raise
+                ctx.log(f"webgpu: {node.describe()} runs on the CPU: {exc}")
+                on_gpu.discard(id(node))
+
+        resident: set[str] = set()
+        weights_used: list[str] = []
+        for ds in kernels.values():
+            for d in ds:
+                for name, _ in d.bindings:
+                    if g.values[name].is_const:
+                        if name not in weights_used:
+                            weights_used.append(name)
+                    else:
+                        resident.add(name)
+
+        # ---- plan the arena over the GPU-resident values (lifetimes include CPU readers)
+        pg = copy.copy(g)
+        pg.nodes = [Node(n.op_type, [r for r in n.reads() if r in resident], [o for o in n.outputs if o in resident],
+                         {}, n.domain, n.name) for n in g.nodes]
+        pg.inputs = [i for i in g.inputs if i in resident]
+        pg.outputs = [o for o in g.outputs if o in resident]
+
+        def gpu_bytes(dtype: str) -> Optional[int]:
+            return kctx.elem_bytes(dtype) if dtype in ("float32", "int32", "uint32") else None
+
+        plan = ctx.plan_memory(pg, gpu_bytes, include_io=True, align=OFFSET_ALIGN)
+        missing = resident - set(plan.slots)
+        if missing:
+            raise AssertionError(f"webgpu: values without an arena slot: {sorted(missing)[:5]}")
+
+        # ---- weight buffers
+        buffers: list[dict[str, Any]] = [{"byteLength": max(plan.size, OFFSET_ALIGN), "kind": "arena"}]
+        placement: dict[str, dict[str, Any]] = {}
+        current: Optional[int] = None
+        for name in weights_used:
+            v = g.values[name]
+            nbytes = v.numel() * kctx.elem_bytes(v.dtype)
+            per = kctx.part_elems(name)
+            if per is not None:
+                parts = []
+                for p in range(kctx.n_parts(name)):
+                    size = min(per, v.numel() - p * per) * kctx.elem_bytes(v.dtype)
+                    buffers.append({"byteLength": _align(size), "kind": "weights"})
+                    parts.append({"buffer": len(buffers) - 1, "offset": 0, "byteLength": _align(size, 4)})
+                placement[name] = {"byteLength": nbytes, "parts": parts}
+                continue
+            size = _align(max(nbytes, 4), 4)
+            if current is None or _align(buffers[current]["byteLength"]) + size > wgsl_base.MAX_BINDING_BYTES:
+                buffers.append({"byteLength": 0, "kind": "weights"})
+                current = len(buffers) - 1
+            offset = _align(buffers[current]["byteLength"])
+            placement[name] = {"buffer": current, "offset": offset, "byteLength": size}
+            buffers[current]["byteLength"] = offset + size
+        for b in buffers:
+            b["byteLength"] = _align(b["byteLength"])
+
+        # ---- plan.json
+        index: dict[str, int] = {}
+        values: list[dict[str, Any]] = []
+
+        def ref(name: str) -> int:
+            if not name:
+                return -1
+            if name not in index:
+                v = g.values.get(name) or Value(name)
+                entry: dict[str, Any] = {"name": name, "dtype": v.dtype,
+                                         "shape": None if v.shape is None else [d if isinstance(d, int) else None for d in v.shape]}
+                if v.is_const:
+                    entry["const"] = ctx.weights.get(name) or ctx.packer.describe(v.const, v.dtype or dtype_name(v.const.dtype))
+                    if name in placement:
+                        entry["gpu"] = placement[name]
+                elif name in plan.slots:
+                    s = plan.slots[name]
+                    entry["gpu"] = {"buffer": 0, "offset": s.offset, "byteLength": s.byte_length}
+                index[name] = len(values)
+                values.append(entry)
+            return index[name]
+
+        shaders: list[str] = []
+        shader_index: dict[str, int] = {}
+        steps: list[dict[str, Any]] = []
+        gpu_written: set[str] = set()
+        downloaded: set[str] = set()
+        n_gpu_nodes = n_dispatches = 0
+        inputs = [ref(n) for n in g.inputs]
+        for node in g.nodes:
+            if id(node) in on_gpu:
+                n_gpu_nodes += 1
+                for d in kernels[id(node)]:
+                    if d.source not in shader_index:
+                        shader_index[d.source] = len(shaders)
+                        shaders.append(d.source)
+                    step: dict[str, Any] = {
+                        "shader": shader_index[d.source], "entryPoint": "main", "name": node.name,
+                        "op": "+".join(n.op_type for n in chain_of(node)),
+                        "bindings": [{"value": ref(v)} if p is None else {"value": ref(v), "part": p} for v, p in d.bindings],
+                        "workgroup": {"override": d.overrides},
+                    }
+                    if d.invocations is not None:
+                        step["invocations"] = list(d.invocations)
+                    else:
+                        step["workgroups"] = list(d.workgroups)
+                    steps.append({"gpu": step})
+                    n_dispatches += 1
+                gpu_written.update(o for o in node.outputs if o)
+                continue
+            download = [r for r in node.reads() if r in gpu_written and r not in downloaded]
+            downloaded.update(download)
+            cpu = {"op": node.op_type, "domain": node.domain, "name": node.name,
+                   "inputs": [ref(i) for i in node.inputs], "outputs": [ref(o) for o in node.outputs],
+                   "attrs": {k: _encode_attr(v, node, k, ctx) for k, v in node.attrs.items()},
+                   "download": [ref(r) for r in download],
+                   "upload": [ref(o) for o in node.outputs if o and o in resident]}
+            for sub in node.subgraphs():
+                for name in sub.outer_reads():
+                    ref(name)  # subgraph captures are resolved by name in this table
+            steps.append({"cpu": cpu})
+        for name in sorted(resident | set(weights_used)):
+            ref(name)
+        program = {
+            "opsets": g.opsets,
+            "precision": precision,
+            "values": values,
+            "buffers": buffers,
+            "shaders": shaders,
+            "inputs": inputs,
+            "outputs": [ref(n) for n in g.outputs],
+            "steps": steps,
+        }
+        n_cpu = len(g.nodes) - n_gpu_nodes
+        ctx.log(f"webgpu: {n_gpu_nodes}/{len(g.nodes)} ops on the GPU ({n_dispatches} dispatches, {len(shaders)} shaders, "
+                f"{n_residual} residual adds and {n_fused} elementwise ops fused), {n_cpu} on the CPU"
+                + (f" ({', '.join(sorted({n.op_type for n in g.nodes if id(n) not in on_gpu}))})" if n_cpu else "")
+                + f", arena {plan.size / 1e6:.2f} MB, precision {precision}")
+        data = json.dumps(program, separators=(",", ":"), allow_nan=False).encode()
+        return BackendArtifact(files={"plan.json": data}, manifest={"plan": "webgpu/plan.json"})
+
+
+def _align(n: int, a: int = OFFSET_ALIGN) -> int:
+    return (n + a - 1) // a * a

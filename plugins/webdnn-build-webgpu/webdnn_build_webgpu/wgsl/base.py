@@ -1,0 +1,396 @@
+"""What every WGSL kernel emitter gets and returns.
+
+An emitter turns one IR node into one or more :class:`Dispatch` (a WGSL compute shader with
+its bindings and dispatch size). ``supports(node, graph)`` is asked before memory planning (shapes
+and attributes only); ``emit(node, ctx)`` runs after. Shapes, strides and attributes are baked
+into the WGSL as constants, so two ops of the same shape produce the same source (deduplicated
+by the backend); buffers and offsets are not in the source, they come with the bindings.
+
+Conventions (docs/webgpu-backend.md):
+
+- Workgroup sizes are ``override`` constants ``WG_X``/``WG_Y``/``WG_Z`` (absent: 1); every
+  kernel is correct for any value the runtime picks. Defaults multiply to at most 256.
+- A step gives either ``invocations`` (threads needed per dimension; the runtime dispatches
+  ``ceil(invocations[d] / WG_d)`` workgroups) or ``workgroups`` (dispatched as is, whatever the
+  workgroup size). Kernels with ``invocations [n, 1, 1]`` compute their element index as
+  ``gid.x + gid.y * nwg.x * WG_X``, so the runtime may fold a dispatch wider than
+  ``maxComputeWorkgroupsPerDimension`` into two dimensions.
+- Values in the arena are bound ``read_write`` even when only read: WebGPU forbids read-only and
+  writable storage usage of one buffer in the same dispatch, and all activations share one buffer.
+  Constants (weight buffers) are bound ``read``. A value bound twice by one op is bound once.
+- All arithmetic is in f32; with ``precision f16`` float values are *stored* as f16 and
+  converted in the ``ld_*``/``st_*`` accessors.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from webdnn_build.ir import Graph, Node
+
+MAX_BINDING_BYTES = 128 << 20       # the smallest maxStorageBufferBindingSize seen (software adapters)
+MAX_STORAGE_BINDINGS = 8            # per kernel (Chromium allows 10; the default limit is 8)
+MAX_WORKGROUPS_PER_DIM = 65535
+
+#: WGSL storage element type per IR dtype (float32 depends on the precision)
+_INT_TYPES = {"int32": "i32", "uint32": "u32"}
+
+
+def f32lit(x: float) -> str:
+    """An exact WGSL f32 literal (inf/nan through ``f32_bits``: a function call, so that shader compilers do not
+    evaluate it as a constant expression, where Tint rejects values that f32 cannot represent)."""
+    x = float(np.float32(x))
+    if math.isnan(x):
+        return "f32_bits(0x7fc00000u)"
+    if math.isinf(x):
+        return "f32_bits(0x7f800000u)" if x > 0 else "f32_bits(0xff800000u)"
+    return f"{x!r}f"
+
+
+def u(x: int) -> str:
+    return f"{int(x)}u"
+
+
+@dataclass
+class Dispatch:
+    """One compute dispatch: shader source, bindings (value name, part or None), dispatch size."""
+
+    source: str
+    bindings: list[tuple[str, Optional[int]]]
+    overrides: dict[str, int]
+    invocations: Optional[list[int]] = None
+    workgroups: Optional[list[int]] = None
+
+
+@dataclass
+class KernelContext:
+    graph: Graph
+    precision: str = "f32"
+    #: add a constant computed at build time and get its value name
+    add_const: Callable[[np.ndarray, str], str] = lambda a, h: ""
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return tuple(self.graph.values[name].shape)  # type: ignore[arg-type]
+
+    def numel(self, name: str) -> int:
+        return math.prod(self.shape(name))
+
+    def const(self, name: str) -> Optional[np.ndarray]:
+        v = self.graph.values.get(name) if name else None
+        return None if v is None else v.const
+
+    def elem_bytes(self, dtype: str) -> int:
+        return 2 if (dtype == "float32" and self.precision == "f16") else 4
+
+    def storage_type(self, dtype: str) -> str:
+        if dtype == "float32":
+            return "f16" if self.precision == "f16" else "f32"
+        return _INT_TYPES[dtype]
+
+    def part_elems(self, name: str) -> Optional[int]:
+        """Elements per binding part when the value is split across bindings, else None."""
+        v = self.graph.values[name]
+        nbytes = v.numel() * self.elem_bytes(v.dtype)
+        if nbytes <= MAX_BINDING_BYTES:
+            return None
+        return MAX_BINDING_BYTES // self.elem_bytes(v.dtype)
+
+    def n_parts(self, name: str) -> int:
+        per = self.part_elems(name)
+        return 1 if per is None else -(-self.graph.values[name].numel() // per)
+
+
+class KernelBuilder:
+    """Collects bindings and accessor functions; ``source(main)`` assembles the shader."""
+
+    def __init__(self, ctx: KernelContext) -> None:
+        self.ctx = ctx
+        self.bindings: list[tuple[str, Optional[int]]] = []
+        self._binding_of: dict[tuple[str, Optional[int]], int] = {}
+        self.decls: list[str] = []
+        self.overrides: dict[str, int] = {}
+        self._uses_f16 = False
+
+    def _bind(self, value: str, part: Optional[int], access: str, stype: str) -> str:
+        key = (value, part)
+        if key not in self._binding_of:
+            idx = len(self.bindings)
+            self._binding_of[key] = idx
+            self.bindings.append(key)
+            self.decls.append(f"@group(0) @binding({idx}) var<storage, {access}> buf{idx}: array<{stype}>;")
+        return f"buf{self._binding_of[key]}"
+
+    def _access(self, value: str) -> str:
+        return "read" if self.ctx.graph.values[value].is_const else "read_write"
+
+    def load(self, var: str, value: str) -> str:
+        """Declare ``fn ld_<var>(i: u32) -> f32`` (or i32 for int values) reading ``value``."""
+        v = self.ctx.graph.values[value]
+        stype = self.ctx.storage_type(v.dtype)
+        self._uses_f16 |= stype == "f16"
+        rtype = "f32" if v.dtype == "float32" else stype
+        conv = (lambda e: f"f32({e})") if stype == "f16" else (lambda e: e)
+        per = self.ctx.part_elems(value) if v.is_const else None
+        if per is None:
+            b = self._bind(value, None, self._access(value), stype)
+            self.decls.append(f"fn ld_{var}(i: u32) -> {rtype} {{ return {conv(f'{b}[i]')}; }}")
+        else:
+            n = self.ctx.n_parts(value)
+            names = [self._bind(value, p, "read", stype) for p in range(n)]
+            lines = [f"fn ld_{var}(i: u32) -> {rtype} {{", f"  let p = i / {u(per)};", f"  let j = i - p * {u(per)};"]
+            for p, b in enumerate(names[:-1]):
+                lines.append(f"  if (p == {u(p)}) {{ return {conv(f'{b}[j]')}; }}")
+            lines.append(f"  return {conv(f'{names[-1]}[j]')};")
+            lines.append("}")
+            self.decls.append("\n".join(lines))
+        return f"ld_{var}"
+
+    def store(self, var: str, value: str) -> str:
+        """Declare ``fn st_<var>(i: u32, v: f32)`` writing ``value``."""
+        v = self.ctx.graph.values[value]
+        stype = self.ctx.storage_type(v.dtype)
+        self._uses_f16 |= stype == "f16"
+        b = self._bind(value, None, "read_write", stype)
+        rtype = "f32" if v.dtype == "float32" else stype
+        val = f"{stype}(v)" if stype == "f16" else "v"
+        self.decls.append(f"fn st_{var}(i: u32, v: {rtype}) {{ {b}[i] = {val}; }}")
+        return f"st_{var}"
+
+    def override(self, name: str, default: int) -> None:
+        self.overrides[name] = default
+
+    def source(self, body: str) -> str:
+        if len(self.bindings) > MAX_STORAGE_BINDINGS:
+            raise ValueError(f"kernel needs {len(self.bindings)} storage bindings (at most {MAX_STORAGE_BINDINGS})")
+        head = ["enable f16;"] if self._uses_f16 else []
+        for _ in range(2):  # helper functions the code calls (helpers may call helpers), declared once
+            text = "\n".join(self.decls) + body
+            for name, src in HELPERS.items():
+                if f"{name}(" in text and src not in self.decls:
+                    self.decls.append(src)
+        head += [f"override {k}: u32 = {u(v)};" for k, v in self.overrides.items()]
+        return "\n".join(head + self.decls + [body.strip(), ""])
+
+    def dispatch(self, body: str, invocations: Optional[list[int]] = None,
+                 workgroups: Optional[list[int]] = None) -> Dispatch:
+        return Dispatch(self.source(body), list(self.bindings), dict(self.overrides), invocations, workgroups)
+
+
+# ---------------------------------------------------------------- common shader shapes
+
+LINEAR_HEADER = ("@compute @workgroup_size(WG_X)\n"
+                 "fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {\n"
+                 "  let i = gid.x + gid.y * (nwg.x * WG_X);\n")
+
+
+def linear_kernel(kb: KernelBuilder, total: int, body: str, wg: int = 64) -> Dispatch:
+    """One thread per element ``i < total``; ``body`` is WGSL statements using ``i``."""
+    kb.override("WG_X", wg)
+    src = LINEAR_HEADER + f"  if (i >= {u(total)}) {{ return; }}\n" + indent(body) + "\n}\n"
+    return kb.dispatch(src, invocations=[max(total, 1), 1, 1])
+
+
+def row_workgroups(rows: int) -> list[int]:
+    """Workgroup counts for one workgroup per row (rows past 65535 fold into y)."""
+    x = min(max(rows, 1), MAX_WORKGROUPS_PER_DIM)
+    return [x, -(-max(rows, 1) // x), 1]
+
+
+ROW_HEADER = ("@compute @workgroup_size(WG_X)\n"
+              "fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,\n"
+              "        @builtin(local_invocation_index) li: u32) {\n"
+              "  let row = wid.x + wid.y * nwg.x;\n")
+
+
+def reduce_fn(name: str, op: str) -> str:
+    """``fn <name>(v: f32) -> f32``: a workgroup-wide reduction over ``red`` for any WG_X.
+
+    Every invocation of the workgroup must call it (uniform control flow); all get the result.
+    """
+    return (f"fn {name}(li: u32, v: f32) -> f32 {{\n"
+            "  workgroupBarrier();\n"
+            "  red[li] = v;\n"
+            "  workgroupBarrier();\n"
+            "  var s = WG_X;\n"
+            "  while (s > 1u) {\n"
+            "    let half = (s + 1u) / 2u;\n"
+            "    if (li < s - half) {\n"
+            f"      red[li] = {op.format(a='red[li]', b='red[li + half]')};\n"
+            "    }\n"
+            "    workgroupBarrier();\n"
+            "    s = half;\n"
+            "  }\n"
+            "  let r = red[0];\n"
+            "  workgroupBarrier();\n"
+            "  return r;\n"
+            "}\n")
+
+
+def indent(text: str, n: int = 2) -> str:
+    pad = " " * n
+    return "\n".join(pad + line if line else line for line in text.strip("\n").split("\n"))
+
+
+def decompose(var: str, dims: list[int], prefix: str = "c") -> list[str]:
+    """WGSL statements splitting linear index ``var`` into coordinates ``{prefix}0..`` (row-major)."""
+    if not dims:
+        return []
+    lines = [f"var {prefix}_r = {var};"]
+    for d in range(len(dims) - 1, 0, -1):
+        lines.append(f"let {prefix}{d} = {prefix}_r % {u(dims[d])}; {prefix}_r = {prefix}_r / {u(dims[d])};")
+    lines.append(f"let {prefix}0 = {prefix}_r;")
+    return lines
+
+
+def dot(coords: list[str], strides: list[int]) -> str:
+    terms = [f"{c} * {u(s)}" if s != 1 else c for c, s in zip(coords, strides) if s != 0]
+    return " + ".join(terms) if terms else "0u"
+
+
+def contiguous_strides(shape: tuple[int, ...] | list[int]) -> list[int]:
+    return [math.prod(shape[i + 1:]) for i in range(len(shape))]
+
+
+def broadcast_strides(in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> list[int]:
+    """Element strides of ``in_shape`` aligned to ``out_shape`` (0 on broadcast axes)."""
+    rank = len(out_shape)
+    strides = [0] * rank
+    acc = 1
+    for i in range(len(in_shape) - 1, -1, -1):
+        o = rank - len(in_shape) + i
+        strides[o] = 0 if in_shape[i] == 1 else acc
+        acc *= in_shape[i]
+    return strides
+
+
+def collapse(shape: tuple[int, ...], strides: list[list[int]]) -> tuple[list[int], list[list[int]]]:
+    """Merge adjacent axes contiguous in every operand; drop size-1 axes."""
+    dims = [(d, [s[i] for s in strides]) for i, d in enumerate(shape) if d != 1]
+    out: list[tuple[int, list[int]]] = []
+    for d, ss in dims:
+        if out:
+            pd, ps = out[-1]
+            if all(p == s * d for p, s in zip(ps, ss)):
+                out[-1] = (pd * d, ss)
+                continue
+        out.append((d, ss))
+    return [d for d, _ in out], [[ss[k] for _, ss in out] for k in range(len(strides))]
+
+
+# ---------------------------------------------------------------- activations
+
+ACTIVATIONS = ("Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "HardSigmoid")
+
+
+def supported_activation(attrs: dict[str, Any]) -> bool:
+    return attrs.get("fused_activation") in (None, *ACTIVATIONS)
+
+
+def activation_expr(attrs: dict[str, Any], x: str) -> str:
+    """The fused activation (docs/passes.md contract) applied to WGSL f32 expression ``x``."""
+    kind = attrs.get("fused_activation")
+    if not kind:
+        return x
+    if kind == "Relu":
+        return f"max({x}, 0.0f)"
+    if kind == "LeakyRelu":
+        return f"leaky({x}, {f32lit(attrs.get('fused_activation_alpha', 0.01))})"
+    if kind == "Clip":
+        return (f"min(max({x}, {f32lit(attrs.get('fused_activation_min', -3.4028234663852886e38))}), "
+                f"{f32lit(attrs.get('fused_activation_max', 3.4028234663852886e38))})")
+    if kind == "Sigmoid":
+        return f"sigm({x})"
+    if kind == "Tanh":
+        return f"tanh_({x})"
+    if kind == "HardSigmoid":
+        return (f"clamp({f32lit(attrs.get('fused_activation_alpha', 0.2))} * {x} + "
+                f"{f32lit(attrs.get('fused_activation_beta', 0.5))}, 0.0f, 1.0f)")
+    raise ValueError(f"unknown fused activation {kind}")
+
+
+#: helper functions the expressions above may call (declared once per shader when used)
+HELPERS = {
+    "f32_bits": "fn f32_bits(b: u32) -> f32 { return bitcast<f32>(b); }",
+    "leaky": "fn leaky(x: f32, a: f32) -> f32 { return select(a * x, x, x >= 0.0f); }",
+    "sigm": "fn sigm(x: f32) -> f32 { return 1.0f / (1.0f + exp(-x)); }",
+    "erf_": ("fn erf_(x: f32) -> f32 {\n"
+             "  let a = abs(x);\n"
+             "  let t = 1.0f / (1.0f + 0.3275911f * a);\n"
+             "  let y = 1.0f - (((((1.061405429f * t - 1.453152027f) * t) + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t * exp(-a * a);\n"
+             "  return select(-y, y, x >= 0.0f);\n"
+             "}"),
+    # tanh without the cancellation of (e^2x - 1) / (e^2x + 1) near 0 (lavapipe's builtin loses 0.2% there)
+    "tanh_": ("fn tanh_(x: f32) -> f32 {\n"
+              "  let a = abs(x);\n"
+              "  if (a < 0.125f) {\n"
+              "    let x2 = x * x;\n"
+              "    return x * (1.0f + x2 * (-0.33333334f + x2 * (0.13333334f + x2 * -0.053968254f)));\n"
+              "  }\n"
+              "  let e = exp(-2.0f * min(a, 15.0f));\n"
+              "  let t = (1.0f - e) / (1.0f + e);\n"
+              "  return select(-t, t, x >= 0.0f);\n"
+              "}"),
+    # log(1 + e^x) without cancellation for small e^x (log1p through Goldberg's correction)
+    "softplus_": ("fn softplus_(x: f32) -> f32 {\n"
+                  "  if (x > 20.0f) { return x; }\n"
+                  "  let e = exp(x);\n"
+                  "  let v = 1.0f + e;\n"
+                  "  if (v == 1.0f) { return e; }\n"
+                  "  return log(v) * e / (v - 1.0f);\n"
+                  "}"),
+    "powf": ("fn powf(a: f32, b: f32) -> f32 {\n"
+             "  if (b == 0.0f) { return 1.0f; }\n"
+             "  if (b == 1.0f) { return a; }\n"
+             "  if (b == 2.0f) { return a * a; }\n"
+             "  if (a == 0.0f) { return select(f32_bits(0x7f800000u), 0.0f, b > 0.0f); }\n"
+             "  let r = pow(abs(a), b);\n"
+             "  if (a > 0.0f) { return r; }\n"
+             "  if (round(b) != b) { return f32_bits(0x7fc00000u); }\n"
+             "  return select(r, -r, fract(b * 0.5f) != 0.0f);\n"
+             "}"),
+}
+
+
+def with_helpers(kb: KernelBuilder, *exprs: str) -> None:
+    """Declare the helper functions any of ``exprs`` calls."""
+    text = " ".join(exprs)
+    for name, src in HELPERS.items():
+        if f"{name}(" in text and src not in kb.decls:
+            kb.decls.append(src)
+
+
+def float32_static(graph: Graph, names: list[str], max_bytes: int = MAX_BINDING_BYTES) -> bool:
+    """Every non-empty name is a static float32 value that fits one binding (constants may be split)."""
+    for n in names:
+        if not n:
+            continue
+        v = graph.values.get(n)
+        if v is None or v.dtype != "float32" or not v.is_static:
+            return False
+        if not v.is_const and v.numel() * 4 > max_bytes:
+            return False
+    return True
+
+
+class Emitter:
+    """Base class: one per op family."""
+
+    ops: tuple[str, ...] = ()
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        raise NotImplementedError
+
+    def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
+        raise NotImplementedError
+
+
+def const_ints(ctx_or_graph: Any, name: str) -> Optional[list[int]]:
+    graph = ctx_or_graph.graph if isinstance(ctx_or_graph, KernelContext) else ctx_or_graph
+    v = graph.values.get(name) if name else None
+    if v is None or v.const is None:
+        return None
+    return [int(x) for x in np.asarray(v.const).ravel()]

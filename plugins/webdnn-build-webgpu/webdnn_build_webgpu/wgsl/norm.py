@@ -1,0 +1,149 @@
+"""BatchNormalization (inference, unfolded), LayerNormalization, InstanceNormalization, LRN."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from webdnn_build.ir import Graph, Node
+
+from .base import (ROW_HEADER, Dispatch, Emitter, KernelBuilder, KernelContext, activation_expr, broadcast_strides,
+                   collapse, f32lit, float32_static, linear_kernel, reduce_fn, row_workgroups,
+                   supported_activation, u, with_helpers)
+
+
+class BatchNormEmitter(Emitter):
+    """y = x · s[c] + t[c] with s, t computed at build time from the constant statistics."""
+
+    ops = ("BatchNormalization",)
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        if len([o for o in node.outputs if o]) != 1 or not node.outputs[0] or node.attrs.get("training_mode", 0):
+            return False
+        if len(node.inputs) < 5 or not all(graph.values[n].is_const for n in node.inputs[1:5]):
+            return False
+        return float32_static(graph, node.inputs[:1] + node.outputs[:1]) and supported_activation(node.attrs) \
+            and len(graph.values[node.inputs[0]].shape) >= 2
+
+    def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
+        scale, bias, mean, var = (np.asarray(ctx.const(n), np.float64) for n in node.inputs[1:5])
+        eps = node.attrs.get("epsilon", 1e-5)
+        s = scale / np.sqrt(var + eps)
+        t = bias - mean * s
+        s_name = ctx.add_const(s.astype(np.float32), "bn_scale")
+        t_name = ctx.add_const(t.astype(np.float32), "bn_shift")
+        x = ctx.shape(node.inputs[0])
+        c, inner = x[1], math.prod(x[2:])
+        kb = KernelBuilder(ctx)
+        lx, ls, lt, st = kb.load("x", node.inputs[0]), kb.load("s", s_name), kb.load("t", t_name), kb.store("y", node.outputs[0])
+        e = activation_expr(node.attrs, f"{lx}(i) * {ls}(c) + {lt}(c)")
+        with_helpers(kb, e)
+        return [linear_kernel(kb, math.prod(x), f"let c = (i / {u(inner)}) % {u(c)};\n{st}(i, {e});")]
+
+
+def _normalize_rows(ctx: KernelContext, x: str, y: str, rows: int, cols: int, eps: float,
+                    scale_expr: str, bias_expr: str, kb: KernelBuilder, lx: str, st: str) -> Dispatch:
+    kb.override("WG_X", 64)
+    kb.decls.append("var<workgroup> red: array<f32, WG_X>;")
+    kb.decls.append(reduce_fn("wg_sum", "{a} + {b}"))
+    body = ROW_HEADER + f"""
+  if (row >= {u(rows)}) {{ return; }}
+  let base = row * {u(cols)};
+  var acc = 0.0f;
+  for (var j = li; j < {u(cols)}; j = j + WG_X) {{ acc = acc + {lx}(base + j); }}
+  let mean = wg_sum(li, acc) / {f32lit(cols)};
+  var acc2 = 0.0f;
+  for (var j = li; j < {u(cols)}; j = j + WG_X) {{ let d = {lx}(base + j) - mean; acc2 = acc2 + d * d; }}
+  let rstd = inverseSqrt(wg_sum(li, acc2) / {f32lit(cols)} + {f32lit(eps)});
+  for (var j = li; j < {u(cols)}; j = j + WG_X) {{
+    let v = ({lx}(base + j) - mean) * rstd;
+    {st}(base + j, v * {scale_expr} + {bias_expr});
+  }}
+}}
+"""
+    return kb.dispatch(body, workgroups=row_workgroups(rows))
+
+
+class LayerNormEmitter(Emitter):
+    ops = ("LayerNormalization",)
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        if any(o for o in node.outputs[1:]) or node.attrs.get("stash_type", 1) != 1:
+            return False
+        return float32_static(graph, node.inputs + node.outputs[:1])
+
+    def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
+        shape = ctx.shape(node.inputs[0])
+        axis = node.attrs.get("axis", -1)
+        axis = axis + len(shape) if axis < 0 else axis
+        rows, cols = math.prod(shape[:axis]), math.prod(shape[axis:])
+        norm_shape = tuple(shape[axis:])
+        kb = KernelBuilder(ctx)
+        lx, st = kb.load("x", node.inputs[0]), kb.store("y", node.outputs[0])
+
+        def param(var: str, name: str, default: str) -> str:
+            if not name:
+                return default
+            ld = kb.load(var, name)
+            dims, (sp,) = collapse(norm_shape, [broadcast_strides(ctx.shape(name), norm_shape)])
+            if not dims:
+                return f"{ld}(0u)"
+            if sp == [math.prod(dims[i + 1:]) for i in range(len(dims))]:
+                return f"{ld}(j)"
+            terms, inner = [], 1
+            for d in range(len(dims) - 1, -1, -1):
+                t = "j" if inner == 1 else f"(j / {u(inner)})"
+                terms.append(f"({t} % {u(dims[d])}) * {u(sp[d])}")
+                inner *= dims[d]
+            return f"{ld}({' + '.join(terms)})"
+
+        scale = param("scale", node.inputs[1], "1.0f")
+        bias = param("bias", node.inputs[2] if len(node.inputs) > 2 else "", "0.0f")
+        return [_normalize_rows(ctx, node.inputs[0], node.outputs[0], rows, cols, node.attrs.get("epsilon", 1e-5),
+                                scale, bias, kb, lx, st)]
+
+
+class InstanceNormEmitter(Emitter):
+    ops = ("InstanceNormalization",)
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        return float32_static(graph, node.inputs + node.outputs) and len(graph.values[node.inputs[0]].shape) >= 3
+
+    def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
+        shape = ctx.shape(node.inputs[0])
+        rows, cols = shape[0] * shape[1], math.prod(shape[2:])
+        kb = KernelBuilder(ctx)
+        lx, st = kb.load("x", node.inputs[0]), kb.store("y", node.outputs[0])
+        ls, lb = kb.load("scale", node.inputs[1]), kb.load("bias", node.inputs[2])
+        c = f"(row % {u(shape[1])})"
+        return [_normalize_rows(ctx, node.inputs[0], node.outputs[0], rows, cols, node.attrs.get("epsilon", 1e-5),
+                                f"{ls}{c}", f"{lb}{c}", kb, lx, st)]
+
+
+class LRNEmitter(Emitter):
+    ops = ("LRN",)
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        return float32_static(graph, node.inputs + node.outputs) and len(graph.values[node.inputs[0]].shape) >= 3
+
+    def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
+        x = ctx.shape(node.inputs[0])
+        a = node.attrs
+        size = int(a["size"])
+        c, inner = x[1], math.prod(x[2:])
+        lo, hi = (size - 1) // 2, size - 1 - (size - 1) // 2
+        kb = KernelBuilder(ctx)
+        lx, st = kb.load("x", node.inputs[0]), kb.store("y", node.outputs[0])
+        body = f"""
+let ch = i32((i / {u(inner)}) % {u(c)});
+let base = i - u32(ch) * {u(inner)};
+var sq = 0.0f;
+for (var k = max(ch - {lo}i, 0i); k <= min(ch + {hi}i, {c - 1}i); k = k + 1i) {{
+  let v = {lx}(base + u32(k) * {u(inner)});
+  sq = sq + v * v;
+}}
+let d = pow({f32lit(a.get('bias', 1.0))} + {f32lit(a.get('alpha', 1e-4) / size)} * sq, {f32lit(a.get('beta', 0.75))});
+{st}(i, {lx}(i) / d);
+"""
+        return [linear_kernel(kb, math.prod(x), body)]
