@@ -5,8 +5,7 @@
    (over views of wasm memory, so no copies between the two).
 3. Plan: every static-shape value (graph inputs and outputs included) gets an arena slot; the
    constants wasm ops read get a place in the weight region, filled by the runtime at load.
-4. Emit: one C function per segment (a run of consecutive wasm ops); each op is a group of dynamically
-   claimed chunks (task_groups; kernels.h, rt.c), a group starting when the previous ones are done.
+4. Emit: one C function per segment (a run of consecutive wasm ops), ops separated by barriers.
 5. Compile: single-threaded and threaded modules (toolchain.py, cached by content hash).
 """
 
@@ -76,25 +75,6 @@ def fuse_residual(g: Graph) -> int:
     return fused
 
 
-def task_groups(body: list[str], first: int) -> list[str]:
-    """An op's kernel calls (each ``...(..., tid, nth);``, separated by ``wdn_barrier(nth);`` where a
-    call reads what the previous one wrote) as dynamic task groups (kernels.h, rt.c): group k runs
-    chunk c of ts.nch as ``tid = c, nth = ts.nch`` once every chunk of the earlier groups is done."""
-    groups: list[list[str]] = [[]]
-    for stmt in body:
-        if stmt.strip() == "wdn_barrier(nth);":
-            groups.append([])
-        else:
-            groups[-1].append(stmt)
-    out = []
-    for k, calls in enumerate(g for g in groups if g):
-        out.append(f"for (int c_; (c_ = wdn_task(&ts, {first + k})) >= 0; wdn_task_done(&ts)) {{")
-        out.append("  const int tid = c_, nth = ts.nch;")
-        out += [f"  {c}" for c in calls]
-        out.append("}")
-    return out
-
-
 class WasmBackend:
     name = "wasm"
     plugin = ""
@@ -156,8 +136,7 @@ class WasmBackend:
                     steps.append({"wasm": len(segments), "ops": []})
                     segments.append([])
                 body = EMITTERS[node.op_type].emit(node, ectx)
-                segments[-1].append(f"/* {node.describe()} */")
-                segments[-1].extend(task_groups(body, sum(line.startswith("for (int c_") for line in segments[-1])))
+                segments[-1].extend([f"/* {node.describe()} */", *body, "wdn_barrier(nth);"])
                 steps[-1]["ops"].append(node.name)
             else:
                 steps.append({"js": node})
@@ -258,10 +237,7 @@ class WasmBackend:
         ]
         for i, body in enumerate(segments):
             lines.append(f"static void wdn_segment_{i}(int tid, int nth) {{")
-            lines.append("  wdn_tasks ts;")
-            lines.append("  wdn_tasks_begin(&ts, tid, nth);")
             lines += [f"  {s}" for s in body]
-            lines.append("  wdn_tasks_end(&ts);")
             lines.append("}")
         lines += [
             "",

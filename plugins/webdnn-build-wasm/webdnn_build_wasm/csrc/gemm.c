@@ -10,7 +10,8 @@
  * mc >= 12 (smaller blocks use 4-row panels, the last one zero padded): the packed A block never
  * needs more room than WDN__GEMM_BLOCKS_BYTES gives it.
  * Partial sums of earlier K blocks live in y; the epilogue (alpha, bias, residual, activation) runs
- * on the last K block. Edges: A and B panels are zero padded (results outside the matrix are discarded).
+ * on the last K block: inside the micro-kernel (wdn__kern*x8_epi) in the conv case (alpha == beta == 1,
+ * bias per row, activation none/relu/clip), else in C (store_tile). Edges: A and B panels are zero padded (results outside the matrix are discarded).
  * Every output element sees the same arithmetic whatever the tile shape or thread split: per K block
  * acc = acc + a*b for k ascending, starting from 0 or the value in y (deterministic).
  */

@@ -36,20 +36,6 @@ typedef struct { int kind; float a, b; } wdn_act;
 #define WDN_MAX_THREADS 8  /* the threaded module runs at most this many threads (plan.json maxThreads) */
 #endif
 void wdn_barrier(int nth);  /* all nth threads wait here; no-op when nth == 1 */
-/* Dynamic task groups (rt.c; used by the generated segments): each op of a segment is one group of
- * `nch` chunks (chunk c runs the op's kernels as thread c of nch); the threads of a segment claim
- * chunks in order from one shared counter, and a chunk of group k starts only when every chunk of the
- * groups before it is done. No barrier between ops: a thread that is late (descheduled, or still
- * waking up) simply gets fewer chunks. Results do not change, since kernels give the same result for
- * any split. Single-threaded (nth == 1): nch == 1, group k is chunk 0, no atomics.
- *   wdn_tasks ts; wdn_tasks_begin(&ts, tid, nth);
- *   for (int c; (c = wdn_task(&ts, k)) >= 0; wdn_task_done(&ts)) { kernel(..., c, ts.nch); }
- *   ... wdn_tasks_end(&ts);   (at the end of the segment: all threads of the segment meet there) */
-typedef struct { int mine, nch, nth; } wdn_tasks;
-void wdn_tasks_begin(wdn_tasks* t, int tid, int nth);
-int wdn_task(wdn_tasks* t, int k);
-void wdn_task_done(wdn_tasks* t);
-void wdn_tasks_end(wdn_tasks* t);
 
 /* ---- GEMM ----
  * Y[m, n] = act(alpha * sum_k A[m, k] * B[k, n] + bias + residual)
@@ -78,7 +64,7 @@ void wdn_gemm_f32(const wdn_gemm_params* p, int tid, int nth);
 /* Aliasing: y must not overlap a, b, bias or residual (partial sums over K blocks are kept in y).
  * Blocking (gemm.c): K blocks of WDN_GEMM_KC; per thread the scratch holds the packed B block
  * (<= WDN_GEMM_KC x WDN_GEMM_NC floats) and the packed A block (<= WDN_GEMM_MC x WDN_GEMM_KC floats). */
-#define WDN_GEMM_KC 256
+#define WDN_GEMM_KC 512
 #define WDN_GEMM_MC 128
 #define WDN_GEMM_NC 512
 #define WDN__MIN(a, b) ((a) < (b) ? (a) : (b))
@@ -109,8 +95,8 @@ typedef struct {
 } wdn_conv2d_params;
 void wdn_conv2d_f32(const wdn_conv2d_params* p, int tid, int nth);
 /* Aliasing: y must not overlap x, weight, bias or residual. Per thread the scratch holds an im2col
- * (or packed input) block of <= WDN_GEMM_KC x WDN_CONV2D_NC floats (256 KiB) and a packed weight
- * block of <= WDN_GEMM_MC x WDN_GEMM_KC floats (128 KiB). The bound below does not depend on cout
+ * (or packed input) block of <= WDN_GEMM_KC x WDN_CONV2D_NC floats (512 KiB) and a packed weight
+ * block of <= WDN_GEMM_MC x WDN_GEMM_KC floats (256 KiB). The bound below does not depend on cout
  * (it assumes WDN_GEMM_MC rows); depthwise convs need no scratch. */
 #define WDN_CONV2D_NC 256
 #define WDN_CONV2D_SCRATCH_BYTES(cin_per_group, kh, kw, oh, ow) \

@@ -30,18 +30,9 @@
 
 #define WDN_EXPORT(name) __attribute__((export_name(#name)))
 
-#ifndef WDN_CHUNKS_PER_THREAD
-#define WDN_CHUNKS_PER_THREAD 2 /* chunks per op and thread (dynamic balance vs. per-chunk overhead) */
-#endif
-
 #ifndef WDN_THREADS
 
 void wdn_barrier(int nth) { (void)nth; }
-
-void wdn_tasks_begin(wdn_tasks* t, int tid, int nth) { (void)tid; (void)nth; t->mine = 0; t->nch = 1; t->nth = 1; }
-int wdn_task(wdn_tasks* t, int k) { return t->mine == k ? 0 : -1; }
-void wdn_task_done(wdn_tasks* t) { t->mine++; }
-void wdn_tasks_end(wdn_tasks* t) { (void)t; }
 
 #else
 
@@ -93,55 +84,6 @@ void wdn_barrier(int nth) {
   }
 }
 
-/* ---- dynamic task groups (kernels.h). task_next: next global chunk index (group k, chunk c) ->
- * k * nch + c; task_done: chunks completed. Both are reset by the main thread before a dispatch (all
- * threads of the previous segment have left it: wdn_tasks_end is a barrier). */
-static int task_next, task_done, task_sleepers;
-
-#ifndef WDN_TASK_SPIN_COUNT
-#define WDN_TASK_SPIN_COUNT 2000000 /* a worker waiting inside a run spins this long before it sleeps */
-#endif
-
-void wdn_tasks_begin(wdn_tasks* t, int tid, int nth) {
-  (void)tid;
-  t->nth = nth;
-  if (nth <= 1) { t->mine = 0; t->nch = 1; return; }
-  int nch = WDN_CHUNKS_PER_THREAD * nth;
-  t->nch = nch > WDN_MAX_THREADS ? WDN_MAX_THREADS : nch; /* chunk c uses scratch slot c */
-  if (t->nch < nth) t->nch = nth;
-  t->mine = __atomic_fetch_add(&task_next, 1, __ATOMIC_ACQ_REL);
-}
-
-int wdn_task(wdn_tasks* t, int k) {
-  if (t->nth <= 1) return t->mine == k ? 0 : -1;
-  int lo = k * t->nch;
-  if (t->mine >= lo + t->nch) return -1; /* this thread's next chunk belongs to a later group */
-  /* wait until every chunk of the earlier groups is done */
-  int d = __atomic_load_n(&task_done, __ATOMIC_ACQUIRE);
-  if (d < lo) {
-    int may_sleep = on_worker_stack();
-    for (int i = 0; d < lo; i++) {
-      if (may_sleep && i >= WDN_TASK_SPIN_COUNT) {
-        __atomic_fetch_add(&task_sleepers, 1, __ATOMIC_SEQ_CST);
-        d = __atomic_load_n(&task_done, __ATOMIC_SEQ_CST);
-        if (d < lo) __builtin_wasm_memory_atomic_wait32(&task_done, d, -1);
-        __atomic_fetch_sub(&task_sleepers, 1, __ATOMIC_SEQ_CST);
-      }
-      d = __atomic_load_n(&task_done, __ATOMIC_ACQUIRE);
-    }
-  }
-  return t->mine - lo;
-}
-
-void wdn_task_done(wdn_tasks* t) {
-  if (t->nth <= 1) { t->mine++; return; }
-  __atomic_fetch_add(&task_done, 1, __ATOMIC_SEQ_CST);
-  if (__atomic_load_n(&task_sleepers, __ATOMIC_SEQ_CST) > 0) __builtin_wasm_memory_atomic_notify(&task_done, 0xffffffffu);
-  t->mine = __atomic_fetch_add(&task_next, 1, __ATOMIC_ACQ_REL);
-}
-
-void wdn_tasks_end(wdn_tasks* t) { (void)t; /* the caller's wdn_barrier (worker loop / run_segment_mt) ends the segment */ }
-
 WDN_EXPORT(wdn_worker_loop) void wdn_worker_loop(int tid) {
   /* start from the initial word (0), not the current one: a dispatch that needs this worker cannot
    * complete without it, so a late-starting worker must still run the pending dispatch */
@@ -161,8 +103,6 @@ WDN_EXPORT(wdn_worker_loop) void wdn_worker_loop(int tid) {
 WDN_EXPORT(wdn_run_segment_mt) void wdn_run_segment_mt(int seg, int nth) {
   if (nth > WDN_MAX_THREADS) nth = WDN_MAX_THREADS;
   if (nth <= 1) { wdn_run_segment(seg, 0, 1); return; }
-  __atomic_store_n(&task_next, 0, __ATOMIC_RELAXED);
-  __atomic_store_n(&task_done, 0, __ATOMIC_RELAXED);
   int w = __atomic_load_n(&disp_word, __ATOMIC_RELAXED);
   unsigned gen = ((unsigned)w >> 18) + 1;
   __atomic_store_n(&disp_word, (int)((gen << 18) | ((unsigned)nth << 14) | (unsigned)(seg & 0x3fff)),
