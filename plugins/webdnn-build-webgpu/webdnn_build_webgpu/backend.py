@@ -141,7 +141,8 @@ class WebGpuBackend:
 
         kctx = KernelContext(g, precision, add_const)
         on_gpu = {id(n) for n in g.nodes
-                  if n.domain == "" and n.op_type in EMITTERS and EMITTERS[n.op_type].supports(n, g)}
+                  if n.domain == "" and n.op_type in EMITTERS and not _touches_empty(n, g)
+                  and EMITTERS[n.op_type].supports(n, g)}
         n_fused = fuse_elementwise(g, on_gpu)
 
         # ---- emit
@@ -293,3 +294,13 @@ class WebGpuBackend:
 
 def _align(n: int, a: int = OFFSET_ALIGN) -> int:
     return (n + a - 1) // a * a
+
+
+def _touches_empty(node: Node, g: Graph) -> bool:
+    """True when an input or output has zero elements: nothing to dispatch, and shapes with a zero
+    dim would put divisions by zero into the generated index arithmetic; the CPU step handles it."""
+    for name in list(node.inputs) + list(node.outputs):
+        v = g.values.get(name) if name else None
+        if v is not None and v.is_static and v.numel() == 0:
+            return True
+    return False
