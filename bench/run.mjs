@@ -39,13 +39,15 @@ const { values: opt } = parseArgs({
     rtol: { type: 'string', default: '1e-3' },
     'no-check': { type: 'boolean', default: false },
     'no-gc': { type: 'boolean', default: false },
+    'gap-ms': { type: 'string', default: '0' },
+    block: { type: 'string', default: '4' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (opt.help || !opt.bundle || !opt.onnx) {
   console.error('usage: node bench/run.mjs --bundle DIR --onnx MODEL.onnx [--backend js] [--threads 1] [--macs N]\n'
     + '  [--model NAME] [--seed 1] [--warmup-s 1] [--min-runs 15] [--max-runs 500] [--target-s 5] [--cap-s 120]\n'
-    + '  [--atol 1e-3] [--rtol 1e-3] [--no-check] [--no-gc]');
+    + '  [--atol 1e-3] [--rtol 1e-3] [--no-check] [--no-gc] [--gap-ms 0] [--block 4]');
   process.exit(opt.help ? 0 : 2);
 }
 const num = (k) => {
@@ -200,6 +202,10 @@ try {
 
   // ---- measured, alternating ------------------------------------------------------------------
   const minRuns = num('min-runs'), maxRuns = num('max-runs');
+  const gapMs = num('gap-ms');
+  const block = Math.max(1, num('block'));
+  result.gap_ms = gapMs;
+  result.block = block;
   const targetMs = num('target-s') * 1000, capMs = num('cap-s') * 1000;
   const tOurs = [], tOrt = [];
   const busy0 = machineBusyMs(), own0 = ownCpuMs();
@@ -211,10 +217,18 @@ try {
     if (elapsed >= capMs && tOurs.length >= 3) { result.capped = true; break; }
     const order = i % 2 === 0 ? [[runOurs, tOurs], [runOrt, tOrt]] : [[runOrt, tOrt], [runOurs, tOurs]];
     for (const [fn, times] of order) {
-      fullGc?.();
-      const t = performance.now();
+      // Blocks of back-to-back runs, the first of each untimed: a multi-threaded runtime leaves its
+      // worker threads spinning for a while after a run (onnxruntime-web's pool does), which steals
+      // the cores from the other side's threads right after a switch. Inside a block each side runs
+      // like an app that infers frame after frame.
       await fn();
-      times.push(performance.now() - t);
+      for (let b = 0; b < block; b++) {
+        fullGc?.();
+        if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
+        const t = performance.now();
+        await fn();
+        times.push(performance.now() - t);
+      }
     }
   }
   const wallMs = performance.now() - start;
