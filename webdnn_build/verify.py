@@ -101,7 +101,7 @@ def verify_model(
                 raise VerifyError(f"bundle loaded on '{loaded['backend']}' instead of '{backend}': {loaded['fallbackLog']}")
             dtypes = {i["name"]: i["dtype"] for i in result.manifest["inputs"]}
             outputs, ms = worker.run(loaded["handle"], feeds, dtypes)
-        used = loaded.get("threads")
+        used = loaded.get("threads") if loaded.get("threadInfo") else None  # only backends that use threads
         log(f"ran on {backend}{f' with {used} thread(s)' if used else ''} in {ms:.1f} ms")
     reference = run_onnxruntime(model, feeds)
     reports = []
