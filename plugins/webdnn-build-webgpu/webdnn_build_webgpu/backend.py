@@ -22,6 +22,7 @@ import numpy as np
 from webdnn_build.errors import ConfigError
 from webdnn_build.ir import Graph, Node, Value, dtype_name
 from webdnn_build.registry import BackendArtifact, CodegenContext
+from webdnn_build.codegen import copy_graph, fuse_residual
 from webdnn_build_js.backend import JsBackend, _encode_attr
 
 from .wgsl import EMITTERS, Dispatch, KernelContext
@@ -30,52 +31,6 @@ from .wgsl.elementwise import FUSED_OP, chain_of, data_inputs, external_inputs, 
 
 OFFSET_ALIGN = 256   # minStorageBufferOffsetAlignment
 MAX_EXTERNAL_INPUTS = 7
-
-
-def copy_graph(graph: Graph) -> Graph:
-    """A copy whose node list and nodes can be rewritten without touching the original."""
-    g = copy.copy(graph)
-    g.nodes = [Node(n.op_type, list(n.inputs), list(n.outputs), dict(n.attrs), n.domain, n.name) for n in graph.nodes]
-    g.values = dict(graph.values)
-    g.inputs, g.outputs = list(graph.inputs), list(graph.outputs)
-    return g
-
-
-def fuse_residual(g: Graph) -> int:
-    """Conv (no activation) → Add(conv, other) with other of the same shape ⇒ Conv(x, w, b, other)."""
-    producers, consumers = g.producers(), g.consumers()
-    fused = 0
-    for add in list(g.nodes):
-        if add.op_type != "Add" or add.domain or len(add.inputs) != 2:
-            continue
-        for i in (0, 1):
-            conv = producers.get(add.inputs[i])
-            other = add.inputs[1 - i]
-            if conv is None or conv.op_type != "Conv" or conv.domain or "fused_activation" in conv.attrs:
-                continue
-            if len(conv.inputs) > 3 or not EMITTERS["Conv"].supports(conv, g):
-                continue
-            y = conv.outputs[0]
-            if len(consumers.get(y, [])) != 1 or y in g.outputs or other == y:
-                continue
-            vy, vo, va = g.values[y], g.values[other], g.values[add.outputs[0]]
-            if not (vy.is_static and vo.is_static and va.is_static and tuple(vy.shape) == tuple(vo.shape) == tuple(va.shape)):
-                continue
-            if vy.dtype != "float32" or vo.dtype != "float32":
-                continue
-            inputs = list(conv.inputs) + [""] * (3 - len(conv.inputs))
-            merged = Node("Conv", inputs + [other], [add.outputs[0]], dict(conv.attrs), "", conv.name)
-            for k in ("fused_activation", "fused_activation_alpha", "fused_activation_beta", "fused_activation_min",
-                      "fused_activation_max"):
-                if k in add.attrs:
-                    merged.attrs[k] = add.attrs[k]
-            g.nodes[g.nodes.index(add)] = merged
-            g.nodes.remove(conv)
-            fused += 1
-            producers, consumers = g.producers(), g.consumers()
-            break
-    g.prune_values()
-    return fused
 
 
 def fuse_elementwise(g: Graph, on_gpu: set[int]) -> int:
@@ -134,7 +89,7 @@ class WebGpuBackend:
         if precision not in ("f32", "f16"):
             raise ConfigError(f"--backend-option webgpu.precision must be f32 or f16, not {precision!r}")
         g = copy_graph(graph)
-        n_residual = fuse_residual(g)
+        n_residual = fuse_residual(g, EMITTERS["Conv"].supports)
 
         def add_const(array: np.ndarray, hint: str) -> str:
             return g.add_const(array, hint)

@@ -28,6 +28,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from webdnn_build.codegen import broadcast_strides, collapse_axes  # noqa: F401  (re-exported for the kernels)
+
 import numpy as np
 
 from webdnn_build.ir import Graph, Node
@@ -255,30 +257,9 @@ def contiguous_strides(shape: tuple[int, ...] | list[int]) -> list[int]:
     return [math.prod(shape[i + 1:]) for i in range(len(shape))]
 
 
-def broadcast_strides(in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> list[int]:
-    """Element strides of ``in_shape`` aligned to ``out_shape`` (0 on broadcast axes)."""
-    rank = len(out_shape)
-    strides = [0] * rank
-    acc = 1
-    for i in range(len(in_shape) - 1, -1, -1):
-        o = rank - len(in_shape) + i
-        strides[o] = 0 if in_shape[i] == 1 else acc
-        acc *= in_shape[i]
-    return strides
-
-
 def collapse(shape: tuple[int, ...], strides: list[list[int]]) -> tuple[list[int], list[list[int]]]:
-    """Merge adjacent axes contiguous in every operand; drop size-1 axes."""
-    dims = [(d, [s[i] for s in strides]) for i, d in enumerate(shape) if d != 1]
-    out: list[tuple[int, list[int]]] = []
-    for d, ss in dims:
-        if out:
-            pd, ps = out[-1]
-            if all(p == s * d for p, s in zip(ps, ss)):
-                out[-1] = (pd * d, ss)
-                continue
-        out.append((d, ss))
-    return [d for d, _ in out], [[ss[k] for _, ss in out] for k in range(len(strides))]
+    """Merge adjacent axes contiguous in every operand; drop size-1 axes (webdnn_build.codegen)."""
+    return collapse_axes(shape, strides)
 
 
 # ---------------------------------------------------------------- activations

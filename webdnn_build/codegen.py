@@ -1,0 +1,142 @@
+"""Helpers shared by backend code generators (wasm, webgpu, ...): graph rewrites every native
+backend wants, convolution/pooling geometry and broadcasting strides.
+
+Backends work on a private copy of the graph (``copy_graph``): the IR handed to
+``Backend.generate`` is shared by every backend of a build and must not change.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Callable, Sequence
+
+from .ir import Graph, Node
+
+#: the attributes of the fused-activation contract (docs/passes.md)
+FUSED_ACTIVATION_ATTRS = ("fused_activation", "fused_activation_alpha", "fused_activation_beta",
+                          "fused_activation_min", "fused_activation_max")
+
+
+def copy_graph(graph: Graph) -> Graph:
+    """A copy whose node list and nodes can be rewritten without touching the original."""
+    g = copy.copy(graph)
+    g.nodes = [Node(n.op_type, list(n.inputs), list(n.outputs), dict(n.attrs), n.domain, n.name) for n in graph.nodes]
+    g.values = dict(graph.values)
+    g.inputs, g.outputs = list(graph.inputs), list(graph.outputs)
+    return g
+
+
+def fuse_residual(g: Graph, can_run: Callable[[Node, Graph], bool]) -> int:
+    """Conv (no activation) → Add(conv, other), other of the same shape ⇒ Conv(x, w, b, other).
+
+    The residual becomes the Conv's 4th input, added before the Add's fused activation (which
+    the merged Conv takes over). ``can_run(conv, g)`` says whether the backend runs that Conv
+    natively (a js fallback kernel knows no residual input). Returns the number of fusions.
+    """
+    producers, consumers = g.producers(), g.consumers()
+    fused = 0
+    for add in list(g.nodes):
+        if add.op_type != "Add" or add.domain or len(add.inputs) != 2:
+            continue
+        for i in (0, 1):
+            conv = producers.get(add.inputs[i])
+            other = add.inputs[1 - i]
+            if conv is None or conv.op_type != "Conv" or conv.domain or "fused_activation" in conv.attrs:
+                continue
+            if len(conv.inputs) > 3 or not can_run(conv, g):
+                continue
+            y = conv.outputs[0]
+            if len(consumers.get(y, [])) != 1 or y in g.outputs or other == y:
+                continue
+            vy, vo, va = g.values[y], g.values[other], g.values[add.outputs[0]]
+            if not (vy.is_static and vo.is_static and va.is_static
+                    and tuple(vy.shape) == tuple(vo.shape) == tuple(va.shape)):
+                continue
+            if vy.dtype != "float32" or vo.dtype != "float32":
+                continue
+            # the merged Conv runs where the Add was: every input is available there
+            inputs = list(conv.inputs) + [""] * (3 - len(conv.inputs))
+            merged = Node("Conv", inputs + [other], [add.outputs[0]], dict(conv.attrs), "", conv.name)
+            merged.attrs.update({k: add.attrs[k] for k in FUSED_ACTIVATION_ATTRS if k in add.attrs})
+            g.nodes[g.nodes.index(add)] = merged
+            g.nodes.remove(conv)
+            fused += 1
+            producers, consumers = g.producers(), g.consumers()
+            break
+    g.prune_values()
+    return fused
+
+
+def resolve_pads(node: Node, in_hw: Sequence[int], out_hw: Sequence[int], k: Sequence[int], s: Sequence[int],
+                 d: Sequence[int], spatial: int) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right) padding of a Conv/pool from ``pads`` or ``auto_pad``, 1-D or 2-D."""
+    auto = node.attrs.get("auto_pad", "NOTSET")
+    if isinstance(auto, bytes):
+        auto = auto.decode()
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        begins, ends = [], []
+        for i in range(2):
+            total = max((out_hw[i] - 1) * s[i] + (k[i] - 1) * d[i] + 1 - in_hw[i], 0)
+            small, big = total // 2, total - total // 2
+            begins.append(small if auto == "SAME_UPPER" else big)
+            ends.append(big if auto == "SAME_UPPER" else small)
+        return begins[0], begins[1], ends[0], ends[1]
+    if auto == "VALID":
+        return 0, 0, 0, 0
+    pads = list(node.attrs.get("pads", [0] * (2 * spatial)))
+    if spatial == 1:
+        return 0, pads[0], 0, pads[1]
+    return pads[0], pads[1], pads[2], pads[3]
+
+
+def spatial_params(node: Node, x_shape: Sequence[int], kernel: Sequence[int], y_shape: Sequence[int]):
+    """Geometry of a 1-D or 2-D Conv/pool, 1-D lifted to 2-D with a height of 1.
+
+    ``kernel``: the window, (kh, kw) or (kw,) (the trailing dims of a weight shape work too).
+    Returns ``h, w, oh, ow, (kh, kw), (sh, sw), (dh, dw), (top, left, bottom, right)``.
+    """
+    spatial = len(x_shape) - 2
+    if spatial == 1:
+        h, w, oh, ow = 1, x_shape[2], 1, y_shape[2]
+        k = (1, kernel[-1])
+        s = (1, node.attrs.get("strides", [1])[0])
+        d = (1, node.attrs.get("dilations", [1])[0])
+    else:
+        h, w, oh, ow = x_shape[2], x_shape[3], y_shape[2], y_shape[3]
+        k = (kernel[-2], kernel[-1])
+        s = tuple(node.attrs.get("strides", [1, 1]))
+        d = tuple(node.attrs.get("dilations", [1, 1]))
+    pads = resolve_pads(node, (h, w), (oh, ow), k, s, d, spatial)
+    return h, w, oh, ow, k, s, d, pads
+
+
+def broadcast_strides(in_shape: Sequence[int], out_shape: Sequence[int]) -> list[int]:
+    """Element strides of ``in_shape`` aligned to ``out_shape`` (0 on broadcast axes)."""
+    rank = len(out_shape)
+    strides = [0] * rank
+    acc = 1
+    for i in range(len(in_shape) - 1, -1, -1):
+        o = rank - len(in_shape) + i
+        strides[o] = 0 if in_shape[i] == 1 else acc
+        acc *= in_shape[i]
+    return strides
+
+
+def collapse_axes(shape: Sequence[int], strides: list[list[int]],
+                  keep_one: bool = False) -> tuple[list[int], list[list[int]]]:
+    """Merge adjacent axes that are contiguous in every operand and drop size-1 axes.
+
+    ``strides``: one list per operand, aligned to ``shape``. Returns the new shape and strides;
+    with ``keep_one`` an all-ones shape gives one axis of size 1 instead of none."""
+    dims = [(d, [s[i] for s in strides]) for i, d in enumerate(shape) if d != 1]
+    out: list[tuple[int, list[int]]] = []
+    for d, ss in dims:
+        if out:
+            pd, ps = out[-1]
+            if all(p == s * d for p, s in zip(ps, ss)):
+                out[-1] = (pd * d, ss)
+                continue
+        out.append((d, ss))
+    if not out and keep_one:
+        out = [(1, [1] * len(strides))]
+    return [d for d, _ in out], [[ss[k] for _, ss in out] for k in range(len(strides))]
