@@ -4,7 +4,8 @@ import webdnn from 'vite-plugin-webdnn';
 export default defineConfig({
   plugins: [
     webdnn({
-      backends: ['wasm', 'js'],     // built in this order; load() tries them in this order
+      // built in this order; load() tries them in this order and falls back (model.fallbackLog)
+      backends: ['webgpu', 'wasm', 'js'],
       crossOriginIsolation: true,   // COOP/COEP on `vite` and `vite preview`: wasm threads
     }),
   ],

@@ -1,0 +1,64 @@
+// examples/vite-app with the real trained model: examples/models/train_digits.py trains the digits
+// MLP (into a temporary models/ folder), the example is built with Vite build() for webgpu, wasm
+// and js, and in headless Chromium it classifies the held-out digits of digits_samples.json on
+// each backend with onnxruntime's probabilities (atol 1e-5 + rtol 1e-4) and predictions.
+// Skips when scikit-learn (requirements-dev.txt), the compiler or the browser harness is missing.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { build } from 'vite';
+import webdnn from 'vite-plugin-webdnn';
+import { PYTHON, REPO, TMP, harness, skipReason } from './helpers.js';
+
+const noSklearn = skipReason ? null
+  : spawnSync(PYTHON, ['-c', 'import sklearn'], { encoding: 'utf8' }).status !== 0
+    ? 'scikit-learn is not installed in .venv (pip install -r requirements-dev.txt)' : null;
+
+test('examples/vite-app classifies held-out digits on webgpu, wasm and js like onnxruntime', { skip: skipReason ?? noSklearn ?? false }, async (t) => {
+  const h = await harness();
+  if (h.reason) return t.skip(h.reason);
+  mkdirSync(TMP, { recursive: true });
+  const root = mkdtempSync(path.join(TMP, 'example-'));
+  try {
+    const app = path.join(root, 'vite-app');
+    cpSync(path.join(REPO, 'examples', 'vite-app'), app, { recursive: true, filter: (f) => !/[\\/](node_modules|dist)$/.test(f) });
+    const train = spawnSync(PYTHON, [path.join(REPO, 'examples', 'models', 'train_digits.py'), '--out', path.join(root, 'models')], { encoding: 'utf8' });
+    assert.equal(train.status, 0, train.stderr);
+    const accuracy = Number(/held-out accuracy: ([\d.]+)%/.exec(train.stdout)?.[1]);
+    assert.ok(accuracy >= 95, train.stdout);
+    const samples = JSON.parse(readFileSync(path.join(root, 'models', 'digits_samples.json'), 'utf8'));
+    assert.equal(samples.pixels.length, 10);
+
+    await build({ root: app, configFile: false, logLevel: 'silent',
+      plugins: [webdnn({ compiler: path.join(REPO, '.venv', 'bin', 'webdnn-build'), backends: ['webgpu', 'wasm', 'js'] })] });
+    const server = await h.serve({ '/': path.join(app, 'dist') }, { isolate: true });
+    const browser = await h.launchChromium({ webgpu: true });
+    try {
+      for (const backends of ['webgpu,wasm,js', 'wasm,js', 'js']) {
+        const { result, pageErrors } = await h.runPage(browser, `${server.url}/index.html?autorun&backends=${backends}`, { timeoutMs: 90000 });
+        assert.equal(result.error, undefined, `${result.error}\n${pageErrors.join('\n')}`);
+        const want = backends.split(',')[0];
+        if (want === 'webgpu' && result.backend !== 'webgpu') {
+          t.diagnostic(`no webgpu here: ${JSON.stringify(result.fallbackLog)}`);
+          continue;
+        }
+        assert.equal(result.backend, want);
+        assert.deepEqual(result.results.map((r) => r.label), samples.labels);
+        assert.deepEqual(result.results.map((r) => r.predicted), samples.predicted, `${want}: predictions differ from onnxruntime's`);
+        result.results.forEach((r, i) => r.probabilities.forEach((p, k) => {
+          const e = samples.probabilities[i][k];
+          assert.ok(Math.abs(p - e) <= 1e-5 + 1e-4 * Math.abs(e), `${want}: digit ${i} p[${k}] = ${p}, onnxruntime ${e}`);
+        }));
+        const correct = result.results.filter((r) => r.predicted === r.label).length;
+        t.diagnostic(`${want}: ${correct}/${result.results.length} shown digits correct`);
+      }
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
