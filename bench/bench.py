@@ -11,6 +11,13 @@ the onnx wheel's light model zoo (``light_*``) or a path, builds one bundle per 
 ``bench/run.mjs`` once per configuration (model × backend × threads), each in its own Node
 process, collects the JSON lines it prints and writes ``docs/performance.md``.
 Raw results go to ``bench/out/results.jsonl``.
+
+The ``webgpu`` backend is timed against onnxruntime-web's WebGPU EP (one configuration per model:
+threads do not apply; default models tiny_cnn,mobilenetv2) on whatever WebGPU adapter the process
+finds (in Node: Dawn from the ``webgpu`` npm package; without a GPU run
+``eval "$(tools/setup-webgpu.sh)"`` first). Its rows get their own table per model, labelled
+with the adapter; on a software adapter they are reported, not judged.
+``--merge`` keeps the rows of configurations not re-run from the previous results.jsonl.
 """
 from __future__ import annotations
 
@@ -38,6 +45,12 @@ DOC = os.path.join(ROOT, "docs", "performance.md")
 TARGETS = {("resnet50", 1): 0.60, ("resnet50", 2): 0.60, ("mobilenetv2", 1): 0.65}
 # onnxruntime-web 1.30 medians from BASELINES.md (2-vCPU Zen 5 VM, Node 20.20.2), to compare machines.
 PEER_ORT_MS = {("resnet50", 1): 250, ("resnet50", 2): 128, ("mobilenetv2", 1): 25.5, ("mobilenetv2", 2): 14.3}
+# Backends timed against onnxruntime-web's WebGPU EP, one configuration per model (no threads).
+GPU_BACKENDS = ("webgpu",)
+DEFAULT_MODELS = ["resnet50", "mobilenetv2"]
+# ResNet-50 takes minutes per run on a software adapter: kept out of the webgpu default.
+DEFAULT_GPU_MODELS = ["tiny_cnn", "mobilenetv2"]
+SOFTWARE_ADAPTERS = ("lavapipe", "llvmpipe", "swiftshader")
 
 
 def log(msg: str) -> None:
@@ -228,6 +241,70 @@ def fmt(x, digits=1) -> str:
     return f"{x:.{digits}f}"
 
 
+def adapter_label(a: Optional[Dict]) -> str:
+    if not a:
+        return "adapter unknown"
+    parts = [a.get(k) for k in ("vendor", "architecture", "device", "description")]
+    return " / ".join(str(x) for x in parts if x) or "adapter info empty"
+
+
+def is_software_adapter(a: Optional[Dict]) -> bool:
+    if not a:
+        return False
+    text = " ".join(str(v) for v in a.values() if v).lower()
+    return a.get("architecture") == "software" or any(x in text for x in SOFTWARE_ADAPTERS)
+
+
+def _code_cell(r: Dict, builds: Dict) -> str:
+    b = builds.get((r["model"], r["backend"]), {})
+    code_gz = b.get("code_gz") or r.get("code_gz")
+    if code_gz is None and not b:  # a merged row from an earlier run: measure the bundle if it is there
+        code_gz = code_size_gz(os.path.join(OUT, "bundles", f"{r['model']}-{r['backend']}"), r["backend"])
+    return f"{code_gz / 1024:.1f} KB" if code_gz else "—"
+
+
+def _err_cell(text: Optional[str], default: str = "failed") -> str:
+    return " ".join((text or default).strip().splitlines()[:2]).replace("|", "\\|")[:240]
+
+
+def gpu_tables(L: List[str], rows: List[Dict], builds: Dict) -> None:
+    """The webgpu rows of one model: one table per adapter."""
+    by_adapter: Dict[str, List[Dict]] = {}
+    for r in rows:
+        by_adapter.setdefault(json.dumps(r.get("adapter"), sort_keys=True), []).append(r)
+    for key, rs in by_adapter.items():
+        adapter = json.loads(key)
+        soft = is_software_adapter(adapter)
+        L.append("")
+        L.append(f"WebGPU, against onnxruntime-web's WebGPU EP — adapter: **{adapter_label(adapter)}**"
+                 + (" (software adapter: reported, not judged)." if soft else "."))
+        L.append("")
+        L.append("| backend | ours ms | ORT ms | ratio | judged | runs | max abs diff | load ms ours / ORT | first run ms ours / ORT | other load | code (gz) |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        notes = []
+        for r in rs:
+            code = _code_cell(r, builds)
+            judged = "no (software adapter)" if soft else "— (no target)"
+            if not r.get("ok"):
+                diff = fmt(r.get("max_abs_diff"), 6) if r.get("max_abs_diff") is not None else "—"
+                L.append(f"| {r['backend']} | — | — | — | {judged} | — | {diff} | — | — | — | {code} |")
+                L.append(f"| | *failed: {_err_cell(r.get('error'))}* | | | | | | | | | |")
+                continue
+            ort_ms = fmt_ms(r["ort_ms"]) if r.get("ort_ms") is not None else "n/a¹"
+            ratio = f"**{r['ratio']:.2f}**" if r.get("ratio") is not None else "n/a¹"
+            if r.get("ort_ms") is None:
+                notes.append(f"¹ onnxruntime-web's WebGPU EP did not run: {_err_cell(r.get('ort_error'), 'unknown reason')} "
+                             f"(outputs checked against {r.get('ort_ep') or 'ORT'}).")
+            capped = " (capped)" if r.get("capped") else ""
+            load = f"{fmt(r.get('ours_load_ms'), 0)} / {fmt(r.get('ort_load_ms'), 0)}"
+            first = f"{fmt(r.get('ours_first_run_ms'), 0)} / {fmt(r.get('ort_first_run_ms'), 0)}"
+            L.append(f"| {r['backend']} | {fmt_ms(r['ours_ms'])} | {ort_ms} | {ratio} | {judged} | {r['runs']}{capped} | "
+                     f"{r['max_abs_diff']:.1e} | {load} | {first} | {fmt(r.get('foreign_cores'), 2)} | {code} |")
+        for n in dict.fromkeys(notes):
+            L.append("")
+            L.append(n)
+
+
 def write_doc(results: List[Dict], builds: Dict, macs: Dict[str, Optional[int]], args, started: str) -> None:
     node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
     ort_version = next((r.get("ort_version") for r in results if r.get("ort_version")), None)
@@ -238,9 +315,11 @@ def write_doc(results: List[Dict], builds: Dict, macs: Dict[str, Optional[int]],
         except OSError:
             ort_version = "?"
     foreign = [r.get("foreign_cores") for r in results if r.get("foreign_cores") is not None]
-    cmdline = "python bench/bench.py " + " ".join(
-        [f"--models {','.join(args.models)}", f"--backends {','.join(args.backends)}",
-         f"--threads {','.join(map(str, args.threads))}"])
+    cmdline = args.cmdline
+    # Where rows come from several runs (--merge): one line per run.
+    runs = list(dict.fromkeys((r.get("cmdline") or "an earlier run", r.get("started") or "an unknown date")
+                              for r in results))
+    gpu_rows = [r for r in results if r["backend"] in GPU_BACKENDS]
 
     L: List[str] = []
     L.append("# Performance")
@@ -250,8 +329,17 @@ def write_doc(results: List[Dict], builds: Dict, macs: Dict[str, Optional[int]],
     L.append("Latency of webdnn-build bundles against **onnxruntime-web** (wasm execution provider) on the same")
     L.append("ONNX model, the same seeded input, in the same Node process, with the same thread count.")
     L.append("The ratio is ours / ORT (median against median): **below 1 means webdnn-build is faster**.")
+    if gpu_rows:
+        L.append("The `webgpu` backend is timed against onnxruntime-web's **WebGPU** execution provider on the same")
+        L.append("WebGPU adapter, in its own table per model labelled with the adapter.")
     L.append("")
-    L.append(f"Generated by `{cmdline}` on {started}.")
+    if len(runs) <= 1:
+        L.append(f"Generated by `{cmdline}` on {started}.")
+    else:
+        L.append("Generated by several runs, merged with `--merge` (each configuration's row is from its latest run):")
+        L.append("")
+        for c, d in runs:
+            L.append(f"- `{c}` on {d}")
     L.append("")
     L.append("## Machine")
     L.append("")
@@ -277,6 +365,9 @@ def write_doc(results: List[Dict], builds: Dict, macs: Dict[str, Optional[int]],
     L.append("- MobileNetV2: ratio ≤ 0.65 at 1 thread (tfjs-backend-wasm is at ≈ 0.69).")
     L.append("- The `js` backend is the portable reference backend and has no speed target; the targets are")
     L.append("  for the fast backends (`wasm`).")
+    if gpu_rows:
+        L.append("- `webgpu` has no target yet; on a software adapter (lavapipe/llvmpipe, SwiftShader: a CPU running")
+        L.append("  the shaders) its numbers are reported, not judged.")
     L.append("")
     L.append("## Results")
 
@@ -296,12 +387,13 @@ def write_doc(results: List[Dict], builds: Dict, macs: Dict[str, Optional[int]],
         if peer:
             L.append(f"onnxruntime-web on the BASELINES.md machine: {', '.join(peer)}.")
         L.append("")
-        L.append("| backend | threads | ours ms | ORT ms | ratio | target | GFLOP/s ours / ORT | runs | max abs diff | other load | code (gz) |")
-        L.append("|---|---|---|---|---|---|---|---|---|---|---|")
-        for r in sorted(rows, key=lambda r: (args.backends.index(r["backend"]) if r["backend"] in args.backends else 99,
-                                             r["threads"])):
-            b = builds.get((m, r["backend"]), {})
-            code = f"{b['code_gz'] / 1024:.1f} KB" if b.get("code_gz") else "—"
+        cpu_rows = [r for r in rows if r["backend"] not in GPU_BACKENDS]
+        if cpu_rows:
+            L.append("| backend | threads | ours ms | ORT ms | ratio | target | GFLOP/s ours / ORT | runs | max abs diff | other load | code (gz) |")
+            L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        backend_order = list(dict.fromkeys([*args.backends, *(r["backend"] for r in results)]))
+        for r in sorted(cpu_rows, key=lambda r: (backend_order.index(r["backend"]), r["threads"])):
+            code = _code_cell(r, builds)
             target = TARGETS.get((m, r["threads"]))
             if r["backend"] == "js":
                 tgt = "(reference)"
@@ -311,7 +403,7 @@ def write_doc(results: List[Dict], builds: Dict, macs: Dict[str, Optional[int]],
                 ok = r.get("ok") and r.get("ratio") is not None and r["ratio"] <= target
                 tgt = f"≤ {target:.2f} {'✅' if ok else '❌'}"
             if not r.get("ok"):
-                err = " ".join((r.get("error") or "failed").strip().splitlines()[:2]).replace("|", "\\|")[:240]
+                err = _err_cell(r.get("error"))
                 L.append(f"| {r['backend']} | {r['threads']} | — | — | — | {tgt} | — | — | "
                          f"{fmt(r.get('max_abs_diff'), 6) if r.get('max_abs_diff') is not None else '—'} | — | {code} |")
                 L.append(f"| | | *failed: {err}* | | | | | | | | |")
@@ -321,6 +413,7 @@ def write_doc(results: List[Dict], builds: Dict, macs: Dict[str, Optional[int]],
             L.append(f"| {r['backend']} | {r['threads']} | {fmt_ms(r['ours_ms'])} | {fmt_ms(r['ort_ms'])} | "
                      f"**{r['ratio']:.2f}** | {tgt} | {gf} | {r['runs']}{capped} | "
                      f"{r['max_abs_diff']:.1e} | {fmt(r.get('foreign_cores'), 2)} | {code} |")
+        gpu_tables(L, [r for r in rows if r["backend"] in GPU_BACKENDS], builds)
     busy = [r for r in results if (r.get("foreign_cores") or 0) > 0.3]
     if busy:
         L.append("")
@@ -353,6 +446,16 @@ def write_doc(results: List[Dict], builds: Dict, macs: Dict[str, Optional[int]],
     L.append("  runtime library itself is not counted).")
     L.append(f"- Before each configuration the driver waits (up to {args.wait_idle_s:g} s) for a 1-s window in which")
     L.append("  other processes use < 0.3 cores.")
+    if gpu_rows:
+        L.append("- `webgpu`: one configuration per model (threads do not apply). In Node the process takes Dawn from")
+        L.append("  the `webgpu` npm package (`navigator.gpu = create([])`, its `globals` installed) before importing")
+        L.append("  `onnxruntime-web/webgpu`; ORT's session uses `executionProviders: ['webgpu']` (its wasm part")
+        L.append("  single-threaded), ours `load(dir, { backends: ['webgpu'] })`, both on the same adapter. Dawn's")
+        L.append("  `queue.writeBuffer` rejects views of a SharedArrayBuffer (ORT's wasm heap), so the benchmark copies")
+        L.append("  such data before the call (a shim in `bench/run.mjs`; it costs ORT a copy per upload). Where ORT's")
+        L.append("  WebGPU EP cannot run, ours is timed alone and ORT is reported as n/a with the reason (outputs are")
+        L.append("  then checked against ORT's wasm EP). Times include reading the outputs back to the CPU.")
+        L.append("  Load and first-run times (shader compilation, pipeline creation) are reported separately.")
     L.append("- Raw JSON lines (min, p90, load times, warm-up counts): `bench/out/results.jsonl`.")
     L.append("")
     os.makedirs(os.path.dirname(os.path.abspath(args.doc)), exist_ok=True)
@@ -364,9 +467,11 @@ def write_doc(results: List[Dict], builds: Dict, macs: Dict[str, Optional[int]],
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     csv = lambda s: [x for x in s.split(",") if x]  # noqa: E731
-    ap.add_argument("--models", type=csv, default=["resnet50", "mobilenetv2"],
-                    help="comma-separated: resnet50, mobilenetv2, tiny_cnn, light_<zoo name>, or .onnx paths")
-    ap.add_argument("--backends", type=csv, default=["js"], help="comma-separated backends (default: js)")
+    ap.add_argument("--models", type=csv, default=None,
+                    help="comma-separated: resnet50, mobilenetv2, tiny_cnn, light_<zoo name>, or .onnx paths "
+                         "(default: resnet50,mobilenetv2; for webgpu tiny_cnn,mobilenetv2)")
+    ap.add_argument("--backends", type=csv, default=["js"],
+                    help="comma-separated backends, e.g. js,wasm,webgpu (default: js)")
     ap.add_argument("--threads", type=lambda s: [int(x) for x in csv(s)], default=[1, 2],
                     help="comma-separated thread counts (default: 1,2)")
     ap.add_argument("--warmup-s", type=float, default=1.0, help="warm-up per side, seconds (default 1)")
@@ -381,7 +486,21 @@ def main(argv=None) -> int:
     ap.add_argument("--node-arg", action="append", default=[], help="extra argument for node (repeatable)")
     ap.add_argument("--doc", default=DOC, help="report path (default: docs/performance.md)")
     ap.add_argument("--no-doc", action="store_true", help="do not write the report")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the rows of configurations not re-run from the previous bench/out/results.jsonl "
+                         "(the report then shows both)")
+    ap.add_argument("--results", default=os.path.join(OUT, "results.jsonl"),
+                    help="raw results file, rewritten by every run, read first with --merge (default: bench/out/results.jsonl)")
     args = ap.parse_args(argv)
+    explicit_models = args.models is not None
+    if not explicit_models:
+        cpu = [b for b in args.backends if b not in GPU_BACKENDS]
+        gpu = [b for b in args.backends if b in GPU_BACKENDS]
+        args.models = list(dict.fromkeys([*(DEFAULT_MODELS if cpu else []), *(DEFAULT_GPU_MODELS if gpu else [])]))
+    args.cmdline = "python bench/bench.py " + " ".join(
+        [f"--models {','.join(args.models)}", f"--backends {','.join(args.backends)}",
+         *([f"--threads {','.join(map(str, args.threads))}"] if any(b not in GPU_BACKENDS for b in args.backends) else []),
+         *(["--merge"] if args.merge else [])])
 
     if not os.path.isdir(os.path.join(BENCH, "node_modules", "onnxruntime-web")):
         raise SystemExit("bench: run `npm install --prefix bench` first")
@@ -397,36 +516,72 @@ def main(argv=None) -> int:
     macs: Dict[str, Optional[int]] = {}
     builds: Dict = {}
     results: List[Dict] = []
-    jsonl = open(os.path.join(OUT, "results.jsonl"), "w")
+    results_path = os.path.abspath(args.results)
+    previous: List[Dict] = []
+    if args.merge and os.path.exists(results_path):
+        with open(results_path) as f:
+            previous = [json.loads(ln) for ln in f if ln.strip().startswith("{")]
+
+    def wanted(name: str, backend: str) -> bool:
+        if explicit_models:
+            return True
+        return name in (DEFAULT_GPU_MODELS if backend in GPU_BACKENDS else DEFAULT_MODELS)
+
+    def thread_counts(backend: str) -> List[int]:
+        return [1] if backend in GPU_BACKENDS else args.threads
+
+    planned = {(model_name(p), b, t) for p in paths for b in args.backends if wanted(model_name(p), b)
+               for t in thread_counts(b)}
+    kept = [r for r in previous if (r.get("model"), r.get("backend"), r.get("threads")) not in planned]
+    if args.merge:
+        log(f"--merge: keeping {len(kept)} of {len(previous)} earlier results")
+        for r in kept:
+            if r.get("macs") and r["model"] not in macs:
+                macs[r["model"]] = r["macs"]
+    os.makedirs(os.path.dirname(results_path), exist_ok=True)
+    jsonl = open(results_path, "w")
+    for r in kept:
+        jsonl.write(json.dumps(r) + "\n")
+    jsonl.flush()
     for path in paths:
         name = model_name(path)
         macs[name] = count_macs(path, gen)
         for backend in args.backends:
+            if not wanted(name, backend):
+                continue
             b = build_bundle(path, backend, args.force_build)
             builds[(name, backend)] = b
             if "error" in b:
                 log(f"{name}: build for {backend} failed: {b['error']}")
             else:
                 log(f"{name}: {backend} bundle {b.get('build_status', 'built')} in {b['build_s']} s")
-            for threads in args.threads:
+            for threads in thread_counts(backend):
                 if "error" in b:
                     res = {"model": name, "backend": backend, "threads": threads, "ok": False,
                            "error": f"build failed: {b['error']}"}
                 else:
                     res = run_config(path, b["bundle"], backend, threads, macs[name], args)
+                res.setdefault("code_gz", b.get("code_gz"))
+                res["started"] = started
+                res["cmdline"] = args.cmdline
                 results.append(res)
                 jsonl.write(json.dumps(res) + "\n")
                 jsonl.flush()
                 if res.get("ok"):
-                    log(f"{name} {backend} {threads}T: ours {res['ours_ms']:.1f} ms, ORT {res['ort_ms']:.1f} ms, "
-                        f"ratio {res['ratio']:.2f} ({res['runs']} runs, {res.get('wall_s')} s)")
+                    ort_ms = f"{res['ort_ms']:.1f} ms" if res.get("ort_ms") is not None else f"n/a ({res.get('ort_error')})"
+                    ratio = f"{res['ratio']:.2f}" if res.get("ratio") is not None else "n/a"
+                    log(f"{name} {backend} {threads}T: ours {res['ours_ms']:.1f} ms, ORT {ort_ms}, "
+                        f"ratio {ratio} ({res['runs']} runs, {res.get('wall_s')} s)")
                 else:
                     log(f"{name} {backend} {threads}T: FAILED: {(res.get('error') or '').splitlines()[0] if res.get('error') else ''}")
     jsonl.close()
+    ran = results
+    if args.merge:
+        results = kept + results
     if not args.no_doc:
         write_doc(results, builds, macs, args, started)
     log(f"total {time.perf_counter() - t_start:.0f} s")
-    return 0 if all(r.get("ok") for r in results) else 1
+    return 0 if all(r.get("ok") for r in ran) else 1
 
 
 if __name__ == "__main__":

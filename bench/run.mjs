@@ -1,5 +1,9 @@
 // One benchmark configuration (model × backend × threads) in one Node process:
 // a webdnn-build bundle against onnxruntime-web (wasm EP) on the same .onnx and the same input.
+// With --backend webgpu: our webgpu backend against onnxruntime-web's WebGPU EP
+// (`onnxruntime-web/webgpu`), both on the same WebGPU implementation (navigator.gpu, or Dawn from
+// the `webgpu` npm package in Node); the adapter's info is recorded. Where ORT's WebGPU EP cannot
+// run, ours is timed alone (ort_ms null, ort_error says why) and checked against ORT's wasm EP.
 //
 //   node bench/run.mjs --bundle DIR --onnx MODEL.onnx --backend js --threads 1 [--macs N]
 //
@@ -17,7 +21,6 @@ import { parseArgs } from 'node:util';
 import { availableParallelism, loadavg } from 'node:os';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import * as ort from 'onnxruntime-web';
 import { load } from 'webdnn-runtime';
 
 const { values: opt } = parseArgs({
@@ -61,6 +64,59 @@ const macs = opt.macs ? Number(opt.macs) : null;
 const modelName = opt.model ?? opt.onnx.replace(/^.*\//, '').replace(/\.onnx$/, '');
 const log = (...a) => console.error(`[${modelName} ${backend} ${threads}T]`, ...a);
 
+// ---- WebGPU (before onnxruntime-web is imported: it looks for navigator.gpu) -----------------
+let gpuSetup = null; // { gpu, adapterInfo } or { reason }
+if (backend === 'webgpu') gpuSetup = await setupWebGPU();
+
+async function setupWebGPU() {
+  let gpu = globalThis.navigator?.gpu;
+  if (!gpu) {
+    let mod;
+    try {
+      mod = await import('webgpu'); // Dawn: an optional dependency of js-runtime, at the repo root
+    } catch (e) {
+      return { reason: `no WebGPU: the webgpu package (Dawn) is not installed (${String(e.message).split('\n')[0]})` };
+    }
+    try {
+      Object.assign(globalThis, mod.globals); // GPUBufferUsage, GPUQueue, ... as in a browser
+      gpu = mod.create([]);
+    } catch (e) {
+      return { reason: `the webgpu package (Dawn) failed to start: ${e.message}` };
+    }
+    Object.defineProperty(globalThis, 'navigator', { value: { ...(globalThis.navigator ?? {}), gpu }, configurable: true, writable: true });
+  }
+  // Dawn's queue.writeBuffer rejects views of a SharedArrayBuffer ("Invalid argument"), which is
+  // what onnxruntime-web's threaded wasm heap is: copy such data first (browsers accept it).
+  const Queue = globalThis.GPUQueue;
+  if (Queue?.prototype?.writeBuffer && !Queue.prototype.writeBuffer.__benchShim) {
+    const writeBuffer = Queue.prototype.writeBuffer;
+    const shim = function (buffer, offset, data, dataOffset, size) {
+      if (ArrayBuffer.isView(data) && typeof SharedArrayBuffer !== 'undefined' && data.buffer instanceof SharedArrayBuffer) {
+        const start = dataOffset ?? 0; // in elements for typed arrays, like size
+        const n = size ?? (data.length - start);
+        data = data.slice(start, start + n);
+        return writeBuffer.call(this, buffer, offset, data, 0, n);
+      }
+      return writeBuffer.apply(this, arguments);
+    };
+    shim.__benchShim = true;
+    Queue.prototype.writeBuffer = shim;
+  }
+  let adapterInfo = null;
+  try {
+    const adapter = await gpu.requestAdapter();
+    if (!adapter) return { gpu, reason: 'WebGPU has no adapter here (requestAdapter() returned null)' };
+    const info = adapter.info ?? (typeof adapter.requestAdapterInfo === 'function' ? await adapter.requestAdapterInfo() : null);
+    if (info) adapterInfo = { vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description };
+  } catch (e) {
+    return { gpu, reason: `requestAdapter() failed: ${e.message}` };
+  }
+  return { gpu, adapterInfo };
+}
+
+// onnxruntime-web: its WebGPU build for --backend webgpu (also has the wasm EP), else the default
+// (which resolves to the Node wasm build).
+const ort = backend === 'webgpu' ? await import('onnxruntime-web/webgpu') : await import('onnxruntime-web');
 const ortVersion = ort.env.versions?.web ?? ort.env.versions?.common ?? 'unknown';
 
 function emit(obj) {
@@ -132,22 +188,51 @@ const result = {
   node: process.version, ort_version: ortVersion, cores: availableParallelism(), macs,
   loadavg_start: loadavg()[0], gc_between_runs: !!fullGc,
 };
+const firstLine = (e) => String(e && e.message ? e.message : e).split('\n')[0].slice(0, 300);
 let ours, session;
 try {
+  if (gpuSetup) {
+    result.adapter = gpuSetup.adapterInfo ?? null;
+    if (gpuSetup.reason) throw new Error(gpuSetup.reason);
+    log(`adapter: ${JSON.stringify(result.adapter)}`);
+  }
   // ORT first: numThreads must be set before the first session is created.
-  ort.env.wasm.numThreads = threads;
+  // webgpu: the GPU does the work; ORT's wasm part runs single-threaded.
+  ort.env.wasm.numThreads = backend === 'webgpu' ? 1 : threads;
   ort.env.logLevel = 'error';
   let t0 = performance.now();
   const onnxBytes = new Uint8Array(await readFile(opt.onnx));
-  session = await ort.InferenceSession.create(onnxBytes, {
-    executionProviders: ['wasm'], graphOptimizationLevel: 'all',
-  });
+  let ortTimed = true;
+  if (backend === 'webgpu') {
+    result.ort_ep = 'webgpu';
+    try {
+      session = await ort.InferenceSession.create(onnxBytes, {
+        executionProviders: ['webgpu'], graphOptimizationLevel: 'all',
+      });
+    } catch (e) {
+      // Time ours alone; check it against ORT's wasm EP instead.
+      result.ort_error = `onnxruntime-web WebGPU EP failed: ${firstLine(e)}`;
+      log(result.ort_error);
+      ortTimed = false;
+      result.ort_ep = 'wasm (reference only, not timed)';
+      session = await ort.InferenceSession.create(onnxBytes, {
+        executionProviders: ['wasm'], graphOptimizationLevel: 'all',
+      });
+    }
+  } else {
+    session = await ort.InferenceSession.create(onnxBytes, {
+      executionProviders: ['wasm'], graphOptimizationLevel: 'all',
+    });
+  }
   result.ort_load_ms = r3(performance.now() - t0);
 
   t0 = performance.now();
   ours = await load(opt.bundle, { backends: [backend], threads });
   result.ours_load_ms = r3(performance.now() - t0);
-  if (ours.backend !== backend) throw new Error(`asked for backend ${backend}, got ${ours.backend}`);
+  if (ours.backend !== backend) {
+    const why = (ours.fallbackLog ?? []).map((f) => `${f.backend}: ${f.reason}`).join('; ');
+    throw new Error(`asked for backend ${backend}, got ${ours.backend}${why ? ` (${why})` : ''}`);
+  }
 
   // Same seeded input for both.
   const rand = mulberry32(num('seed'));
@@ -161,9 +246,28 @@ try {
   const ortOutputNames = session.outputNames;
   const runOurs = () => ours.run(oursFeeds);
   const runOrt = () => session.run(ortFeeds);
+  const runNothing = async () => {};
 
   // ---- correctness: compare every output against ORT --------------------------------------
-  const [a, b] = [await runOurs(), await runOrt()];
+  let t1 = performance.now();
+  const a = await runOurs();
+  result.ours_first_run_ms = r3(performance.now() - t1);
+  t1 = performance.now();
+  let b;
+  try {
+    b = await runOrt();
+  } catch (e) {
+    if (backend !== 'webgpu' || !ortTimed) throw e;
+    // ORT's WebGPU session loaded but cannot run: same fallback as above.
+    result.ort_error = `onnxruntime-web WebGPU EP failed to run: ${firstLine(e)}`;
+    log(result.ort_error);
+    ortTimed = false;
+    result.ort_ep = 'wasm (reference only, not timed)';
+    try { await session.release(); } catch { /* ignore */ }
+    session = await ort.InferenceSession.create(onnxBytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+    b = await runOrt();
+  }
+  result.ort_first_run_ms = r3(performance.now() - t1);
   let maxAbs = 0, maxRef = 0, worst = 0; // worst = max |d| / (atol + rtol·|ref|)
   const atol = num('atol'), rtol = num('rtol');
   for (const name of ortOutputNames) {
@@ -197,8 +301,8 @@ try {
     return { runs: n, ms: r3(performance.now() - t) };
   }
   result.warmup_ours = await warm(runOurs);
-  result.warmup_ort = await warm(runOrt);
-  log(`warm-up: ours ${result.warmup_ours.runs} runs, ORT ${result.warmup_ort.runs} runs`);
+  result.warmup_ort = ortTimed ? await warm(runOrt) : null;
+  log(`warm-up: ours ${result.warmup_ours.runs} runs, ORT ${result.warmup_ort?.runs ?? 'n/a'} runs`);
 
   // ---- measured, alternating ------------------------------------------------------------------
   const minRuns = num('min-runs'), maxRuns = num('max-runs');
@@ -215,7 +319,9 @@ try {
     if (tOurs.length >= maxRuns) break;
     if (tOurs.length >= minRuns && elapsed >= targetMs) break;
     if (elapsed >= capMs && tOurs.length >= 3) { result.capped = true; break; }
-    const order = i % 2 === 0 ? [[runOurs, tOurs], [runOrt, tOrt]] : [[runOrt, tOrt], [runOurs, tOurs]];
+    const other = ortTimed ? runOrt : runNothing;
+    const order = i % 2 === 0 ? [[runOurs, tOurs], [other, tOrt]] : [[other, tOrt], [runOurs, tOurs]];
+    if (!ortTimed) order.splice(order.findIndex(([, t]) => t === tOrt), 1);
     for (const [fn, times] of order) {
       // Blocks of back-to-back runs, the first of each untimed: a multi-threaded runtime leaves its
       // worker threads spinning for a while after a run (onnxruntime-web's pool does), which steals
@@ -238,20 +344,20 @@ try {
     // Cores' worth of CPU used by OTHER processes while we measured (0 = quiet machine).
     result.foreign_cores = r3(Math.max(0, (busy1 - busy0) - (ownCpuMs() - own0)) / wallMs);
   }
-  const so = stats(tOurs), sr = stats(tOrt);
+  const so = stats(tOurs), sr = ortTimed ? stats(tOrt) : null;
   result.runs = so.runs;
   result.ours_ms = r3(so.median);
-  result.ort_ms = r3(sr.median);
-  result.ratio = r3(so.median / sr.median);
+  result.ort_ms = sr ? r3(sr.median) : null;
+  result.ratio = sr ? r3(so.median / sr.median) : null;
   result.ours_min_ms = r3(so.min); result.ours_p90_ms = r3(so.p90);
-  result.ort_min_ms = r3(sr.min); result.ort_p90_ms = r3(sr.p90);
+  result.ort_min_ms = sr ? r3(sr.min) : null; result.ort_p90_ms = sr ? r3(sr.p90) : null;
   if (macs) {
     result.ours_gflops = r3((2 * macs) / (so.median * 1e6));
-    result.ort_gflops = r3((2 * macs) / (sr.median * 1e6));
+    result.ort_gflops = sr ? r3((2 * macs) / (sr.median * 1e6)) : null;
   }
   result.loadavg_end = loadavg()[0];
   result.ok = true;
-  log(`ours ${result.ours_ms} ms, ORT ${result.ort_ms} ms, ratio ${result.ratio} (${so.runs} runs each)`);
+  log(`ours ${result.ours_ms} ms, ORT ${result.ort_ms ?? 'n/a'} ms, ratio ${result.ratio ?? 'n/a'} (${so.runs} runs each)`);
   emit(result);
 } catch (e) {
   result.error = e && e.stack ? e.stack : String(e);
