@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-
-from webdnn_build.ir import Graph, Node, Value
-from webdnn_build_wasm.backend import copy_graph, fuse_residual
+from webdnn_build_wasm.emit import EMITTERS
 from webdnn_build_wasm.emit.elementwise import broadcast_strides, collapse
 from webdnn_build_wasm.wasm_binary import memory_import_pages
+
+from webdnn_build.codegen import copy_graph, fuse_residual
+from webdnn_build.ir import Graph, Node, Value
 
 
 def residual_graph(conv_act: bool = False, other_shape=(1, 4, 8, 8)) -> Graph:
@@ -27,7 +28,7 @@ def residual_graph(conv_act: bool = False, other_shape=(1, 4, 8, 8)) -> Graph:
 def test_conv_then_add_becomes_one_conv_with_residual():
     g = residual_graph()
     original = copy_graph(g)
-    assert fuse_residual(g) == 1
+    assert fuse_residual(g, EMITTERS["Conv"].supports) == 1
     assert [n.op_type for n in g.nodes] == ["Relu", "Conv"]
     conv = g.nodes[1]
     assert conv.inputs == ["x", "w", "", "s"] and conv.outputs == ["y"]
@@ -38,12 +39,12 @@ def test_conv_then_add_becomes_one_conv_with_residual():
 
 def test_no_fusion_when_the_conv_has_its_own_activation():
     g = residual_graph(conv_act=True)
-    assert fuse_residual(g) == 0
+    assert fuse_residual(g, EMITTERS["Conv"].supports) == 0
 
 
 def test_no_fusion_for_a_broadcast_add():
     g = residual_graph(other_shape=(1, 4, 1, 1))
-    assert fuse_residual(g) == 0
+    assert fuse_residual(g, EMITTERS["Conv"].supports) == 0
 
 
 def test_broadcast_strides_collapse_contiguous_axes():

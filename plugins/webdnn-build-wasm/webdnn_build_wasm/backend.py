@@ -11,12 +11,12 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any, Optional
 
 import numpy as np
 
+from webdnn_build.codegen import copy_graph, fuse_residual
 from webdnn_build.ir import Graph, Node, Value, dtype_name
 from webdnn_build.registry import BackendArtifact, CodegenContext
 from webdnn_build_js.backend import JsBackend, _encode_attr
@@ -27,52 +27,6 @@ from .wasm_binary import memory_import_pages
 
 WEIGHT_ALIGN = 64
 MAX_THREADS = 8
-
-
-def copy_graph(graph: Graph) -> Graph:
-    """A copy whose node list and nodes can be rewritten without touching the original."""
-    g = copy.copy(graph)
-    g.nodes = [Node(n.op_type, list(n.inputs), list(n.outputs), dict(n.attrs), n.domain, n.name) for n in graph.nodes]
-    g.values = dict(graph.values)
-    g.inputs, g.outputs = list(graph.inputs), list(graph.outputs)
-    return g
-
-
-def fuse_residual(g: Graph) -> int:
-    """Conv (no activation) → Add(conv, other) with other of the same shape ⇒ Conv(x, w, b, other)."""
-    producers, consumers = g.producers(), g.consumers()
-    fused = 0
-    for add in list(g.nodes):
-        if add.op_type != "Add" or add.domain or len(add.inputs) != 2:
-            continue
-        for i in (0, 1):
-            conv = producers.get(add.inputs[i])
-            other = add.inputs[1 - i]
-            if conv is None or conv.op_type != "Conv" or conv.domain or "fused_activation" in conv.attrs:
-                continue
-            if not EMITTERS["Conv"].supports(conv, g):
-                continue  # the js Conv kernel knows no residual input
-            y = conv.outputs[0]
-            if len(consumers.get(y, [])) != 1 or y in g.outputs or other == y:
-                continue
-            vy, vo = g.values[y], g.values[other]
-            if not (vy.is_static and vo.is_static and tuple(vy.shape) == tuple(vo.shape) == tuple(g.values[add.outputs[0]].shape)):
-                continue
-            if vy.dtype != "float32" or vo.dtype != "float32":
-                continue
-            # the fused conv runs where the Add was: every input is available there
-            inputs = list(conv.inputs) + [""] * (3 - len(conv.inputs))
-            merged = Node("Conv", inputs + [other], [add.outputs[0]], dict(conv.attrs), "", conv.name)
-            for k in ("fused_activation", "fused_activation_alpha", "fused_activation_beta", "fused_activation_min", "fused_activation_max"):
-                if k in add.attrs:
-                    merged.attrs[k] = add.attrs[k]
-            g.nodes[g.nodes.index(add)] = merged
-            g.nodes.remove(conv)
-            fused += 1
-            producers, consumers = g.producers(), g.consumers()
-            break
-    g.prune_values()
-    return fused
 
 
 class WasmBackend:
@@ -92,7 +46,7 @@ class WasmBackend:
     def generate(self, graph: Graph, ctx: CodegenContext) -> BackendArtifact:
         toolchain.zig_version()  # fail early, with install instructions, when the compiler is missing
         g = copy_graph(graph)
-        fused = fuse_residual(g)
+        fused = fuse_residual(g, EMITTERS["Conv"].supports)
         in_wasm = [n.domain == "" and n.op_type in EMITTERS and EMITTERS[n.op_type].supports(n, g) for n in g.nodes]
         plan = ctx.plan_memory(g, self.storage_bytes, include_io=True)
 

@@ -6,48 +6,10 @@ same-shape tensor becomes one Conv whose 4th input is that tensor (added before 
 
 from __future__ import annotations
 
+from webdnn_build.codegen import spatial_params
 from webdnn_build.ir import Graph, Node
 
 from .base import EmitContext, Emitter, act_struct, all_float32_static, struct_init, supported_activation
-
-
-def resolve_pads(node: Node, in_hw: tuple[int, int], out_hw: tuple[int, int], k: tuple[int, int],
-                 s: tuple[int, int], d: tuple[int, int], spatial: int) -> tuple[int, int, int, int]:
-    """(top, left, bottom, right) from pads / auto_pad, for 1-D (spatial=1) or 2-D."""
-    auto = node.attrs.get("auto_pad", "NOTSET")
-    if isinstance(auto, bytes):
-        auto = auto.decode()
-    if auto in ("SAME_UPPER", "SAME_LOWER"):
-        begins, ends = [], []
-        for i in range(2):
-            total = max((out_hw[i] - 1) * s[i] + (k[i] - 1) * d[i] + 1 - in_hw[i], 0)
-            small, big = total // 2, total - total // 2
-            begins.append(small if auto == "SAME_UPPER" else big)
-            ends.append(big if auto == "SAME_UPPER" else small)
-        return begins[0], begins[1], ends[0], ends[1]
-    if auto == "VALID":
-        return 0, 0, 0, 0
-    pads = list(node.attrs.get("pads", [0] * (2 * spatial)))
-    if spatial == 1:
-        return 0, pads[0], 0, pads[1]
-    return pads[0], pads[1], pads[2], pads[3]
-
-
-def spatial_params(node: Node, x_shape, w_shape, y_shape):
-    """Lift 1-D convs/pools to 2-D with a height of 1."""
-    spatial = len(x_shape) - 2
-    if spatial == 1:
-        h, w, oh, ow = 1, x_shape[2], 1, y_shape[2]
-        k = (1, w_shape[-1])
-        s = (1, node.attrs.get("strides", [1])[0])
-        d = (1, node.attrs.get("dilations", [1])[0])
-    else:
-        h, w, oh, ow = x_shape[2], x_shape[3], y_shape[2], y_shape[3]
-        k = (w_shape[-2], w_shape[-1])
-        s = tuple(node.attrs.get("strides", [1, 1]))
-        d = tuple(node.attrs.get("dilations", [1, 1]))
-    pads = resolve_pads(node, (h, w), (oh, ow), k, s, d, spatial)
-    return h, w, oh, ow, k, s, d, pads
 
 
 class ConvEmitter(Emitter):

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from webdnn_build.codegen import broadcast_strides, collapse_axes
 from webdnn_build.ir import Graph, Node
 
 from .base import EmitContext, Emitter, act_struct, all_float32_static, cfloat, struct_init, supported_activation
@@ -20,32 +21,10 @@ UNARY = {"Relu": "WDN_UN_RELU", "Sigmoid": "WDN_UN_SIGMOID", "Tanh": "WDN_UN_TAN
          "Unsqueeze": "WDN_UN_COPY"}
 
 
-def broadcast_strides(in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> list[int]:
-    """Element strides of ``in_shape`` aligned to ``out_shape`` (0 on broadcast axes)."""
-    rank = len(out_shape)
-    strides = [0] * rank
-    acc = 1
-    for i in range(len(in_shape) - 1, -1, -1):
-        o = rank - len(in_shape) + i
-        strides[o] = 0 if in_shape[i] == 1 else acc
-        acc *= in_shape[i]
-    return strides
-
-
 def collapse(shape: tuple[int, ...], sa: list[int], sb: list[int]) -> tuple[list[int], list[int], list[int]]:
     """Merge adjacent axes that are contiguous in both inputs (fewer, longer loops); drop size-1 axes."""
-    dims = [(d, a, b) for d, a, b in zip(shape, sa, sb) if d != 1]
-    out: list[list[int]] = []
-    for d, a, b in dims:
-        if out:
-            pd, pa, pb = out[-1]
-            if pa == a * d and pb == b * d:
-                out[-1] = [pd * d, a, b]
-                continue
-        out.append([d, a, b])
-    if not out:
-        out = [[1, 1, 1]]
-    return [x[0] for x in out], [x[1] for x in out], [x[2] for x in out]
+    dims, (a, b) = collapse_axes(shape, [sa, sb], keep_one=True)
+    return dims, a, b
 
 
 class BinaryEmitter(Emitter):

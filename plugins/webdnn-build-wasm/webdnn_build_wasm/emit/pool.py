@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 
+from webdnn_build.codegen import spatial_params
 from webdnn_build.ir import Graph, Node
 
 from .base import EmitContext, Emitter, all_float32_static, struct_init
-from .conv import spatial_params
 
 
 class PoolEmitter(Emitter):
