@@ -77,6 +77,8 @@ def conv_cases():
         (2, 5, 7, 7, 5, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), 5),      # depthwise 7x7 planes (MobileNetV2 tail)
         (1, 3, 6, 9, 3, 3, 3, 2, 2, 1, 1, (2, 2, 2, 2), 3),      # depthwise s2, pad 2
         (1, 40, 10, 10, 24, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), 1),  # M = 24: 5-row + 4-row GEMM panels
+        (1, 70, 7, 7, 37, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), 1),    # N = 49: 1-column edge panels (paired), K > KC
+        (1, 60, 14, 14, 23, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), 1),  # N = 196: 4-column edge panel, K > KC
         # depthwise 3x3 through the assembly kernels (dw_kern.s): acts none/relu/clip, widths up to
         # DW_FIXED_OW = 112, several strips, odd widths (C tail), both strides
         (1, 3, 30, 112, 3, 3, 3, 1, 1, 1, 1, (1, 1, 1, 1), 3),   # idx 23: act 2 (clip), OW 112

@@ -551,3 +551,53 @@ def test_lrn(wasm, tmp_path):
     res = batch.run(wasm, tmp_path)
     for i, (r, ref) in enumerate(zip(res, refs)):
         close(r[0], ref, f"lrn case {i}")
+
+
+def maxpool_js_ref(x, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow):
+    """The js backend's MaxPool scan (kernels/pool.js): taps in (ky, kx) order, the first valid tap
+    starts the max, a later tap v replaces it only when v > max (so a NaN propagates only when it is the
+    first valid tap; +0/-0 keep the first seen); no valid tap gives -inf."""
+    n, c, h, w = x.shape
+    y = np.full((n, c, oh, ow), -np.inf, np.float32)
+    for oy in range(oh):
+        for ox in range(ow):
+            best, first = None, True
+            for ky in range(kh):
+                iy = oy * sh - pt + ky * dh
+                if not 0 <= iy < h:
+                    continue
+                for kx in range(kw):
+                    ix = ox * sw - pl + kx * dw
+                    if not 0 <= ix < w:
+                        continue
+                    v = x[:, :, iy, ix]
+                    if first:
+                        best, first = v.copy(), False
+                    else:
+                        best = np.where(v > best, v, best)
+            if best is not None:
+                y[:, :, oy, ox] = best
+    return y
+
+
+def test_maxpool_nan_signed_zero(wasm, tmp_path):
+    """MaxPool on NaN / +-0 / +-inf inputs: bit-identical to the js backend's scan order."""
+    rng = np.random.default_rng(11)
+    batch, refs = Batch(), []
+    specials = np.array([np.nan, 0.0, -0.0, np.inf, -np.inf, 1.0, -1.0], np.float32)
+    for (n, c, h, w), (kh, kw), (sh, sw), (dh, dw), (pt, pl, pb, pr), ceil in POOL_CASES:
+        oh = out_size(h, kh, sh, dh, pt, pb, ceil)
+        ow = out_size(w, kw, sw, dw, pl, pr, ceil)
+        x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+        mask = rng.random(x.shape) < 0.3
+        x[mask] = rng.choice(specials, size=int(mask.sum()))
+        cs = batch.case()
+        ip = cs.inp([n, c, h, w, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, 0], np.int32)
+        cs.call("pe_pool", 1, ip, cs.inp(x), cs.out((n, c, oh, ow)), "tid", "nth")
+        refs.append(maxpool_js_ref(x, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow))
+    res = batch.run(wasm, tmp_path)
+    for i, (r, ref) in enumerate(zip(res, refs)):
+        got = np.asarray(r[0], np.float32).ravel()
+        ref = ref.ravel()
+        same = (got.view(np.uint32) == ref.view(np.uint32)) | (np.isnan(got) & np.isnan(ref))
+        assert same.all(), f"maxpool special case {i}: {int((~same).sum())} of {same.size} differ"

@@ -112,6 +112,85 @@ static void store_tile(const wdn_gemm_core_t* g, const float* acc, int lda, int 
   }
 }
 
+/* narrow edge tiles (the last 8-column panel with nr <= 4 valid columns, e.g. N = 49 = 6*8 + 1 in
+ * the 7x7 layers): the same arithmetic as the micro-kernels on the valid columns only (per element
+ * acc = acc + a*b, k ascending, from acc[r*8 + c]), so results do not depend on the tile shape.
+ * nr == 1: rows 0-3 in one vector (A panel row k: a[k*MR + 0..3]), row 4 scalar. */
+static void __attribute__((noinline)) narrow1(const float* a, const float* b, int kc, int MR, float* acc) {
+  v128_t s = wasm_f32x4_make(acc[0], acc[8], acc[16], acc[24]);
+  if (MR == 5) {
+    float s4 = acc[32];
+    for (int k = 0; k < kc; k++, a += 5, b += 8) {
+      float bk = *b;
+      s = wasm_f32x4_add(s, wasm_f32x4_mul(wasm_v128_load(a), wasm_f32x4_splat(bk)));
+      s4 = s4 + a[4] * bk;
+    }
+    acc[32] = s4;
+  } else {
+    for (int k = 0; k < kc; k++, a += 4, b += 8)
+      s = wasm_f32x4_add(s, wasm_f32x4_mul(wasm_v128_load(a), wasm_v128_load32_splat(b)));
+  }
+  acc[0] = wasm_f32x4_extract_lane(s, 0); acc[8] = wasm_f32x4_extract_lane(s, 1);
+  acc[16] = wasm_f32x4_extract_lane(s, 2); acc[24] = wasm_f32x4_extract_lane(s, 3);
+}
+/* nr == 1 on two MR-row panels at once (four independent add chains instead of two: narrow1 is
+ * bound by the latency of acc + a*b); acc0/acc1 as in narrow1 */
+static void __attribute__((noinline)) narrow1x2(const float* a0, const float* a1, const float* b, int kc, int MR,
+                                                float* acc0, float* acc1) {
+  v128_t s0 = wasm_f32x4_make(acc0[0], acc0[8], acc0[16], acc0[24]);
+  v128_t s1 = wasm_f32x4_make(acc1[0], acc1[8], acc1[16], acc1[24]);
+  if (MR == 5) {
+    float t0 = acc0[32], t1 = acc1[32];
+    for (int k = 0; k < kc; k++, a0 += 5, a1 += 5, b += 8) {
+      float bk = *b;
+      v128_t bv = wasm_f32x4_splat(bk);
+      s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(wasm_v128_load(a0), bv));
+      s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(wasm_v128_load(a1), bv));
+      t0 = t0 + a0[4] * bk;
+      t1 = t1 + a1[4] * bk;
+    }
+    acc0[32] = t0; acc1[32] = t1;
+  } else {
+    for (int k = 0; k < kc; k++, a0 += 4, a1 += 4, b += 8) {
+      v128_t bv = wasm_v128_load32_splat(b);
+      s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(wasm_v128_load(a0), bv));
+      s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(wasm_v128_load(a1), bv));
+    }
+  }
+  acc0[0] = wasm_f32x4_extract_lane(s0, 0); acc0[8] = wasm_f32x4_extract_lane(s0, 1);
+  acc0[16] = wasm_f32x4_extract_lane(s0, 2); acc0[24] = wasm_f32x4_extract_lane(s0, 3);
+  acc1[0] = wasm_f32x4_extract_lane(s1, 0); acc1[8] = wasm_f32x4_extract_lane(s1, 1);
+  acc1[16] = wasm_f32x4_extract_lane(s1, 2); acc1[24] = wasm_f32x4_extract_lane(s1, 3);
+}
+
+/* nr <= 4: an MR x 4 tile (columns 0-3 of the panel; columns >= nr are zero in B and discarded) */
+static void __attribute__((noinline)) narrow4(const float* a, const float* b, int kc, int MR, float* acc) {
+  v128_t c0 = wasm_v128_load(acc), c1 = wasm_v128_load(acc + 8), c2 = wasm_v128_load(acc + 16);
+  v128_t c3 = wasm_v128_load(acc + 24);
+  if (MR == 5) {
+    v128_t c4 = wasm_v128_load(acc + 32);
+    for (int k = 0; k < kc; k++, a += 5, b += 8) {
+      v128_t bv = wasm_v128_load(b);
+      c0 = wasm_f32x4_add(c0, wasm_f32x4_mul(wasm_v128_load32_splat(a), bv));
+      c1 = wasm_f32x4_add(c1, wasm_f32x4_mul(wasm_v128_load32_splat(a + 1), bv));
+      c2 = wasm_f32x4_add(c2, wasm_f32x4_mul(wasm_v128_load32_splat(a + 2), bv));
+      c3 = wasm_f32x4_add(c3, wasm_f32x4_mul(wasm_v128_load32_splat(a + 3), bv));
+      c4 = wasm_f32x4_add(c4, wasm_f32x4_mul(wasm_v128_load32_splat(a + 4), bv));
+    }
+    wasm_v128_store(acc + 32, c4);
+  } else {
+    for (int k = 0; k < kc; k++, a += 4, b += 8) {
+      v128_t bv = wasm_v128_load(b);
+      c0 = wasm_f32x4_add(c0, wasm_f32x4_mul(wasm_v128_load32_splat(a), bv));
+      c1 = wasm_f32x4_add(c1, wasm_f32x4_mul(wasm_v128_load32_splat(a + 1), bv));
+      c2 = wasm_f32x4_add(c2, wasm_f32x4_mul(wasm_v128_load32_splat(a + 2), bv));
+      c3 = wasm_f32x4_add(c3, wasm_f32x4_mul(wasm_v128_load32_splat(a + 3), bv));
+    }
+  }
+  wasm_v128_store(acc, c0); wasm_v128_store(acc + 8, c1); wasm_v128_store(acc + 16, c2);
+  wasm_v128_store(acc + 24, c3);
+}
+
 /* one MR x 8 tile over kc: a = packed A panel (kc x MR), b = packed B panel (kc x 8). A full tile is
  * accumulated in y itself (partial sums of earlier K blocks are there), then the epilogue runs in place. */
 static void __attribute__((noinline)) tile(const wdn_gemm_core_t* g, const float* a, const float* b, int kc,
@@ -143,9 +222,32 @@ static void __attribute__((noinline)) tile(const wdn_gemm_core_t* g, const float
   if (!first)
     for (int r = 0; r < mr; r++)
       for (int c = 0; c < nr; c++) acc[r * 8 + c] = y[(size_t)r * g->ldy + c];
-  if (MR == 5) wdn__kern5x8(a, b, kc, acc, 8, 1);
+  if (nr == 1) narrow1(a, b, kc, MR, acc);
+  else if (nr <= 4) narrow4(a, b, kc, MR, acc);
+  else if (MR == 5) wdn__kern5x8(a, b, kc, acc, 8, 1);
   else wdn__kern4x8(a, b, kc, acc, 8, 1);
   store_tile(g, acc, 8, i, j, mr, nr, last);
+}
+
+/* two vertically adjacent MR-row edge tiles of one column (nr == 1): rows [i, i+mr0) from panel a0,
+ * [i+MR, i+MR+mr1) from a1; the same results as two tile() calls */
+static void __attribute__((noinline)) tile_n1x2(const wdn_gemm_core_t* g, const float* a0, const float* a1,
+                                                const float* b, int kc, int i, int j, int MR, int mr0, int mr1,
+                                                int first, int last) {
+  float acc0[MR_MAX * 8] __attribute__((aligned(16)));
+  float acc1[MR_MAX * 8] __attribute__((aligned(16)));
+  for (int q = 0; q < MR * 8; q += 4) {
+    wasm_v128_store(acc0 + q, wasm_f32x4_splat(0.0f));
+    wasm_v128_store(acc1 + q, wasm_f32x4_splat(0.0f));
+  }
+  if (!first) {
+    const float* y = g->y + (size_t)i * g->ldy + j;
+    for (int r = 0; r < mr0; r++) acc0[r * 8] = y[(size_t)r * g->ldy];
+    for (int r = 0; r < mr1; r++) acc1[r * 8] = y[(size_t)(MR + r) * g->ldy];
+  }
+  narrow1x2(a0, a1, b, kc, MR, acc0, acc1);
+  store_tile(g, acc0, 8, i, j, mr0, 1, last);
+  store_tile(g, acc1, 8, i + MR, j, mr1, 1, last);
 }
 
 /* pack rows [i0, i0+mr) x cols [k0, k0+kc) of A into one MR-row panel (kc x MR, dst[k*MR + r]);
@@ -169,7 +271,9 @@ static void pack_a_panel(const wdn_gemm_core_t* g, int i0, int mr, int MR, int k
       wasm_v128_store(d + 2 * MR, wasm_i32x4_shuffle(t1, t3, 0, 1, 4, 5));
       wasm_v128_store(d + 3 * MR, wasm_i32x4_shuffle(t1, t3, 2, 3, 6, 7));
       if (MR == 5) {
-        d[4] = r4[k]; d[9] = r4[k + 1]; d[14] = r4[k + 2]; d[19] = r4[k + 3];
+        v128_t x4 = wasm_v128_load(r4 + k);
+        wasm_v128_store32_lane(d + 4, x4, 0); wasm_v128_store32_lane(d + 9, x4, 1);
+        wasm_v128_store32_lane(d + 14, x4, 2); wasm_v128_store32_lane(d + 19, x4, 3);
       }
     }
     for (; k < kc; k++)
@@ -225,6 +329,12 @@ void wdn_gemm_core(const wdn_gemm_core_t* g, int m0, int m1, int n0, int n1, flo
           int nr = wdn_mini(8, nc - jr);
           for (int ir = 0; ir < mcur;) {
             int MR = ir < r5 ? 5 : 4;
+            if (nr == 1 && ir + MR < mcur && (ir + MR < r5 ? 5 : 4) == MR) {
+              tile_n1x2(g, ap + (size_t)ir * kc, ap + (size_t)(ir + MR) * kc, bpan, kc, ic + ir, jc + jr, MR,
+                        MR, wdn_mini(MR, mcur - ir - MR), first, last);
+              ir += 2 * MR;
+              continue;
+            }
             tile(g, ap + (size_t)ir * kc, bpan, kc, ic + ir, jc + jr, MR, wdn_mini(MR, mcur - ir), nr, first, last);
             ir += MR;
           }

@@ -9,7 +9,10 @@
  * inside the input are visited vertically, so padding of any size (and ceil-mode overhang) is
  * handled.
  *
- * Semantics (as the js backend): MaxPool over no valid element gives -inf. AveragePool divides the
+ * Semantics (as the js backend): MaxPool over no valid element gives -inf; otherwise it starts from
+ * the first valid tap (ky, kx ascending) and takes a later tap v only when v > max (f32x4.pmax: one
+ * instruction), so a NaN propagates only when it is the first valid tap, exactly as the js kernel's
+ * `x > best || first` scan; +0/-0 keep the first seen. AveragePool divides the
  * sum of the valid elements by their count, or with count_include_pad by the number of window
  * taps inside input + explicit pads (ceil-mode overhang beyond the end pad is not counted).
  * Sums run in the same order (ky outer, kx inner) in vector and scalar paths.
@@ -19,9 +22,17 @@
 
 #define LD(p) wasm_v128_load(p)
 
+/* max: pmax(acc, v) = acc < v ? v : acc (the js rule; the first tap initialises acc, see COMB) */
 static inline v128_t pool_comb(v128_t acc, v128_t v, int is_max) {
-  return is_max ? wasm_f32x4_max(acc, v) : wasm_f32x4_add(acc, v);
+  return is_max ? wasm_f32x4_pmax(acc, v) : wasm_f32x4_add(acc, v);
 }
+/* acc = first ? v : comb(acc, v) for max (the first valid tap of the window); add: from 0 */
+#define COMB(v)                                                        \
+  do {                                                                 \
+    v128_t v_ = (v);                                                   \
+    acc = (is_max && fst) ? v_ : pool_comb(acc, v_, is_max);           \
+    fst = 0;                                                           \
+  } while (0)
 
 static void pool2d(const wdn_pool2d_params* p, int tid, int nth, int is_max) {
   const int H = p->h, W = p->w, OH = p->oh, OW = p->ow;
@@ -67,11 +78,12 @@ static void pool2d(const wdn_pool2d_params* p, int tid, int nth, int is_max) {
       while (kx0 < KW && ix0 + kx0 * DW < 0) kx0++;
       while (kx1 > kx0 && ix0 + (kx1 - 1) * DW >= W) kx1--;
       float acc = init;
+      int any = 0;
       for (int ky = ky0; ky < ky1; ky++) {
         const float* row = xp + (ptrdiff_t)(iy0 + ky * DH) * W + ix0;
         for (int kx = kx0; kx < kx1; kx++) {
           float v = row[kx * DW];
-          if (is_max) acc = wasm_f32x4_extract_lane(wasm_f32x4_max(wasm_f32x4_splat(acc), wasm_f32x4_splat(v)), 0);
+          if (is_max) { if (!any || v > acc) acc = v; any = 1; }
           else acc += v;
         }
       }
@@ -97,26 +109,27 @@ static void pool2d(const wdn_pool2d_params* p, int tid, int nth, int is_max) {
     for (int ox = ox0; ox < vec_end; ox += 4) {
       const int ix0 = ox * SW - PL;
       v128_t acc = vinit;
+      int fst = 1;
       for (int ky = ky0; ky < ky1; ky++) {
         const float* row = xp + (ptrdiff_t)(iy0 + ky * DH) * W + ix0;
         if (SW == 1) {
-          for (int kx = 0; kx < KW; kx++) acc = pool_comb(acc, LD(row + kx * DW), is_max);
+          for (int kx = 0; kx < KW; kx++) COMB(LD(row + kx * DW));
         } else if (fast_3s2) {
           v128_t v0 = LD(row), v1 = LD(row + 4), v2 = wasm_v128_load32_zero(row + 8);
           v128_t e = wasm_i32x4_shuffle(v0, v1, 0, 2, 4, 6);
           v128_t o = wasm_i32x4_shuffle(v0, v1, 1, 3, 5, 7);
           v128_t e2 = wasm_i32x4_shuffle(e, v2, 1, 2, 3, 4);
-          acc = pool_comb(acc, e, is_max);
-          acc = pool_comb(acc, o, is_max);
-          acc = pool_comb(acc, e2, is_max);
+          COMB(e);
+          COMB(o);
+          COMB(e2);
         } else if (fast_2s2) {
           v128_t v0 = LD(row), v1 = LD(row + 4);
-          acc = pool_comb(acc, wasm_i32x4_shuffle(v0, v1, 0, 2, 4, 6), is_max);
-          acc = pool_comb(acc, wasm_i32x4_shuffle(v0, v1, 1, 3, 5, 7), is_max);
+          COMB(wasm_i32x4_shuffle(v0, v1, 0, 2, 4, 6));
+          COMB(wasm_i32x4_shuffle(v0, v1, 1, 3, 5, 7));
         } else {
           for (int kx = 0; kx < KW; kx++) {
             const float* q = row + kx * DW;
-            acc = pool_comb(acc, wasm_f32x4_make(q[0], q[SW], q[2 * SW], q[3 * SW]), is_max);
+            COMB(wasm_f32x4_make(q[0], q[SW], q[2 * SW], q[3 * SW]));
           }
         }
       }
