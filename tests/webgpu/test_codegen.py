@@ -97,12 +97,13 @@ def test_f16_precision_plan(tmp_path):
         build(tmp_path / "bad", m, {"precision": "f64"})
 
 
-def test_models_all_on_gpu(tmp_path):
-    """tiny_cnn: every op has a kernel (and the plan runs when wgpu is there)."""
-    from webdnn_build.compiler import BuildOptions, compile_model
-    from tests.helpers import ROOT
+@pytest.mark.parametrize("name", ["tiny_cnn", "mobilenetv2", "resnet50"])
+def test_models_all_on_gpu(tmp_path, generated_models, name):
+    """Every op of the example models has a WGSL kernel (no CPU steps)."""
     import json
-    out = compile_model(ROOT / "examples/models/tiny_cnn.onnx", tmp_path / "b", BuildOptions(backends=["webgpu"]),
+
+    from webdnn_build.compiler import BuildOptions, compile_model
+    out = compile_model(generated_models / f"{name}.onnx", tmp_path / "b", BuildOptions(backends=["webgpu"]),
                         log=lambda s: None).out_dir
     plan = json.loads((out / "webgpu/plan.json").read_text())
     check_plan(plan)
