@@ -27,7 +27,8 @@ setup-webgpu:
 demo: setup
 	$(PY) examples/models/generate.py tiny_cnn
 	$(VENV)/bin/webdnn-build build examples/models/tiny_cnn.onnx -o examples/bundles/tiny_cnn
-	node examples/node/run.mjs examples/bundles/tiny_cnn
+	@# WebGPU in Node needs a Vulkan driver: use the software one if `make test`/`make setup-webgpu` installed it
+	eval "$$(tools/setup-webgpu.sh --no-install 2>/dev/null)"; node examples/node/run.mjs examples/bundles/tiny_cnn
 
 # Every test: Python (compiler, plugins, verify, ONNX conformance) and the JS runtime.
 test: setup
