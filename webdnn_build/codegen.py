@@ -17,6 +17,14 @@ FUSED_ACTIVATION_ATTRS = ("fused_activation", "fused_activation_alpha", "fused_a
                           "fused_activation_min", "fused_activation_max")
 
 
+def option_flag(options: dict[str, str], key: str, default: bool) -> bool:
+    """A boolean backend option (``--backend-option NAME.KEY=true|false|1|0|yes|no|on|off``)."""
+    value = options.get(key)
+    if value is None:
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
 def copy_graph(graph: Graph) -> Graph:
     """A copy whose node list and nodes can be rewritten without touching the original."""
     g = copy.copy(graph)

@@ -33,9 +33,21 @@ def _kernel_ops() -> frozenset[tuple[str, str]]:
     return frozenset(("", op) for op in data["ops"])
 
 
-class JsBackend:
-    name = "js"
+class JsFallbackBackend:
+    """Base of the backends whose ops without a native kernel run on the js kernels in the same
+    bundle (wasm, webgpu): they support every op the js kernels do and store values like them."""
+
     plugin = ""
+
+    def supported_ops(self) -> set[tuple[str, str]]:
+        return set(_kernel_ops())
+
+    def storage_bytes(self, dtype: str) -> Optional[int]:
+        return _STORAGE_BYTES.get(dtype)
+
+
+class JsBackend(JsFallbackBackend):
+    name = "js"
 
     def __init__(self) -> None:
         self._extra_ops: set[tuple[str, str]] = set()
@@ -45,10 +57,7 @@ class JsBackend:
         self._extra_ops.add((domain, op_type))
 
     def supported_ops(self) -> set[tuple[str, str]]:
-        return set(_kernel_ops()) | self._extra_ops
-
-    def storage_bytes(self, dtype: str) -> Optional[int]:
-        return _STORAGE_BYTES.get(dtype)
+        return super().supported_ops() | self._extra_ops
 
     def generate(self, graph: Graph, ctx: CodegenContext) -> BackendArtifact:
         plan = ctx.plan_memory(graph, self.storage_bytes)

@@ -12,14 +12,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
-from webdnn_build.codegen import copy_graph, fuse_residual
+from webdnn_build.codegen import copy_graph, fuse_residual, option_flag
 from webdnn_build.ir import Graph, Node, Value, dtype_name
 from webdnn_build.registry import BackendArtifact, CodegenContext
-from webdnn_build_js.backend import JsBackend, _encode_attr
+from webdnn_build_js.backend import JsFallbackBackend, _encode_attr
 
 from . import toolchain
 from .emit import EMITTERS, EmitContext
@@ -29,19 +29,10 @@ WEIGHT_ALIGN = 64
 MAX_THREADS = 8
 
 
-class WasmBackend:
+class WasmBackend(JsFallbackBackend):
+    """Ops without a wasm kernel run on the js kernels inside the same bundle."""
+
     name = "wasm"
-    plugin = ""
-
-    def __init__(self) -> None:
-        self._js = JsBackend()
-
-    def supported_ops(self) -> set[tuple[str, str]]:
-        # ops without a wasm kernel run on the js kernels inside the same bundle
-        return self._js.supported_ops()
-
-    def storage_bytes(self, dtype: str) -> Optional[int]:
-        return self._js.storage_bytes(dtype)
 
     def generate(self, graph: Graph, ctx: CodegenContext) -> BackendArtifact:
         toolchain.zig_version()  # fail early, with install instructions, when the compiler is missing
@@ -81,7 +72,7 @@ class WasmBackend:
         ectx = EmitContext(g, ptr, add_const, lambda hint: f"{hint}_{next(counter)}")
 
         # wasm.segment_per_op=true: one step per op, so that Runner.profile() times each op
-        per_op = ctx.options.get("segment_per_op", "false").lower() in ("1", "true", "yes", "on")
+        per_op = option_flag(ctx.options, "segment_per_op", False)
         segments: list[list[str]] = []
         steps: list[dict[str, Any]] = []
         for node, wasm in zip(g.nodes, in_wasm):
@@ -96,7 +87,7 @@ class WasmBackend:
                 steps.append({"js": node})
 
         c_source = self._c_source(segments, ectx, plan.size, weight_size)
-        with_threads = ctx.options.get("threads", "true").lower() not in ("0", "false", "no", "off")
+        with_threads = option_flag(ctx.options, "threads", True)
         module, hit = toolchain.build_module(c_source, threads=False)
         module_mt, hit_mt = toolchain.build_module(c_source, threads=True) if with_threads else (None, True)
         pages = max(memory_import_pages(m)[0] for m in (module, module_mt) if m is not None)
@@ -155,7 +146,7 @@ class WasmBackend:
                 + (" (modules from cache)" if hit and hit_mt else ""))
         files = {"plan.json": json.dumps(program, separators=(",", ":"), allow_nan=False).encode(),
                  "model.wasm": module}
-        if ctx.options.get("emit_c", "false").lower() in ("1", "true", "yes", "on"):
+        if option_flag(ctx.options, "emit_c", False):
             files["model.c"] = c_source.encode()  # for debugging: the generated source next to the module
         if module_mt is not None:
             files["model-mt.wasm"] = module_mt

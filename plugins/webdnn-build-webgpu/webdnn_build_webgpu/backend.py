@@ -23,7 +23,7 @@ from webdnn_build.errors import ConfigError
 from webdnn_build.ir import Graph, Node, Value, dtype_name
 from webdnn_build.registry import BackendArtifact, CodegenContext
 from webdnn_build.codegen import copy_graph, fuse_residual
-from webdnn_build_js.backend import JsBackend, _encode_attr
+from webdnn_build_js.backend import JsFallbackBackend, _encode_attr
 
 from .wgsl import EMITTERS, Dispatch, KernelContext
 from .wgsl import base as wgsl_base
@@ -70,19 +70,10 @@ def fuse_elementwise(g: Graph, on_gpu: set[int]) -> int:
     return len(removed)
 
 
-class WebGpuBackend:
+class WebGpuBackend(JsFallbackBackend):
+    """Ops without a WGSL kernel run on the js kernels inside the same bundle."""
+
     name = "webgpu"
-    plugin = ""
-
-    def __init__(self) -> None:
-        self._js = JsBackend()
-
-    def supported_ops(self) -> set[tuple[str, str]]:
-        # ops without a WGSL kernel run on the js kernels on the CPU
-        return self._js.supported_ops()
-
-    def storage_bytes(self, dtype: str) -> Optional[int]:
-        return self._js.storage_bytes(dtype)
 
     def generate(self, graph: Graph, ctx: CodegenContext) -> BackendArtifact:
         precision = ctx.options.get("precision", "f32").lower()

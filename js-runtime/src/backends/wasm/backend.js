@@ -11,6 +11,7 @@
 import { decodeConstant } from '../../bundle.js';
 import { TYPED_ARRAYS, sizeOf } from '../js/kernels/util.js';
 import { chooseThreads, startWorkers } from './threads.js';
+import { capturedNames } from '../subgraphs.js';
 
 /** (func (result v128) i32.const 0 i8x16.splat i8x16.popcnt): validates only with SIMD support. */
 const SIMD_PROBE = new Uint8Array([
@@ -130,20 +131,6 @@ function validatePlan(plan, planPath) {
     if (s?.js && typeof s.js.op === 'string' && Array.isArray(s.js.inputs) && Array.isArray(s.js.outputs)) return;
     bad(`step ${k} is neither { wasm: segment } nor { js: op }`);
   });
-}
-
-/** Names of the values that subgraph attributes ($graph) of `ops` read from enclosing graphs. */
-function capturedNames(ops, out = new Set()) {
-  const visit = (attr) => {
-    if (Array.isArray(attr)) attr.forEach(visit);
-    else if (attr && typeof attr === 'object' && attr.$graph && typeof attr.$graph === 'object') {
-      const g = attr.$graph;
-      for (const vi of g.captures ?? []) if (g.values?.[vi]) out.add(g.values[vi].name);
-      capturedNames(g.ops ?? [], out);
-    }
-  };
-  for (const op of ops) Object.values(op.attrs ?? {}).forEach(visit);
-  return out;
 }
 
 async function compile(WA, bundle, path) {

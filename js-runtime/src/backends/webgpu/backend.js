@@ -12,6 +12,7 @@
 
 import { decodeConstant } from '../../bundle.js';
 import { TYPED_ARRAYS, sizeOf, numberToFloat16Bits, float16BitsToNumber } from '../js/kernels/util.js';
+import { capturedNames } from '../subgraphs.js';
 
 // GPUBufferUsage / GPUMapMode flags (not every environment exposes the globals, e.g. Dawn in Node).
 const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, STORAGE: 0x80 };
@@ -333,20 +334,6 @@ export async function createWebGPUBackend(bundle, entry, options = {}) {
     throw e;
   }
   return exec;
-}
-
-/** Names of the values that subgraph attributes ($graph) of `ops` read from enclosing graphs. */
-function capturedNames(ops, out = new Set()) {
-  const visit = (attr) => {
-    if (Array.isArray(attr)) attr.forEach(visit);
-    else if (attr && typeof attr === 'object' && attr.$graph && typeof attr.$graph === 'object') {
-      const g = attr.$graph;
-      for (const vi of g.captures ?? []) if (g.values?.[vi]) out.add(g.values[vi].name);
-      capturedNames(g.ops ?? [], out);
-    }
-  };
-  for (const op of ops) Object.values(op.attrs ?? {}).forEach(visit);
-  return out;
 }
 
 /** Runs a webgpu plan. Runs must not overlap (the Runner queues them). */
