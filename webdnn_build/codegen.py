@@ -8,13 +8,29 @@ Backends work on a private copy of the graph (``copy_graph``): the IR handed to
 from __future__ import annotations
 
 import copy
-from typing import Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
-from .ir import Graph, Node
+from .ir import Graph, Node, Shape, Value, dtype_name
 
 #: the attributes of the fused-activation contract (docs/passes.md)
 FUSED_ACTIVATION_ATTRS = ("fused_activation", "fused_activation_alpha", "fused_activation_beta",
                           "fused_activation_min", "fused_activation_max")
+
+
+def json_shape(shape: Shape) -> Optional[list[Optional[int]]]:
+    """A shape as the bundle stores it: known dims as ints, symbolic/unknown dims as null."""
+    return None if shape is None else [d if isinstance(d, int) else None for d in shape]
+
+
+def value_entry(v: Value) -> dict[str, Any]:
+    """The name/dtype/shape part of a value-table entry (js program, wasm and webgpu plans)."""
+    return {"name": v.name, "dtype": v.dtype, "shape": json_shape(v.shape)}
+
+
+def const_descriptor(v: Value, weights: dict[str, dict[str, Any]], packer: Any) -> dict[str, Any]:
+    """The weight descriptor of a constant: the build's shared one, or a new one for constants a
+    backend added itself (e.g. precomputed BatchNorm scales)."""
+    return weights.get(v.name) or packer.describe(v.const, v.dtype or dtype_name(v.const.dtype))
 
 
 def option_flag(options: dict[str, str], key: str, default: bool) -> bool:

@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from . import __version__
 from .errors import ConfigError, ImportError_, UnsupportedOpsError, WebDNNError
+from .codegen import json_shape
 from .ir import Graph, format_shape
 from .memory import plan_memory
 from .plugins import get_host
@@ -111,8 +112,7 @@ def io_entries(graph: Graph, names: list[str]) -> list[dict[str, Any]]:
     out = []
     for name in names:
         v = graph.values[name]
-        shape = None if v.shape is None else [d if isinstance(d, int) else None for d in v.shape]
-        out.append({"name": name, "shape": shape, "dtype": v.dtype})
+        out.append({"name": name, "shape": json_shape(v.shape), "dtype": v.dtype})
     return out
 
 

@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from webdnn_build.codegen import value_entry
 from webdnn_build.errors import UnsupportedOpsError
 from webdnn_build.ir import Graph, Node, Value
 from webdnn_build.registry import BackendArtifact, CodegenContext
@@ -82,11 +83,7 @@ def _encode_program(graph: Graph, ctx: CodegenContext, plan: Optional[Any]) -> d
             return -1
         if name not in index:
             v = graph.values.get(name) or Value(name)
-            entry: dict[str, Any] = {
-                "name": name,
-                "dtype": v.dtype,
-                "shape": None if v.shape is None else [d if isinstance(d, int) else None for d in v.shape],
-            }
+            entry = value_entry(v)
             if v.is_const:
                 entry["const"] = ctx.weights[name] if plan is not None else ctx.packer.describe(v.const, v.dtype or "float32", v)
             slot = plan.slots.get(name) if plan is not None else None

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from webdnn_build.codegen import copy_graph, fuse_residual, option_flag
-from webdnn_build.ir import Graph, Node, Value, dtype_name
+from webdnn_build.codegen import const_descriptor, copy_graph, fuse_residual, option_flag, value_entry
+from webdnn_build.ir import Graph, Node, Value
 from webdnn_build.registry import BackendArtifact, CodegenContext
 from webdnn_build_js.backend import JsFallbackBackend, _encode_attr
 
@@ -101,10 +101,9 @@ class WasmBackend(JsFallbackBackend):
                 return -1
             if name not in index:
                 v = g.values[name]
-                entry: dict[str, Any] = {"name": name, "dtype": v.dtype,
-                                         "shape": None if v.shape is None else [d if isinstance(d, int) else None for d in v.shape]}
+                entry = value_entry(v)
                 if v.is_const:
-                    entry["const"] = ctx.weights.get(name) or ctx.packer.describe(v.const, v.dtype or dtype_name(v.const.dtype))
+                    entry["const"] = const_descriptor(v, ctx.weights, ctx.packer)
                     if name in weights:
                         entry["addr"] = {"region": "weights", "offset": weights[name]}
                 elif name in plan.slots:
