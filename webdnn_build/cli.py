@@ -12,8 +12,9 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from . import __version__
-from .compiler import BuildOptions, compile_model, describe_graph, import_model, run_passes, stderr_log, unsupported_nodes
-from .config import ModelConfig, find_config, load_config
+from .compiler import (BuildOptions, backend_option_specs, compile_model, describe_graph, import_model, run_passes,
+                       stderr_log, unsupported_nodes)
+from .config import ModelConfig, find_config, load_config, merge_backend_options
 from .errors import ConfigError, WebDNNError
 from .plugins import get_host
 from .registry import PassContext
@@ -48,7 +49,21 @@ def parse_backend_options(specs: Sequence[str]) -> dict[str, dict[str, str]]:
 
 
 def _backends_arg(value: Optional[str]) -> Optional[list[str]]:
-    return [b.strip() for b in value.split(",") if b.strip()] if value else None
+    if value is None:
+        return None
+    backends = [b.strip() for b in value.split(",") if b.strip()]
+    if not backends:
+        raise ConfigError("--backends is empty; name at least one backend (e.g. --backends wasm,js)")
+    return backends
+
+
+def _passes_arg(args: argparse.Namespace) -> Optional[list[str]]:
+    """--passes a,b (``''`` for none) or --no-passes; None when neither is given (the default pipeline)."""
+    if args.no_passes:
+        return []
+    if args.passes is None:
+        return None
+    return [p.strip() for p in args.passes.split(",") if p.strip()]
 
 
 def build_key(model: ModelConfig) -> str:
@@ -58,6 +73,7 @@ def build_key(model: ModelConfig) -> str:
     h.update(json.dumps({
         "backends": model.backends, "passes": model.passes,
         "shapes": {k: list(v) for k, v in sorted(model.input_shapes.items())},
+        "backendOptions": {b: dict(sorted(t.items())) for b, t in sorted(model.backend_options.items()) if t},
         "compiler": __version__,
         "plugins": sorted((i.distribution, i.version) for i in get_host().infos.values()),
     }, sort_keys=True).encode())
@@ -75,11 +91,13 @@ def _up_to_date(model: ModelConfig, key: str) -> bool:
 def cmd_build(args: argparse.Namespace) -> int:
     log = (lambda m: None) if args.quiet else stderr_log
     shapes = parse_input_shape(args.input_shape or [])
+    backend_options = parse_backend_options(args.backend_option or [])
+    passes = _passes_arg(args)
+    backends = _backends_arg(args.backends)
     if args.model:
         model = Path(args.model)
         out = Path(args.output) if args.output else Path.cwd() / model.stem
-        opts = BuildOptions(backends=_backends_arg(args.backends), input_shapes=shapes,
-                            backend_options=parse_backend_options(args.backend_option or []))
+        opts = BuildOptions(backends=backends, input_shapes=shapes, passes=passes, backend_options=backend_options)
         result = compile_model(model, out, opts, log)
         if args.json:
             print(json.dumps({"results": [{"model": str(model), "out": str(result.out_dir), "status": "built",
@@ -95,10 +113,15 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise ConfigError(f"{cfg_path}: lists no models")
     results: list[dict[str, Any]] = []
     failed = 0
+    if args.output:
+        raise ConfigError("-o/--output needs a model; in config mode each model's out (or out-dir) decides")
     for model in cfg.models:
-        if args.backends:
-            model.backends = _backends_arg(args.backends)
+        if backends is not None:
+            model.backends = backends
+        if passes is not None:
+            model.passes = passes
         model.input_shapes.update(shapes)
+        model.backend_options = merge_backend_options(model.backend_options, backend_options)
         entry: dict[str, Any] = {"model": str(model.path), "out": str(model.out)}
         try:
             if not model.path.is_file():
@@ -108,7 +131,8 @@ def cmd_build(args: argparse.Namespace) -> int:
                 entry["status"] = "up-to-date"
                 log(f"{model.path.name}: up to date, skipped")
             else:
-                opts = BuildOptions(backends=model.backends, input_shapes=model.input_shapes, passes=model.passes)
+                opts = BuildOptions(backends=model.backends, input_shapes=model.input_shapes, passes=model.passes,
+                                    backend_options=model.backend_options)
                 result = compile_model(model.path, model.out, opts, log, extra_manifest={"buildKey": key})
                 entry.update(status="built", backends=result.backends, skippedBackends=result.skipped_backends,
                              seconds=round(result.seconds, 3))
@@ -166,6 +190,12 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     host = get_host()
     rows = [{"name": i.name, "distribution": i.distribution, "version": i.version, "module": i.module,
              "registers": i.registers} for i in host.infos.values()]
+    for r in rows:
+        backends = [b for b in host.registry.backends.values() if b.plugin == r["name"]]
+        if backends:
+            r["backendOptions"] = {b.name: [{"name": o.name, "type": o.type, "default": o.default,
+                                             "description": o.description, **({"choices": list(o.choices)} if o.choices else {})}
+                                            for o in backend_option_specs(b).values()] for b in backends}
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
@@ -175,6 +205,10 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         print(f"{r['name']:<12} {r['distribution']} {r['version']}  ({r['module']})")
         for what in r["registers"]:
             print(f"    {what}")
+        for backend, opts in r.get("backendOptions", {}).items():
+            for o in opts:
+                kind = "|".join(o["choices"]) if o.get("choices") else o["type"]
+                print(f"      option {backend}.{o['name']} ({kind}, default {o['default']}): {o['description']}")
     return 0
 
 
@@ -215,7 +249,11 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--backends", help="comma-separated backends (default: every installed one)")
     b.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,...", help="fix an input's shape (repeatable)")
     b.add_argument("--backend-option", action="append", metavar="BACKEND.KEY=VALUE",
-                   help="a backend's option, e.g. wasm.threads=false (repeatable)")
+                   help="a backend's option, e.g. wasm.threads=false (repeatable; `webdnn-build plugins` lists them)")
+    pa = b.add_mutually_exclusive_group()
+    pa.add_argument("--passes", metavar="ID,ID,...",
+                    help="comma-separated pass ids to run instead of the default pipeline ('' for none)")
+    pa.add_argument("--no-passes", action="store_true", help="run no optimization passes")
     b.add_argument("--config", help="config file (default: nearest webdnn.toml or pyproject.toml)")
     b.add_argument("--force", action="store_true", help="rebuild even when up to date")
     b.add_argument("--json", action="store_true", help="machine-readable result on stdout")

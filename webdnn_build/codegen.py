@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Callable, Optional, Sequence
 
+from .errors import ConfigError
 from .ir import Graph, Node, Shape, Value, dtype_name
 
 #: the attributes of the fused-activation contract (docs/passes.md)
@@ -33,12 +34,26 @@ def const_descriptor(v: Value, weights: dict[str, dict[str, Any]], packer: Any) 
     return weights.get(v.name) or packer.describe(v.const, v.dtype or dtype_name(v.const.dtype))
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def parse_bool(value: str, where: str) -> bool:
+    """true/false/1/0/yes/no/on/off (any case); anything else is a ConfigError naming ``where``."""
+    word = str(value).strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise ConfigError(f"{where}: expected true/false (or 1/0, yes/no, on/off), not {value!r}")
+
+
 def option_flag(options: dict[str, str], key: str, default: bool) -> bool:
     """A boolean backend option (``--backend-option NAME.KEY=true|false|1|0|yes|no|on|off``)."""
     value = options.get(key)
     if value is None:
         return default
-    return value.strip().lower() in ("1", "true", "yes", "on")
+    return parse_bool(value, f"backend option {key}")
 
 
 def copy_graph(graph: Graph) -> Graph:

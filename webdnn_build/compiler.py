@@ -80,12 +80,37 @@ def import_model(path: Path, options: BuildOptions, log: Log = stderr_log) -> Gr
 def select_backends(registry: Registry, wanted: Optional[Sequence[str]]) -> list[Any]:
     if not registry.backends:
         raise ConfigError("no backend plugin is installed (e.g. pip install webdnn-build-js)")
-    if not wanted:
+    if wanted is None:
         return list(registry.backends.values())
+    if not wanted:
+        raise ConfigError(f"the backends list is empty; name at least one (installed: {', '.join(registry.backends)})")
     unknown = [b for b in wanted if b not in registry.backends]
     if unknown:
         raise ConfigError(f"unknown backend(s) {', '.join(unknown)}; installed: {', '.join(registry.backends)}")
     return [registry.backends[b] for b in wanted]
+
+
+def backend_option_specs(backend: Any) -> dict[str, Any]:
+    """name -> BackendOption for the options ``backend`` declares (none when it declares none)."""
+    return {o.name: o for o in getattr(backend, "options", ())}
+
+
+def check_backend_options(backends: Sequence[Any], options: dict[str, dict[str, str]]) -> None:
+    """Refuse options for backends not being built, keys a backend does not declare, and bad values."""
+    built = {b.name: b for b in backends}
+    for name, table in options.items():
+        if not table:
+            continue
+        if name not in built:
+            raise ConfigError(f"backend option(s) {', '.join(f'{name}.{k}' for k in table)} given, but backend "
+                              f"'{name}' is not being built (backends: {', '.join(built)})")
+        specs = backend_option_specs(built[name])
+        for key, value in table.items():
+            spec = specs.get(key)
+            if spec is None:
+                valid = ", ".join(sorted(specs)) if specs else "none"
+                raise ConfigError(f"backend '{name}' has no option '{key}'; valid keys: {valid}")
+            spec.check(value, name)
 
 
 def run_passes(graph: Graph, registry: Registry, pass_ids: Optional[list[str]], ctx: PassContext, log: Log) -> None:
@@ -131,6 +156,7 @@ def compile_model(
     host = get_host()
     registry = host.registry
     backends = select_backends(registry, options.backends)
+    check_backend_options(backends, options.backend_options)
 
     graph = import_model(path, options, log)
     supported = set.intersection(*(b.supported_ops() for b in backends))

@@ -3,15 +3,19 @@
     [tool.webdnn-build]            # in webdnn.toml the table is the top level
     out-dir = "build/models"       # where bundles go (default: "webdnn-bundles")
     backends = ["js"]              # default: every installed backend
-    passes = [...]                 # default: the default pipeline
+    passes = [...]                 # default: the default pipeline; [] = no passes
+    backend-options = { wasm = { threads = false } }   # as --backend-option wasm.threads=false
 
     [[tool.webdnn-build.models]]
     path = "models/resnet50.onnx"  # relative to the config file
     out = "build/resnet50"         # default: <out-dir>/<model file stem>
     backends = ["wasm", "js"]
     input-shapes = { input = [1, 3, 224, 224] }
+    backend-options = { wasm = { emit_c = true } }     # merged per key over the top-level table
 
-CLI flags override these values.
+A model's ``backends``/``passes`` replace the top-level ones when present (an explicit ``[]``
+included: ``passes = []`` means no passes; ``backends = []`` is an error). CLI flags override
+these values (``--backend-option`` per key).
 """
 
 from __future__ import annotations
@@ -24,8 +28,11 @@ import tomli
 
 from .errors import ConfigError
 
-ALLOWED_TOP = {"out-dir", "backends", "passes", "models", "input-shapes"}
-ALLOWED_MODEL = {"path", "out", "backends", "passes", "input-shapes"}
+ALLOWED_TOP = {"out-dir", "backends", "passes", "models", "input-shapes", "backend-options"}
+ALLOWED_MODEL = {"path", "out", "backends", "passes", "input-shapes", "backend-options"}
+
+#: backend name -> {option key: value as a string, as ``--backend-option`` gives it}
+BackendOptions = dict[str, dict[str, str]]
 
 
 @dataclass
@@ -35,6 +42,7 @@ class ModelConfig:
     backends: Optional[list[str]] = None
     passes: Optional[list[str]] = None
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    backend_options: BackendOptions = field(default_factory=dict)
 
 
 @dataclass
@@ -45,6 +53,7 @@ class ProjectConfig:
     backends: Optional[list[str]] = None
     passes: Optional[list[str]] = None
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    backend_options: BackendOptions = field(default_factory=dict)
     models: list[ModelConfig] = field(default_factory=list)
 
 
@@ -90,6 +99,45 @@ def _str_list(value: Any, where: str) -> Optional[list[str]]:
     return list(value)
 
 
+def _backends(value: Any, where: str) -> Optional[list[str]]:
+    backends = _str_list(value, where)
+    if backends is not None and not backends:
+        raise ConfigError(f"{where} is empty; name at least one backend, or leave the key out to build every installed one")
+    return backends
+
+
+def option_value(value: Any, where: str) -> str:
+    """A TOML option value as the CLI would give it: true/false, an integer, or a string."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return value
+    raise ConfigError(f"{where} must be a boolean, an integer or a string, not {type(value).__name__}")
+
+
+def parse_backend_options(value: Any, where: str) -> BackendOptions:
+    """``{ wasm = { threads = false } }`` -> {"wasm": {"threads": "false"}}"""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: backend-options must be a table of backend = {{ key = value }}")
+    result: BackendOptions = {}
+    for backend, table in value.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: backend-options.{backend} must be a table of key = value")
+        result[backend] = {k: option_value(v, f"{where}: backend-options.{backend}.{k}") for k, v in table.items()}
+    return result
+
+
+def merge_backend_options(*layers: BackendOptions) -> BackendOptions:
+    """Later layers win, per backend and key."""
+    out: BackendOptions = {}
+    for layer in layers:
+        for backend, table in layer.items():
+            out.setdefault(backend, {}).update(table)
+    return out
+
+
 def load_config(path: Optional[Path]) -> ProjectConfig:
     if path is None:
         return ProjectConfig(file=None, root=Path.cwd(), out_dir=Path.cwd() / "webdnn-bundles")
@@ -105,9 +153,10 @@ def load_config(path: Optional[Path]) -> ProjectConfig:
         file=path,
         root=root,
         out_dir=root / table.get("out-dir", "webdnn-bundles"),
-        backends=_str_list(table.get("backends"), f"{where}: backends"),
+        backends=_backends(table.get("backends"), f"{where}: backends"),
         passes=_str_list(table.get("passes"), f"{where}: passes"),
         input_shapes=parse_shape_table(table.get("input-shapes", {}), where),
+        backend_options=parse_backend_options(table.get("backend-options", {}), where),
     )
     models = table.get("models", [])
     if not isinstance(models, list):
@@ -118,11 +167,16 @@ def load_config(path: Optional[Path]) -> ProjectConfig:
             raise ConfigError(f"{mw}: each model needs a path")
         _check_keys(m, ALLOWED_MODEL, mw)
         mpath = root / m["path"]
+        # present keys replace the top-level value, an empty list included (passes = [] means none)
+        backends = _backends(m.get("backends"), f"{mw}: backends")
+        passes = _str_list(m.get("passes"), f"{mw}: passes")
         cfg.models.append(ModelConfig(
             path=mpath,
             out=root / m["out"] if "out" in m else cfg.out_dir / mpath.stem,
-            backends=_str_list(m.get("backends"), f"{mw}: backends") or cfg.backends,
-            passes=_str_list(m.get("passes"), f"{mw}: passes") or cfg.passes,
+            backends=cfg.backends if backends is None else backends,
+            passes=cfg.passes if passes is None else passes,
             input_shapes={**cfg.input_shapes, **parse_shape_table(m.get("input-shapes", {}), mw)},
+            backend_options=merge_backend_options(cfg.backend_options,
+                                                  parse_backend_options(m.get("backend-options", {}), mw)),
         ))
     return cfg

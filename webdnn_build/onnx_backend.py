@@ -67,7 +67,7 @@ class BundleRep(BackendRep):
         # scalars (shape ()) need no override; an override with no dims is still valid
         # the conformance run checks kernels, not threading: skip the threaded wasm module (half the compile time)
         opts = BuildOptions(backends=[self.backend], input_shapes=self.shapes,
-                            backend_options={"wasm": {"threads": "false"}})
+                            backend_options={"wasm": {"threads": "false"}} if self.backend == "wasm" else {})
         result = compile_model(model_path, work / "bundle", opts, log=_quiet)
         self.dtypes = {i["name"]: i["dtype"] for i in result.manifest["inputs"]}
         worker = shared_worker()

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Protocol
 
-from .errors import PluginError
+from .errors import ConfigError, PluginError
 from .ir import Graph
 
 
@@ -57,10 +57,46 @@ class OptimizationPass:
     plugin: str = ""
 
 
+@dataclass(frozen=True)
+class BackendOption:
+    """One option a backend accepts (``--backend-option NAME.KEY=VALUE``, ``backend-options`` in
+    the config). Backends list theirs in ``Backend.options``; the compiler refuses any other key."""
+
+    name: str
+    #: "bool" (true/false/1/0/yes/no/on/off), "int", "str", or "choice" (one of ``choices``)
+    type: str
+    #: the value used when the option is not given, as the user would write it
+    default: str
+    description: str
+    choices: tuple[str, ...] = ()
+
+    def check(self, value: str, backend: str) -> None:
+        """Raise ConfigError when ``value`` is not valid for this option."""
+        from .codegen import parse_bool
+
+        where = f"backend option {backend}.{self.name}"
+        if self.type == "bool":
+            parse_bool(value, where)
+        elif self.type == "int":
+            try:
+                int(value.strip())
+            except ValueError:
+                raise ConfigError(f"{where}: expected an integer, not {value!r}") from None
+        elif self.type == "choice":
+            if value.lower() not in self.choices:
+                raise ConfigError(f"{where}: expected one of {', '.join(self.choices)}, not {value!r}")
+
+    def describe(self) -> str:
+        kind = "|".join(self.choices) if self.type == "choice" else self.type
+        return f"{self.name} ({kind}, default {self.default}): {self.description}"
+
+
 class Backend(Protocol):
     """What a backend plugin provides. See ``webdnn_build_js`` for the reference one."""
 
     name: str
+    #: the options this backend accepts; a backend without the attribute accepts none
+    options: tuple[BackendOption, ...]
 
     def supported_ops(self) -> set[tuple[str, str]]:
         """(domain, op_type) pairs this backend can run; domain "" is ONNX."""

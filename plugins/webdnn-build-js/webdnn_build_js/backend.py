@@ -18,7 +18,7 @@ import numpy as np
 from webdnn_build.codegen import value_entry
 from webdnn_build.errors import UnsupportedOpsError
 from webdnn_build.ir import Graph, Node, Value
-from webdnn_build.registry import BackendArtifact, CodegenContext
+from webdnn_build.registry import BackendArtifact, BackendOption, CodegenContext
 
 #: bytes per element in the js backend's storage (float16/bfloat16 are computed in Float32Array)
 _STORAGE_BYTES = {
@@ -49,6 +49,8 @@ class JsFallbackBackend:
 
 class JsBackend(JsFallbackBackend):
     name = "js"
+    #: the js backend has no options
+    options: tuple[BackendOption, ...] = ()
 
     def __init__(self) -> None:
         self._extra_ops: set[tuple[str, str]] = set()

@@ -18,7 +18,7 @@ import numpy as np
 
 from webdnn_build.codegen import const_descriptor, copy_graph, fuse_residual, option_flag, value_entry
 from webdnn_build.ir import Graph, Node, Value
-from webdnn_build.registry import BackendArtifact, CodegenContext
+from webdnn_build.registry import BackendArtifact, BackendOption, CodegenContext
 from webdnn_build_js.backend import JsFallbackBackend, _encode_attr
 
 from . import toolchain
@@ -33,6 +33,12 @@ class WasmBackend(JsFallbackBackend):
     """Ops without a wasm kernel run on the js kernels inside the same bundle."""
 
     name = "wasm"
+    #: ``--backend-option wasm.KEY=VALUE`` (docs/wasm-backend.md)
+    options = (
+        BackendOption("threads", "bool", "true", "also build the threaded module (model-mt.wasm)"),
+        BackendOption("segment_per_op", "bool", "false", "one step per op, so that Runner.profile() times each op"),
+        BackendOption("emit_c", "bool", "false", "write the generated C next to the module (wasm/model.c), for debugging"),
+    )
 
     def generate(self, graph: Graph, ctx: CodegenContext) -> BackendArtifact:
         toolchain.zig_version()  # fail early, with install instructions, when the compiler is missing

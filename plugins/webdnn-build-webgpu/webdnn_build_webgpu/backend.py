@@ -21,7 +21,7 @@ import numpy as np
 
 from webdnn_build.errors import ConfigError
 from webdnn_build.ir import Graph, Node, Value
-from webdnn_build.registry import BackendArtifact, CodegenContext
+from webdnn_build.registry import BackendArtifact, BackendOption, CodegenContext
 from webdnn_build.codegen import const_descriptor, copy_graph, fuse_residual, value_entry
 from webdnn_build_js.backend import JsFallbackBackend, _encode_attr
 
@@ -74,6 +74,10 @@ class WebGpuBackend(JsFallbackBackend):
     """Ops without a WGSL kernel run on the js kernels inside the same bundle."""
 
     name = "webgpu"
+    #: ``--backend-option webgpu.KEY=VALUE`` (docs/webgpu-backend.md)
+    options = (
+        BackendOption("precision", "choice", "f32", "arithmetic precision of the WGSL kernels", ("f32", "f16")),
+    )
 
     def generate(self, graph: Graph, ctx: CodegenContext) -> BackendArtifact:
         precision = ctx.options.get("precision", "f32").lower()
