@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional, Sequence
 from . import __version__
 from .errors import ConfigError, ImportError_, UnsupportedOpsError, WebDNNError
 from .codegen import json_shape
+from .escape import bundle_json
 from .ir import Graph, format_shape
 from .memory import plan_memory
 from .plugins import get_host
@@ -213,7 +214,7 @@ def compile_model(
         for rel, data in art.files.items():
             files[f"{name}/{rel}"] = data
         manifest["backends"][name] = art.manifest
-    files["manifest.json"] = json.dumps(manifest, indent=1).encode()
+    files["manifest.json"] = bundle_json(manifest, indent=1)
     write_bundle_atomically(out, files)
     seconds = time.perf_counter() - t_start
     log(f"wrote {out} ({sum(len(d) for d in files.values()) / 1e6:.1f} MB, backends: "

@@ -2,6 +2,9 @@
 // (TensorProto.external_data "location", relative to the model's folder). A minimal protobuf walk:
 // ModelProto.graph -> GraphProto.{initializer, sparse_initializer, node.attribute.{t, g, tensors, graphs}}.
 
+import { realpathSync } from 'node:fs';
+import path from 'node:path';
+
 const WIRE_VARINT = 0;
 const WIRE_I64 = 1;
 const WIRE_LEN = 2;
@@ -101,4 +104,34 @@ export function externalDataLocations(bytes) {
     return [];
   }
   return [...out];
+}
+
+/**
+ * The file an external-data location names, checked to stay inside the model's folder (as the
+ * compiler checks it): relative, no `..` segment, no NUL, and not a symlink resolving outside.
+ * Throws an Error naming the location when it leaves the folder; a missing file is returned
+ * as is (the compiler reports it).
+ *
+ * @param {string} modelFile absolute path of the .onnx file
+ * @param {string} location the tensor's `location` entry
+ * @returns {string} absolute path of the data file
+ */
+export function externalDataPath(modelFile, location) {
+  const folder = path.dirname(modelFile);
+  const parts = location.split(/[\\/]/);
+  if (location.includes('\0') || path.isAbsolute(location) || /^[A-Za-z]:/.test(location) || parts.includes('..')) {
+    throw new Error(`external-data location ${JSON.stringify(location)} leaves the model's folder`);
+  }
+  const file = path.resolve(folder, location);
+  let real;
+  try {
+    real = realpathSync(file);
+  } catch {
+    return file; // missing: the compiler reports it
+  }
+  const realFolder = realpathSync(folder);
+  if (real !== realFolder && !real.startsWith(realFolder + path.sep)) {
+    throw new Error(`external-data location ${JSON.stringify(location)} resolves outside the model's folder (${real})`);
+  }
+  return file;
 }

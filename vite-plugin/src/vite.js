@@ -11,6 +11,7 @@
 import path from 'node:path';
 import { WebdnnCore, MODEL_HELPER, bundlerError, isModelFile, moduleCode, readBundleFile } from './core.js';
 import { FOREIGN_PARAMS, validateOptions } from './options.js';
+import { jsLiteral } from './escape.js';
 
 const NAME = 'vite-plugin-webdnn';
 const HELPER_ID = 'vite-plugin-webdnn/model';
@@ -150,7 +151,7 @@ export default function webdnn(options = {}) {
       } else {
         served.set(build.key, build);
         const base = config.base.startsWith('/') ? config.base : '/';
-        url = (rel) => JSON.stringify(`${base}${DEV_PREFIX}${build.key}/${rel.split('/').map(encodeURIComponent).join('/')}`);
+        url = (rel) => jsLiteral(`${base}${DEV_PREFIX}${build.key}/${rel.split('/').map(encodeURIComponent).join('/')}`);
       }
       return {
         code: moduleCode(build, { helper: HELPER_ID, url, hot: config.command !== 'build' }),

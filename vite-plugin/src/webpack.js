@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { WebdnnCore, MODEL_HELPER, bundlerError, moduleCode, readBundleFile } from './core.js';
 import { PluginError, validateOptions } from './options.js';
+import { jsLiteral } from './escape.js';
 
 const NAME = 'vite-plugin-webdnn/webpack';
 
@@ -68,7 +69,7 @@ export default function webdnnLoader() {
     }
     const code = moduleCode(build, {
       helper: MODEL_HELPER,
-      url: (rel) => `__webpack_public_path__ + ${JSON.stringify(names[rel])}`,
+      url: (rel) => `__webpack_public_path__ + ${jsLiteral(names[rel])}`,
       hot: false,
     });
     callback(null, code);

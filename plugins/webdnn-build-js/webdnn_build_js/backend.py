@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from webdnn_build.escape import bundle_json
 from webdnn_build.codegen import value_entry
 from webdnn_build.errors import UnsupportedOpsError
 from webdnn_build.ir import Graph, Node, Value
@@ -65,7 +66,7 @@ class JsBackend(JsFallbackBackend):
     def generate(self, graph: Graph, ctx: CodegenContext) -> BackendArtifact:
         plan = ctx.plan_memory(graph, self.storage_bytes)
         program = {"opsets": graph.opsets, **_encode_program(graph, ctx, plan)}
-        data = json.dumps(program, separators=(",", ":"), allow_nan=False).encode()
+        data = bundle_json(program)
         ctx.log(f"js: {len(program['ops'])} ops, arena {plan.size / 1e6:.2f} MB "
                 f"(without reuse {plan.unshared_size / 1e6:.2f} MB)")
         return BackendArtifact(files={"program.json": data}, manifest={"program": "js/program.json"})

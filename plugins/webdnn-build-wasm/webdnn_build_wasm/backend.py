@@ -11,11 +11,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
 
+from webdnn_build.escape import bundle_json, c_comment
 from webdnn_build.codegen import const_descriptor, copy_graph, fuse_residual, option_flag, value_entry
 from webdnn_build.ir import Graph, Node, Value
 from webdnn_build.registry import BackendArtifact, BackendOption, CodegenContext
@@ -87,7 +87,7 @@ class WasmBackend(JsFallbackBackend):
                     steps.append({"wasm": len(segments), "ops": []})
                     segments.append([])
                 body = EMITTERS[node.op_type].emit(node, ectx)
-                segments[-1].extend([f"/* {node.describe()} */", *body, "wdn_barrier(nth);"])
+                segments[-1].extend([c_comment(node.describe()), *body, "wdn_barrier(nth);"])
                 steps[-1]["ops"].append(node.name)
             else:
                 steps.append({"js": node})
@@ -149,7 +149,7 @@ class WasmBackend(JsFallbackBackend):
         ctx.log(f"wasm: {n_wasm}/{len(g.nodes)} ops in wasm ({len(segments)} segments, {fused} residual adds fused), "
                 f"arena {plan.size / 1e6:.2f} MB, module {len(module) / 1e3:.1f} kB"
                 + (" (modules from cache)" if hit and hit_mt else ""))
-        files = {"plan.json": json.dumps(program, separators=(",", ":"), allow_nan=False).encode(),
+        files = {"plan.json": bundle_json(program),
                  "model.wasm": module}
         if option_flag(ctx.options, "emit_c", False):
             files["model.c"] = c_source.encode()  # for debugging: the generated source next to the module

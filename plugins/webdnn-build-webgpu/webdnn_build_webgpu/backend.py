@@ -14,11 +14,11 @@
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any, Optional
 
 import numpy as np
 
+from webdnn_build.escape import bundle_json
 from webdnn_build.errors import ConfigError
 from webdnn_build.ir import Graph, Node, Value
 from webdnn_build.registry import BackendArtifact, BackendOption, CodegenContext
@@ -237,7 +237,7 @@ class WebGpuBackend(JsFallbackBackend):
                 f"{n_residual} residual adds and {n_fused} elementwise ops fused), {n_cpu} on the CPU"
                 + (f" ({', '.join(sorted({n.op_type for n in g.nodes if id(n) not in on_gpu}))})" if n_cpu else "")
                 + f", arena {plan.size / 1e6:.2f} MB, precision {precision}")
-        data = json.dumps(program, separators=(",", ":"), allow_nan=False).encode()
+        data = bundle_json(program)
         return BackendArtifact(files={"plan.json": data}, manifest={"plan": "webgpu/plan.json"})
 
 
