@@ -71,6 +71,96 @@ export async function openBundle(source, options = {}) {
   return bundle;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Paths and limits
+
+/** The most bytes one constant (or arena, or weights file) may take: 2 GiB. */
+export const MAX_TENSOR_BYTES = 2 ** 31;
+/** The most dims a shape may have. */
+export const MAX_RANK = 64;
+/** The most bytes a file path in a bundle may have. */
+const MAX_PATH_LENGTH = 1024;
+
+/**
+ * Checks a path read from a manifest or a program file (`field` names where it was read, e.g.
+ * `manifest.json "weights.file"`): it must be relative to the bundle root and stay inside it.
+ * Refused: non-strings, empty paths, absolute paths, URLs (any scheme, or another origin), drive
+ * letters, backslashes, NUL and other control characters, percent-encoding (e.g. `%2e%2e`),
+ * `?` and `#`, and empty, `.` and `..` segments. Returns the path; throws an Error naming the field.
+ *
+ * @param {string} field where the path was read, for the message
+ * @param {any} value the path
+ * @returns {string}
+ */
+export function bundlePath(field, value) {
+  const refuse = (why) => {
+    const shown = typeof value === 'string' ? JSON.stringify(value.length > 200 ? `${value.slice(0, 200)}…` : value) : typeof value;
+    throw new Error(`${field} (${shown}) leaves the bundle: ${why}`);
+  };
+  if (typeof value !== 'string') refuse('a path relative to the bundle root must be a string');
+  if (value.length === 0) refuse('the path is empty');
+  if (value.length > MAX_PATH_LENGTH) refuse(`the path is longer than ${MAX_PATH_LENGTH} characters`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(value)) refuse('the path contains NUL or another control character');
+  if (value.includes('\\')) refuse('the path contains a backslash');
+  if (value.includes('%')) refuse('the path contains percent-encoding');
+  if (value.startsWith('/')) refuse('the path is absolute');
+  if (value.includes(':')) refuse('the path contains ":" (a URL scheme or a drive letter)');
+  if (value.includes('?') || value.includes('#')) refuse('the path contains "?" or "#"');
+  for (const seg of value.split('/')) {
+    if (seg === '') refuse('the path has an empty segment');
+    if (seg === '.' || seg === '..') refuse(`the path has a "${seg}" segment`);
+  }
+  return value;
+}
+
+/**
+ * Checks a count or a size read from a bundle: a safe integer in [0, max]. Returns it; throws an
+ * Error naming `what` otherwise.
+ */
+export function checkCount(what, value, max = MAX_TENSOR_BYTES) {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new Error(`${what} must be a non-negative integer, got ${describe(value)}`);
+  }
+  if (value > max) throw new Error(`${what} is ${value}, over the limit of ${max}`);
+  return value;
+}
+
+/** A short description of a JSON value for messages. */
+function describe(value) {
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (value === undefined) return 'nothing';
+  let s;
+  try {
+    s = JSON.stringify(value);
+  } catch {
+    s = undefined;
+  }
+  if (s === undefined) return typeof value;
+  return s.length > 80 ? `${s.slice(0, 80)}…` : s;
+}
+
+/**
+ * Checks a shape read from a bundle (an array of at most MAX_RANK non-negative safe integers) and
+ * returns its element count; `elementBytes`: bytes per element, for the MAX_TENSOR_BYTES limit.
+ */
+export function checkShape(what, shape, elementBytes = 1) {
+  if (!Array.isArray(shape)) throw new Error(`${what} must be a list of dims, got ${describe(shape)}`);
+  if (shape.length > MAX_RANK) throw new Error(`${what} has ${shape.length} dims, over the limit of ${MAX_RANK}`);
+  let n = 1;
+  for (const d of shape) {
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
+      throw new Error(`${what} ${describe(shape)} has dim ${describe(d)}, which is not a non-negative integer`);
+    }
+    n *= d;
+  }
+  if (n * elementBytes > MAX_TENSOR_BYTES) {
+    throw new Error(`${what} ${describe(shape)} has ${n} elements (${n * elementBytes} bytes), over the limit of ${MAX_TENSOR_BYTES} bytes`);
+  }
+  return n;
+}
+
 /** A bundle being loaded: manifest plus lazy, memoized access to weights and program files. */
 export class Bundle {
   constructor(reader) {
@@ -83,18 +173,34 @@ export class Bundle {
     this.onProgress = null;
   }
 
-  /** Bytes of a file in the bundle (path relative to the bundle root); `onBytes(n)`: bytes read so far. */
-  async readBytes(relPath, onBytes) {
+  /**
+   * Checks a path of this bundle (see bundlePath(): it must stay inside the bundle); `field` names
+   * where it was read, e.g. `manifest.json "weights.file"`. Returns the path.
+   */
+  path(field, relPath) {
     try {
-      return await this.reader.read(relPath, onBytes);
+      return bundlePath(field, relPath);
     } catch (e) {
-      throw new Error(`cannot read ${relPath} from bundle ${this.label}: ${e.message}`, { cause: e });
+      throw new Error(`bundle ${this.label}: ${e.message}`);
     }
   }
 
-  /** A JSON file of the bundle, parsed. */
-  async readJSON(relPath) {
-    const bytes = await this.readBytes(relPath);
+  /**
+   * Bytes of a file in the bundle (path relative to the bundle root, checked with path());
+   * `onBytes(n)`: bytes read so far; `field`: where the path was read, for messages.
+   */
+  async readBytes(relPath, onBytes, field = 'file path') {
+    this.path(field, relPath);
+    try {
+      return await this.reader.read(relPath, onBytes);
+    } catch (e) {
+      throw new Error(`cannot read ${relPath} from bundle ${this.label}: ${e && e.message ? e.message : String(e)}`, { cause: e });
+    }
+  }
+
+  /** A JSON file of the bundle, parsed (`field`: where its path was read). */
+  async readJSON(relPath, field) {
+    const bytes = await this.readBytes(relPath, undefined, field);
     try {
       return JSON.parse(new TextDecoder().decode(bytes));
     } catch (e) {
@@ -116,7 +222,7 @@ export class Bundle {
       } else {
         const total = typeof w.byteLength === 'number' ? w.byteLength : 0;
         const onBytes = progress ? (loaded) => progress({ file: w.file, loaded, total: Math.max(total, loaded) }) : undefined;
-        this._weights = this.readBytes(w.file, onBytes).then((bytes) => {
+        this._weights = this.readBytes(w.file, onBytes, 'manifest.json "weights.file"').then((bytes) => {
           if (typeof w.byteLength === 'number' && bytes.byteLength !== w.byteLength) {
             throw new Error(`bundle ${this.label}: ${w.file} has ${bytes.byteLength} bytes, manifest says ${w.byteLength}`);
           }
@@ -145,8 +251,42 @@ function validateManifest(manifest, label) {
   for (const key of ['inputs', 'outputs']) {
     if (!Array.isArray(manifest[key])) throw new Error(`bundle ${label}: manifest.json has no "${key}" list`);
   }
-  if (!manifest.backends || typeof manifest.backends !== 'object') {
+  if (!manifest.backends || typeof manifest.backends !== 'object' || Array.isArray(manifest.backends)) {
     throw new Error(`bundle ${label}: manifest.json has no "backends" table`);
+  }
+  const bad = (what) => { throw new Error(`bundle ${label}: manifest.json ${what}`); };
+  for (const key of ['inputs', 'outputs']) {
+    manifest[key].forEach((v, i) => {
+      const where = `"${key}[${i}]"`;
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) bad(`${where} is not an object`);
+      if (typeof v.name !== 'string') bad(`${where} has no "name" string`);
+      if (typeof v.dtype !== 'string') bad(`${where} ('${v.name}') has no "dtype" string`);
+      if (v.shape === null || v.shape === undefined) return;
+      if (!Array.isArray(v.shape) || v.shape.length > MAX_RANK) bad(`${where} ('${v.name}'): "shape" must be a list of dims or null`);
+      for (const d of v.shape) {
+        // dims known only at run time are null (or a symbolic name)
+        if (d === null || typeof d === 'string') continue;
+        if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
+          bad(`${where} ('${v.name}'): dim ${describe(d)} is not a non-negative integer, null or a name`);
+        }
+      }
+    });
+  }
+  try {
+    const w = manifest.weights;
+    if (w !== undefined && w !== null) {
+      if (typeof w !== 'object' || Array.isArray(w)) throw new Error('manifest.json "weights" must be an object');
+      if (w.file !== undefined && w.file !== null) bundlePath('manifest.json "weights.file"', w.file);
+      if (w.byteLength !== undefined) checkCount('manifest.json "weights.byteLength"', w.byteLength, Number.MAX_SAFE_INTEGER);
+    }
+    for (const [name, entry] of Object.entries(manifest.backends)) {
+      if (entry === null || typeof entry !== 'object') continue; // the backend reports it
+      for (const key of ['plan', 'program']) {
+        if (entry[key] !== undefined) bundlePath(`manifest.json "backends.${name}.${key}"`, entry[key]);
+      }
+    }
+  } catch (e) {
+    throw new Error(`bundle ${label}: ${e.message}`);
   }
 }
 
@@ -192,12 +332,23 @@ async function readFileBytes(file, onBytes) {
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
+// Every reader checks its path with bundlePath() again (Bundle.readBytes() did, naming the field),
+// so that no reader can be handed a path that leaves the bundle.
+
 function urlReader(source) {
   let base = source instanceof URL ? new URL(source.href) : new URL(source, locationHref());
   if (!base.pathname.endsWith('/')) base = new URL(`${base.pathname}/${base.search}`, base);
   return {
     label: base.href,
-    read: (relPath, onBytes) => fetchBytes(new URL(relPath, base), onBytes),
+    read(relPath, onBytes) {
+      bundlePath('file path', relPath);
+      const url = new URL(relPath, base);
+      // bundlePath() already rules this out; a second line of defence against URL parser quirks
+      if (url.protocol !== base.protocol || url.host !== base.host || !url.pathname.startsWith(base.pathname)) {
+        throw new Error(`${url.href} lies outside the bundle (${base.href})`);
+      }
+      return fetchBytes(url, onBytes);
+    },
   };
 }
 
@@ -209,9 +360,22 @@ async function fileReader(source) {
     dir = fileURLToPath(source);
   }
   dir = path.resolve(dir);
+  let realDir = null; // the folder with symlinks resolved, on first read
   return {
     label: dir,
-    read: (relPath, onBytes) => readFileBytes(path.join(dir, ...relPath.split('/')), onBytes),
+    async read(relPath, onBytes) {
+      bundlePath('file path', relPath);
+      const fs = await importNode('node:fs/promises');
+      const file = path.join(dir, ...relPath.split('/'));
+      realDir ??= await fs.realpath(dir);
+      // a symlink inside the bundle must not lead out of it
+      const real = await fs.realpath(file);
+      const rel = path.relative(realDir, real);
+      if (rel === '' || rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) {
+        throw new Error(`${relPath} is a link to ${real}, outside the bundle folder ${realDir}`);
+      }
+      return readFileBytes(real, onBytes);
+    },
   };
 }
 
@@ -220,6 +384,7 @@ function mapReader({ files, label }) {
   return {
     label: label ?? String(files['manifest.json'] ?? 'bundle'),
     async read(relPath, onBytes) {
+      bundlePath('file path', relPath);
       if (!Object.hasOwn(files, relPath)) throw new Error('the file map has no such file');
       const target = files[relPath];
       if (isFetchSource(target)) return fetchBytes(target instanceof URL ? target : new URL(target, locationHref()), onBytes);
@@ -241,56 +406,63 @@ function jsonElement(v, dtype) {
   if (isBigInt(dtype)) {
     if (typeof v === 'bigint') return v;
     if (typeof v === 'boolean') return v ? 1n : 0n;
-    return BigInt(typeof v === 'number' ? Math.trunc(v) : String(v).trim());
+    if (typeof v === 'number' && Number.isFinite(v)) return BigInt(Math.trunc(v));
+    if (typeof v === 'string' && /^\s*[+-]?\d+\s*$/.test(v)) return BigInt(v.trim());
+    throw new Error(`bad ${dtype} value ${describe(v)}`);
   }
   if (typeof v === 'boolean') return v ? 1 : 0;
   if (typeof v === 'number') return v;
-  const s = String(v).trim().toLowerCase();
+  if (typeof v !== 'string') throw new Error(`bad ${dtype} value ${describe(v)}`);
+  const s = v.trim().toLowerCase();
   if (s === 'nan') return NaN;
   if (s === 'inf' || s === '+inf' || s === 'infinity' || s === '+infinity') return Infinity;
   if (s === '-inf' || s === '-infinity') return -Infinity;
   const n = Number(s);
-  if (Number.isNaN(n)) throw new Error(`bad ${dtype} value ${JSON.stringify(v)}`);
+  if (Number.isNaN(n) || s === '') throw new Error(`bad ${dtype} value ${describe(v)}`);
   return n;
 }
 
 /**
  * Decodes a constant descriptor into a js-backend Tensor.
  * Raw data is viewed in place when aligned (the tensor must then be treated as read-only), copied otherwise.
+ * A descriptor whose shape is not a list of non-negative integers, whose size is over
+ * MAX_TENSOR_BYTES, or whose raw bytes lie outside weights.bin is refused with an Error.
  *
  * @param {object} desc constant descriptor (docs/bundle-format.md)
  * @param {Uint8Array} weights contents of weights.bin
  * @returns {{dtype: string, shape: number[], data: any}}
  */
 export function decodeConstant(desc, weights) {
+  if (desc === null || typeof desc !== 'object') throw new Error(`constant descriptor is ${describe(desc)}, not an object`);
   const { encoding, dtype } = desc;
-  const shape = (desc.shape ?? []).map(Number);
-  const n = sizeOf(shape);
-  const Ctor = TYPED_ARRAYS[dtype];
-  if (!Ctor) throw new Error(`constant has unsupported dtype ${JSON.stringify(dtype)}`);
+  const Ctor = typeof dtype === 'string' && Object.hasOwn(TYPED_ARRAYS, dtype) ? TYPED_ARRAYS[dtype] : null;
+  if (!Ctor) throw new Error(`constant has unsupported dtype ${describe(dtype)}`);
+  const shape = desc.shape ?? [];
+  // strings: Array elements (8 bytes each, for the limit)
+  const n = checkShape(`${encoding} constant: "shape"`, shape, Ctor.BYTES_PER_ELEMENT ?? 8);
 
   if (encoding === 'fill') {
-    if (dtype === 'string') return { dtype, shape, data: new Array(n).fill(String(desc.value ?? '')) };
-    const data = new Ctor(n);
+    if (dtype === 'string') return { dtype, shape: [...shape], data: new Array(n).fill(String(desc.value ?? '')) };
     const v = jsonElement(desc.value ?? 0, dtype);
+    const data = new Ctor(n);
     if (v !== 0 && v !== 0n) data.fill(v);
-    return { dtype, shape, data };
+    return { dtype, shape: [...shape], data };
   }
 
   if (encoding === 'json') {
     const values = Array.isArray(desc.value) ? desc.value.flat(Infinity) : [desc.value];
     if (values.length !== n) throw new Error(`json constant has ${values.length} elements, shape [${shape}] needs ${n}`);
-    if (dtype === 'string') return { dtype, shape, data: values.map(String) };
+    if (dtype === 'string') return { dtype, shape: [...shape], data: values.map(String) };
     const data = new Ctor(n);
     for (let i = 0; i < n; i++) data[i] = jsonElement(values[i], dtype);
-    return { dtype, shape, data };
+    return { dtype, shape: [...shape], data };
   }
 
   if (encoding === 'raw') {
     if (dtype === 'string') throw new Error('string constants cannot use the raw encoding');
-    const offset = desc.offset ?? 0;
-    const byteLength = desc.byteLength;
-    if (!(offset >= 0 && offset + byteLength <= weights.byteLength)) {
+    const offset = checkCount('raw constant: "offset"', desc.offset ?? 0, Number.MAX_SAFE_INTEGER);
+    const byteLength = checkCount('raw constant: "byteLength"', desc.byteLength, MAX_TENSOR_BYTES);
+    if (offset + byteLength > weights.byteLength) {
       throw new Error(`raw constant [${offset}, ${offset + byteLength}) lies outside weights.bin (${weights.byteLength} bytes)`);
     }
     const start = weights.byteOffset + offset;
@@ -301,14 +473,14 @@ export function decodeConstant(desc, weights) {
       const toNumber = dtype === 'float16' ? float16BitsToNumber : bfloat16BitsToNumber;
       const data = new Float32Array(n);
       for (let i = 0; i < n; i++) data[i] = toNumber(bits[i]);
-      return { dtype, shape, data };
+      return { dtype, shape: [...shape], data };
     }
     const size = Ctor.BYTES_PER_ELEMENT;
     if (byteLength !== n * size) throw new Error(`raw ${dtype} constant of shape [${shape}] needs ${n * size} bytes, has ${byteLength}`);
     const data = start % size === 0 ? new Ctor(weights.buffer, start, n)
       : new Ctor(weights.slice(offset, offset + byteLength).buffer);
-    return { dtype, shape, data };
+    return { dtype, shape: [...shape], data };
   }
 
-  throw new Error(`constant has unknown encoding ${JSON.stringify(encoding)}`);
+  throw new Error(`constant has unknown encoding ${describe(encoding)}`);
 }

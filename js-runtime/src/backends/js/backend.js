@@ -8,7 +8,7 @@
 import { findKernel } from './kernels/index.js';
 import * as activationModule from './kernels/activation.js';
 import { TYPED_ARRAYS, isBigInt, makeTensor, sizeOf } from './kernels/util.js';
-import { decodeConstant, isConstDescriptor } from '../../bundle.js';
+import { checkCount, decodeConstant, isConstDescriptor } from '../../bundle.js';
 
 /**
  * Creates the js backend's executor for a bundle.
@@ -21,7 +21,7 @@ export async function createJsBackend(bundle, entry) {
   if (!entry || typeof entry.program !== 'string') {
     throw new Error('manifest backends.js has no "program" file');
   }
-  const program = await bundle.readJSON(entry.program);
+  const program = await bundle.readJSON(entry.program, 'manifest.json "backends.js.program"');
   const weights = await bundle.weights();
   return new JsExecutor(program, weights);
 }
@@ -48,6 +48,50 @@ function isSpecialFloat(value) {
 
 function isGraphAttr(value) {
   return value !== null && typeof value === 'object' && !Array.isArray(value) && typeof value.$graph === 'object';
+}
+
+/**
+ * Checks the structure of a (sub)program read from a bundle before it is compiled: lists where
+ * lists belong, value indices in range, ops with an op type, integer arena slots. Throws an Error
+ * naming what is wrong (a corrupted program must not fail later with a TypeError).
+ */
+function validateProgram(program, label) {
+  const bad = (what) => { throw new Error(`${label}: ${what}`); };
+  if (program === null || typeof program !== 'object' || Array.isArray(program)) bad('not an object');
+  const list = (key) => {
+    const v = program[key];
+    if (v !== undefined && !Array.isArray(v)) bad(`"${key}" must be a list`);
+    return v ?? [];
+  };
+  const values = list('values');
+  const n = values.length;
+  const index = (vi, what, optional = false) => {
+    if (!Number.isInteger(vi) || vi >= n || vi < (optional ? -1 : 0)) bad(`${what} refers to value ${JSON.stringify(vi) ?? typeof vi}, which does not exist`);
+  };
+  values.forEach((v, i) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) bad(`value #${i} is not an object`);
+    if (v.arena !== undefined && v.arena !== null) {
+      const where = `value '${v.name ?? `#${i}`}': arena slot`;
+      if (typeof v.arena !== 'object') bad(`${where} is not an object`);
+      checkCount(`${label}: ${where} "offset"`, v.arena.offset, Number.MAX_SAFE_INTEGER);
+      checkCount(`${label}: ${where} "byteLength"`, v.arena.byteLength, Number.MAX_SAFE_INTEGER);
+    }
+    if (v.shape !== undefined && v.shape !== null && !Array.isArray(v.shape)) bad(`value '${v.name ?? `#${i}`}': "shape" must be a list or null`);
+  });
+  list('inputs').forEach((vi) => index(vi, '"inputs"'));
+  list('outputs').forEach((vi) => index(vi, '"outputs"'));
+  list('captures').forEach((vi) => index(vi, '"captures"'));
+  list('ops').forEach((op, k) => {
+    if (op === null || typeof op !== 'object' || Array.isArray(op)) bad(`op #${k} is not an object`);
+    const where = `op #${k}`;
+    if (typeof op.op !== 'string') bad(`${where} has no "op" type`);
+    if (op.domain !== undefined && op.domain !== null && typeof op.domain !== 'string') bad(`${where}: "domain" must be a string`);
+    if (op.attrs !== undefined && op.attrs !== null && (typeof op.attrs !== 'object' || Array.isArray(op.attrs))) bad(`${where}: "attrs" must be an object`);
+    for (const key of ['inputs', 'outputs']) {
+      if (!Array.isArray(op[key])) bad(`${where} (${op.op}): "${key}" must be a list`);
+      op[key].forEach((vi) => index(vi, `${where} (${op.op}) ${key}`, true));
+    }
+  });
 }
 
 /** True for a Tensor ({ dtype, shape, data }), as opposed to a sequence (Array) or an empty optional (null). */
@@ -120,6 +164,8 @@ export class JsExecutor {
     this.applyActivation = activationModule.applyActivation;
 
     // The arena: one buffer shared by every planned intermediate of the top-level program.
+    if (program === null || typeof program !== 'object' || Array.isArray(program)) throw new Error('the program is not an object');
+    if (!options.arena) checkCount('program "arena.byteLength"', program.arena?.byteLength ?? 0);
     this.arena = options.arena ?? new ArrayBuffer(program.arena?.byteLength ?? 0);
     const arenaBytes = this.arena.byteLength;
     this.top = this._compile(program, weights, null, 'program', arenaBytes);
@@ -132,6 +178,7 @@ export class JsExecutor {
    * resolves kernels (a missing one fails init, naming op and node), captures and lifetimes.
    */
   _compile(program, weights, parent, label, arenaBytes = 0) {
+    validateProgram(program, label);
     const g = new Subgraph(program, label);
     const { values } = g;
     const ops = program.ops ?? [];

@@ -8,7 +8,7 @@
 // order (wasm segments; JS steps with the js backend's kernels over views of the wasm memory)
 // and returns the outputs (views of wasm memory: the runner copies them out).
 
-import { decodeConstant } from '../../bundle.js';
+import { bundlePath, checkCount, decodeConstant } from '../../bundle.js';
 import { TYPED_ARRAYS, sizeOf } from '../js/kernels/util.js';
 import { chooseThreads, startWorkers } from './threads.js';
 import { capturedNames } from '../subgraphs.js';
@@ -19,6 +19,8 @@ const SIMD_PROBE = new Uint8Array([
 ]);
 
 const WASM_PAGE = 65536;
+/** The most pages a wasm32 memory can have (4 GiB). */
+const MAX_PAGES = 65536;
 
 function message(e) {
   return e && e.message ? e.message : String(e);
@@ -62,7 +64,7 @@ export async function createWasmBackend(bundle, entry, options = {}) {
 
   const planPath = entry?.plan ?? entry?.program ?? 'wasm/plan.json';
   if (typeof planPath !== 'string') throw new Error('manifest backends.wasm has no "plan" file');
-  const plan = await bundle.readJSON(planPath);
+  const plan = await bundle.readJSON(planPath, 'manifest.json "backends.wasm.plan"');
   validatePlan(plan, planPath);
   const weights = await bundle.weights();
 
@@ -72,7 +74,7 @@ export async function createWasmBackend(bundle, entry, options = {}) {
   const requested = options.threads ?? null;
   if (choice.threads > 1) {
     try {
-      const module = await compile(WA, bundle, plan.moduleThreads);
+      const module = await compile(WA, bundle, plan.moduleThreads, `${planPath} "moduleThreads"`);
       const inst = await instantiate(WA, module, plan, true);
       const exec = new WasmExecutor(plan, weights, inst, choice.threads, JsSteps);
       if (options.profile) exec.profile = new Map();
@@ -85,7 +87,7 @@ export async function createWasmBackend(bundle, entry, options = {}) {
     }
   }
 
-  const module = await compile(WA, bundle, plan.module);
+  const module = await compile(WA, bundle, plan.module, `${planPath} "module"`);
   const inst = await instantiate(WA, module, plan, false);
   const exec = new WasmExecutor(plan, weights, inst, 1, JsSteps);
   if (options.profile) exec.profile = new Map();
@@ -103,14 +105,29 @@ function validatePlan(plan, planPath) {
   const bad = (what) => { throw new Error(`${planPath}: ${what}`); };
   if (plan === null || typeof plan !== 'object') bad('not an object');
   if (typeof plan.module !== 'string') bad('"module" must name the wasm module');
+  // paths must stay inside the bundle (a bad moduleThreads must fail load, not fall back to one thread)
+  bundlePath(`${planPath} "module"`, plan.module);
+  if (plan.moduleThreads !== undefined && plan.moduleThreads !== null) bundlePath(`${planPath} "moduleThreads"`, plan.moduleThreads);
   const pages = plan.memoryPages;
-  if (!pages || !Number.isInteger(pages.initial) || pages.initial < 0) bad('"memoryPages.initial" must be an integer');
-  if (pages.maximum !== undefined && pages.maximum !== null && !(Number.isInteger(pages.maximum) && pages.maximum >= pages.initial)) {
-    bad('"memoryPages.maximum" must be an integer >= initial');
+  if (!pages || typeof pages !== 'object') bad('"memoryPages" must be { initial, maximum }');
+  const count = (what, v) => { try { checkCount(what, v, MAX_PAGES); } catch (e) { bad(`${e.message} (wasm32 memory holds at most ${MAX_PAGES} pages of 64 KiB)`); } };
+  count('"memoryPages.initial"', pages.initial);
+  if (pages.maximum !== undefined && pages.maximum !== null) {
+    count('"memoryPages.maximum"', pages.maximum);
+    if (pages.maximum < pages.initial) bad('"memoryPages.maximum" must be >= initial');
   }
   for (const key of ['values', 'inputs', 'outputs', 'steps']) if (!Array.isArray(plan[key])) bad(`"${key}" must be a list`);
+  if (plan.weights !== undefined && plan.weights !== null && !Array.isArray(plan.weights)) bad('"weights" must be a list');
+  const index = (vi, what) => {
+    if (!Number.isInteger(vi) || vi < 0 || vi >= plan.values.length) bad(`${what} refers to value ${JSON.stringify(vi) ?? typeof vi}, which does not exist`);
+  };
+  plan.inputs.forEach((vi) => index(vi, '"inputs"'));
+  plan.outputs.forEach((vi) => index(vi, '"outputs"'));
+  (plan.weights ?? []).forEach((vi) => index(vi, '"weights"'));
   plan.values.forEach((v, i) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) bad(`value #${i} is not an object`);
     if (!v.addr) return;
+    if (typeof v.addr !== 'object') bad(`value '${v.name ?? `#${i}`}': "addr" is not an object`);
     const where = `value '${v.name ?? `#${i}`}'`;
     const Ctor = TYPED_ARRAYS[v.dtype];
     if (!Ctor || v.dtype === 'string') bad(`${where} has an addr but dtype ${JSON.stringify(v.dtype)}`);
@@ -133,8 +150,8 @@ function validatePlan(plan, planPath) {
   });
 }
 
-async function compile(WA, bundle, path) {
-  const bytes = await bundle.readBytes(path);
+async function compile(WA, bundle, path, field) {
+  const bytes = await bundle.readBytes(path, undefined, field);
   try {
     return await WA.compile(bytes);
   } catch (e) {
