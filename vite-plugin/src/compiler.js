@@ -140,13 +140,15 @@ export class Compiler {
    * Builds one model into `out` (the compiler writes it atomically).
    * @param {string} model absolute path
    * @param {string} out bundle folder
-   * @param {{ backends?: string[], inputShapes: Record<string, number[]>, backendOptions: Record<string, object> }} options
+   * @param {{ backends?: string[], passes?: string[], inputShapes: Record<string, number[]>, backendOptions: Record<string, object> }} options
    * @returns {Promise<object>} the compiler's JSON result for the model
    * @throws {PluginError} with `file`, `node`, `opType` (where the compiler names them) and `compilerOutput`
    */
   async build(model, out, options) {
     const args = ['build', model, '-o', out, '--json', '-q'];
     if (options.backends?.length) args.push('--backends', options.backends.join(','));
+    // undefined: the compiler's default pipeline; [] : no passes
+    if (options.passes) args.push(...(options.passes.length ? ['--passes', options.passes.join(',')] : ['--no-passes']));
     for (const [name, dims] of Object.entries(options.inputShapes ?? {})) args.push('--input-shape', `${name}=${dims.join(',')}`);
     for (const [backend, table] of Object.entries(options.backendOptions ?? {})) {
       for (const [k, v] of Object.entries(table)) args.push('--backend-option', `${backend}.${k}=${v}`);

@@ -1,14 +1,14 @@
 // The project configuration the compiler reads: [tool.webdnn-build] in pyproject.toml, or a
 // webdnn.toml (same keys at the top level). See webdnn_build/config.py; this reads the per-model
-// options (backends, passes, input-shapes) for one model file.
+// options (backends, passes, input-shapes, backend-options) for one model file.
 
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'smol-toml';
 import { PluginError } from './options.js';
 
-const ALLOWED_TOP = new Set(['out-dir', 'backends', 'passes', 'models', 'input-shapes']);
-const ALLOWED_MODEL = new Set(['path', 'out', 'backends', 'passes', 'input-shapes']);
+const ALLOWED_TOP = new Set(['out-dir', 'backends', 'passes', 'models', 'input-shapes', 'backend-options']);
+const ALLOWED_MODEL = new Set(['path', 'out', 'backends', 'passes', 'input-shapes', 'backend-options']);
 
 async function isFile(p) {
   try {
@@ -63,6 +63,33 @@ function strList(value, where) {
   return [...value];
 }
 
+function backendList(value, where) {
+  const list = strList(value, where);
+  if (list && !list.length) throw new PluginError(`${where} is empty; name at least one backend, or leave the key out to build every installed one`);
+  return list;
+}
+
+const isTable = (v) => v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date);
+
+/** `{ wasm = { threads = false } }` -> { wasm: { threads: 'false' } }: values as the compiler's CLI takes them. */
+function backendOptionsTable(value, where) {
+  if (value === undefined) return {};
+  if (!isTable(value)) throw new PluginError(`${where}: backend-options must be a table of backend = { key = value }`);
+  const out = {};
+  for (const [backend, table] of Object.entries(value)) {
+    if (!isTable(table)) throw new PluginError(`${where}: backend-options.${backend} must be a table of key = value`);
+    out[backend] = {};
+    for (const [k, v] of Object.entries(table)) {
+      if (typeof v === 'boolean' || typeof v === 'string' || typeof v === 'bigint' || Number.isInteger(v)) {
+        out[backend][k] = String(v);
+      } else {
+        throw new PluginError(`${where}: backend-options.${backend}.${k} must be a boolean, an integer or a string`);
+      }
+    }
+  }
+  return out;
+}
+
 function shapeTable(value, where) {
   if (value === undefined) return {};
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
@@ -84,7 +111,7 @@ function shapeTable(value, where) {
  *
  * @param {string} file config file (webdnn.toml or pyproject.toml)
  * @param {string} model absolute path of the model
- * @returns {Promise<{ backends?: string[], passes?: string[], inputShapes: Record<string, number[]> }>}
+ * @returns {Promise<{ backends?: string[], passes?: string[], inputShapes: Record<string, number[]>, backendOptions: Record<string, Record<string, string>> }>}
  */
 export async function configOptionsFor(file, model) {
   const data = await readToml(file);
@@ -93,9 +120,10 @@ export async function configOptionsFor(file, model) {
   const where = isPyproject ? `${file} [tool.webdnn-build]` : file;
   checkKeys(table, ALLOWED_TOP, where);
   const result = {
-    backends: strList(table.backends, `${where}: backends`),
+    backends: backendList(table.backends, `${where}: backends`),
     passes: strList(table.passes, `${where}: passes`),
     inputShapes: shapeTable(table['input-shapes'], where),
+    backendOptions: backendOptionsTable(table['backend-options'], where),
   };
   const models = table.models ?? [];
   if (!Array.isArray(models)) throw new PluginError(`${where}: models must be an array of tables ([[...models]])`);
@@ -105,9 +133,13 @@ export async function configOptionsFor(file, model) {
     if (m === null || typeof m !== 'object' || typeof m.path !== 'string') throw new PluginError(`${mw}: each model needs a path`);
     checkKeys(m, ALLOWED_MODEL, mw);
     if (path.resolve(root, m.path) !== model) return;
-    result.backends = strList(m.backends, `${mw}: backends`) ?? result.backends;
+    // present keys replace the top-level value, an empty list included (passes = [] means none)
+    result.backends = backendList(m.backends, `${mw}: backends`) ?? result.backends;
     result.passes = strList(m.passes, `${mw}: passes`) ?? result.passes;
     result.inputShapes = { ...result.inputShapes, ...shapeTable(m['input-shapes'], mw) };
+    for (const [b, t] of Object.entries(backendOptionsTable(m['backend-options'], mw))) {
+      result.backendOptions[b] = { ...result.backendOptions[b], ...t };
+    }
   });
   return result;
 }

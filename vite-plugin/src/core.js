@@ -62,7 +62,6 @@ export class WebdnnCore {
     this._builds = new Map();
     /** dependency file -> model files that read it (external data, config) */
     this.dependents = new Map();
-    this._passesWarned = new Set();
   }
 
   /** Per-model options: config < plugin options < plugin `models` entry < import query. */
@@ -83,10 +82,6 @@ export class WebdnnCore {
     }
     const { models, compiler, config, cacheDir, dts, crossOriginIsolation, ...global } = this.options;
     const merged = mergeModelOptions(fromConfig, global, fromModels, fromQuery);
-    if (merged.passes && !this._passesWarned.has(file)) {
-      this._passesWarned.add(file);
-      this.log(`${path.relative(this.root, file)}: \`passes\` from ${configFile} is not applied (webdnn-build build has no --passes flag for one model)`);
-    }
     return { options: merged, configFile };
   }
 
@@ -112,9 +107,11 @@ export class WebdnnCore {
     hash.update(JSON.stringify({
       plugin: PLUGIN_VERSION, compiler: versions.compiler, plugins: versions.plugins,
       name: path.basename(file),
+      // every option that changes the bundle (what Compiler.build passes to webdnn-build)
       backends: options.backends ?? null,
+      passes: options.passes ?? null,
       inputShapes: Object.entries(options.inputShapes).sort(),
-      backendOptions: Object.entries(options.backendOptions).sort().map(([b, t]) => [b, Object.entries(t).sort()]),
+      backendOptions: Object.entries(options.backendOptions).sort().map(([b, t]) => [b, Object.entries(t).map(([k, v]) => [k, String(v)]).sort()]),
     }));
     hash.update(bytes);
     for (const loc of externalDataLocations(bytes)) {

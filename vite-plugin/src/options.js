@@ -17,6 +17,11 @@ const check = {
       throw new PluginError(`${where} must be a non-empty array of strings`);
     }
   },
+  passes(v, where) {
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && x.length && !x.includes(','))) {
+      throw new PluginError(`${where} must be an array of pass ids ([] for no passes), e.g. ['fold_constants', 'fuse_activation']`);
+    }
+  },
   shapes(v, where) {
     if (!isObject(v)) throw new PluginError(`${where} must be an object mapping input names to shapes, e.g. { input: [1, 3, 224, 224] }`);
     for (const [name, dims] of Object.entries(v)) {
@@ -39,6 +44,7 @@ const check = {
 /** Options that may be given per model (plugin option `models`, and in part the import query). */
 const MODEL_OPTIONS = {
   backends: check.stringList,
+  passes: check.passes,
   inputShapes: check.shapes,
   backendOptions: check.backendOptions,
 };
@@ -130,8 +136,8 @@ export function parseQuery(query, file) {
 }
 
 /**
- * Merges per-model option layers, lowest precedence first: `backends` is replaced, `inputShapes`
- * and `backendOptions` are merged per key.
+ * Merges per-model option layers, lowest precedence first: `backends` and `passes` are replaced
+ * (`passes: []` included: no passes), `inputShapes` and `backendOptions` are merged per key.
  */
 export function mergeModelOptions(...layers) {
   const out = { backends: undefined, passes: undefined, inputShapes: {}, backendOptions: {} };

@@ -4,9 +4,11 @@ import type { Plugin } from 'vite';
 export interface WebdnnModelOptions {
   /** Backends to build, in order of preference at load time (default: the config's, else every installed one). */
   backends?: string[];
+  /** Optimization passes to run instead of the default pipeline (`--passes`); [] runs none. Default: the config's, else the default pipeline. */
+  passes?: string[];
   /** Fixed input shapes, e.g. { input: [1, 3, 224, 224] } (needed for models with dynamic dims). */
   inputShapes?: Record<string, number[]>;
-  /** Backend options passed as --backend-option, e.g. { wasm: { threads: false } }. */
+  /** Backend options passed as --backend-option, e.g. { wasm: { threads: false } } (`webdnn-build plugins` lists each backend's). */
   backendOptions?: Record<string, Record<string, string | number | boolean>>;
 }
 

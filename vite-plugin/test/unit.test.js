@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Compiler, nodeOf } from '../src/compiler.js';
 import { configOptionsFor, findConfig } from '../src/config.js';
+import { WebdnnCore } from '../src/core.js';
 import { externalDataLocations } from '../src/onnx-deps.js';
 import { mergeModelOptions, parseQuery, validateOptions } from '../src/options.js';
 import { models, skipReason } from './helpers.js';
@@ -63,6 +64,8 @@ test('option layers merge: backends replaced, shapes and backend options merged 
     { backends: ['wasm'], backendOptions: { wasm: { x: 2 } } },
   );
   assert.deepEqual(m, { backends: ['wasm'], passes: undefined, inputShapes: { a: [1], b: [2] }, backendOptions: { wasm: { threads: false, x: 2 } } });
+  assert.deepEqual(mergeModelOptions({ passes: ['a'] }, { passes: [] }).passes, [], 'an explicit [] means no passes');
+  assert.deepEqual(mergeModelOptions({ passes: ['a'] }, {}).passes, ['a']);
   assert.throws(() => validateOptions({ compiler: 3 }), /`compiler` must be a path/);
   assert.throws(() => validateOptions({ inputShapes: { a: [1, -2] } }), /inputShapes`\.a must be an array of positive integers/);
   assert.throws(() => validateOptions({ dts: 'yes' }), /`dts` must be true or false/);
@@ -81,7 +84,7 @@ test('config: nearest webdnn.toml / pyproject.toml [tool.webdnn-build]; model en
     const found = await findConfig(sub);
     assert.equal(found, path.join(t.dir, 'pyproject.toml'));
     assert.deepEqual(await configOptionsFor(found, path.join(sub, 'm.onnx')),
-      { backends: ['wasm', 'js'], passes: undefined, inputShapes: { x: [1, 4], y: [2] } });
+      { backends: ['wasm', 'js'], passes: undefined, inputShapes: { x: [1, 4], y: [2] }, backendOptions: {} });
     assert.deepEqual((await configOptionsFor(found, path.join(sub, 'other.onnx'))).backends, ['js']);
     writeFileSync(path.join(t.dir, 'models', 'webdnn.toml'), 'backend = ["js"]\n');
     const nearer = await findConfig(sub);
@@ -103,4 +106,89 @@ test("the node and op of a compiler message", () => {
   assert.deepEqual(nodeOf("x.onnx: backend 'js' lacks op(s) a.B (first at node 'n 1' (com.example.FancyOp))"),
     { node: 'n 1', opType: 'com.example.FancyOp' });
   assert.equal(nodeOf('x.onnx: not an ONNX model'), null);
+});
+
+test('unknown options refused, naming the key; passes validated', () => {
+  assert.throws(() => validateOptions({ pases: ['fold_constants'] }), /vite-plugin-webdnn: the `pases` option does not exist \(options: .*passes/);
+  assert.throws(() => validateOptions({ models: { 'a.onnx': { dts: false } } }, 'vite-plugin-webdnn/webpack'),
+    /vite-plugin-webdnn\/webpack: `models`\['a\.onnx'\]: the `dts` option does not exist/);
+  assert.throws(() => validateOptions({ passes: 'fold_constants' }), /`passes` must be an array of pass ids \(\[\] for no passes\)/);
+  assert.throws(() => validateOptions({ passes: ['a,b'] }), /`passes` must be an array of pass ids/);
+  assert.deepEqual(validateOptions({ passes: [] }), { passes: [] });
+  assert.deepEqual(validateOptions({ models: { 'a.onnx': { passes: ['fuse_activation'] } } }).models['a.onnx'].passes, ['fuse_activation']);
+});
+
+test('config: backend-options (normalised to strings, merged per key), passes = [] kept, backends = [] refused', async () => {
+  const t = tmp();
+  try {
+    const cfg = path.join(t.dir, 'webdnn.toml');
+    writeFileSync(cfg, [
+      'passes = ["fold_constants"]', 'backend-options = { wasm = { threads = false, segment_per_op = 1 } }',
+      '[[models]]', 'path = "m.onnx"', 'passes = []', 'backend-options = { wasm = { emit_c = true }, webgpu = { precision = "f16" } }',
+    ].join('\n'));
+    assert.deepEqual(await configOptionsFor(cfg, path.join(t.dir, 'm.onnx')), {
+      backends: undefined, passes: [], inputShapes: {},
+      backendOptions: { wasm: { threads: 'false', segment_per_op: '1', emit_c: 'true' }, webgpu: { precision: 'f16' } },
+    });
+    assert.deepEqual((await configOptionsFor(cfg, path.join(t.dir, 'other.onnx'))).passes, ['fold_constants']);
+    writeFileSync(cfg, '[[models]]\npath = "m.onnx"\nbackends = []\n');
+    await assert.rejects(configOptionsFor(cfg, path.join(t.dir, 'm.onnx')), /models\[0\]: backends is empty; name at least one backend/);
+    writeFileSync(cfg, 'backend-options = { wasm = { threads = 0.5 } }\n');
+    await assert.rejects(configOptionsFor(cfg, path.join(t.dir, 'm.onnx')), /backend-options\.wasm\.threads must be a boolean, an integer or a string/);
+  } finally {
+    t.cleanup();
+  }
+});
+
+/** A stand-in compiler: answers --version and plugins, and for build writes a bundle recording its argv. */
+function recordingCompiler(file) {
+  writeFileSync(file, `#!/bin/sh
+case "$1" in
+  --version) echo "webdnn-build 9.9.9" ;;
+  plugins) echo '[]' ;;
+  build)
+    out=""; prev=""
+    for a in "$@"; do [ "$prev" = "-o" ] && out="$a"; prev="$a"; done
+    mkdir -p "$out"
+    printf '%s\\n' "$@" > "$out/argv.txt"
+    echo '{"format":"webdnn-bundle","name":"m","inputs":[],"outputs":[],"backends":{"js":{}}}' > "$out/manifest.json"
+    echo '{"results":[{"status":"built"}]}' ;;
+esac
+`);
+  chmodSync(file, 0o755);
+  return file;
+}
+
+test('passes are forwarded to the compiler (--passes / --no-passes) and are part of the cache key', async () => {
+  const t = tmp();
+  try {
+    const compiler = recordingCompiler(path.join(t.dir, 'wb'));
+    const model = path.join(t.dir, 'm.onnx');
+    writeFileSync(model, new Uint8Array([8, 8]));
+    writeFileSync(path.join(t.dir, 'webdnn.toml'), '[[models]]\npath = "m.onnx"\npasses = ["fold_constants", "fuse_activation"]\n');
+    const argvOf = (build) => readFileSync(path.join(build.dir, 'argv.txt'), 'utf8').trim().split('\n');
+    const env = { root: t.dir, cacheDir: path.join(t.dir, 'cache') };
+
+    const fromConfig = await new WebdnnCore({ compiler, dts: false }, env).build(model);
+    const argv = argvOf(fromConfig);
+    assert.equal(argv[argv.indexOf('--passes') + 1], 'fold_constants,fuse_activation');
+
+    const none = await new WebdnnCore({ compiler, dts: false, passes: [] }, env).build(model);
+    assert.ok(argvOf(none).includes('--no-passes'));
+    assert.ok(!argvOf(none).includes('--passes'));
+
+    const defaults = await new WebdnnCore({ compiler, dts: false, config: false }, env).build(model);
+    assert.ok(!argvOf(defaults).includes('--passes') && !argvOf(defaults).includes('--no-passes'));
+
+    const perModel = await new WebdnnCore({ compiler, dts: false, config: false, models: { 'm.onnx': { passes: ['fuse_activation'] } } }, env).build(model);
+    assert.equal(argvOf(perModel)[argvOf(perModel).indexOf('--passes') + 1], 'fuse_activation');
+
+    assert.equal(new Set([fromConfig.key, none.key, defaults.key, perModel.key]).size, 4, 'each passes setting has its own cache entry');
+    // the same options again: a cache hit
+    const again = await new WebdnnCore({ compiler, dts: false, passes: [] }, env).build(model);
+    assert.equal(again.key, none.key);
+    assert.equal(again.cached, true);
+  } finally {
+    t.cleanup();
+  }
 });
