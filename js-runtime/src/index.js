@@ -9,6 +9,7 @@ import { openBundle } from './bundle.js';
 import { BACKENDS, DEFAULT_BACKENDS } from './backends/registry.js';
 import { feedToValue, valueToOutput } from './tensor-io.js';
 import { registerKernel as registerJsKernel } from './backends/js/kernels/custom.js';
+import { gpuCounters } from './backends/counters.js';
 
 /**
  * Registers a js-backend kernel for a custom op (or overrides a built-in one).
@@ -52,8 +53,22 @@ export async function load(source, options = {}) {
   }
 
   const fallbackLog = [];
+  const names = [...new Set(preference)];
+  const found = await createFirstUsable(bundle, names, options, fallbackLog);
+  if (found) return new Runner(bundle, found.name, found.executor, fallbackLog, names.slice(found.index + 1), options);
+  const lines = fallbackLog.map((f) => `  - ${f.backend}: ${f.reason}`).join('\n');
+  const err = new Error(`no usable backend for bundle ${bundle.label}:\n${lines}`);
+  err.fallbackLog = fallbackLog;
+  throw err;
+}
+
+/**
+ * Creates the executor of the first usable backend of `names`; each one skipped is pushed to
+ * `fallbackLog` with the reason (and `extra` fields). Returns { name, index, executor } or null.
+ */
+async function createFirstUsable(bundle, names, options, fallbackLog, extra = {}) {
   const built = Object.keys(bundle.manifest.backends);
-  for (const name of new Set(preference)) {
+  for (const [index, name] of names.entries()) {
     const backend = Object.hasOwn(BACKENDS, name) ? BACKENDS[name] : null;
     let reason;
     if (!backend) {
@@ -66,23 +81,38 @@ export async function load(source, options = {}) {
       try {
         const executor = await backend.create(bundle, bundle.manifest.backends[name], options);
         bundle.releaseWeights();
-        return new Runner(bundle, name, executor, fallbackLog);
+        return { name, index, executor };
       } catch (e) {
         reason = e && e.message ? e.message : String(e);
       }
     }
-    fallbackLog.push({ backend: name, reason });
+    fallbackLog.push({ backend: name, reason, ...extra });
   }
-  const lines = fallbackLog.map((f) => `  - ${f.backend}: ${f.reason}`).join('\n');
-  const err = new Error(`no usable backend for bundle ${bundle.label}:\n${lines}`);
-  err.fallbackLog = fallbackLog;
-  throw err;
+  return null;
+}
+
+/**
+ * Process-wide counters of the resources runners hold, for leak checks: GPU buffers and devices
+ * the webgpu backend created and destroyed (`*Live` = created - destroyed), over all runners.
+ * @returns {{ gpuBuffersLive: number, gpuBuffersCreated: number, gpuBuffersDestroyed: number,
+ *   gpuDevicesLive: number, gpuDevicesCreated: number, gpuDevicesDestroyed: number }}
+ */
+export function resourceCounters() {
+  const c = gpuCounters;
+  return {
+    gpuBuffersLive: c.buffersCreated - c.buffersDestroyed,
+    gpuBuffersCreated: c.buffersCreated,
+    gpuBuffersDestroyed: c.buffersDestroyed,
+    gpuDevicesLive: c.devicesCreated - c.devicesDestroyed,
+    gpuDevicesCreated: c.devicesCreated,
+    gpuDevicesDestroyed: c.devicesDestroyed,
+  };
 }
 
 /** A loaded model on one backend. Create it with `load()`. */
 export class Runner {
   /** @internal */
-  constructor(bundle, backend, executor, fallbackLog) {
+  constructor(bundle, backend, executor, fallbackLog, laterBackends = [], options = {}) {
     const manifest = bundle.manifest;
     /** Name of the backend in use ('js', ...). */
     this.backend = backend;
@@ -93,7 +123,10 @@ export class Runner {
     this.inputs = manifest.inputs.map((v) => ({ name: v.name, shape: v.shape ? [...v.shape] : null, dtype: v.dtype }));
     /** Model outputs: [{ name, shape, dtype }]; shapes may hold null for dims known only at run time. */
     this.outputs = manifest.outputs.map((v) => ({ name: v.name, shape: v.shape ? [...v.shape] : null, dtype: v.dtype }));
-    /** Backends tried before this one and why they were skipped: [{ backend, reason }]. */
+    /**
+     * Backends tried before this one and why they were skipped: [{ backend, reason }]. Entries added
+     * after load (a lost WebGPU device: the runner moved on to the next backend) have phase: 'run'.
+     */
     this.fallbackLog = fallbackLog;
     /** The bundle's manifest.json. */
     this.manifest = manifest;
@@ -106,6 +139,30 @@ export class Runner {
     this.threadInfo = executor.threadInfo ?? null;
     this._executor = executor;
     this._queue = Promise.resolve();
+    this._bundle = bundle;
+    this._options = options;
+    this._laterBackends = laterBackends; // what a lost device falls back to
+    this._disposed = false;
+    this._running = false; // a run is executing on the executor
+    this._released = null; // dispose(): a promise resolved once the executor is released
+    this._release = null;
+    this._failure = null; // why the runner cannot run any more (lost device, no backend left)
+    this._runs = 0;
+  }
+
+  /**
+   * Counters for leak checks: { backend, runs (completed), gpuBuffers (live GPU buffers of this
+   * runner), wasmMemoryBytes (the wasm backend's memory size, else 0), disposed }.
+   */
+  stats() {
+    const ex = this._executor;
+    return {
+      backend: this.backend,
+      runs: this._runs,
+      gpuBuffers: ex?.gpuBuffers ?? 0,
+      wasmMemoryBytes: ex?.memory?.buffer?.byteLength ?? 0,
+      disposed: this._disposed,
+    };
   }
 
   /**
@@ -130,21 +187,72 @@ export class Runner {
    * @returns {Promise<Record<string, {data: any, shape: number[], dtype: string}>>}
    */
   async run(feeds) {
-    if (!this._executor) throw new Error('run(): this runner has been disposed');
+    if (this._disposed) throw new Error('run(): this runner has been disposed');
+    if (this._failure) throw this._failure;
     const tensors = this._validate(feeds);
-    const job = this._queue.then(async () => {
-      if (!this._executor) throw new Error('run(): this runner has been disposed');
-      const result = await this._executor.run(tensors);
-      const out = {};
-      for (const spec of this.outputs) {
-        const t = result.get(spec.name);
-        if (t === undefined) throw new Error(`the backend produced no output '${spec.name}'`);
-        out[spec.name] = valueToOutput(t, spec.dtype);
-      }
-      return out;
-    });
+    const job = this._queue.then(() => this._runNow(tensors));
     this._queue = job.catch(() => {});
     return job;
+  }
+
+  /** One queued run: executes on the current backend; moves on to the next one when its device is lost. */
+  async _runNow(tensors) {
+    if (this._disposed) throw new Error('run(): this runner has been disposed');
+    if (this._failure) throw this._failure;
+    this._running = true;
+    try {
+      for (;;) {
+        const executor = this._executor;
+        let result;
+        try {
+          result = await executor.run(tensors);
+        } catch (e) {
+          if (!executor.lost) throw e;
+          await this._replaceLost(executor, e);
+          continue; // the same run, on the next backend
+        }
+        const out = {};
+        for (const spec of this.outputs) {
+          const t = result.get(spec.name);
+          if (t === undefined) throw new Error(`the backend produced no output '${spec.name}'`);
+          out[spec.name] = valueToOutput(t, spec.dtype);
+        }
+        this._runs++;
+        return out;
+      }
+    } finally {
+      this._running = false;
+      if (this._disposed) this._releaseNow();
+    }
+  }
+
+  /**
+   * The device of `executor` was lost (`error`: how the run failed): records it in fallbackLog,
+   * releases the executor and creates the next usable backend of the preference list. Throws (and
+   * the runner stays unusable) when there is none.
+   */
+  async _replaceLost(executor, error) {
+    this.fallbackLog.push({ backend: this.backend, reason: `the device was lost (${executor.lost})`, phase: 'run' });
+    this._executor = null;
+    executor.dispose();
+    const skipped = this.fallbackLog.length;
+    const found = this._disposed ? null
+      : await createFirstUsable(this._bundle, this._laterBackends, this._options, this.fallbackLog, { phase: 'run' });
+    if (found) {
+      this._executor = found.executor;
+      this._laterBackends = this._laterBackends.slice(found.index + 1);
+      this.backend = found.name;
+      this.threads = found.executor.threads ?? 1;
+      this.threadInfo = found.executor.threadInfo ?? null;
+      if (this._disposed) throw new Error('run(): this runner has been disposed');
+      return;
+    }
+    if (this._disposed) throw new Error('run(): this runner has been disposed');
+    const lines = this.fallbackLog.slice(skipped).map((f) => `\n  - ${f.backend}: ${f.reason}`).join('');
+    const failure = new Error(lines ? `${error.message}; no other backend of the preference list could take over:${lines}` : error.message, { cause: error });
+    failure.fallbackLog = this.fallbackLog;
+    this._failure = failure;
+    throw failure;
   }
 
   /** Validates `feeds` and converts them to internal tensors (Map by input name). */
@@ -167,10 +275,27 @@ export class Runner {
     return tensors;
   }
 
-  /** Releases the backend's memory. The runner cannot be used afterwards. */
+  /**
+   * Releases the backend's memory. The runner cannot be used afterwards: runs still queued reject
+   * with "run(): this runner has been disposed", so do later run() calls. A run already executing
+   * completes first; the memory is released right after it. Returns a promise that resolves once
+   * the memory is released (at once when no run is executing).
+   * @returns {Promise<void>}
+   */
   dispose() {
+    if (!this._disposed) {
+      this._disposed = true;
+      this._released = new Promise((resolve) => { this._release = resolve; });
+      if (!this._running) this._releaseNow();
+    }
+    return this._released;
+  }
+
+  _releaseNow() {
     const executor = this._executor;
     this._executor = null;
     if (executor) executor.dispose();
+    this._release?.();
+    this._release = null;
   }
 }

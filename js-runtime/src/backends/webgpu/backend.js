@@ -13,6 +13,7 @@
 import { decodeConstant } from '../../bundle.js';
 import { TYPED_ARRAYS, sizeOf, numberToFloat16Bits, float16BitsToNumber } from '../js/kernels/util.js';
 import { capturedNames } from '../subgraphs.js';
+import { gpuCounters } from '../counters.js';
 
 // GPUBufferUsage / GPUMapMode flags (not every environment exposes the globals, e.g. Dawn in Node).
 const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, STORAGE: 0x80 };
@@ -321,6 +322,7 @@ export async function createWebGPUBackend(bundle, entry, options = {}) {
     }
     try {
       device = await adapter.requestDevice({ requiredFeatures: needs.features, requiredLimits });
+      gpuCounters.devicesCreated++;
     } catch (e) {
       throw new Error(`WebGPU requestDevice() failed: ${message(e)}`, { cause: e });
     }
@@ -348,10 +350,26 @@ export class WebGPUExecutor {
     this.disposed = false;
     this.buffers = [];
     this.staging = new Map(); // value index -> MAP_READ buffer
-    device.lost?.then((info) => {
+    this.gpuBuffers = 0; // live GPU buffers of this executor (created minus destroyed)
+    // `lost` is what the Runner looks at to move on to the next backend (docs/webgpu-backend.md).
+    this._lostSeen = device.lost?.then((info) => {
       if (this.disposed) return;
       this.lost = `${info?.reason ?? 'unknown'}${info?.message ? `: ${info.message}` : ''}`;
     });
+  }
+
+  _createBuffer(desc) {
+    const buffer = this.device.createBuffer(desc);
+    gpuCounters.buffersCreated++;
+    this.gpuBuffers++;
+    return buffer;
+  }
+
+  _destroyBuffer(buffer) {
+    if (!buffer) return;
+    buffer.destroy?.();
+    gpuCounters.buffersDestroyed++;
+    this.gpuBuffers--;
   }
 
   async init(weights, planPath) {
@@ -364,7 +382,7 @@ export class WebGPUExecutor {
     let failure = null;
     try {
       // Buffers (sizes rounded up to 4 bytes; every buffer can be copied from and to).
-      this.buffers = plan.buffers.map((b) => device.createBuffer({
+      this.buffers = plan.buffers.map((b) => this._createBuffer({
         size: Math.max(4, round4(b.byteLength)),
         usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST,
       }));
@@ -556,7 +574,7 @@ export class WebGPUExecutor {
   _stagingFor(vi) {
     if (this.staging.has(vi)) return;
     const g = this.plan.values[vi].gpu;
-    this.staging.set(vi, this.device.createBuffer({ size: Math.max(4, round4(g.byteLength)), usage: USAGE.MAP_READ | USAGE.COPY_DST }));
+    this.staging.set(vi, this._createBuffer({ size: Math.max(4, round4(g.byteLength)), usage: USAGE.MAP_READ | USAGE.COPY_DST }));
   }
 
   async _initJs(jsOps, weights) {
@@ -673,6 +691,9 @@ export class WebGPUExecutor {
       failure = e;
     }
     const error = await device.popErrorScope().catch(() => null);
+    // A failure may be the first sign of a lost device (mapAsync rejects before device.lost
+    // resolves): give device.lost a turn of the event loop to tell.
+    if (failure && !this.lost && this._lostSeen) await Promise.race([this._lostSeen, new Promise((r) => setTimeout(r, 0))]);
     if (this.lost) throw new Error(`the WebGPU device was lost during run() (${this.lost}); load the model again`);
     if (failure) throw failure;
     if (error) throw new Error(`WebGPU validation error during run(): ${error.message}`);
@@ -695,11 +716,14 @@ export class WebGPUExecutor {
   dispose() {
     if (this.disposed) return;
     this.disposed = true;
-    for (const b of this.buffers) b?.destroy?.();
-    for (const b of this.staging.values()) b?.destroy?.();
+    for (const b of this.buffers) this._destroyBuffer(b);
+    for (const b of this.staging.values()) this._destroyBuffer(b);
     this.buffers = [];
     this.staging.clear();
-    if (this.ownsDevice) this.device?.destroy?.();
+    if (this.ownsDevice && this.device) {
+      this.device.destroy?.();
+      gpuCounters.devicesDestroyed++;
+    }
     this.device = null;
     this.js?.dispose();
     this.js = null;

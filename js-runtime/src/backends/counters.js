@@ -1,0 +1,11 @@
+// Process-wide resource counters (cheap: plain integer increments), for leak checks and the
+// reliability measurements (bench/reliability.mjs). Read them through `resourceCounters()` of
+// src/index.js.
+
+/** GPU objects created and destroyed by the webgpu backend in this process (all runners). */
+export const gpuCounters = {
+  buffersCreated: 0,
+  buffersDestroyed: 0,
+  devicesCreated: 0,
+  devicesDestroyed: 0,
+};
