@@ -1,16 +1,40 @@
-"""Shared test helpers: tiny ONNX models and running the CLI."""
+"""Shared test helpers: tiny ONNX models, running the CLI, and tests that need a component."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import NoReturn, Optional
 
 import onnx
+import pytest
 from onnx import TensorProto, helper
 
 ROOT = Path(__file__).resolve().parent.parent
+
+#: prefix of the skip reasons of tests whose component (WebGPU adapter, Chromium, zig, a package) is
+#: missing; tests/skips.py does not count these against the allowed skips (under CI=true they fail)
+MISSING = "missing component: "
+
+
+def in_ci() -> bool:
+    """CI=true (or 1/yes): every component a test needs must be there."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def require_or_skip(reason: str) -> NoReturn:
+    """A component this test needs is missing: skip with the reason, or fail under CI=true."""
+    if in_ci():
+        pytest.fail(f"CI=true and a required component is missing: {reason}", pytrace=False)
+    pytest.skip(MISSING + reason)
+
+
+def requires(reason: Optional[str]) -> pytest.MarkDecorator:
+    """Mark (``pytestmark = requires(...)``) for tests that need a component: ``reason`` is None when it
+    is there, else why not; the tests then go through require_or_skip (tests/skips.py applies it)."""
+    return pytest.mark.requires_component(reason)
 
 
 def save_model(nodes, inputs, outputs, path: Path, initializers=(), opset: int = 17) -> Path:

@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { requireOrSkip } from './ci.js';
 import { packWeights, tempDir } from './helpers.js';
 
 /** Elements per arena slot of the fixture (its -DN). */
@@ -62,6 +63,13 @@ export function fixtureModules() {
 
 export const SKIP_REASON = 'the Zig toolchain was not found (pip install ziglang, or set WEBDNN_PYTHON to a python that has it); ' +
   'skipping the wasm backend tests that compile a module';
+
+/** `{ skip }` option value of the tests that compile the fixture (false, or SKIP_REASON, printed; under CI=true a failure). */
+export function wasmSkip() {
+  if (fixtureModules()) return false;
+  console.log(`# ${SKIP_REASON}`);
+  return requireOrSkip(SKIP_REASON);
+}
 
 /** The fixture's weight w (the wdn_weights() region). */
 export function fixtureWeight() {

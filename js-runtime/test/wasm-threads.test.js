@@ -7,11 +7,10 @@ import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { load } from '../src/index.js';
 import {
-  SKIP_REASON, fixtureInput, fixtureModules, mixedSteps, sameArray, segmentRef, writeWasmBundle,
+  fixtureInput, fixtureModules, mixedSteps, wasmSkip, sameArray, segmentRef, writeWasmBundle,
 } from './wasm-helpers.js';
 
-const skip = fixtureModules() ? false : SKIP_REASON;
-if (skip) console.log(`# ${SKIP_REASON}`);
+const skip = wasmSkip();
 
 async function withBundle(options, fn) {
   const { dir, cleanup } = writeWasmBundle(options);

@@ -5,11 +5,10 @@ import assert from 'node:assert/strict';
 import { load } from '../src/index.js';
 import { DOMAIN } from './helpers.js';
 import {
-  N, SKIP_REASON, fixtureInput, fixtureModules, fixtureWeight, mixedSteps, sameArray, segmentRef, writeWasmBundle,
+  N, fixtureInput, fixtureModules, fixtureWeight, wasmSkip, mixedSteps, sameArray, segmentRef, writeWasmBundle,
 } from './wasm-helpers.js';
 
-const skip = fixtureModules() ? false : SKIP_REASON;
-if (skip) console.log(`# ${SKIP_REASON}`);
+const skip = wasmSkip();
 
 async function withBundle(options, fn) {
   const { dir, cleanup } = writeWasmBundle(options);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { load } from '../src/index.js';
 import { chooseWorkgroup } from '../src/backends/webgpu/backend.js';
 import { fakeGPU, gpuStep, inputX, planFor, weightW, writeWebGPUBundle, addWebGPUEntry } from './webgpu-helpers.js';
-import { SKIP_REASON, fixtureModules, writeWasmBundle } from './wasm-helpers.js';
+import { wasmSkip, writeWasmBundle } from './wasm-helpers.js';
 
 /** The y = x*2 + w model as a webgpu plan and a js program (Mul, Add). */
 function scaleAddBundle(planOptions = {}) {
@@ -100,8 +100,7 @@ test('an invalid plan fails load with the reason', async () => {
     { steps: [gpuStep(0, [0, 1, 9])] });
 });
 
-const skipWasm = fixtureModules() ? false : SKIP_REASON;
-if (skipWasm) console.log(`# ${SKIP_REASON}`);
+const skipWasm = wasmSkip();
 
 test('load(dir, { backends: [webgpu, wasm, js] }) without WebGPU falls back to wasm with the reason', { skip: skipWasm }, async () => {
   const { dir, cleanup } = writeWasmBundle({ moduleThreads: false });

@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { requireOrSkip } from './ci.js';
 import { packWeights, tempDir } from './helpers.js';
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
@@ -52,13 +53,13 @@ export function webgpuAvailability() {
   return availability;
 }
 
-/** `{ skip }` option value of the GPU tests (false, or the printed reason). */
+/** `{ skip }` option value of the GPU tests (false, or the printed reason; under CI=true a failure, see ci.js). */
 export async function gpuSkip() {
   const r = await webgpuAvailability();
   if (r.reason) {
     const reason = `WebGPU is not available in Node here: ${r.reason}; skipping the tests that run WGSL`;
     console.log(`# ${reason}`);
-    return reason;
+    return requireOrSkip(reason);
   }
   console.log(`# webgpu tests run on: ${r.adapter} (VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES ?? 'unset'})`);
   return false;

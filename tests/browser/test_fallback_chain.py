@@ -7,7 +7,7 @@ the browser can run, and falls back with the reason in runner.fallbackLog:
 
 Outputs are compared with onnxruntime (rtol 1e-5, atol 1e-6: float32 elementwise ops).
 The harness is tests/browser/harness.mjs (playwright-core driving /usr/bin/chromium); the tests skip
-with the reason when Chromium, Node or playwright-core is missing. When the webgpu codegen plugin is
+with the reason when Chromium, Node or playwright-core is missing (and fail under CI=true). When the webgpu codegen plugin is
 not installed, the bundle is built for wasm,js and a hand-written webgpu plan is added (a GPU step
 for x * 2 + w, then the Relu as a CPU step, i.e. a GPU -> CPU transfer).
 """
@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from tests.helpers import ROOT, float_input, save_model
+from tests.helpers import ROOT, float_input, require_or_skip, requires, save_model
 
 HARNESS = ROOT / "tests" / "browser" / "harness.mjs"
 PAGE = "/tests/browser/pages/run-bundle.html"
@@ -63,7 +63,7 @@ def _harness_unavailable() -> str | None:
 
 
 _REASON = _harness_unavailable()
-pytestmark = pytest.mark.skipif(_REASON is not None, reason=f"headless Chromium harness unavailable: {_REASON}")
+pytestmark = requires(_REASON and f"headless Chromium harness unavailable: {_REASON}")
 
 
 def _model(path: Path) -> Path:
@@ -171,7 +171,7 @@ def test_webgpu_when_available(setup):
     if result["backend"] != "webgpu":
         reasons = {f["backend"]: f["reason"] for f in result["fallbackLog"]}
         if "no adapter" in reasons.get("webgpu", ""):
-            pytest.skip(f"Chromium gives no WebGPU adapter here: {reasons['webgpu']}")
+            require_or_skip(f"Chromium gives no WebGPU adapter here: {reasons['webgpu']}")
     assert result["backend"] == "webgpu", result["fallbackLog"]
     assert result["fallbackLog"] == []
     _check_outputs(result, setup["expected"])

@@ -9,6 +9,7 @@ import pytest
 from webdnn_build.errors import PluginError
 from webdnn_build.plugins import ENTRY_POINT_GROUP, PluginHost
 from webdnn_build.registry import Registry
+from tests.helpers import require_or_skip
 from webdnn_build_optimize import plugin
 
 DEFAULT_PIPELINE = [
@@ -41,7 +42,7 @@ def test_registering_twice_is_refused() -> None:
 def test_loads_through_the_entry_point() -> None:
     eps = [ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP) if ep.name == "optimize"]
     if not eps:
-        pytest.skip("webdnn-build-optimize is not installed (pip install -e plugins/webdnn-build-optimize)")
+        require_or_skip("webdnn-build-optimize is not installed (pip install -e plugins/webdnn-build-optimize)")
     assert eps[0].value == "webdnn_build_optimize.plugin"
     host = PluginHost()
     host.load_entry_points(allow={"optimize"})

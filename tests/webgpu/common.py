@@ -9,9 +9,9 @@ from typing import Any, Optional
 
 import numpy as np
 import onnx
-import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from tests.helpers import require_or_skip
 from webdnn_build.compiler import BuildOptions, compile_model
 
 from . import wgpu_runner
@@ -82,8 +82,10 @@ def check_plan(plan: dict[str, Any], max_binding: int = MAX_BINDING) -> None:
 
 
 def needs_gpu():
+    """Skips (fails under CI=true) when wgpu-py or a Vulkan adapter is missing."""
     if wgpu_runner.device() is None:
-        pytest.skip("wgpu-py with a Vulkan adapter is not available (pip install wgpu; lavapipe)")
+        require_or_skip(f"wgpu-py with a Vulkan adapter is not available ({wgpu_runner.unavailable_reason()}; "
+                        "pip install -r requirements-dev.txt; eval \"$(tools/setup-webgpu.sh)\")")
 
 
 def ort_run(m: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -3,8 +3,9 @@
 It exists to test the codegen without the JS runtime: it follows docs/webgpu-backend.md
 literally (buffers, weight upload, bindings at offsets, override constants, dispatch sizes,
 the download/upload lists of CPU steps), so a plan it runs correctly is a plan the JS runtime can
-run. CPU steps run on onnx's reference evaluator (not the js kernels). Optional dependency:
-``pip install wgpu``; tests skip without it or without an adapter.
+run. CPU steps run on onnx's reference evaluator (not the js kernels). Needs wgpu-py (``wgpu``,
+pinned in requirements-dev.txt) and a Vulkan adapter (lavapipe: ``eval "$(tools/setup-webgpu.sh)"``);
+without them the tests skip, and fail under CI=true.
 """
 
 from __future__ import annotations
@@ -25,21 +26,33 @@ _NP = {"float32": np.float32, "float64": np.float64, "int8": np.int8, "uint8": n
        "bool": np.bool_, "float16": np.float16}
 
 
+_why_not: list[str] = []
+
+
 @lru_cache(maxsize=1)
 def device():
-    """The wgpu device (None when wgpu or an adapter is missing)."""
+    """The wgpu device (None when wgpu or an adapter is missing: unavailable_reason() says which)."""
     try:
         import wgpu
-    except ImportError:
+    except ImportError as e:
+        _why_not.append(f"cannot import wgpu: {e}")
         return None
     try:
         adapter = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
-    except Exception:  # noqa: BLE001 - no adapter
+    except Exception as e:  # noqa: BLE001 - no adapter
+        _why_not.append(f"no adapter: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
         return None
     if adapter is None:
+        _why_not.append("no adapter")
         return None
     features = ["shader-f16"] if "shader-f16" in adapter.features else []
     return adapter.request_device_sync(required_features=features)
+
+
+def unavailable_reason() -> str:
+    """Why device() is None ("" when it is not)."""
+    device()
+    return _why_not[0] if _why_not else ""
 
 
 def decode_const(desc: dict[str, Any], blob: bytes) -> np.ndarray:

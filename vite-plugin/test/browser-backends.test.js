@@ -19,7 +19,7 @@ import path from 'node:path';
 import { build, createServer } from 'vite';
 import webpack from 'webpack';
 import webdnn from 'vite-plugin-webdnn';
-import { harness, project, skipReason } from './helpers.js';
+import { harness, project, skipOrFail, skipReason } from './helpers.js';
 
 const opts = { skip: skipReason ?? false };
 const BACKENDS = ['webgpu', 'wasm', 'js'];
@@ -58,7 +58,7 @@ async function fallbackChain(t, h, url) {
       const r = await open('');
       const webgpuReason = r.fallbackLog.find((f) => f.backend === 'webgpu')?.reason ?? '';
       if (r.backend !== 'webgpu' && /no adapter/.test(webgpuReason)) {
-        return st.skip(`Chromium gives no WebGPU adapter here: ${webgpuReason}`);
+        return skipOrFail(st, `Chromium gives no WebGPU adapter here: ${webgpuReason}`);
       }
       assert.equal(r.backend, 'webgpu', JSON.stringify(r.fallbackLog));
       assert.deepEqual(r.fallbackLog, []);

@@ -10,11 +10,11 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { build } from 'vite';
 import webdnn from 'vite-plugin-webdnn';
-import { PYTHON, REPO, TMP, harness, skipReason } from './helpers.js';
+import { PYTHON, REPO, TMP, harness, requireOrSkip, skipReason } from './helpers.js';
 
 const noSklearn = skipReason ? null
-  : spawnSync(PYTHON, ['-c', 'import sklearn'], { encoding: 'utf8' }).status !== 0
-    ? 'scikit-learn is not installed in .venv (pip install -r requirements-dev.txt)' : null;
+  : requireOrSkip(spawnSync(PYTHON, ['-c', 'import sklearn'], { encoding: 'utf8' }).status !== 0
+    ? 'scikit-learn is not installed in .venv (pip install -r requirements-dev.txt)' : null) || null;
 
 test('examples/vite-app classifies held-out digits on webgpu, wasm and js like onnxruntime', { skip: skipReason ?? noSklearn ?? false }, async (t) => {
   const h = await harness();

@@ -7,6 +7,10 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { CI, requireOrSkip } from '../../js-runtime/test/ci.js';
+
+// a missing component skips the tests that need it, or fails them under CI=true (docs/testing.md)
+export { CI, requireOrSkip, skipOrFail } from '../../js-runtime/test/ci.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const PLUGIN_DIR = path.resolve(here, '..');
@@ -17,10 +21,10 @@ export const PYTHON = path.join(REPO, '.venv', 'bin', 'python');
 export const REAL_COMPILER = path.join(REPO, '.venv', 'bin', 'webdnn-build');
 const WRAPPER = path.join(FIXTURES, 'compiler-wrapper.mjs');
 
-/** Why these tests cannot run here (null when they can). */
-export const skipReason = !existsSync(REAL_COMPILER)
+/** Why these tests cannot run here (null when they can; under CI=true a missing compiler fails the run). */
+export const skipReason = requireOrSkip(!existsSync(REAL_COMPILER)
   ? `the compiler is not installed (${REAL_COMPILER}); run make setup`
-  : null;
+  : null) || null;
 
 const generated = new Map();
 process.on('exit', () => {
@@ -78,12 +82,21 @@ export async function until(fn, ms = 15000, what = 'condition') {
   }
 }
 
-/** The browser harness (tests/browser/harness.mjs), or { reason } when it cannot run here. */
+/**
+ * The browser harness (tests/browser/harness.mjs), or { reason } when it cannot run here (the test
+ * then skips); under CI=true an unavailable harness (Chromium) throws, so the test fails.
+ */
 export async function harness() {
   const file = path.join(REPO, 'tests', 'browser', 'harness.mjs');
-  if (!existsSync(file)) return { reason: 'tests/browser/harness.mjs is missing' };
-  const h = await import(pathToFileURL(file).href);
-  const reason = await h.unavailableReason();
+  let reason;
+  let h;
+  if (!existsSync(file)) {
+    reason = 'tests/browser/harness.mjs is missing';
+  } else {
+    h = await import(pathToFileURL(file).href);
+    reason = await h.unavailableReason();
+  }
+  if (reason && CI) throw new Error(`CI=true and the headless Chromium harness is unavailable: ${reason}`);
   return reason ? { reason } : h;
 }
 

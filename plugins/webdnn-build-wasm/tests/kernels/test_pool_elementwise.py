@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import require_or_skip
+
 HERE = Path(__file__).resolve().parent
 CSRC = HERE.parents[1] / "webdnn_build_wasm" / "csrc"
 SOURCES = [CSRC / "pool.c", CSRC / "elementwise.c", CSRC / "softmax.c", CSRC / "misc.c", HERE / "pe_driver.c"]
@@ -41,7 +43,7 @@ ACTS = [(ACT_NONE, 0, 0), (ACT_RELU, 0, 0), (ACT_CLIP, -0.5, 0.7), (ACT_LEAKY, 0
 @pytest.fixture(scope="module")
 def wasm(tmp_path_factory):
     if shutil.which("node") is None:
-        pytest.skip("node not found")
+        require_or_skip("node not found")
     out = tmp_path_factory.mktemp("pe") / "pe.wasm"
     cmd = [sys.executable, "-m", "ziglang", "cc", *FLAGS, *map(str, SOURCES), "-o", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
