@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import platform
 import re
-import os
 import subprocess
 import sys
 import tempfile
