@@ -18,6 +18,7 @@ from .errors import ConfigError, ImportError_, UnsupportedOpsError, WebDNNError
 from .codegen import json_shape
 from .escape import bundle_json
 from .ir import Graph, format_shape
+from .limits import check_graph
 from .memory import plan_memory
 from .plugins import get_host
 from .registry import CodegenContext, ImportOptions, PassContext, Registry
@@ -72,6 +73,7 @@ def import_model(path: Path, options: BuildOptions, log: Log = stderr_log) -> Gr
     importer = pick_importer(path, host.registry)
     t0 = time.perf_counter()
     graph = importer.load(path, ImportOptions(dict(options.input_shapes)))
+    check_graph(graph, str(path))  # whatever the importer: no declared shape beyond what a bundle can hold
     log(f"imported {path.name} with '{importer.name}': {len(graph.nodes)} nodes, "
         f"{len(graph.constants())} constants ({time.perf_counter() - t0:.2f}s)")
     host.graph_imported(graph)
@@ -209,7 +211,7 @@ def compile_model(
     if extra_manifest:
         manifest.update(extra_manifest)
 
-    files: dict[str, bytes] = {"weights.bin": packer.blob()}
+    files: dict[str, Any] = {"weights.bin": packer.file()}  # streamed to disk, never one buffer
     for name, art in artifacts.items():
         for rel, data in art.files.items():
             files[f"{name}/{rel}"] = data
@@ -239,7 +241,11 @@ def write_bundle_atomically(out: Path, files: dict[str, bytes]) -> None:
         for rel, data in files.items():
             target = tmp / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+            if hasattr(data, "write_to"):
+                with target.open("wb") as f:
+                    data.write_to(f)
+            else:
+                target.write_bytes(data)
         if out.exists():
             if not (out / "manifest.json").exists() and any(out.iterdir()):
                 raise WebDNNError(f"{out}: exists and is not a webdnn bundle; refusing to replace it")

@@ -29,3 +29,7 @@ class ConfigError(WebDNNError):
 
 class VerifyError(WebDNNError):
     pass
+
+
+class ResourceError(WebDNNError):
+    """A tensor or arena larger than a bundle can hold (absurd declared shapes, wasm32 memory)."""

@@ -55,7 +55,13 @@ class WeightPacker:
         return self._size
 
     def blob(self) -> bytes:
-        return b"".join(self._chunks)
+        """The weight file in memory (for tests and small models; ``file()`` streams it instead)."""
+        return b"".join(bytes(memoryview(c)) for c in self._chunks)
+
+    def file(self) -> "WeightFile":
+        """The weight file as a streaming writer: chunks (views of the constants, memory maps for
+        external data) go to disk one at a time, never joined into one buffer."""
+        return WeightFile(list(self._chunks), self._size)
 
     def descriptors(self) -> dict[str, dict[str, Any]]:
         return self._by_name
@@ -75,21 +81,47 @@ class WeightPacker:
             return {"encoding": "json", "dtype": dtype, "shape": shape, "value": flat}
         if dtype not in _DISK_DTYPES:
             raise ValueError(f"constant of dtype {dtype} cannot be stored")
+        if arr.size > 1 and all(st == 0 for st in arr.strides):
+            # a broadcast view (a folded ConstantOfShape/Expand): one element, never materialised
+            first = np.asarray(arr[(0,) * arr.ndim]).reshape(1)
+            disk = _as_disk_array(Value("", dtype, (1,), first))
+            arr = first
+            scalar = disk[0]
+            if dtype in ("float16", "bfloat16"):
+                scalar = first[0] if dtype == "float16" else _bf16_to_float(int(scalar))
+            return {"encoding": "fill", "dtype": dtype, "shape": shape, "value": _json_scalar(scalar, dtype)}
         disk = _as_disk_array(value if value is not None else Value("", dtype, tuple(shape), arr))
         if disk.size > 1 and _is_splat(disk):
             scalar = disk.ravel()[0]
             if dtype in ("float16", "bfloat16"):
                 scalar = np.asarray(arr).ravel()[0] if dtype == "float16" else _bf16_to_float(int(scalar))
             return {"encoding": "fill", "dtype": dtype, "shape": shape, "value": _json_scalar(scalar, dtype)}
-        data = np.ascontiguousarray(disk).tobytes()
+        data = np.ascontiguousarray(disk).reshape(-1).view(np.uint8)  # no copy for contiguous (mapped) data
         pad = (-self._size) % ALIGN
         if pad:
             self._chunks.append(b"\0" * pad)
             self._size += pad
-        desc = {"encoding": "raw", "dtype": dtype, "shape": shape, "offset": self._size, "byteLength": len(data)}
+        desc = {"encoding": "raw", "dtype": dtype, "shape": shape, "offset": self._size, "byteLength": int(data.nbytes)}
         self._chunks.append(data)
-        self._size += len(data)
+        self._size += int(data.nbytes)
         return desc
+
+
+class WeightFile:
+    """``weights.bin`` as the bundle writer takes it: ``len()`` and ``write_to(file)``."""
+
+    def __init__(self, chunks: list[Any], size: int) -> None:
+        self._chunks, self._size = chunks, size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def write_to(self, f: Any) -> None:
+        step = 64 << 20
+        for chunk in self._chunks:
+            view = memoryview(chunk).cast("B") if not isinstance(chunk, bytes) else memoryview(chunk)
+            for start in range(0, len(view), step):  # bounded writes: a mapped chunk is paged in piecewise
+                f.write(view[start:start + step])
 
 
 def _is_splat(a: np.ndarray) -> bool:

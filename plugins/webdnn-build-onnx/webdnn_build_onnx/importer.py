@@ -13,6 +13,7 @@ names (see ``webdnn_build.ir``). Sequence and optional values get type strings
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -21,8 +22,9 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import numpy_helper
 
-from webdnn_build.errors import ImportError_, ShapeError
+from webdnn_build.errors import ImportError_, ResourceError, ShapeError
 from webdnn_build.ir import Graph, Node, Value
+from webdnn_build.limits import check_dims
 from webdnn_build.registry import ImportOptions
 
 #: oldest default-domain opset kept as is; older models are converted up to it
@@ -66,11 +68,78 @@ def _read_model(path: Path) -> onnx.ModelProto:
         raise ImportError_(f"{path}: not an ONNX model (no IR version or graph)")
     if model.ir_version > MAX_IR_VERSION:
         raise ImportError_(f"{path}: IR version {model.ir_version} is newer than this onnx library supports ({MAX_IR_VERSION})")
-    try:
-        onnx.external_data_helper.load_external_data_for_model(model, str(path.parent))
-    except (OSError, ValueError, onnx.checker.ValidationError) as exc:
-        raise ImportError_(f"{path}: external data could not be loaded: {exc}") from exc
+    _load_small_external_data(model, path)
     return model
+
+
+def _external_info(t: onnx.TensorProto, path: Path) -> tuple[Any, int, int]:
+    """(info, offset, length) of an external tensor, checked against its file (which must stay in
+    the model's folder: onnx's own opener refuses absolute paths, ``..`` and symlinks out)."""
+    base = str(path.parent)
+    try:
+        info = onnx.external_data_helper.ExternalDataInfo(t)
+        if not info.location:
+            raise ValueError("no 'location' given")
+        fd = onnx.external_data_helper._open_external_data_fd(base, info.location, t.name, True)
+        with os.fdopen(fd, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+    except (OSError, ValueError, TypeError, onnx.checker.ValidationError) as exc:
+        raise ImportError_(f"{path}: external data of tensor '{t.name}' could not be opened: {exc}") from exc
+    offset = int(info.offset or 0)
+    length = size - offset if info.length is None else int(info.length)
+    if offset > size or offset + length > size:
+        raise ImportError_(f"{path}: external data of tensor '{t.name}': offset {offset} + length {length} "
+                           f"is past the end of '{info.location}' ({size} bytes)")
+    return info, offset, length
+
+
+def _load_small_external_data(model: onnx.ModelProto, path: Path) -> None:
+    """Check every external-data reference; read the small tensors (shape inference needs their values).
+
+    Large initializers stay external: the IR maps their files (``np.memmap``) instead of reading
+    them, so a model with gigabytes of external weights is not held in memory (twice) while it builds.
+    """
+    helper_ = onnx.external_data_helper
+    tensors = [(t, True) for t in helper_._get_initializer_tensors(model)]
+    tensors += [(t, False) for t in helper_._get_attribute_tensors(model)]
+    for t, is_initializer in tensors:
+        if not helper_.uses_external_data(t):
+            continue
+        _info, _offset, length = _external_info(t, path)
+        if length <= SKELETON_KEEP_BYTES or not is_initializer:  # attribute tensors are always read
+            check_dims(str(path), t.name or "tensor", list(t.dims),
+                       elem_type_name(t.data_type) if t.data_type in ELEM_TYPES else None)
+            try:
+                helper_.load_external_data_for_tensor(t, str(path.parent))
+            except (OSError, ValueError, onnx.checker.ValidationError) as exc:
+                raise ImportError_(f"{path}: external data of tensor '{t.name}' could not be loaded: {exc}") from exc
+
+
+def _mapped_array(t: onnx.TensorProto, path: Path) -> np.ndarray:
+    """A still-external initializer as a read-only memory map of its file."""
+    info, offset, length = _external_info(t, path)
+    dims = tuple(int(d) for d in t.dims)
+    try:
+        dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.data_type)).newbyteorder("<")
+    except (KeyError, TypeError, ValueError):
+        raise ImportError_(f"{path}: external tensor '{t.name}' has data type {t.data_type}, which cannot be "
+                           "stored externally here") from None
+    if t.data_type in (onnx.TensorProto.STRING,) or dtype.kind == "O":
+        raise ImportError_(f"{path}: external tensor '{t.name}': string tensors cannot be external")
+    n = 1
+    for d in dims:
+        n *= d
+    if n * dtype.itemsize != length:
+        raise ImportError_(f"{path}: external tensor '{t.name}' has dims {list(dims)} ({n * dtype.itemsize} bytes "
+                           f"of {dtype.name}), but its external data is {length} bytes")
+    if n == 0:
+        return np.zeros(dims, dtype)
+    fd = onnx.external_data_helper._open_external_data_fd(str(path.parent), info.location, t.name, True)
+    with os.fdopen(fd, "rb") as f:
+        arr = np.memmap(f, dtype=dtype, mode="r", offset=offset, shape=dims)
+    if t.data_type == onnx.TensorProto.BFLOAT16:
+        return arr.view(np.uint16)
+    return arr
 
 
 def _check(model: onnx.ModelProto, path: Path) -> None:
@@ -176,11 +245,29 @@ def _shape_of(vi_type: onnx.TypeProto) -> tuple[Optional[str], Optional[tuple]]:
     return dtype, tuple(dims)
 
 
-def tensor_to_array(t: onnx.TensorProto) -> np.ndarray:
-    """TensorProto → numpy; bfloat16 comes back as its uint16 bit patterns."""
+def tensor_to_array(t: onnx.TensorProto, path: Optional[Path] = None, what: str = "tensor") -> np.ndarray:
+    """TensorProto → numpy; bfloat16 comes back as its uint16 bit patterns.
+
+    The declared dims are checked (size bound, no negative dims) before anything is allocated;
+    data that does not match them is an :class:`ImportError_` naming the tensor.
+    """
+    where = str(path) if path is not None else "model"
+    dtype = elem_type_name(t.data_type) if t.data_type in ELEM_TYPES else None
+    check_dims(where, t.name or what, list(t.dims), dtype)
+    if t.data_type not in ELEM_TYPES:
+        name = onnx.TensorProto.DataType.Name(t.data_type) if t.data_type in onnx.TensorProto.DataType.values() \
+            else str(t.data_type)
+        raise ImportError_(f"{where}: {what} '{t.name}' has element type {name}, which is not supported")
+    if path is not None and onnx.external_data_helper.uses_external_data(t):
+        return _mapped_array(t, path)
+    try:
+        arr = numpy_helper.to_array(t)
+    except (ValueError, TypeError, KeyError, UnicodeDecodeError, AttributeError) as exc:
+        raise ImportError_(f"{where}: {what} '{t.name}' (dims {list(t.dims)}): its data does not match its "
+                           f"type and dims: {exc}") from None
     if t.data_type == onnx.TensorProto.BFLOAT16:
-        return numpy_helper.to_array(t).view(np.uint16)
-    return numpy_helper.to_array(t)
+        return arr.view(np.uint16)
+    return arr
 
 
 def _attr_value(attr: onnx.AttributeProto, convert_graph: Any = None) -> Any:
@@ -232,7 +319,7 @@ def _skeleton(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[onnx.Tensor
     declared = {i.name for i in src.input}
     removed, added = [], set()
     for init in src.initializer:
-        if init.ByteSize() <= SKELETON_KEEP_BYTES:
+        if init.ByteSize() <= SKELETON_KEEP_BYTES and not onnx.external_data_helper.uses_external_data(init):
             g.initializer.append(init)
             continue
         removed.append(init)
@@ -251,9 +338,44 @@ def _restore(inferred: onnx.ModelProto, removed: list[onnx.TensorProto], added: 
     return inferred
 
 
+def _check_declared_sizes(g: onnx.GraphProto, path: Path) -> None:
+    """Every shape the graph (and its subgraphs) declares within the size bound, before anything reads them."""
+    for init in g.initializer:
+        check_dims(str(path), init.name, list(init.dims),
+                   elem_type_name(init.data_type) if init.data_type in ELEM_TYPES else None)
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        try:
+            dtype, shape = _shape_of(vi.type)
+        except ValueError:
+            continue  # reported with its name when the graph is converted
+        if shape is not None:
+            check_dims(str(path), vi.name, shape, dtype)
+    for n in g.node:
+        for a in n.attribute:
+            if a.type == onnx.AttributeProto.TENSOR and a.HasField("t"):
+                check_dims(str(path), a.t.name or f"{n.name or n.op_type}.{a.name}", list(a.t.dims), None)
+            for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                _check_declared_sizes(sub, path)
+
+
+#: rank-1 values longer than this turn onnx's data propagation off (see load_onnx)
+DATA_PROP_MAX_VECTOR = 1 << 12
+
+
+def _has_long_vector(model: onnx.ModelProto) -> bool:
+    g = model.graph
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape"):
+            dims = vi.type.tensor_type.shape.dim
+            if len(dims) == 1 and (not dims[0].HasField("dim_value") or dims[0].dim_value > DATA_PROP_MAX_VECTOR):
+                return True
+    return any(len(i.dims) == 1 and i.dims[0] > DATA_PROP_MAX_VECTOR for i in g.initializer)
+
+
 def load_onnx(path: Path, options: ImportOptions) -> Graph:
     path = Path(path)
     model = _read_model(path)
+    _check_declared_sizes(model.graph, path)
     skeleton, removed, added = _skeleton(model)
     _check(skeleton, path)
     skeleton = _upgrade_opset(skeleton, path)
@@ -267,7 +389,13 @@ def load_onnx(path: Path, options: ImportOptions) -> Graph:
             + ". Pass --input-shape NAME=D1,D2,... (or input-shapes in the config) for each input."
         )
     try:
-        inferred = onnx.shape_inference.infer_shapes(skeleton, check_type=False, strict_mode=False, data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(skeleton, check_type=False, strict_mode=False, data_prop=False)
+        # onnx's data propagation allocates per element of rank-1 values (an Add of a float [n] input
+        # asks for n dims: gigabytes for a large n); shape vectors are small, so it runs only when
+        # no rank-1 value is large
+        if not _has_long_vector(inferred):
+            inferred = onnx.shape_inference.infer_shapes(skeleton, check_type=False, strict_mode=False,
+                                                         data_prop=True)
     except Exception as exc:  # inference is best effort; the graph stays usable with unknown shapes
         raise ImportError_(f"{path}: ONNX shape inference failed: {exc}") from exc
     return _to_ir(_restore(inferred, removed, added), path)
@@ -292,10 +420,12 @@ def _graph_to_ir(g: onnx.GraphProto, path: Path, opsets: dict[str, int], name: s
         except ValueError as exc:
             raise ImportError_(f"{path}: value '{vi.name}' has type {exc}; only tensors, sequences "
                                "and optionals are supported") from None
+        if shape is not None:
+            check_dims(str(path), vi.name, shape, dtype)
         graph.values[vi.name] = Value(vi.name, dtype, shape)
 
     for init in g.initializer:
-        arr = tensor_to_array(init)
+        arr = tensor_to_array(init, path, "initializer")
         graph.values[init.name] = Value(init.name, elem_type_name(init.data_type), tuple(int(d) for d in arr.shape), arr)
 
     inits = {i.name for i in g.initializer}
@@ -308,11 +438,20 @@ def _graph_to_ir(g: onnx.GraphProto, path: Path, opsets: dict[str, int], name: s
         def convert(sub: onnx.GraphProto, _owner: str = node_name) -> Graph:
             return _graph_to_ir(sub, path, opsets, sub.name or f"{_owner}_body")
 
+        attrs = {}
+        for a in n.attribute:
+            try:
+                attrs[a.name] = _attr_value(a, convert)
+            except (ImportError_, ResourceError) as exc:
+                raise type(exc)(f"{exc} (attribute '{a.name}' of node '{node_name}' ({n.op_type}))") from None
+            except (ValueError, TypeError, KeyError, UnicodeDecodeError, AttributeError) as exc:
+                raise ImportError_(f"{path}: node '{node_name}' ({n.op_type}): attribute '{a.name}' is malformed: "
+                                   f"{exc}") from None
         node = Node(
             op_type=n.op_type,
             inputs=list(n.input),
             outputs=list(n.output),
-            attrs={a.name: _attr_value(a, convert) for a in n.attribute},
+            attrs=attrs,
             domain="" if n.domain == "ai.onnx" else n.domain,
             name=node_name,
         )

@@ -18,6 +18,7 @@ import numpy as np
 from webdnn_build.escape import bundle_json, c_comment
 from webdnn_build.codegen import const_descriptor, copy_graph, fuse_residual, option_flag, value_entry
 from webdnn_build.ir import Graph, Node, Value
+from webdnn_build.limits import check_arena
 from webdnn_build.registry import BackendArtifact, BackendOption, CodegenContext
 from webdnn_build_js.backend import JsFallbackBackend, _encode_attr
 
@@ -27,6 +28,12 @@ from .wasm_binary import memory_import_pages
 
 WEIGHT_ALIGN = 64
 MAX_THREADS = 8
+
+
+def _check_memory(g: Graph, plan: Any, weight_size: int) -> None:
+    """The arena and the weight region are static arrays of one wasm32 memory (4 GiB at most)."""
+    check_arena("wasm", plan.size, weight_size, {n: s.byte_length for n, s in plan.slots.items()},
+                where=g.source or g.name)
 
 
 class WasmBackend(JsFallbackBackend):
@@ -46,6 +53,7 @@ class WasmBackend(JsFallbackBackend):
         fused = fuse_residual(g, EMITTERS["Conv"].supports)
         in_wasm = [n.domain == "" and n.op_type in EMITTERS and EMITTERS[n.op_type].supports(n, g) for n in g.nodes]
         plan = ctx.plan_memory(g, self.storage_bytes, include_io=True)
+        _check_memory(g, plan, 0)  # before emitting anything: an arena alone may not fit
 
         weights: dict[str, int] = {}   # value name -> offset in the weight region
         extra: dict[str, Value] = {}
@@ -92,6 +100,7 @@ class WasmBackend(JsFallbackBackend):
             else:
                 steps.append({"js": node})
 
+        _check_memory(g, plan, weight_size)
         c_source = self._c_source(segments, ectx, plan.size, weight_size)
         with_threads = option_flag(ctx.options, "threads", True)
         module, hit = toolchain.build_module(c_source, threads=False)
