@@ -24,6 +24,7 @@ from webdnn_build.node import NodeWorker
 from webdnn_build.verify import compare, run_onnxruntime
 
 from .conformance.test_webgpu import _adapter
+from .helpers import requires
 
 
 def hostile_names(marker: Path) -> list[str]:
@@ -96,8 +97,8 @@ def bundle_files(out: Path) -> dict[str, bytes]:
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
 
 
-BACKENDS = ["js", "wasm", pytest.param("webgpu", marks=pytest.mark.skipif(
-    not _adapter(), reason="no WebGPU adapter in Node (eval \"$(tools/setup-webgpu.sh)\")"))]
+BACKENDS = ["js", "wasm", pytest.param("webgpu", marks=requires(
+    None if _adapter() else "no WebGPU adapter in Node (eval \"$(tools/setup-webgpu.sh)\")"))]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
