@@ -185,6 +185,7 @@ export class JsExecutor {
     values.forEach((v, i) => {
       if (!v.const) return;
       try {
+        if (typeof v.dtype === 'string' && v.dtype !== v.const?.dtype) throw new Error(`the constant is ${v.const?.dtype}, the value ${v.dtype}`);
         g.constants[i] = decodeConstant(v.const, weights);
       } catch (e) {
         throw new Error(`constant '${v.name}': ${e.message}`, { cause: e });
@@ -261,6 +262,11 @@ export class JsExecutor {
       scope: null,
       output(index, shape, dtype) {
         const vi = op.outputs[index];
+        // a corrupted program (e.g. absurd pads) must not make a kernel compute far more than planned
+        const declared = vi >= 0 ? graph.values[vi]?.shape : null;
+        if (Array.isArray(declared) && declared.every((d) => Number.isInteger(d) && d >= 0) && sizeOf(shape) > sizeOf(declared)) {
+          throw new Error(`output ${index} would have shape [${shape}], larger than the program's [${declared}]`);
+        }
         const slot = vi >= 0 ? graph.slots[vi] : null;
         const Ctor = TYPED_ARRAYS[dtype];
         if (slot && Ctor && dtype !== 'string') {
@@ -352,6 +358,10 @@ export class JsExecutor {
         if (first) this.applyActivation(first, attrs);
       }
     } catch (e) {
+      // a kernel reading an input that a corrupted program left out (its index -1, or the list too short)
+      if (e instanceof TypeError && /of (null|undefined) \(reading '(dtype|shape|data|length|map)'\)/.test(e.message)) {
+        throw new Error(`${label}: an input the op needs is missing (inputs ${JSON.stringify(op.inputs)}: ${e.message})`);
+      }
       throw new Error(`${label}: ${e.message}`, { cause: e });
     }
     for (const vi of step.frees) storage[vi] = undefined;

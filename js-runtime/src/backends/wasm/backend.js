@@ -227,6 +227,9 @@ export class WasmExecutor {
       }
       const a = this.addrs[vi];
       if (t.data.length !== a.n) throw new Error(`constant '${v.name}' has ${t.data.length} elements, its shape needs ${a.n}`);
+      if ((t.data instanceof BigInt64Array || t.data instanceof BigUint64Array) !== (a.Ctor === BigInt64Array || a.Ctor === BigUint64Array)) {
+        throw new Error(`constant '${v.name}' is ${t.dtype}, its value is ${v.dtype}`);
+      }
       new a.Ctor(buffer, a.offset, a.n).set(t.data);
     }
     exports.wdn_prepare();
@@ -286,6 +289,7 @@ export class WasmExecutor {
    */
   run(feeds) {
     if (!this.exports) throw new Error('wasm backend has been disposed');
+    if (this.trapped) throw new Error(`the wasm module trapped in an earlier run (${this.trapped}); load the model again`);
     if (this.memory.buffer !== this.buffer) this._bind(this.memory.buffer);
     const { values } = this.plan;
     const storage = this.js ? this.js.top.constants.slice() : new Array(values.length);
@@ -316,7 +320,9 @@ export class WasmExecutor {
           if (nth > 1) ex.wdn_run_segment_mt(step.wasm, nth);
           else ex.wdn_run_segment(step.wasm, 0, 1);
         } catch (e) {
-          throw new Error(`${step.label}: ${message(e)}`, { cause: e });
+          // a trap leaves the module's state (its stack pointer, half-written values) undefined
+          this.trapped = `${step.label}: ${message(e)}`;
+          throw new Error(this.trapped, { cause: e });
         }
       }
       if (profile) {

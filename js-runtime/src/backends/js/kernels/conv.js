@@ -5,7 +5,7 @@
 // contiguous) and multiplied with the weights by gemmNT (matmul.js). ConvTranspose is the reverse:
 // a GEMM gives every input position's contribution per (output channel, kernel offset), which is
 // then scatter-added into the output (col2im).
-import { roundToDtype, sizeOf, stridesOf, toNumbers } from './util.js';
+import { newScratch, roundToDtype, sizeOf, stridesOf, toNumbers } from './util.js';
 import { gemmNT, transposeInto } from './matmul.js';
 
 /** Spatial attributes shared by convolutions and pools, with ONNX defaults applied. */
@@ -66,7 +66,7 @@ export function windowTable(posShape, targetShape, kernel, strides, dilations, b
   const rank = posShape.length;
   const KK = sizeOf(kernel);
   const tStrides = stridesOf(targetShape);
-  const table = new Int32Array((p1 - p0) * KK);
+  const table = newScratch(Int32Array, (p1 - p0) * KK, 'a window index table');
   // Per axis: for each (position, kernel index) the coordinate, kept in small arrays.
   const pos = new Array(rank).fill(0);
   let rem = p0;

@@ -35,12 +35,28 @@ export function sizeOf(shape) {
   return n;
 }
 
+/** The most bytes one tensor may take (as MAX_TENSOR_BYTES in src/bundle.js). */
+const MAX_TENSOR_BYTES = 2 ** 31;
+
+/** A new typed array of `n` elements for kernel scratch space, refused with an Error when `n` is absurd. */
+export function newScratch(Ctor, n, what = 'scratch space') {
+  if (!(Number.isSafeInteger(n) && n >= 0) || n * Ctor.BYTES_PER_ELEMENT > MAX_TENSOR_BYTES) {
+    throw new Error(`${what} of ${n} elements is over the limit of ${MAX_TENSOR_BYTES} bytes, or not a valid size`);
+  }
+  return new Ctor(n);
+}
+
 /** A new tensor; `data` is allocated (zero-filled) when not given. */
 export function makeTensor(dtype, shape, data) {
   const Ctor = TYPED_ARRAYS[dtype];
   if (!Ctor) throw new Error(`unsupported dtype ${dtype}`);
   const n = sizeOf(shape);
   if (data === undefined) {
+    // a corrupted program (or absurd attributes) must fail here with a clear Error, not a RangeError
+    const bytes = n * (Ctor.BYTES_PER_ELEMENT ?? 8);
+    if (!(Number.isSafeInteger(n) && n >= 0) || bytes > MAX_TENSOR_BYTES) {
+      throw new Error(`a tensor of shape [${shape}] (${n} elements of ${dtype}) is over the limit of ${MAX_TENSOR_BYTES} bytes, or not a valid size`);
+    }
     data = dtype === 'string' ? new Array(n).fill('') : new Ctor(n);
   }
   return { dtype, shape: [...shape], data };
