@@ -132,6 +132,7 @@ function validatePlan(plan, planPath) {
   plan.inputs.forEach((vi) => index(vi, 'inputs'));
   plan.outputs.forEach((vi) => index(vi, 'outputs'));
   plan.values.forEach((v, i) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) bad(`value #${i} is not an object`);
     const g = v.gpu;
     if (!g) return;
     const where = `value '${v.name ?? `#${i}`}'`;
@@ -297,7 +298,7 @@ export async function createWebGPUBackend(bundle, entry, options = {}) {
     }
   }
 
-  const plan = await bundle.readJSON(planPath);
+  const plan = await bundle.readJSON(planPath, 'manifest.json "backends.webgpu.plan"');
   validatePlan(plan, planPath);
   const needs = planNeeds(plan);
   const limitsSource = device ? device.limits : adapter.limits;
