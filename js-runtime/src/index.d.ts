@@ -140,20 +140,57 @@ export interface ThreadInfo {
   reason: string | null;
 }
 
-/** A backend skipped by load(), and why. */
+/** A backend skipped by load() (or, with phase 'run', given up after load), and why. */
 export interface FallbackEntry {
   backend: string;
   reason: string;
+  /**
+   * 'run': recorded after load, when the WebGPU device was lost and the runner moved on to the next
+   * backend of the preference list (the lost one: reason "the device was lost (...)"; backends that
+   * then failed to load: their reason). Absent for entries made by load().
+   */
+  phase?: 'run';
+}
+
+/** What Runner.stats() returns (counters for leak checks). */
+export interface RunnerStats {
+  /** The backend in use. */
+  backend: string;
+  /** Runs that completed on this runner. */
+  runs: number;
+  /** Live GPU buffers of this runner (created minus destroyed; 0 off the webgpu backend and after dispose). */
+  gpuBuffers: number;
+  /** The wasm backend's memory size in bytes (0 on other backends and after dispose). */
+  wasmMemoryBytes: number;
+  disposed: boolean;
+}
+
+/** What resourceCounters() returns: GPU objects of the webgpu backend over all runners of the process. */
+export interface ResourceCounters {
+  /** Buffers created minus destroyed. */
+  gpuBuffersLive: number;
+  gpuBuffersCreated: number;
+  gpuBuffersDestroyed: number;
+  /** Devices the backend requested minus those it destroyed (callers' devices are not counted). */
+  gpuDevicesLive: number;
+  gpuDevicesCreated: number;
+  gpuDevicesDestroyed: number;
 }
 
 /** A loaded model on one backend; created by load(). */
 export class Runner {
   private constructor();
-  /** The backend in use. */
+  /**
+   * The backend in use. Changes after load only when the WebGPU device is lost: the run that meets
+   * the loss moves on to the next backend of the preference list (see fallbackLog).
+   */
   readonly backend: string;
   readonly inputs: TensorSpec[];
   readonly outputs: TensorSpec[];
-  /** Backends tried before this one, with the reasons they were skipped. */
+  /**
+   * Backends tried before this one, with the reasons they were skipped; after a lost WebGPU device,
+   * also entries with phase 'run' (docs/webgpu-backend.md, "Device loss").
+   */
   readonly fallbackLog: FallbackEntry[];
   /** The bundle's manifest.json. */
   readonly manifest: Record<string, any>;
@@ -162,8 +199,12 @@ export class Runner {
   /** The wasm backend's thread choice; null for other backends. */
   readonly threadInfo: ThreadInfo | null;
   /**
-   * Runs the model; outputs are freshly allocated (safe to keep across runs).
-   * Rejects on invalid feeds, kernel errors, or after dispose().
+   * Runs the model; outputs are freshly allocated (safe to keep across runs). Runs on one runner are
+   * queued and executed one after another; concurrent calls each get their own result.
+   * Rejects on invalid feeds, kernel errors, or after dispose() (Error "run(): this runner has been
+   * disposed"). When the WebGPU device is lost, the run is retried on the next backend of the
+   * preference list; with none left it rejects with "the WebGPU device was lost ...; load the model
+   * again" (the Error has `fallbackLog`), and so do later runs.
    */
   run(feeds: Record<string, Feed> | Map<string, Feed>): Promise<Record<string, Value>>;
   /**
@@ -171,9 +212,20 @@ export class Runner {
    * otherwise null.
    */
   profile(): { step: string; ms: number; runs: number }[] | null;
-  /** Releases the backend's memory; the runner cannot run afterwards. */
-  dispose(): void;
+  /** Counters for leak checks (cheap: no GPU or wasm call). */
+  stats(): RunnerStats;
+  /**
+   * Releases the backend's memory (GPU buffers, the device it requested, wasm memory, workers); the
+   * runner cannot run afterwards. Runs still queued reject with "run(): this runner has been
+   * disposed"; a run already executing completes first and the memory is released right after it.
+   * The promise resolves once the memory is released (at once when no run is executing); calling
+   * dispose() again returns the same promise.
+   */
+  dispose(): Promise<void>;
 }
+
+/** Process-wide counters of the GPU buffers and devices the webgpu backend holds (for leak checks). */
+export function resourceCounters(): ResourceCounters;
 
 /** Error thrown by load() when no backend could be used. */
 export interface NoBackendError extends Error {

@@ -5,6 +5,7 @@
 // measurements (10,000 runs, 200 cycles) are bench/reliability.mjs, not tests.
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { load, resourceCounters } from '../src/index.js';
 import { CASES, lifetimeFixture, maxError } from './lifetime-helpers.js';
 import { gpuSkip } from './webgpu-helpers.js';
@@ -79,3 +80,16 @@ for (const backend of ['js', 'wasm', 'webgpu']) {
     if (backend === 'webgpu') assert.ok(after.gpuBuffersCreated - before.gpuBuffersCreated >= CYCLES);
   });
 }
+
+test('wasm: a process started with --expose-gc (leak checks) still gets the threaded module', { skip: skips.wasm }, () => {
+  const index = new URL('../src/index.js', import.meta.url).href;
+  const code = `import(${JSON.stringify(index)}).then(async (m) => {
+    const r = await m.load(${JSON.stringify(fixture.dir)}, { backends: ['wasm'] });
+    console.log(JSON.stringify(r.threadInfo));
+    await r.dispose();
+  })`;
+  const r = spawnSync(process.execPath, ['--expose-gc', '-e', code], { encoding: 'utf8', timeout: 60000 });
+  assert.equal(r.status, 0, r.stderr);
+  const info = JSON.parse(r.stdout.trim().split('\n').pop());
+  assert.doesNotMatch(String(info.reason), /execArgv|could not be used/);
+});

@@ -4,6 +4,8 @@ the browser can run, and falls back with the reason in runner.fallbackLog:
 - WebGPU available (Chromium's SwiftShader, --enable-unsafe-webgpu) -> webgpu
 - navigator.gpu removed, or Chromium started without --enable-unsafe-webgpu (no adapter) -> wasm
 - navigator.gpu and globalThis.WebAssembly removed before the runtime loads -> js
+- the WebGPU device lost (device.destroy()) between runs or during a run -> the run moves on to
+  wasm, runner.fallbackLog gains { backend: 'webgpu', phase: 'run' } (docs/webgpu-backend.md)
 
 Outputs are compared with onnxruntime (rtol 1e-5, atol 1e-6: float32 elementwise ops).
 The harness is tests/browser/harness.mjs (playwright-core driving /usr/bin/chromium); the tests skip
@@ -142,8 +144,10 @@ def setup(tmp_path_factory):
     return {"bundle": bundle, "data": data, "expected": expected, "handmade": handmade}
 
 
-def _run(setup, *, disable=(), webgpu_flag=True, isolate=False, backends="webgpu,wasm,js") -> dict:
+def _run(setup, *, disable=(), webgpu_flag=True, isolate=False, backends="webgpu,wasm,js", lose=None) -> dict:
     query = f"bundle=/bundle/&inputs=/data/inputs.json&backends={backends}"
+    if lose:
+        query += f"&lose={lose}"
     if disable:
         query += "&disable=" + ",".join(disable)
     cmd = [_node(), str(HARNESS), "--mount", f"/={ROOT}", "--mount", f"/bundle/={setup['bundle']}",
@@ -203,3 +207,28 @@ def test_no_webgpu_no_wasm_falls_back_to_js(setup):
     assert reasons["webgpu"].startswith("no WebGPU in this environment")
     assert reasons["wasm"] == "WebAssembly is not available in this environment"
     _check_outputs(result, setup["expected"])
+
+
+@pytest.mark.parametrize("when", ["between", "during"])
+def test_lost_device_moves_the_run_on_to_wasm(setup, when):
+    result = _run(setup, lose=when)
+    if result["backend"] != "webgpu":
+        require_or_skip(f"Chromium gives no WebGPU adapter here: {result['fallbackLog']}")
+    _check_outputs(result, setup["expected"])
+    after = result["afterLoss"]
+    assert "error" not in after, after
+    assert after["backend"] == "wasm"
+    lost = after["fallbackLog"][-1]
+    assert lost["backend"] == "webgpu" and lost["phase"] == "run"
+    assert lost["reason"].startswith("the device was lost (destroyed"), lost
+    _check_outputs(after, setup["expected"])
+
+
+def test_lost_device_with_no_backend_left_rejects_the_run(setup):
+    result = _run(setup, lose="during", backends="webgpu")
+    if result["backend"] != "webgpu":
+        require_or_skip(f"Chromium gives no WebGPU adapter here: {result['fallbackLog']}")
+    after = result["afterLoss"]
+    assert after["error"].startswith("the WebGPU device was lost"), after
+    assert after["error"].endswith("load the model again"), after
+    assert [f["backend"] for f in after["fallbackLog"]] == ["webgpu"]

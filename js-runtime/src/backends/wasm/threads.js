@@ -70,7 +70,8 @@ export async function chooseThreads(plan, requested) {
 
 /**
  * Node flags for the workers: the parent's (e.g. wasm feature flags), minus those that only apply
- * to the main script (--eval/--print and their code, --input-type), which workers reject.
+ * to the main script (--eval/--print and their code, --input-type) and per-process V8 flags
+ * (--expose-gc, as in `node --expose-gc` leak checks), which workers reject.
  */
 function workerExecArgv() {
   const out = [];
@@ -79,6 +80,7 @@ function workerExecArgv() {
     const a = args[i];
     if (a === '-e' || a === '--eval' || a === '-p' || a === '--print' || a === '-pe') { i++; continue; }
     if (a.startsWith('--eval=') || a.startsWith('--print=') || a.startsWith('--input-type')) continue;
+    if (a === '--expose-gc' || a === '--expose_gc') continue;
     out.push(a);
   }
   return out;
