@@ -66,10 +66,42 @@ def _read_model(path: Path) -> onnx.ModelProto:
         raise ImportError_(f"{path}: {hint}: {exc}") from exc
     if model.ir_version <= 0 or not model.HasField("graph"):
         raise ImportError_(f"{path}: not an ONNX model (no IR version or graph)")
+    bad = _invalid_string(model, "model")
+    if bad:
+        raise ImportError_(f"{path}: corrupt ONNX file: the string field {bad} is not valid UTF-8")
     if model.ir_version > MAX_IR_VERSION:
         raise ImportError_(f"{path}: IR version {model.ir_version} is newer than this onnx library supports ({MAX_IR_VERSION})")
     _load_small_external_data(model, path)
     return model
+
+
+def _invalid_string(msg: Any, trail: str) -> Optional[str]:
+    """The path of the first string field of ``msg`` that is not valid UTF-8, or None.
+
+    protobuf parses proto2 ``string`` fields without checking them; reading one later raises
+    ``UnicodeDecodeError`` or hands back ``bytes``, deep inside the import or a backend.
+    """
+    try:
+        fields = msg.ListFields()
+    except UnicodeDecodeError:
+        return trail
+    for fd, value in fields:
+        name = f"{trail}.{fd.name}"
+        repeated = fd.is_repeated if hasattr(fd, "is_repeated") else fd.label == fd.LABEL_REPEATED
+        if fd.type == fd.TYPE_STRING:
+            try:
+                values = list(value) if repeated else [value]
+            except UnicodeDecodeError:
+                return name
+            if any(not isinstance(v, str) for v in values):
+                return name
+        elif fd.type == fd.TYPE_MESSAGE:
+            subs = list(value) if repeated else [value]
+            for i, sub in enumerate(subs):
+                found = _invalid_string(sub, f"{name}[{i}]" if repeated else name)
+                if found:
+                    return found
+    return None
 
 
 def _external_info(t: onnx.TensorProto, path: Path) -> tuple[Any, int, int]:
