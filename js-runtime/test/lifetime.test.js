@@ -8,10 +8,11 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { load, resourceCounters } from '../src/index.js';
 import { CASES, lifetimeFixture, maxError } from './lifetime-helpers.js';
+import { requireOrSkip } from './ci.js';
 import { gpuSkip } from './webgpu-helpers.js';
 
 const fixture = lifetimeFixture();
-const fixtureSkip = fixture.reason ? `the lifetime fixture cannot be built: ${fixture.reason}` : false;
+const fixtureSkip = requireOrSkip(fixture.reason && `the lifetime fixture cannot be built: ${fixture.reason}`);
 if (fixtureSkip) console.log(`# ${fixtureSkip}`);
 const skips = { js: fixtureSkip, wasm: fixtureSkip, webgpu: fixtureSkip || await gpuSkip() };
 const TOLERANCE = 1e-5;

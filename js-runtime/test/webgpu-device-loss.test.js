@@ -6,10 +6,11 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { load, resourceCounters } from '../src/index.js';
 import { CASES, lifetimeFixture, maxError } from './lifetime-helpers.js';
+import { requireOrSkip } from './ci.js';
 import { gpuSkip } from './webgpu-helpers.js';
 
 const fixture = lifetimeFixture();
-const skip = fixture.reason ? `the lifetime fixture cannot be built: ${fixture.reason}` : await gpuSkip();
+const skip = requireOrSkip(fixture.reason && `the lifetime fixture cannot be built: ${fixture.reason}`) || await gpuSkip();
 const TOLERANCE = 1e-5;
 const feed = (k) => ({ x: fixture.inputs[k % CASES] });
 const check = (o, k) => {
