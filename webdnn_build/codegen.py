@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Callable, Optional, Sequence
 
-from .errors import ConfigError
+from .errors import ConfigError, ShapeError
 from .ir import Graph, Node, Shape, Value, dtype_name
 
 #: the attributes of the fused-activation contract (docs/passes.md)
@@ -150,8 +150,14 @@ def spatial_params(node: Node, x_shape: Sequence[int], kernel: Sequence[int], y_
 
 
 def broadcast_strides(in_shape: Sequence[int], out_shape: Sequence[int]) -> list[int]:
-    """Element strides of ``in_shape`` aligned to ``out_shape`` (0 on broadcast axes)."""
+    """Element strides of ``in_shape`` aligned to ``out_shape`` (0 on broadcast axes).
+
+    A shape that does not broadcast to ``out_shape`` (a model whose declared shapes contradict its
+    ops) is a :class:`ShapeError`: native kernels would address memory outside the tensor.
+    """
     rank = len(out_shape)
+    if len(in_shape) > rank or any(d != 1 and d != out_shape[rank - len(in_shape) + i] for i, d in enumerate(in_shape)):
+        raise ShapeError(f"shape {list(in_shape)} does not broadcast to {list(out_shape)}")
     strides = [0] * rank
     acc = 1
     for i in range(len(in_shape) - 1, -1, -1):

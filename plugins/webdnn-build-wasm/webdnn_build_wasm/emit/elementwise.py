@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from webdnn_build.codegen import broadcast_strides, collapse_axes
+from webdnn_build.errors import ShapeError
 from webdnn_build.ir import Graph, Node
 
 from .base import EmitContext, Emitter, act_struct, all_float32_static, cfloat, struct_init, supported_activation
@@ -43,8 +44,12 @@ class BinaryEmitter(Emitter):
     @staticmethod
     def _dims(node: Node, graph: Graph, a: str, b: str):
         out = tuple(graph.values[node.outputs[0]].shape)
-        sa = broadcast_strides(tuple(graph.values[a].shape), out)
-        sb = broadcast_strides(tuple(graph.values[b].shape), out)
+        try:
+            sa = broadcast_strides(tuple(graph.values[a].shape), out)
+            sb = broadcast_strides(tuple(graph.values[b].shape), out)
+        except ShapeError as exc:
+            raise ShapeError(f"{graph.source or graph.name}: {node.describe()}: the model's declared shapes "
+                             f"contradict the op: {exc}") from None
         return collapse(out, sa, sb)
 
     def emit(self, node: Node, ctx: EmitContext) -> list[str]:
