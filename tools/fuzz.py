@@ -865,6 +865,7 @@ def summarise(cases, results, args, seconds) -> dict[str, Any]:
     summary["command"] = "python tools/fuzz.py " + " ".join(sys.argv[1:])
     summary["machine"] = f"{platform.node()} ({platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()})"
     summary["timeout_s"] = args.timeout
+    summary["date"] = time.strftime("%Y-%m-%d %H:%M %Z")
     return summary
 
 

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from webdnn_build.errors import ShapeError
 from webdnn_build.ir import Graph, Node
 
 from .base import EmitContext, Emitter, act_struct, all_float32_static, cfloat, supported_activation
@@ -15,7 +16,20 @@ class ConcatEmitter(Emitter):
     ops = ("Concat",)
 
     def supports(self, node: Node, graph: Graph) -> bool:
-        return all_float32_static(graph, node.inputs + node.outputs)
+        if not all_float32_static(graph, node.inputs + node.outputs):
+            return False
+        out = tuple(graph.values[node.outputs[0]].shape)
+        axis = int(node.attrs.get("axis", 1))
+        shapes = [tuple(graph.values[i].shape) for i in node.inputs]
+        ok = -len(out) <= axis < len(out) and all(len(s) == len(out) for s in shapes)
+        if ok:
+            a = axis + len(out) if axis < 0 else axis
+            ok = sum(s[a] for s in shapes) == out[a] and all(
+                s[:a] + s[a + 1:] == out[:a] + out[a + 1:] for s in shapes)
+        if not ok:  # checked here: the copies below would address memory outside the tensors
+            raise ShapeError(f"{graph.source or graph.name}: {node.describe()}: axis {axis} and input shapes "
+                             f"{[list(s) for s in shapes]} do not give the declared output shape {list(out)}")
+        return True
 
     def emit(self, node: Node, ctx: EmitContext) -> list[str]:
         out = ctx.shape(node.outputs[0])
