@@ -58,3 +58,29 @@ def test_harness_counts_a_foreign_exception_as_a_crash(tmp_path, monkeypatch):
             "files": {}, "backend": "js", "preexisting": False}
     result = fuzz.run_case(case, tmp_path, None)
     assert result["outcome"] == "crash" and "KeyError" in result["signature"]
+
+
+def test_invalid_utf8_string_field_is_an_import_error(tmp_path):
+    """Found by the fuzzer: protobuf does not check proto2 strings; a flipped byte in a name gave a
+    UnicodeDecodeError (or bytes attribute names reaching json.dumps)."""
+    from webdnn_build.compiler import BuildOptions, compile_model
+    from webdnn_build.errors import ImportError_
+
+    fuzz = _fuzz_module()
+    blob = fuzz.seed_models()["relu"][0].SerializeToString().replace(b"fuzz", b"f\xffzz")  # producer_name
+    (tmp_path / "m.onnx").write_bytes(blob)
+    with pytest.raises(ImportError_, match="producer_name is not valid UTF-8"):
+        compile_model(tmp_path / "m.onnx", tmp_path / "out", BuildOptions(backends=["js"]), log=lambda m: None)
+    assert not (tmp_path / "out").exists()
+
+
+def test_shapes_that_do_not_broadcast_are_a_shape_error():
+    """Found by the fuzzer: a value_info contradicting an Add's inputs reached the wasm emitter (IndexError)."""
+    from webdnn_build.codegen import broadcast_strides
+    from webdnn_build.errors import ShapeError
+
+    assert broadcast_strides((16,), (2, 16)) == [0, 1]
+    with pytest.raises(ShapeError):
+        broadcast_strides((2, 16), ())
+    with pytest.raises(ShapeError):
+        broadcast_strides((3,), (2, 16))
