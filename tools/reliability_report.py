@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -109,7 +110,7 @@ def _fuzz_section(title: str, data: Optional[dict], why: str, command: str, what
         lines += [f"Not run: {why or 'no result'}.", ""]
         return lines
     lines += [what, ""]
-    cmd = data.get("command") or command
+    cmd = re.sub(r"\s--save-failures\s+\S+", "", re.sub(r"--json\s+\S+", "--json out.json", data.get("command") or command))
     if cmd:
         lines += [f"Command: `{cmd}`" + (f" (seed {data['seed']})" if "seed" in data else ""), ""]
     if data.get("date"):
