@@ -58,9 +58,19 @@ def test_value_info(tmp_path):
 
 
 def test_negative_dim(tmp_path):
-    m = _save(tmp_path / "m.onnx", [helper.make_node("Relu", ["x"], ["y"])],
-              [float_input("x", [2, -3])], [float_input("y", [2, -3])])
-    assert "negative" in _refused(m, tmp_path, "x")
+    """Tensor data with a negative dim is refused, naming the tensor."""
+    w = onnx.TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[2, -3])
+    m = _save(tmp_path / "m.onnx", [helper.make_node("Add", ["x", "w"], ["y"])],
+              [float_input("x", [2, 3])], [float_input("y", [2, 3])], inits=[w])
+    assert "negative" in _refused(m, tmp_path, "w")
+
+
+def test_negative_declared_dim_means_unknown(tmp_path):
+    """A negative dim_value in a declared type is "unknown", as exporters and onnxruntime read it."""
+    m = _save(tmp_path / "m.onnx", [helper.make_node("Relu", ["x"], ["t"]), helper.make_node("Relu", ["t"], ["y"])],
+              [float_input("x", [2, 3])], [float_input("y", [2, 3])], value_info=[float_input("t", [-1, 3])])
+    result = compile_model(m, tmp_path / "out", BuildOptions(backends=["js"]), log=lambda s: None)
+    assert result.manifest["outputs"][0]["shape"] == [2, 3]
 
 
 def _raw_tensor(name: str, dims, data: bytes) -> onnx.TensorProto:

@@ -268,7 +268,9 @@ def _shape_of(vi_type: onnx.TypeProto) -> tuple[Optional[str], Optional[tuple]]:
         return dtype, None
     dims: list[Any] = []
     for d in tt.shape.dim:
-        if d.HasField("dim_value"):
+        # a negative dim_value in a declared type means "unknown" to exporters and onnxruntime
+        # (e.g. the onnx suite's expanded AffineGrid); only tensor data dims must be >= 0
+        if d.HasField("dim_value") and d.dim_value >= 0:
             dims.append(int(d.dim_value))
         elif d.dim_param:
             dims.append(d.dim_param)
