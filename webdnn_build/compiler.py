@@ -216,6 +216,10 @@ def compile_model(
         for rel, data in art.files.items():
             files[f"{name}/{rel}"] = data
         manifest["backends"][name] = art.manifest
+    # SHA-256 of every program file (plans, programs, modules): the runtime refuses a corrupted one
+    # before parsing or compiling it (a bit-flipped wasm module can validate and loop forever)
+    manifest["integrity"] = {rel: hashlib.sha256(data).hexdigest() for rel, data in sorted(files.items())
+                             if rel != "weights.bin" and isinstance(data, (bytes, bytearray))}
     files["manifest.json"] = bundle_json(manifest, indent=1)
     write_bundle_atomically(out, files)
     seconds = time.perf_counter() - t_start

@@ -11,6 +11,7 @@ import {
   isBigInt,
   sizeOf,
 } from './backends/js/kernels/util.js';
+import { checkSha256 } from './integrity.js';
 
 /** The bundle format this runtime reads. */
 export const BUNDLE_FORMAT = 'webdnn-bundle';
@@ -191,11 +192,18 @@ export class Bundle {
    */
   async readBytes(relPath, onBytes, field = 'file path') {
     this.path(field, relPath);
+    let bytes;
     try {
-      return await this.reader.read(relPath, onBytes);
+      bytes = await this.reader.read(relPath, onBytes);
     } catch (e) {
       throw new Error(`cannot read ${relPath} from bundle ${this.label}: ${e && e.message ? e.message : String(e)}`, { cause: e });
     }
+    // files the manifest lists under "integrity" are refused when their digest differs
+    const integrity = this.manifest?.integrity;
+    if (integrity && Object.hasOwn(integrity, relPath)) {
+      await checkSha256(bytes, integrity[relPath], `manifest.json "integrity" entry of ${relPath}`, `bundle ${this.label}: ${relPath}`);
+    }
+    return bytes;
   }
 
   /** A JSON file of the bundle, parsed (`field`: where its path was read). */
@@ -278,6 +286,17 @@ function validateManifest(manifest, label) {
       if (typeof w !== 'object' || Array.isArray(w)) throw new Error('manifest.json "weights" must be an object');
       if (w.file !== undefined && w.file !== null) bundlePath('manifest.json "weights.file"', w.file);
       if (w.byteLength !== undefined) checkCount('manifest.json "weights.byteLength"', w.byteLength, Number.MAX_SAFE_INTEGER);
+    }
+    const integrity = manifest.integrity;
+    if (integrity !== undefined) {
+      if (integrity === null || typeof integrity !== 'object' || Array.isArray(integrity)) {
+        throw new Error('manifest.json "integrity" must be an object of path -> SHA-256');
+      }
+      for (const [rel, digest] of Object.entries(integrity)) {
+        if (typeof digest !== 'string' || !/^[0-9a-f]{64}$/.test(digest)) {
+          throw new Error(`manifest.json "integrity" entry of ${JSON.stringify(rel)} is not a SHA-256 (64 lower-case hex digits)`);
+        }
+      }
     }
     for (const [name, entry] of Object.entries(manifest.backends)) {
       if (entry === null || typeof entry !== 'object') continue; // the backend reports it

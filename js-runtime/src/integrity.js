@@ -64,10 +64,10 @@ export async function sha256Hex(bytes) {
  */
 export async function checkSha256(bytes, expected, field, file) {
   if (typeof expected !== 'string' || !/^[0-9a-f]{64}$/.test(expected)) {
-    throw Object.assign(new Error(`${field} must be a SHA-256 (64 lower-case hex digits)`), { corruptFile: file });
+    throw Object.assign(new Error(`${field} is not a SHA-256 (64 lower-case hex digits)`), { corruptFile: file });
   }
   const got = await sha256Hex(bytes);
   if (got !== expected) {
-    throw Object.assign(new Error(`${file} is corrupted: its SHA-256 is ${got}, ${field} says ${expected}`), { corruptFile: file });
+    throw Object.assign(new Error(`${file} is corrupted: its SHA-256 is ${got}, the ${field} says ${expected}`), { corruptFile: file });
   }
 }

@@ -22,29 +22,35 @@ test('sha256Js and sha256Hex agree with node:crypto (padding edges included)', a
 
 const fixture = lifetimeFixture();
 
-test('load() refuses a wasm module whose bytes differ from the plan\'s digest', { skip: requireOrSkip(fixture.reason) }, async () => {
+test('load() refuses program files whose bytes differ from the manifest\'s "integrity" digests', { skip: requireOrSkip(fixture.reason) }, async () => {
   const { dir, cleanup } = tempDir('webdnn-integrity-');
   try {
     cpSync(fixture.dir, dir, { recursive: true });
-    const plan = JSON.parse(readFileSync(join(dir, 'wasm', 'plan.json'), 'utf8'));
-    for (const [file, key] of [[plan.module, 'moduleSha256'], [plan.moduleThreads, 'moduleThreadsSha256']]) {
-      assert.equal(plan[key], createHash('sha256').update(readFileSync(join(dir, file))).digest('hex'), key);
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+    const listed = Object.keys(manifest.integrity).sort();
+    assert.deepEqual(listed, ['js/program.json', 'wasm/model-mt.wasm', 'wasm/model.wasm', 'wasm/plan.json', 'webgpu/plan.json']);
+    for (const rel of listed) {
+      assert.equal(manifest.integrity[rel], createHash('sha256').update(readFileSync(join(dir, rel))).digest('hex'), rel);
     }
-    for (const threads of [1, 2]) {
-      const file = join(dir, threads === 1 ? plan.module : plan.moduleThreads);
+    // a bit flip in each file (the wasm ones on the single- and multi-threaded paths) fails load()
+    const cases = [['wasm/model.wasm', 'wasm', 1], ['wasm/model-mt.wasm', 'wasm', 2], ['wasm/plan.json', 'wasm', 1],
+      ['js/program.json', 'js', 1]];
+    for (const [rel, backend, threads] of cases) {
+      const file = join(dir, rel);
       const good = readFileSync(file);
       const flipped = Buffer.from(good);
       flipped[flipped.length >> 1] ^= 0x10;
       writeFileSync(file, flipped);
-      await assert.rejects(load(dir, { backends: ['wasm'], threads }), (e) => {
-        assert.match(e.message, /model(-mt)?\.wasm is corrupted: its SHA-256 is [0-9a-f]{64}, wasm\/plan\.json "module(Threads)?Sha256" says/);
+      await assert.rejects(load(dir, { backends: [backend], threads }), (e) => {
+        const quoted = rel.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+        assert.match(e.message, new RegExp(`${quoted} is corrupted: its SHA-256 is [0-9a-f]{64}, the manifest.json "integrity" entry of ${quoted} says`));
         return true;
-      });
+      }, rel);
       writeFileSync(file, good);
     }
     const runner = await load(dir, { backends: ['wasm'], threads: 1 });
-    const { output } = await runner.run({ x: fixture.inputs[0] }).then((r) => ({ output: Object.values(r)[0] }));
-    assert.ok(output.data.length > 0);
+    const out = Object.values(await runner.run({ x: fixture.inputs[0] }))[0];
+    assert.equal(out.data.length, fixture.outputs[0].length);
     await runner.dispose();
   } finally {
     cleanup();

@@ -8,7 +8,9 @@
 // names a folder of bundles), mutates one of their files in memory per case (manifest.json, the
 // backend's plan/program, weights.bin, model.wasm; see MUTATIONS), loads the result with
 // load() - through the file map reader (blob: URLs) for most cases, through a temp folder for
-// one case in eight - on one backend, runs it once with a valid input and classifies it:
+// one case in eight - on one backend, runs it once with a valid input and classifies it. Files the
+// manifest's "integrity" table lists keep their stale digest (corruption: load() must refuse them),
+// except half of the plan edits, which re-hash ("+rehashed") to reach the structural checks:
 //
 //   ok        load() and run() resolved (a mutation may leave the bundle valid, or change numbers)
 //   rejected  load() or run() rejected cleanly (see cleanRejection())
@@ -27,6 +29,7 @@
 // first crashes and hangs with their case index and error.
 
 import { fork, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
@@ -88,7 +91,7 @@ onnx.save(generate.build_tiny_cnn(), out + '/tiny_cnn.onnx')
 `;
 
 /** Builds the fixture bundles into `dir` (needs the repository's .venv); returns dir. */
-function buildFixtures(dir) {
+export function buildFixtures(dir) {
   const py = process.env.WEBDNN_PYTHON ?? join(REPO, '.venv', 'bin', 'python');
   const build = process.env.WEBDNN_BUILD ?? join(REPO, '.venv', 'bin', 'webdnn-build');
   if (!existsSync(py) || !existsSync(build)) {
@@ -115,7 +118,7 @@ function listFiles(dir, base = dir, out = {}) {
 }
 
 /** The bundles under `dir` (folders with a manifest.json): [{ name, files: { relPath: bytes } }]. */
-function readFixtures(dir) {
+export function readFixtures(dir) {
   const out = [];
   for (const name of readdirSync(dir).sort()) {
     if (!existsSync(join(dir, name, 'manifest.json'))) continue;
@@ -300,6 +303,15 @@ export function makeCase(fixtures, backends, seed, index) {
       const { tree, edit } = editTree(file, PLAN_EDITS);
       files[file] = enc.encode(JSON.stringify(tree));
       c.mutation = `${backend}-plan.${edit}`;
+    }
+    // Corruption leaves the manifest's digest stale (load() must refuse it). Half the plan edits also
+    // update the digest, as a buggy compiler would: those test the runtime's structural checks.
+    // Modules are never re-hashed: a wasm module is code, and its digest is what stops a corrupted one.
+    if (manifest.integrity && Object.hasOwn(manifest.integrity, file) && rng.chance(0.5)) {
+      const m = structuredClone(manifest);
+      m.integrity[file] = createHash('sha256').update(files[file]).digest('hex');
+      files['manifest.json'] = enc.encode(JSON.stringify(m));
+      c.mutation += '+rehashed';
     }
   } else if (kind === 'weights') {
     const w = files['weights.bin'] ?? new Uint8Array(0);

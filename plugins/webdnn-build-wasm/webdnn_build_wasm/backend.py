@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import numpy as np
@@ -146,9 +145,6 @@ class WasmBackend(JsFallbackBackend):
         program = {
             "module": "wasm/model.wasm",
             "moduleThreads": "wasm/model-mt.wasm" if module_mt is not None else None,
-            # the runtime refuses a module whose digest differs (a corrupted module can loop forever)
-            "moduleSha256": hashlib.sha256(module).hexdigest(),
-            "moduleThreadsSha256": hashlib.sha256(module_mt).hexdigest() if module_mt is not None else None,
             "memoryPages": {"initial": pages, "maximum": pages},
             "maxThreads": MAX_THREADS,
             "opsets": g.opsets,

@@ -9,7 +9,6 @@
 // and returns the outputs (views of wasm memory: the runner copies them out).
 
 import { bundlePath, checkCount, decodeConstant } from '../../bundle.js';
-import { checkSha256 } from '../../integrity.js';
 import { TYPED_ARRAYS, sizeOf } from '../js/kernels/util.js';
 import { chooseThreads, startWorkers } from './threads.js';
 import { capturedNames } from '../subgraphs.js';
@@ -75,7 +74,7 @@ export async function createWasmBackend(bundle, entry, options = {}) {
   const requested = options.threads ?? null;
   if (choice.threads > 1) {
     try {
-      const module = await compile(WA, bundle, plan.moduleThreads, `${planPath} "moduleThreads"`, plan.moduleThreadsSha256);
+      const module = await compile(WA, bundle, plan.moduleThreads, `${planPath} "moduleThreads"`);
       const inst = await instantiate(WA, module, plan, true);
       const exec = new WasmExecutor(plan, weights, inst, choice.threads, JsSteps);
       if (options.profile) exec.profile = new Map();
@@ -89,7 +88,7 @@ export async function createWasmBackend(bundle, entry, options = {}) {
     }
   }
 
-  const module = await compile(WA, bundle, plan.module, `${planPath} "module"`, plan.moduleSha256);
+  const module = await compile(WA, bundle, plan.module, `${planPath} "module"`);
   const inst = await instantiate(WA, module, plan, false);
   const exec = new WasmExecutor(plan, weights, inst, 1, JsSteps);
   if (options.profile) exec.profile = new Map();
@@ -152,10 +151,8 @@ function validatePlan(plan, planPath) {
   });
 }
 
-/** Compiles a module of the bundle; `sha256`: its digest from the plan (absent in older bundles). */
-async function compile(WA, bundle, path, field, sha256) {
-  const bytes = await bundle.readBytes(path, undefined, field);
-  if (sha256 !== undefined && sha256 !== null) await checkSha256(bytes, sha256, `${field.replace(/"$/, 'Sha256"')}`, path);
+async function compile(WA, bundle, path, field) {
+  const bytes = await bundle.readBytes(path, undefined, field); // checked against manifest "integrity"
   try {
     return await WA.compile(bytes);
   } catch (e) {

@@ -113,6 +113,9 @@ function piecesOf(gpu) {
   return Array.isArray(gpu.parts) ? gpu.parts : [gpu];
 }
 
+/** Upper bound on the threads a step may launch per element of its largest binding (see validatePlan). */
+const MAX_THREADS_PER_ELEMENT = 256;
+
 function validatePlan(plan, planPath) {
   const bad = (what) => { throw new Error(`${planPath}: ${what}`); };
   if (plan === null || typeof plan !== 'object') bad('not an object');
@@ -167,6 +170,7 @@ function validatePlan(plan, planPath) {
     if (!g) bad(`step ${k} is neither { gpu } nor { cpu }`);
     if (!Number.isInteger(g.shader) || typeof plan.shaders[g.shader] !== 'string') bad(`step ${k}: shader ${JSON.stringify(g.shader)} does not exist`);
     if (!Array.isArray(g.bindings)) bad(`step ${k}: "bindings" must be a list`);
+    let widest = 0; // bytes of the largest binding, for the dispatch bound below
     g.bindings.forEach((b, i) => {
       index(b?.value, `step ${k} binding ${i}`);
       const gv = plan.values[b.value].gpu;
@@ -179,6 +183,7 @@ function validatePlan(plan, planPath) {
       if (r.offset < g2.offset || r.offset + r.size > g2.offset + round4(g2.byteLength) || r.size <= 0) {
         bad(`step ${k} binding ${i}: the range lies outside value '${plan.values[b.value].name}'`);
       }
+      widest = Math.max(widest, r.size);
     });
     const dims = (a) => Array.isArray(a) && a.length >= 1 && a.length <= 3 && a.every((n) => Number.isInteger(n) && n >= 0);
     if (g.workgroups !== undefined) {
@@ -186,6 +191,23 @@ function validatePlan(plan, planPath) {
     } else if (!dims(g.invocations)) {
       bad(`step ${k}: "invocations" (or "workgroups") must be 1 to 3 non-negative integers`);
     }
+    // Generated kernels launch at most one workgroup (<= 256 threads) per element they touch; a
+    // dispatch far beyond that comes from a corrupted plan and would keep the GPU busy for minutes.
+    const threads = (g.workgroups ?? g.invocations).reduce((a, n) => a * n, 1);
+    const bound = MAX_THREADS_PER_ELEMENT * Math.max(1, widest / 2) + 65536;
+    if (threads > bound) {
+      bad(`step ${k}: dispatches ${threads} ${g.workgroups ? 'workgroups' : 'threads'}, more than ${MAX_THREADS_PER_ELEMENT} per element of its largest binding (${widest} bytes)`);
+    }
+    const wg = g.workgroup;
+    if (wg !== undefined && (wg === null || typeof wg !== 'object' || Array.isArray(wg))) bad(`step ${k}: "workgroup" must be an object`);
+    const ov = wg?.override;
+    if (ov !== undefined) {
+      if (ov === null || typeof ov !== 'object' || Array.isArray(ov)) bad(`step ${k}: "workgroup.override" must be an object of constants`);
+      for (const [name, value] of Object.entries(ov)) {
+        if (typeof value !== 'number' || !Number.isFinite(value)) bad(`step ${k}: override constant ${JSON.stringify(name)} is not a finite number`);
+      }
+    }
+    if (g.entryPoint !== undefined && typeof g.entryPoint !== 'string') bad(`step ${k}: "entryPoint" must be a string`);
   });
 }
 
