@@ -33,6 +33,7 @@ from typing import Any, Optional
 ROOT = Path(__file__).resolve().parent.parent
 JS_FUZZ = ROOT / "js-runtime" / "test" / "fuzz" / "fuzz-bundles.mjs"
 LIFETIME = ROOT / "bench" / "reliability.mjs"
+HEAP_DIFF = ROOT / "bench" / "heap-diff.mjs"
 DOC = ROOT / "docs" / "reliability.md"
 
 
@@ -95,6 +96,28 @@ def run_js(cases: int, seed: int, tmp: Path) -> tuple[Optional[dict], str, str]:
     return data, why, " ".join(cmd[:-1]) + " out.json"
 
 
+def run_webgpu_fuzz(cases: int, seed: int, tmp: Path) -> tuple[Optional[dict], str, str]:
+    """The bundle fuzz on the webgpu backend: needs a WebGPU adapter in Node (tools/setup-webgpu.sh)."""
+    if not JS_FUZZ.exists() or not shutil.which("node"):
+        return None, "not run (js-runtime/test/fuzz/fuzz-bundles.mjs or node missing)", ""
+    if not os.environ.get("VK_ICD_FILENAMES"):
+        return None, "not run (no WebGPU driver in the environment: eval \"$(tools/setup-webgpu.sh)\")", ""
+    out = tmp / "webgpu-fuzz.json"
+    cmd = ["node", str(JS_FUZZ.relative_to(ROOT)), "--cases", str(cases), "--seed", str(seed), "--backends", "webgpu",
+           "--json", str(out)]
+    data, why = _run(cmd, out, timeout=6 * 3600)
+    return data, why, " ".join(cmd[:-1]) + " out.json"
+
+
+def run_heap_diff(tmp: Path) -> tuple[Optional[dict], str, str]:
+    if not HEAP_DIFF.exists() or not shutil.which("node"):
+        return None, "not run (bench/heap-diff.mjs or node missing)", ""
+    out = tmp / "heap-diff.json"
+    cmd = ["node", str(HEAP_DIFF.relative_to(ROOT)), "--json", str(out)]
+    data, why = _run(cmd, out, timeout=3600)
+    return data, why, " ".join(cmd[:-1]) + " out.json"
+
+
 def run_lifetime(tmp: Path) -> tuple[Optional[dict], str, str]:
     if not LIFETIME.exists() or not shutil.which("node"):
         return None, "not run (bench/reliability.mjs or node missing)", ""
@@ -141,13 +164,80 @@ def _fuzz_section(title: str, data: Optional[dict], why: str, command: str, what
     return lines
 
 
-def _lifetime_section(data: Optional[dict], why: str, command: str) -> list[str]:
+def _mb(n: Optional[float]) -> str:
+    return "–" if n is None else f"{n / 1e6:.2f} MB"
+
+
+def _lifetime_section(data: Optional[dict], why: str, command: str, heap: tuple) -> list[str]:
     lines = ["## Load, concurrency and lifetime", ""]
     if data is None:
         return lines + [f"Not run: {why or 'no result'}.", ""]
     if command:
-        lines += [f"Command: `{command}`", ""]
-    lines += ["```json", json.dumps(data, indent=1)[:20000], "```", ""]
+        lines += [f"Command: `{command}`" + (f", run {data['date']}" if data.get("date") else ""), ""]
+    settings = data.get("settings", {})
+    lines += [f"Model: the lifetime fixture (MatMul 4×16·16×8 + Add + Relu), outputs checked against "
+              f"{data.get('reference', 'a reference')} on every run. Memory after `global.gc()`.", ""]
+    order = [b for b in ("js", "wasm", "webgpu") if b in data.get("backends", {})]
+    runs = data.get("backends", {})
+    lines += [f"**{settings.get('runs', '?'):,} consecutive runs on one runner**" if isinstance(settings.get("runs"), int)
+              else "**Consecutive runs on one runner**", "",
+              "| backend | runs | wrong | ms/run | JS heap start → end | wasm memory start → end | live GPU buffers start → end |",
+              "|---|---:|---:|---:|---|---|---|"]
+    for b in order:
+        r = runs[b]
+        if "runs" not in r:
+            lines.append(f"| {b} | {r.get('skipped') or r.get('error')} | | | | | |")
+            continue
+        wasm = f"{r['wasm_start']:,} → {r['wasm_end']:,} B" if b == "wasm" else "–"
+        gpu = f"{r['gpu_buffers_start']} → {r['gpu_buffers_end']}" if b == "webgpu" else "–"
+        lines.append(f"| {b}{' (' + str(r['threads']) + ' threads)' if (r.get('threads') or 1) > 1 else ''} | "
+                     f"{r['runs']:,} | {r['wrong']} | {r['ms_per_run']:.3f} | {_mb(r['heap_start'])} → {_mb(r['heap_end'])} | "
+                     f"{wasm} | {gpu} |")
+    adapters = {r.get("adapter") for r in runs.values() if r.get("adapter")}
+    if adapters:
+        lines += ["", "WebGPU adapter: " + ", ".join(sorted(adapters)) + "."]
+    cycles = data.get("cycles", {})
+    lines += ["", f"**{settings.get('cycles', '?')} load → run → dispose cycles in one process**", "",
+              "| backend | completed | wrong | ms/cycle | JS heap growth | RSS growth | GPU buffers live start → end (created) | GPU devices live start → end |",
+              "|---|---:|---:|---:|---:|---:|---|---|"]
+    for b in order:
+        c = cycles.get(b, {})
+        if "cycles" not in c:
+            lines.append(f"| {b} | {c.get('skipped') or c.get('error') or 'not run'} | | | | | | |")
+            continue
+        lines.append(f"| {b} | {c['completed']} | {c['wrong']} | {c['ms_per_cycle']:.1f} | {c['heap_growth'] / 1e3:+.0f} kB | "
+                     f"{(c['rss_end'] - c['rss_start']) / 1e6:+.1f} MB | {c['gpu_buffers_start']} → {c['gpu_buffers_end']} "
+                     f"({c['gpu_buffers_created']}) | {c['gpu_devices_start']} → {c['gpu_devices_end']} |")
+    hd, hwhy, hcmd = heap
+    lines += [""]
+    if hd is None:
+        lines += [f"What the heap growth is: not measured ({hwhy or 'no result'}).", ""]
+    else:
+        lines += [f"What the JS heap growth is (`{hcmd}`: V8 heap snapshots after {hd['warmup']} warm-up cycles and "
+                  f"after {hd['cycles']} more, compared by node type and name): compiled code — V8's JIT output, "
+                  "deopt data and its weak code lists — grows as functions get optimised; everything else is "
+                  "what the runtime could retain.", "",
+                  "| backend | compiled code growth | all other growth | per cycle |", "|---|---:|---:|---:|"]
+        for b, r in hd.get("backends", {}).items():
+            if "code_bytes" not in r:
+                lines.append(f"| {b} | {r.get('error') or r.get('skipped')} | | |")
+                continue
+            lines.append(f"| {b} | {r['code_bytes'] / 1e3:+.1f} kB | {r['other_bytes']:+,} B | {r['other_per_cycle']:+.1f} B |")
+        lines += [""]
+    conc = data.get("concurrency", {})
+    lines += [f"**{settings.get('concurrency', '?')} concurrent run() calls, and dispose() with runs queued**", "",
+              "| backend | calls | correct | ms for all | queued at dispose | rejected cleanly | executing run correct | run() after dispose rejected |",
+              "|---|---:|---:|---:|---:|---:|---|---|"]
+    for b in order:
+        c = conc.get(b, {})
+        if "calls" not in c:
+            lines.append(f"| {b} | {c.get('skipped') or c.get('error') or 'not run'} | | | | | | |")
+            continue
+        d = c.get("dispose_queued", {})
+        lines.append(f"| {b} | {c['calls']} | {c['correct']} | {c['ms']:.1f} | {d.get('queued')} | {d.get('rejected')} | "
+                     f"{'yes' if d.get('in_flight_ok') else 'no'} | {'yes' if d.get('run_after_dispose_rejected') else 'no'} |")
+    lines += ["", "<details><summary>raw JSON</summary>", "", "```json", json.dumps(data, indent=1)[:20000], "```", "",
+              "</details>", ""]
     return lines
 
 
@@ -177,6 +267,18 @@ a **hang** is a child still running after 10 s; **half-written** is an output fo
 nor a complete bundle. Most cases build with the js backend; every 8th builds with wasm (which compiles C
 with zig, cached by content hash).
 
+**JS (runtime).** `js-runtime/test/fuzz/fuzz-bundles.mjs` builds two small bundles (an MLP and the tiny
+CNN, for js, wasm and webgpu) and mutates one file per case in memory: manifest.json (truncated, bit flips,
+deleted keys, changed types, NaN/negative/huge numbers, value indices, paths leaving the bundle, a wrong
+weights length, or handed over as an object so NaN and undefined survive), the backend's plan or program
+(the same edits plus constant descriptors and paths), weights.bin (truncated, extended, bit flips) and
+model.wasm (truncated, bit flips). Files listed in the manifest's `integrity` table keep their stale digest
+(corruption, which load() must refuse); half of the plan edits re-hash (`+rehashed`), as a buggy compiler
+would, so the structural checks are reached too. Each case loads through the file map (one in eight through
+a folder) in a child process, runs once with a valid input, and is **ok** (loaded and ran), **rejected** (an
+Error with our message and no engine error or wasm trap in its cause chain), a **crash** (anything else,
+including a dead child process) or a **hang** (over 10 s).
+
 *Why hypothesis, not atheris*: the mutations are structural (which node, which attribute, which dim), and
 hypothesis draws each choice from a seeded stream, so a run is reproducible from `--seed` on any machine and a
 failing case can be replayed and shrunk; it is pure Python, pinned in requirements-dev.txt, and runs under
@@ -202,8 +304,10 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument("--from", dest="from_", action="append", default=[], metavar="KIND=FILE",
-                   help="use a JSON result instead of running (KIND: python, js, lifetime)")
-    p.add_argument("--skip", action="append", default=[], help="do not run this part (python, js, lifetime)")
+                   help="use a JSON result instead of running (KIND: python, js, webgpu, lifetime, heap)")
+    p.add_argument("--skip", action="append", default=[],
+                   help="do not run this part (python, js, webgpu, lifetime, heap)")
+    p.add_argument("--webgpu-cases", type=int, default=2000)
     p.add_argument("--out", default=str(DOC))
     args = p.parse_args(argv)
     given = {}
@@ -215,7 +319,9 @@ def main(argv=None) -> int:
         tmp = Path(tmp_s)
         for kind, runner in (("python", lambda: run_python(args.python_cases, args.seed, tmp, args.jobs)),
                              ("js", lambda: run_js(args.js_cases, args.seed, tmp)),
-                             ("lifetime", lambda: run_lifetime(tmp))):
+                             ("webgpu", lambda: run_webgpu_fuzz(args.webgpu_cases, args.seed, tmp)),
+                             ("lifetime", lambda: run_lifetime(tmp)),
+                             ("heap", lambda: run_heap_diff(tmp))):
             if kind in given:
                 try:
                     data = json.loads(given[kind].read_text())
@@ -231,10 +337,11 @@ def main(argv=None) -> int:
     lines = ["# Reliability", "",
              "<!-- generated by tools/reliability_report.py; do not edit by hand -->", "",
              f"Generated {today} on {machine()}.", "",
-             "Regenerate: `python tools/reliability_report.py` (or `--from python=FILE --from js=FILE "
-             "--from lifetime=FILE` with results of the individual scripts).", ""]
+             "Regenerate: `eval \"$(tools/setup-webgpu.sh)\"; python tools/reliability_report.py` (or `--from "
+             "KIND=FILE` with results of the individual scripts; kinds: python, js, webgpu, lifetime, heap).", ""]
     summary = []
-    for label, kind in (("Python fuzz (compiler)", "python"), ("JS fuzz (runtime, corrupted bundles)", "js")):
+    for label, kind in (("Python fuzz (compiler)", "python"), ("JS fuzz (runtime, corrupted bundles; js, wasm)", "js"),
+                        ("JS fuzz (runtime, corrupted bundles; webgpu)", "webgpu")):
         d = results[kind][0]
         if d is None:
             summary.append(f"| {label} | not run | | | |")
@@ -250,11 +357,14 @@ def main(argv=None) -> int:
                            results["js"][2],
                            "`load()`/`run()` must reject with an Error: never a wasm trap, an out-of-bounds read, "
                            "a hang or a crashed process.")
-    lines += _lifetime_section(*results["lifetime"])
+    lines += _fuzz_section("JS on webgpu: corrupted bundles through load() and run()", results["webgpu"][0],
+                           results["webgpu"][1], results["webgpu"][2],
+                           "The same harness and rules on the webgpu backend (Dawn in Node on a software Vulkan driver).")
+    lines += _lifetime_section(*results["lifetime"], results["heap"])
     lines += [METHOD]
     Path(args.out).write_text("\n".join(lines).rstrip() + "\n")
     print(f"wrote {args.out}")
-    bad = sum((r[0] or {}).get(k, 0) or 0 for r in (results["python"], results["js"])
+    bad = sum((r[0] or {}).get(k, 0) or 0 for r in (results["python"], results["js"], results["webgpu"])
               for k in ("crashes", "hangs")) + ((py or {}).get("half_written") or 0)
     return 1 if bad else 0
 
