@@ -33,7 +33,7 @@ demo: setup
 # Every test: Python (compiler, plugins, verify, ONNX conformance) and the JS runtime.
 test: setup test-env
 	$(PY) tools/sync_js_ops.py --check
-	. ./.webgpu-env && $(PY) -m pytest -q && node --test js-runtime/test/ \
+	. ./.webgpu-env && $(PY) -m pytest -q && node --test js-runtime/test/*.test.js \
 	  && node --test --test-concurrency=1 vite-plugin/test/*.test.js
 
 # CI=true (or 1, yes): a failed WebGPU or Chromium setup fails the run, and so does every test that
