@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -296,9 +298,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 130
     except Exception as exc:  # noqa: BLE001 — last resort: a bug of ours, reported without a traceback
         # (tools/fuzz.py counts any such exception as a crash: this only keeps the CLI's output readable)
-        import os
-        import traceback
-
         frame = traceback.extract_tb(exc.__traceback__)[-1]
         print(f"webdnn-build: internal error: {type(exc).__name__}: {exc} (at {os.path.basename(frame.filename)}:"
               f"{frame.lineno}); please report it with the model. Set WEBDNN_BUILD_DEBUG=1 for the traceback.",
