@@ -89,10 +89,18 @@ def _reason(report) -> str:
 _skipped: list[tuple[str, str]] = []
 _problems: list[str] = []
 _counts: Counter = Counter()
+#: (test folder, outcome) -> cases, printed at the end so a CI log shows which suites ran
+_outcomes: Counter = Counter()
+
+
+def _folder(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    return path.rsplit("/", 1)[0] if "/" in path else path
 
 
 def pytest_configure(config) -> None:
     _skipped.clear()
+    _outcomes.clear()
 
 
 def pytest_runtest_setup(item) -> None:
@@ -104,6 +112,11 @@ def pytest_runtest_setup(item) -> None:
 def pytest_runtest_logreport(report) -> None:
     if report.skipped and not hasattr(report, "wasxfail"):
         _skipped.append((report.nodeid, _reason(report)))
+        _outcomes[_folder(report.nodeid), "skipped"] += 1
+    elif report.failed:
+        _outcomes[_folder(report.nodeid), "failed"] += 1
+    elif report.when == "call" and report.passed:
+        _outcomes[_folder(report.nodeid), "passed"] += 1
 
 
 def pytest_collectreport(report) -> None:
@@ -128,5 +141,8 @@ def pytest_terminal_summary(terminalreporter) -> None:
     missing = sum(n for label, n in _counts.items() if label.startswith(MISSING))
     if missing and not in_ci():
         tr.write_line(f"{missing} cases skipped for a missing component (they fail under CI=true)", yellow=True)
+    for folder in sorted({f for f, _ in _outcomes}):
+        counts = ", ".join(f"{_outcomes[folder, o]} {o}" for o in ("passed", "failed", "skipped") if _outcomes[folder, o])
+        tr.write_line(f"ran {folder}: {counts}")
     by_reason = ", ".join(f"{label}: {n}" for label, n in _counts.most_common())
     tr.write_line(f"skips: {sum(_counts.values())} (by reason: {by_reason or 'none'})")
