@@ -191,3 +191,15 @@ def test_bad_external_reference_is_an_import_error(tmp_path, ref):
     m = _save(sub / "m.onnx", [helper.make_node("MatMul", ["x", "W"], ["y"])], [float_input("x", [1, 256])],
               [float_input("y", [1, 64])], inits=[t])
     _refused(m, tmp_path, "W")
+
+
+def test_splat_check_is_blockwise_and_exact():
+    """weights.py decides "fill" a block at a time (no full-size temporary: a 2.4 GB table built with
+    ~40 MB of private memory, tools/large_model_check.py); the answer is the same as a full compare."""
+    from webdnn_build.weights import _is_splat
+    a = np.zeros(3 * (1 << 20) + 5, np.float32)
+    assert _is_splat(a)
+    a[-1] = 1.0
+    assert not _is_splat(a)
+    assert not _is_splat(np.array([np.nan, np.nan], np.float32))  # NaN != NaN, as np.all(a == a[0])
+    assert _is_splat(np.array([0.0, -0.0], np.float32))

@@ -124,9 +124,15 @@ class WeightFile:
                 f.write(view[start:start + step])
 
 
-def _is_splat(a: np.ndarray) -> bool:
-    flat = a.ravel()
-    return bool(np.all(flat == flat[0]))
+def _is_splat(a: np.ndarray, step: int = 1 << 20) -> bool:
+    """Every element equals the first; compared a block at a time (no full-size temporary, early exit)."""
+    flat = a.reshape(-1)
+    first = flat[0]
+    for start in range(0, flat.size, step):
+        block = flat[start:start + step]
+        if not (block == first).all():
+            return False
+    return True
 
 
 def _bf16_to_float(bits: int) -> float:
