@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
 import re
@@ -30,12 +31,12 @@ from tests.conformance.exclusions import exclusions_for  # noqa: E402
 CATEGORY = {"OnnxBackendNodeModelTest": "node", "OnnxBackendRealModelTest": "light"}
 
 
-def run_backend(backend: str, xml_path: Path) -> None:
+def run_backend(backend: str, xml_path: Path, placement_path: Path) -> None:
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"tests/conformance/test_{backend}.py",
            "-k", "_cpu", f"--junitxml={xml_path}"]
     print("running:", " ".join(cmd), flush=True)
     # the report covers the whole suite on every backend (CI runs a webgpu subset by default)
-    env = {**os.environ, "WEBDNN_CONFORMANCE_WEBGPU": "full"}
+    env = {**os.environ, "WEBDNN_CONFORMANCE_WEBGPU": "full", "WEBDNN_CONFORMANCE_PLACEMENT": str(placement_path)}
     subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, env=env)
 
 
@@ -61,6 +62,28 @@ def collect(xml_path: Path) -> tuple[dict, list[tuple[str, str]]]:
     return counts, failures
 
 
+#: how a passing case's ops ran (tests/conformance/conftest.py records each case's bundle "placement")
+PLACES = ("all native", "partly native", "js kernels only", "none at run time")
+
+
+def collect_placement(path: Path) -> dict[str, Counter]:
+    """Passing cases per category (node / light) and place: every op on the backend's own kernels,
+    some, none (all on the js kernels in the bundle), or no op left to run (all folded at build)."""
+    counts = {c: Counter() for c in CATEGORY.values()}
+    if not path.exists():
+        return counts
+    for line in path.read_text().splitlines():
+        rec = json.loads(line)
+        if rec["outcome"] != "passed" or not rec["case"].endswith("_cpu") or rec.get("suite") not in CATEGORY:
+            continue
+        p = rec["placement"] or {}
+        native, fallback = p.get("native", 0), p.get("fallback", 0)
+        place = (PLACES[3] if native + fallback == 0 else PLACES[0] if fallback == 0
+                 else PLACES[2] if native == 0 else PLACES[1])
+        counts[CATEGORY[rec["suite"]]][place] += 1
+    return counts
+
+
 def case_names() -> list[str]:
     import warnings
 
@@ -70,7 +93,7 @@ def case_names() -> list[str]:
         [f"{t.name}_cpu" for t in loader.load_model_tests(kind="real")]
 
 
-def render(results: dict, names: list[str]) -> str:
+def render(results: dict, names: list[str], placements: dict[str, dict[str, Counter]]) -> str:
     lines = [
         "# Conformance on the official ONNX backend suite",
         "",
@@ -88,6 +111,18 @@ def render(results: dict, names: list[str]) -> str:
         n, lt = counts["node"], counts["light"]
         lines.append(f"| {backend} | {n['passed']} | {n['failed']} | {n['excluded']} | {lt['passed']} | {lt['failed']} | "
                      f"{lt['excluded']} | {n['passed'] + lt['passed']} / {sum(n.values()) + sum(lt.values())} |")
+    lines += ["", "## Where the ops ran", "",
+              "A pass says the bundle loaded on that backend and matched; this table says whose kernels did the work. "
+              "Of the passing cases: *all native* ran every op on the backend's own kernels (wasm code, WGSL), "
+              "*partly native* some, *js kernels only* none (every op on the js reference kernels inside the bundle), "
+              "*none at run time* had every op folded away at build. Counts are of the ops left after each "
+              "backend's fusions; an If/Loop/Scan counts as one op on the kernels that run it (js).", "",
+              "| backend | " + " | ".join(f"node: {p}" for p in PLACES) + " | " + " | ".join(f"light: {p}" for p in PLACES[:3]) + " |",
+              "|---|" + "---|" * (len(PLACES) + 3)]
+    for backend, placement in placements.items():
+        n, lt = placement["node"], placement["light"]
+        lines.append(f"| {backend} | " + " | ".join(str(n[p]) for p in PLACES) + " | "
+                     + " | ".join(str(lt[p]) for p in PLACES[:3]) + " |")
     for backend, (counts, failures) in results.items():
         lines += ["", f"## Exclusions on `{backend}` (tests/conformance/exclusions.py)", "",
                   "| pattern | cases | reason |", "|---|---|---|"]
@@ -110,14 +145,17 @@ def main() -> int:
     backends = args.backends.split(",") if args.backends else sorted(
         p.stem[len("test_"):] for p in (ROOT / "tests" / "conformance").glob("test_*.py"))
     results = {}
+    placements: dict[str, dict[str, Counter]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for backend in backends:
             xml_path = Path(tmp) / f"{backend}.xml"
-            run_backend(backend, xml_path)
+            placement_path = Path(tmp) / f"{backend}-placement.jsonl"
+            run_backend(backend, xml_path, placement_path)
             results[backend] = collect(xml_path)
+            placements[backend] = collect_placement(placement_path)
             c = results[backend][0]
             print(f"{backend}: node {dict(c['node'])}, light {dict(c['light'])}")
-    Path(args.out).write_text(render(results, case_names()))
+    Path(args.out).write_text(render(results, case_names(), placements))
     print(f"wrote {args.out}")
     return 0
 

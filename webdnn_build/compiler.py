@@ -215,7 +215,7 @@ def compile_model(
     for name, art in artifacts.items():
         for rel, data in art.files.items():
             files[f"{name}/{rel}"] = data
-        manifest["backends"][name] = art.manifest
+        manifest["backends"][name] = dict(art.manifest, **({"placement": art.placement} if art.placement else {}))
     # SHA-256 of every program file (plans, programs, modules): the runtime refuses a corrupted one
     # before parsing or compiling it (a bit-flipped wasm module can validate and loop forever)
     manifest["integrity"] = {rel: hashlib.sha256(data).hexdigest() for rel, data in sorted(files.items())

@@ -21,6 +21,8 @@ from .compiler import BuildOptions, compile_model
 from .node import NodeWorker
 
 _worker: Optional[NodeWorker] = None
+#: the "placement" ({"native", "fallback"} op counts) of the last bundle built, for conformance reports
+last_placement: Optional[dict[str, int]] = None
 _live_handles: set[int] = set()
 _tmp_root = Path(tempfile.mkdtemp(prefix="webdnn-conformance-"))
 atexit.register(shutil.rmtree, _tmp_root, ignore_errors=True)
@@ -69,6 +71,8 @@ class BundleRep(BackendRep):
         opts = BuildOptions(backends=[self.backend], input_shapes=self.shapes,
                             backend_options={"wasm": {"threads": "false"}} if self.backend == "wasm" else {})
         result = compile_model(model_path, work / "bundle", opts, log=_quiet)
+        global last_placement
+        last_placement = result.manifest["backends"][self.backend].get("placement")
         self.dtypes = {i["name"]: i["dtype"] for i in result.manifest["inputs"]}
         worker = shared_worker()
         # one live bundle at a time: the suite never goes back to an earlier case, and runtimes hold

@@ -128,6 +128,9 @@ class BackendArtifact:
 
     files: dict[str, bytes]
     manifest: dict[str, Any]
+    #: where the graph's ops run (written to the manifest entry as "placement"): "native" ops run on
+    #: this backend's own kernels, "fallback" ops on the js kernels inside the bundle (js: all native)
+    placement: Optional[dict[str, int]] = None
 
 
 class Registry:

@@ -69,7 +69,8 @@ class JsBackend(JsFallbackBackend):
         data = bundle_json(program)
         ctx.log(f"js: {len(program['ops'])} ops, arena {plan.size / 1e6:.2f} MB "
                 f"(without reuse {plan.unshared_size / 1e6:.2f} MB)")
-        return BackendArtifact(files={"program.json": data}, manifest={"program": "js/program.json"})
+        return BackendArtifact(files={"program.json": data}, manifest={"program": "js/program.json"},
+                               placement={"native": len(graph.nodes), "fallback": 0})
 
 
 def _encode_program(graph: Graph, ctx: CodegenContext, plan: Optional[Any]) -> dict[str, Any]:

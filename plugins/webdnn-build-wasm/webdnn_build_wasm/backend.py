@@ -164,7 +164,8 @@ class WasmBackend(JsFallbackBackend):
             files["model.c"] = c_source.encode()  # for debugging: the generated source next to the module
         if module_mt is not None:
             files["model-mt.wasm"] = module_mt
-        return BackendArtifact(files=files, manifest={"plan": "wasm/plan.json"})
+        return BackendArtifact(files=files, manifest={"plan": "wasm/plan.json"},
+                               placement={"native": n_wasm, "fallback": len(g.nodes) - n_wasm})
 
     @staticmethod
     def _c_source(segments: list[list[str]], ectx: EmitContext, arena: int, weight_size: int) -> str:

@@ -238,7 +238,8 @@ class WebGpuBackend(JsFallbackBackend):
                 + (f" ({', '.join(sorted({n.op_type for n in g.nodes if id(n) not in on_gpu}))})" if n_cpu else "")
                 + f", arena {plan.size / 1e6:.2f} MB, precision {precision}")
         data = bundle_json(program)
-        return BackendArtifact(files={"plan.json": data}, manifest={"plan": "webgpu/plan.json"})
+        return BackendArtifact(files={"plan.json": data}, manifest={"plan": "webgpu/plan.json"},
+                               placement={"native": n_gpu_nodes, "fallback": n_cpu})
 
 
 def _align(n: int, a: int = OFFSET_ALIGN) -> int:
