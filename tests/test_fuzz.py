@@ -12,9 +12,10 @@ import sys
 
 import pytest
 
-from .helpers import ROOT
+from .helpers import ROOT, requires
 
-pytest.importorskip("hypothesis", reason="hypothesis is in requirements-dev.txt")
+pytestmark = requires(None if importlib.util.find_spec("hypothesis") else
+                      "hypothesis is not installed (it is in requirements-dev.txt)")
 
 CASES = 300
 SEED = 8
