@@ -191,6 +191,20 @@ def _mb(n: Optional[float]) -> str:
     return "–" if n is None else f"{n / 1e6:.2f} MB"
 
 
+def _backend_table(header: str, align: str, entries: dict, names, key: str, cells) -> list[str]:
+    """A markdown table with one row per backend: ``cells(name, entry)`` when the entry has ``key``,
+    else the entry's skip or error reason padded to the width of the header."""
+    width = header.count("|") - 1
+    lines = [header, align]
+    for name in names:
+        e = entries.get(name, {})
+        if key in e:
+            lines.append("| " + " | ".join(cells(name, e)) + " |")
+        else:
+            lines.append(f"| {name} | {e.get('skipped') or e.get('error') or 'not run'} |" + " |" * (width - 2))
+    return lines
+
+
 def _lifetime_section(data: Optional[dict], why: str, command: str, heap: tuple) -> list[str]:
     lines = ["## Load, concurrency and lifetime", ""]
     if data is None:
@@ -200,37 +214,35 @@ def _lifetime_section(data: Optional[dict], why: str, command: str, heap: tuple)
     settings = data.get("settings", {})
     lines += [f"Model: the lifetime fixture (MatMul 4×16·16×8 + Add + Relu), outputs checked against "
               f"{data.get('reference', 'a reference')} on every run. Memory after `global.gc()`.", ""]
-    order = [b for b in ("js", "wasm", "webgpu") if b in data.get("backends", {})]
     runs = data.get("backends", {})
+    order = [b for b in ("js", "wasm", "webgpu") if b in runs]
+
+    def run_cells(b: str, r: dict) -> list[str]:
+        threads = f" ({r['threads']} threads)" if (r.get("threads") or 1) > 1 else ""
+        return [f"{b}{threads}", f"{r['runs']:,}", str(r["wrong"]), f"{r['ms_per_run']:.3f}",
+                f"{_mb(r['heap_start'])} → {_mb(r['heap_end'])}",
+                f"{r['wasm_start']:,} → {r['wasm_end']:,} B" if b == "wasm" else "–",
+                f"{r['gpu_buffers_start']} → {r['gpu_buffers_end']}" if b == "webgpu" else "–"]
+
     lines += [f"**{settings.get('runs', '?'):,} consecutive runs on one runner**" if isinstance(settings.get("runs"), int)
-              else "**Consecutive runs on one runner**", "",
-              "| backend | runs | wrong | ms/run | JS heap start → end | wasm memory start → end | live GPU buffers start → end |",
-              "|---|---:|---:|---:|---|---|---|"]
-    for b in order:
-        r = runs[b]
-        if "runs" not in r:
-            lines.append(f"| {b} | {r.get('skipped') or r.get('error')} | | | | | |")
-            continue
-        wasm = f"{r['wasm_start']:,} → {r['wasm_end']:,} B" if b == "wasm" else "–"
-        gpu = f"{r['gpu_buffers_start']} → {r['gpu_buffers_end']}" if b == "webgpu" else "–"
-        lines.append(f"| {b}{' (' + str(r['threads']) + ' threads)' if (r.get('threads') or 1) > 1 else ''} | "
-                     f"{r['runs']:,} | {r['wrong']} | {r['ms_per_run']:.3f} | {_mb(r['heap_start'])} → {_mb(r['heap_end'])} | "
-                     f"{wasm} | {gpu} |")
+              else "**Consecutive runs on one runner**", ""]
+    lines += _backend_table(
+        "| backend | runs | wrong | ms/run | JS heap start → end | wasm memory start → end | live GPU buffers start → end |",
+        "|---|---:|---:|---:|---|---|---|", runs, order, "runs", run_cells)
     adapters = {r.get("adapter") for r in runs.values() if r.get("adapter")}
     if adapters:
         lines += ["", "WebGPU adapter: " + ", ".join(sorted(adapters)) + "."]
-    cycles = data.get("cycles", {})
-    lines += ["", f"**{settings.get('cycles', '?')} load → run → dispose cycles in one process**", "",
-              "| backend | completed | wrong | ms/cycle | JS heap growth | RSS growth | GPU buffers live start → end (created) | GPU devices live start → end |",
-              "|---|---:|---:|---:|---:|---:|---|---|"]
-    for b in order:
-        c = cycles.get(b, {})
-        if "cycles" not in c:
-            lines.append(f"| {b} | {c.get('skipped') or c.get('error') or 'not run'} | | | | | | |")
-            continue
-        lines.append(f"| {b} | {c['completed']} | {c['wrong']} | {c['ms_per_cycle']:.1f} | {c['heap_growth'] / 1e3:+.0f} kB | "
-                     f"{(c['rss_end'] - c['rss_start']) / 1e6:+.1f} MB | {c['gpu_buffers_start']} → {c['gpu_buffers_end']} "
-                     f"({c['gpu_buffers_created']}) | {c['gpu_devices_start']} → {c['gpu_devices_end']} |")
+
+    lines += ["", f"**{settings.get('cycles', '?')} load → run → dispose cycles in one process**", ""]
+    lines += _backend_table(
+        "| backend | completed | wrong | ms/cycle | JS heap growth | RSS growth | GPU buffers live start → end (created) "
+        "| GPU devices live start → end |", "|---|---:|---:|---:|---:|---:|---|---|",
+        data.get("cycles", {}), order, "cycles",
+        lambda b, c: [b, str(c["completed"]), str(c["wrong"]), f"{c['ms_per_cycle']:.1f}", f"{c['heap_growth'] / 1e3:+.0f} kB",
+                      f"{(c['rss_end'] - c['rss_start']) / 1e6:+.1f} MB",
+                      f"{c['gpu_buffers_start']} → {c['gpu_buffers_end']} ({c['gpu_buffers_created']})",
+                      f"{c['gpu_devices_start']} → {c['gpu_devices_end']}"])
+
     hd, hwhy, hcmd = heap
     lines += [""]
     if hd is None:
@@ -239,26 +251,23 @@ def _lifetime_section(data: Optional[dict], why: str, command: str, heap: tuple)
         lines += [f"What the JS heap growth is (`{hcmd}`: V8 heap snapshots after {hd['warmup']} warm-up cycles and "
                   f"after {hd['cycles']} more, compared by node type and name): compiled code — V8's JIT output, "
                   "deopt data and its weak code lists — grows as functions get optimised; everything else is "
-                  "what the runtime could retain.", "",
-                  "| backend | compiled code growth | all other growth | per cycle |", "|---|---:|---:|---:|"]
-        for b, r in hd.get("backends", {}).items():
-            if "code_bytes" not in r:
-                lines.append(f"| {b} | {r.get('error') or r.get('skipped')} | | |")
-                continue
-            lines.append(f"| {b} | {r['code_bytes'] / 1e3:+.1f} kB | {r['other_bytes']:+,} B | {r['other_per_cycle']:+.1f} B |")
+                  "what the runtime could retain.", ""]
+        lines += _backend_table(
+            "| backend | compiled code growth | all other growth | per cycle |", "|---|---:|---:|---:|",
+            hd.get("backends", {}), list(hd.get("backends", {})), "code_bytes",
+            lambda b, r: [b, f"{r['code_bytes'] / 1e3:+.1f} kB", f"{r['other_bytes']:+,} B", f"{r['other_per_cycle']:+.1f} B"])
         lines += [""]
-    conc = data.get("concurrency", {})
-    lines += [f"**{settings.get('concurrency', '?')} concurrent run() calls, and dispose() with runs queued**", "",
-              "| backend | calls | correct | ms for all | queued at dispose | rejected cleanly | executing run correct | run() after dispose rejected |",
-              "|---|---:|---:|---:|---:|---:|---|---|"]
-    for b in order:
-        c = conc.get(b, {})
-        if "calls" not in c:
-            lines.append(f"| {b} | {c.get('skipped') or c.get('error') or 'not run'} | | | | | | |")
-            continue
+
+    def concurrency_cells(b: str, c: dict) -> list[str]:
         d = c.get("dispose_queued", {})
-        lines.append(f"| {b} | {c['calls']} | {c['correct']} | {c['ms']:.1f} | {d.get('queued')} | {d.get('rejected')} | "
-                     f"{'yes' if d.get('in_flight_ok') else 'no'} | {'yes' if d.get('run_after_dispose_rejected') else 'no'} |")
+        return [b, str(c["calls"]), str(c["correct"]), f"{c['ms']:.1f}", str(d.get("queued")), str(d.get("rejected")),
+                "yes" if d.get("in_flight_ok") else "no", "yes" if d.get("run_after_dispose_rejected") else "no"]
+
+    lines += [f"**{settings.get('concurrency', '?')} concurrent run() calls, and dispose() with runs queued**", ""]
+    lines += _backend_table(
+        "| backend | calls | correct | ms for all | queued at dispose | rejected cleanly | executing run correct "
+        "| run() after dispose rejected |", "|---|---:|---:|---:|---:|---:|---|---|",
+        data.get("concurrency", {}), order, "calls", concurrency_cells)
     lines += ["", "<details><summary>raw JSON</summary>", "", "```json", json.dumps(data, indent=1)[:20000], "```", "",
               "</details>", ""]
     return lines
