@@ -39,6 +39,13 @@ def quiet(msg: str) -> None:
 # ---- config: backend-options, explicit empty lists
 
 
+def _config_refused(tmp_path, text: str, match: str) -> None:
+    """webdnn.toml with ``text`` is refused with a ConfigError matching ``match``."""
+    (tmp_path / "webdnn.toml").write_text(text)
+    with pytest.raises(ConfigError, match=match):
+        load_config(tmp_path / "webdnn.toml")
+
+
 def test_config_backend_options_parsed_merged_and_normalised(tmp_path):
     (tmp_path / "webdnn.toml").write_text(
         'backend-options = { wasm = { threads = false, segment_per_op = 1 }, webgpu = { precision = "f16" } }\n'
@@ -52,12 +59,9 @@ def test_config_backend_options_parsed_merged_and_normalised(tmp_path):
 
 
 def test_config_backend_option_of_bad_type_refused(tmp_path):
-    (tmp_path / "webdnn.toml").write_text('backend-options = { wasm = { threads = 0.5 } }\n')
-    with pytest.raises(ConfigError, match=r"backend-options\.wasm\.threads must be a boolean, an integer or a string"):
-        load_config(tmp_path / "webdnn.toml")
-    (tmp_path / "webdnn.toml").write_text('backend-options = { wasm = 1 }\n')
-    with pytest.raises(ConfigError, match=r"backend-options\.wasm must be a table"):
-        load_config(tmp_path / "webdnn.toml")
+    _config_refused(tmp_path, 'backend-options = { wasm = { threads = 0.5 } }\n',
+                    r"backend-options\.wasm\.threads must be a boolean, an integer or a string")
+    _config_refused(tmp_path, 'backend-options = { wasm = 1 }\n', r"backend-options\.wasm must be a table")
 
 
 def test_config_empty_passes_means_none_and_empty_backends_refused(tmp_path):
@@ -67,12 +71,9 @@ def test_config_empty_passes_means_none_and_empty_backends_refused(tmp_path):
     a, b = load_config(tmp_path / "webdnn.toml").models
     assert a.passes == [] and b.passes == ["fold_constants"]
     assert a.backends == b.backends == ["js"]
-    (tmp_path / "webdnn.toml").write_text('[[models]]\npath = "a.onnx"\nbackends = []\n')
-    with pytest.raises(ConfigError, match=r"models\[0\]: backends is empty; name at least one backend"):
-        load_config(tmp_path / "webdnn.toml")
-    (tmp_path / "webdnn.toml").write_text('backends = []\n')
-    with pytest.raises(ConfigError, match=r"backends is empty"):
-        load_config(tmp_path / "webdnn.toml")
+    _config_refused(tmp_path, '[[models]]\npath = "a.onnx"\nbackends = []\n',
+                    r"models\[0\]: backends is empty; name at least one backend")
+    _config_refused(tmp_path, 'backends = []\n', r"backends is empty")
 
 
 def test_config_passes_empty_builds_without_passes(tmp_path):
