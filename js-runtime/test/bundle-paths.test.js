@@ -21,6 +21,17 @@ const FIELDS = {
   'backends.webgpu.plan': (m, p) => { m.backends.webgpu = { plan: p }; },
 };
 
+/** Every (field, bad path, manifest with that field set to the path) to try. */
+function* badManifests(manifest, paths = BAD_PATHS) {
+  for (const [field, set] of Object.entries(FIELDS)) {
+    for (const p of paths) {
+      const m = structuredClone(manifest);
+      set(m, p);
+      yield [field, p, m];
+    }
+  }
+}
+
 async function withBundle(fn) {
   const { dir, cleanup } = tempDir();
   try {
@@ -66,17 +77,13 @@ test('bundlePath() refuses every way out of the bundle and accepts plain relativ
 
 test('the folder reader refuses manifest paths outside the bundle, naming the field', async () => {
   await withBundle(async (dir, manifest) => {
-    for (const [field, set] of Object.entries(FIELDS)) {
-      for (const p of BAD_PATHS) {
-        const m = structuredClone(manifest);
-        set(m, p);
-        await writeFile(join(dir, 'manifest.json'), JSON.stringify(m));
-        await assert.rejects(load(dir, { backends: ['js'] }), (e) => {
-          assert.match(e.message, refusal(field, p));
-          assert.ok(e.message.includes(dir), e.message); // names the bundle
-          return true;
-        }, `${field} = ${p}`);
-      }
+    for (const [field, p, m] of badManifests(manifest)) {
+      await writeFile(join(dir, 'manifest.json'), JSON.stringify(m));
+      await assert.rejects(load(dir, { backends: ['js'] }), (e) => {
+        assert.match(e.message, refusal(field, p));
+        assert.ok(e.message.includes(dir), e.message); // names the bundle
+        return true;
+      }, `${field} = ${p}`);
     }
   });
 });
@@ -130,16 +137,13 @@ test('the URL reader refuses manifest paths outside the bundle before fetching t
       const runner = await load(base, { backends: ['js'] });
       assert.deepEqual([...(await runner.run({ x: new Float32Array(4) })).y.data], [3, 6, 9, 12]);
       runner.dispose();
-      for (const [field, set] of Object.entries(FIELDS)) {
-        for (const p of [...BAD_PATHS, '%2e%2e/w.bin', '//evil.example/w.bin']) {
-          served = structuredClone(manifest);
-          set(served, p);
-          await assert.rejects(load(base, { backends: ['js'] }), (e) => {
-            assert.match(e.message, refusal(field, p));
-            assert.ok(e.message.includes(base), e.message);
-            return true;
-          }, `${field} = ${p}`);
-        }
+      for (const [field, p, m] of badManifests(manifest, [...BAD_PATHS, '%2e%2e/w.bin', '//evil.example/w.bin'])) {
+        served = m;
+        await assert.rejects(load(base, { backends: ['js'] }), (e) => {
+          assert.match(e.message, refusal(field, p));
+          assert.ok(e.message.includes(base), e.message);
+          return true;
+        }, `${field} = ${p}`);
       }
       assert.ok(requested.every((u) => u.startsWith('/b/')), JSON.stringify(requested));
     } finally {
@@ -150,17 +154,13 @@ test('the URL reader refuses manifest paths outside the bundle before fetching t
 
 test('the file map refuses manifest paths outside the bundle, even when the map has them', async () => {
   await withBundle(async (dir, manifest) => {
-    for (const [field, set] of Object.entries(FIELDS)) {
-      for (const p of BAD_PATHS) {
-        const m = structuredClone(manifest);
-        set(m, p);
-        const files = { ...fileMapOf(dir), [p]: join(dir, 'weights.bin') };
-        await assert.rejects(load({ manifest: m, files, label: 'mapped' }, { backends: ['js'] }), (e) => {
-          assert.match(e.message, refusal(field, p));
-          assert.ok(e.message.includes('mapped'), e.message);
-          return true;
-        }, `${field} = ${p}`);
-      }
+    for (const [field, p, m] of badManifests(manifest)) {
+      const files = { ...fileMapOf(dir), [p]: join(dir, 'weights.bin') };
+      await assert.rejects(load({ manifest: m, files, label: 'mapped' }, { backends: ['js'] }), (e) => {
+        assert.match(e.message, refusal(field, p));
+        assert.ok(e.message.includes('mapped'), e.message);
+        return true;
+      }, `${field} = ${p}`);
     }
   });
 });
