@@ -18,6 +18,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 if (typeof global.gc !== 'function') {
   const r = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
@@ -27,19 +28,18 @@ if (typeof global.gc !== 'function') {
 const { load } = await import('../js-runtime/src/index.js');
 const { lifetimeFixture } = await import('../js-runtime/test/lifetime-helpers.js');
 
-function parseArgs(argv) {
-  const args = { backends: ['js', 'wasm', 'webgpu'], warmup: 100, cycles: 500, threads: null, json: null };
-  for (let i = 0; i < argv.length; i++) {
-    const val = () => argv[++i];
-    const a = argv[i];
-    if (a === '--backends') args.backends = val().split(',').filter(Boolean);
-    else if (a === '--warmup') args.warmup = Number(val());
-    else if (a === '--cycles') args.cycles = Number(val());
-    else if (a === '--threads') args.threads = Number(val());
-    else if (a === '--json') args.json = val();
-    else throw new Error(`unknown argument ${a}`);
-  }
-  return args;
+function parseCli() {
+  const { values } = parseArgs({
+    options: {
+      backends: { type: 'string', default: 'js,wasm,webgpu' },
+      warmup: { type: 'string', default: '100' },
+      cycles: { type: 'string', default: '500' },
+      threads: { type: 'string' },
+      json: { type: 'string' },
+    },
+  });
+  return { backends: values.backends.split(',').filter(Boolean), warmup: Number(values.warmup), cycles: Number(values.cycles),
+    threads: values.threads ? Number(values.threads) : null, json: values.json ?? null };
 }
 
 /** Node counts and self sizes of a heap snapshot file, keyed by "type\0name". */
@@ -104,7 +104,7 @@ async function measure(backend, fixture, args, dir) {
   return { threads, code_bytes: code, other_bytes: other, other_per_cycle: other / args.cycles, top_other: rows.slice(0, 8) };
 }
 
-const args = parseArgs(process.argv.slice(2));
+const args = parseCli();
 const fixture = lifetimeFixture();
 if (fixture.reason) throw new Error(`the fixture cannot be built: ${fixture.reason}`);
 const dir = mkdtempSync(join(tmpdir(), 'webdnn-heapdiff-'));
