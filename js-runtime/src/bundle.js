@@ -351,8 +351,8 @@ async function readFileBytes(file, onBytes) {
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
-// Every reader checks its path with bundlePath() again (Bundle.readBytes() did, naming the field),
-// so that no reader can be handed a path that leaves the bundle.
+// Readers are reached only through Bundle.readBytes(), which checks every path with bundlePath()
+// first (naming the manifest field); what they check themselves is specific to where they read.
 
 function urlReader(source) {
   let base = source instanceof URL ? new URL(source.href) : new URL(source, locationHref());
@@ -360,7 +360,6 @@ function urlReader(source) {
   return {
     label: base.href,
     read(relPath, onBytes) {
-      bundlePath('file path', relPath);
       const url = new URL(relPath, base);
       // bundlePath() already rules this out; a second line of defence against URL parser quirks
       if (url.protocol !== base.protocol || url.host !== base.host || !url.pathname.startsWith(base.pathname)) {
@@ -383,7 +382,6 @@ async function fileReader(source) {
   return {
     label: dir,
     async read(relPath, onBytes) {
-      bundlePath('file path', relPath);
       const fs = await importNode('node:fs/promises');
       const file = path.join(dir, ...relPath.split('/'));
       realDir ??= await fs.realpath(dir);
@@ -403,7 +401,6 @@ function mapReader({ files, label }) {
   return {
     label: label ?? String(files['manifest.json'] ?? 'bundle'),
     async read(relPath, onBytes) {
-      bundlePath('file path', relPath);
       if (!Object.hasOwn(files, relPath)) throw new Error('the file map has no such file');
       const target = files[relPath];
       if (isFetchSource(target)) return fetchBytes(target instanceof URL ? target : new URL(target, locationHref()), onBytes);
