@@ -19,7 +19,7 @@ DEFAULT_PIPELINE = [
     "fold_batchnorm",
     "fuse_activation",
 ]
-EXTRA_PASSES = {"fold_shape_ops", "fold_constants"}
+EXTRA_PASSES = {"fold_shape_ops", "fold_constants", "refine_shapes"}
 
 
 def test_registers_passes_and_default_pipeline() -> None:
@@ -29,7 +29,7 @@ def test_registers_passes_and_default_pipeline() -> None:
     assert set(reg.passes) == set(DEFAULT_PIPELINE) | EXTRA_PASSES
     for p in reg.passes.values():
         assert p.description and p.run.__doc__, p.id
-        assert p.id.split("_")[0] in ("eliminate", "fold", "fuse"), f"{p.id} is not verb-first"
+        assert p.id.split("_")[0] in ("eliminate", "fold", "fuse", "refine"), f"{p.id} is not verb-first"
 
 
 def test_registering_twice_is_refused() -> None:

@@ -5,8 +5,8 @@ Default pipeline (lower ``order`` runs first); ordering constraints beside each:
 ====  ===========================  =========================================================
  10   eliminate_identity           first: Identity/Dropout/no-op Cast between two ops hides
                                    patterns from every later pass
- 20   fold_shapes_and_constants    after eliminate_identity; fold_shape_ops then fold_constants
-                                   to a fixed point. Before fold_batchnorm: conv weights made
+ 20   fold_shapes_and_constants    after eliminate_identity; fold_shape_ops, fold_constants and
+                                   refine_shapes to a fixed point. Before fold_batchnorm: conv weights made
                                    by constant subgraphs must be constants by then
  30   eliminate_dead_code          after folding: drops the Shape chains folding left unread
  40   fold_batchnorm               after folding (needs constant weights/params); before
@@ -14,7 +14,7 @@ Default pipeline (lower ``order`` runs first); ordering constraints beside each:
  50   fuse_activation              last: the fused attributes are for backends only
 ====  ===========================  =========================================================
 
-``fold_shape_ops`` and ``fold_constants`` are also registered on their own
+``fold_shape_ops``, ``fold_constants`` and ``refine_shapes`` are also registered on their own
 (no order: not in the default pipeline, available to explicit pipelines).
 """
 
@@ -31,6 +31,7 @@ from .passes import (
     fold_shape_ops,
     fold_shapes_and_constants,
     fuse_activation,
+    refine_shapes,
 )
 
 
@@ -40,7 +41,7 @@ def webdnn_register_passes(registry: Registry) -> None:
     registry.add_pass("eliminate_identity", eliminate_identity.run,
                       "remove Identity, inference Dropout and no-op Cast", order=10)
     registry.add_pass("fold_shapes_and_constants", fold_shapes_and_constants.run,
-                      "fold_shape_ops then fold_constants, to a fixed point", order=20)
+                      "fold_shape_ops, fold_constants, refine_shapes to a fixed point", order=20)
     registry.add_pass("eliminate_dead_code", eliminate_dead_code.run,
                       "remove nodes that do not reach a graph output; prune unused values", order=30)
     registry.add_pass("fold_batchnorm", fold_batchnorm.run,
@@ -52,3 +53,5 @@ def webdnn_register_passes(registry: Registry) -> None:
                       "turn Shape/Size and shape inputs answered by static shapes into constants")
     registry.add_pass("fold_constants", fold_constants.run,
                       "evaluate nodes with all-constant inputs (onnx.reference) into constants")
+    registry.add_pass("refine_shapes", refine_shapes.run,
+                      "re-infer open output dims of nodes whose inputs have static shapes")

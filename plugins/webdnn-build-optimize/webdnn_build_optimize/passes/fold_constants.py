@@ -177,7 +177,9 @@ def _inferred_shapes(graph: Graph, node: Node) -> Optional[list[list[int]]]:
         small = [i for i in g.input if const_of(graph, i.name) is not None
                  and stored_bytes(const_of(graph, i.name)) <= 4096]  # type: ignore[arg-type]
         for vi in small:
-            g.initializer.append(array_to_tensor(np.ascontiguousarray(const_of(graph, vi.name)), vi.name))
+            c = np.asarray(const_of(graph, vi.name))
+            # (not np.ascontiguousarray: it makes a 0-d array 1-d, and inference then sees a rank mismatch)
+            g.initializer.append(array_to_tensor(np.array(c, order="C"), vi.name))
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
     except Exception:  # inference is best effort here: an unknown size only means "do not evaluate"
         return None
@@ -218,10 +220,29 @@ def _uniform_view(graph: Graph, node: Node, shapes: Optional[list[list[int]]]) -
     return None
 
 
+def _gather_elements(node: Node, data: np.ndarray, indices: np.ndarray) -> list[np.ndarray]:
+    axis = int(node.attrs.get("axis", 0))
+    axis = axis + data.ndim if axis < 0 else axis
+    idx = np.asarray(indices).astype(np.int64)
+    idx = np.where(idx < 0, idx + data.shape[axis], idx)
+    if idx.size and (idx.min() < 0 or idx.max() >= data.shape[axis]):
+        raise ValueError(f"an index is out of range for axis {axis} of size {data.shape[axis]}")
+    return [np.take_along_axis(np.asarray(data), idx, axis=axis)]
+
+
+#: numpy evaluations of the ops onnx.reference gets wrong (onnx 1.23: GatherElements along an axis
+#: longer than 64 fails in np.choose's fallback, "cannot reshape array of size 1")
+NUMPY_EVALUATORS = {
+    "GatherElements": _gather_elements,
+}
+
+
 def evaluate(graph: Graph, node: Node) -> list[np.ndarray]:
     """Run ``node`` on its constant inputs with ``onnx.reference``; one array per output (None for omitted)."""
-    model = single_node_model(node, graph)
     feeds: dict[str, Any] = {i: const_of(graph, i) for i in node.inputs if i}
+    if node.domain in ("", "ai.onnx") and node.op_type in NUMPY_EVALUATORS:
+        return NUMPY_EVALUATORS[node.op_type](node, *(feeds[i] if i else None for i in node.inputs))
+    model = single_node_model(node, graph)
     results = ReferenceEvaluator(model).run(None, feeds)
     named = [o for o in node.outputs if o]
     if any(not isinstance(r, (np.ndarray, np.generic)) for r in results):
