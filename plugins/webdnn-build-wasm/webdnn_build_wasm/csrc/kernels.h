@@ -144,6 +144,11 @@ void wdn_unary_f32(int op, int count, const float* x, float* y, float a, float b
 /* ---- softmax family over the innermost axis: x, y are [rows, cols] ---- */
 void wdn_softmax_f32(int rows, int cols, const float* x, float* y, int log_softmax, int tid, int nth);
 
+/* ---- LayerNormalization over the innermost axes: x, y are [rows, cols] (layernorm.c) ----
+ * y = (x - mean) / sqrt(var + eps) * scale + bias; scale, bias: [cols]; bias may be NULL; y may alias x. */
+void wdn_layernorm_f32(int rows, int cols, const float* x, const float* scale, const float* bias, float* y,
+                       float eps, int tid, int nth);
+
 /* ---- per-channel affine (BatchNormalization not folded into a conv): y = act(x * scale[c] + shift[c]),
  * x, y: [n, c, hw] ---- */
 void wdn_channel_affine_f32(int n, int c, int hw, const float* x, const float* scale, const float* shift,

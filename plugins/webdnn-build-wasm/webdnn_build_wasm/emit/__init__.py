@@ -7,12 +7,14 @@ from .conv import ConvEmitter
 from .data import BatchNormEmitter, ConcatEmitter, LRNEmitter, TransposeEmitter
 from .elementwise import BinaryEmitter, UnaryEmitter
 from .gemm import GemmEmitter, MatMulEmitter
+from .layernorm import LayerNormEmitter
 from .pool import GlobalPoolEmitter, PoolEmitter
 from .softmax import SoftmaxEmitter
 
 EMITTERS: dict[str, Emitter] = {}
 for _cls in (ConvEmitter, GemmEmitter, MatMulEmitter, PoolEmitter, GlobalPoolEmitter, BinaryEmitter, UnaryEmitter,
-             SoftmaxEmitter, ConcatEmitter, TransposeEmitter, LRNEmitter, BatchNormEmitter):
+             SoftmaxEmitter, ConcatEmitter, TransposeEmitter, LRNEmitter, BatchNormEmitter,
+             LayerNormEmitter):
     _e = _cls()
     for _op in _cls.ops:
         EMITTERS[_op] = _e

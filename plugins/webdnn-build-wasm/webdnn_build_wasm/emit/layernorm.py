@@ -1,0 +1,48 @@
+"""LayerNormalization (opset 17, stash_type 1) over the axes [axis, rank), Scale/B of exactly that many elements."""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+from webdnn_build.ir import Graph, Node
+
+from .base import EmitContext, Emitter, all_float32_static, cfloat
+
+
+class LayerNormEmitter(Emitter):
+    ops = ("LayerNormalization",)
+
+    def _rows_cols(self, node: Node, graph: Graph) -> Optional[tuple[int, int]]:
+        shape = tuple(graph.values[node.inputs[0]].shape)
+        rank = len(shape)
+        if rank == 0:
+            return None
+        axis = node.attrs.get("axis", -1)
+        axis = axis + rank if axis < 0 else axis
+        if not 0 <= axis < rank:
+            return None
+        return math.prod(shape[:axis]), math.prod(shape[axis:])
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        if node.domain != "" or len(node.inputs) < 2 or not node.inputs[0] or not node.inputs[1]:
+            return False
+        if not node.outputs or not node.outputs[0] or any(o for o in node.outputs[1:]):
+            return False  # Mean / InvStdDev outputs are not produced
+        if node.attrs.get("stash_type", 1) != 1:
+            return False
+        params = [n for n in node.inputs[1:3] if n]
+        if not all_float32_static(graph, node.inputs[:1] + params + node.outputs[:1]):
+            return False
+        rc = self._rows_cols(node, graph)
+        if rc is None:
+            return False
+        return all(math.prod(graph.values[n].shape) == rc[1] for n in params)
+
+    def emit(self, node: Node, ctx: EmitContext) -> list[str]:
+        rows, cols = self._rows_cols(node, ctx.graph)
+        eps = node.attrs.get("epsilon", 1e-5)
+        bias = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else None
+        b = ctx.ptr(bias) if bias else "(const float*)0"
+        return [f"wdn_layernorm_f32({rows}, {cols}, {ctx.ptr(node.inputs[0])}, {ctx.ptr(node.inputs[1])}, {b}, "
+                f"{ctx.ptr(node.outputs[0])}, {cfloat(eps)}, tid, nth);"]
