@@ -150,7 +150,7 @@ def output_shapes(graph: Graph, node: Node) -> Optional[list[list[int]]]:
         if all(v.is_static for v in values):
             shapes = [[int(d) for d in v.shape] for v in values]
         else:
-            shapes = _inferred_shapes(graph, node)
+            shapes = inferred_shapes(graph, node)
     return shapes
 
 
@@ -168,7 +168,7 @@ def predicted_bytes(graph: Graph, node: Node, shapes: Optional[list[list[int]]] 
     return total
 
 
-def _inferred_shapes(graph: Graph, node: Node) -> Optional[list[list[int]]]:
+def inferred_shapes(graph: Graph, node: Node) -> Optional[list[list[int]]]:
     """The output shapes onnx's shape inference gives the node alone, its (small) constant inputs as
     initializers; None when some output's shape stays unknown."""
     try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from webdnn_build.ir import Graph
 from webdnn_build.registry import PassContext
 
-from .fold_constants import _inferred_shapes
+from .fold_constants import inferred_shapes
 
 
 def _compatible(old, new: list[int]) -> bool:
@@ -31,7 +31,7 @@ def run(graph: Graph, ctx: PassContext) -> bool:
             continue
         if not all(graph.value(i).is_static for i in node.inputs if i):
             continue
-        shapes = _inferred_shapes(graph, node)
+        shapes = inferred_shapes(graph, node)
         if shapes is None or len(shapes) != len(outs):
             continue
         for name, dims in zip(outs, shapes):
