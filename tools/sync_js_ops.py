@@ -15,19 +15,21 @@ ROOT = Path(__file__).resolve().parent.parent
 OPS_JSON = ROOT / "plugins/webdnn-build-js/webdnn_build_js/ops.json"
 SCRIPT = (
     "const m = await import(process.argv[1]);"
-    "console.log(JSON.stringify(Object.keys(m.builtinKernels).sort()));"
+    "const domains = Object.fromEntries(Object.entries(m.builtinDomainKernels).map(([d, t]) => [d, Object.keys(t).sort()]));"
+    "console.log(JSON.stringify({ ops: Object.keys(m.builtinKernels).sort(), domains }));"
 )
 
 
-def kernel_ops() -> list[str]:
+def kernel_ops() -> dict:
     index = (ROOT / "js-runtime/src/backends/js/kernels/index.js").as_uri()
     out = subprocess.run(["node", "--input-type=module", "-e", SCRIPT, index], check=True, capture_output=True, text=True)
     return json.loads(out.stdout)
 
 
 def main() -> int:
-    ops = kernel_ops()
-    text = json.dumps({"ops": ops}, indent=1) + "\n"
+    table = kernel_ops()
+    ops = table["ops"] + [f"{d}.{op}" for d, names in table["domains"].items() for op in names]
+    text = json.dumps(table, indent=1) + "\n"
     if "--check" in sys.argv:
         if OPS_JSON.read_text() != text:
             print(f"{OPS_JSON} is stale: run python tools/sync_js_ops.py", file=sys.stderr)

@@ -13,6 +13,7 @@ from tests.helpers import require_or_skip
 from webdnn_build_optimize import plugin
 
 DEFAULT_PIPELINE = [
+    "lower_contrib_ops",
     "eliminate_identity",
     "fold_shapes_and_constants",
     "eliminate_dead_code",
@@ -29,7 +30,7 @@ def test_registers_passes_and_default_pipeline() -> None:
     assert set(reg.passes) == set(DEFAULT_PIPELINE) | EXTRA_PASSES
     for p in reg.passes.values():
         assert p.description and p.run.__doc__, p.id
-        assert p.id.split("_")[0] in ("eliminate", "fold", "fuse", "refine"), f"{p.id} is not verb-first"
+        assert p.id.split("_")[0] in ("eliminate", "fold", "fuse", "refine", "lower"), f"{p.id} is not verb-first"
 
 
 def test_registering_twice_is_refused() -> None:

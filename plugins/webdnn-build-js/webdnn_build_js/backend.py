@@ -30,9 +30,11 @@ _STORAGE_BYTES = {
 
 @lru_cache(maxsize=1)
 def _kernel_ops() -> frozenset[tuple[str, str]]:
-    """The op types the runtime's js kernels implement (ops.json, kept in sync by tools/sync_js_ops.py)."""
+    """The (domain, op type) pairs the runtime's js kernels implement (ops.json, kept in sync by
+    tools/sync_js_ops.py): the default domain and onnxruntime's com.microsoft."""
     data = json.loads(resources.files("webdnn_build_js").joinpath("ops.json").read_text())
-    return frozenset(("", op) for op in data["ops"])
+    default = {("", op) for op in data["ops"]}
+    return frozenset(default | {(domain, op) for domain, ops in data.get("domains", {}).items() for op in ops})
 
 
 class JsFallbackBackend:

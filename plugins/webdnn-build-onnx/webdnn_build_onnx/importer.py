@@ -174,7 +174,29 @@ def _mapped_array(t: onnx.TensorProto, path: Path) -> np.ndarray:
     return arr
 
 
+#: ops onnxruntime registers in the ONNX domain although ONNX does not define them (its transformer
+#: optimizer writes them there); the checker sees them as com.microsoft ops
+ORT_ONNX_DOMAIN_OPS = frozenset({"SimplifiedLayerNormalization"})
+
+
 def _check(model: onnx.ModelProto, path: Path) -> None:
+    moved = [n for n in model.graph.node if n.domain in ("", "ai.onnx") and n.op_type in ORT_ONNX_DOMAIN_OPS]
+    added = None
+    if moved:
+        for n in moved:
+            n.domain = "com.microsoft"
+        if not any(o.domain == "com.microsoft" for o in model.opset_import):
+            added = model.opset_import.add(domain="com.microsoft", version=1)
+    try:
+        _check_as_is(model, path)
+    finally:
+        for n in moved:
+            n.domain = ""
+        if added is not None:
+            model.opset_import.remove(added)
+
+
+def _check_as_is(model: onnx.ModelProto, path: Path) -> None:
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as exc:

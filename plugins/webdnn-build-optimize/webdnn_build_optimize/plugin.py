@@ -3,6 +3,8 @@
 Default pipeline (lower ``order`` runs first); ordering constraints beside each:
 
 ====  ===========================  =========================================================
+  5   lower_contrib_ops            first: com.microsoft fused ops become standard ops that every
+                                   later pass and backend knows
  10   eliminate_identity           first: Identity/Dropout/no-op Cast between two ops hides
                                    patterns from every later pass
  20   fold_shapes_and_constants    after eliminate_identity; fold_shape_ops, fold_constants and
@@ -31,6 +33,7 @@ from .passes import (
     fold_shape_ops,
     fold_shapes_and_constants,
     fuse_activation,
+    lower_contrib_ops,
     refine_shapes,
 )
 
@@ -38,6 +41,8 @@ from .passes import (
 @hookimpl
 def webdnn_register_passes(registry: Registry) -> None:
     """Register this distribution's passes under their stable ids."""
+    registry.add_pass("lower_contrib_ops", lower_contrib_ops.run,
+                      "rewrite com.microsoft fused ops (SkipLayerNormalization, Attention, ...) into standard ops", order=5)
     registry.add_pass("eliminate_identity", eliminate_identity.run,
                       "remove Identity, inference Dropout and no-op Cast", order=10)
     registry.add_pass("fold_shapes_and_constants", fold_shapes_and_constants.run,

@@ -13,7 +13,7 @@ from webdnn_build.limits import MAX_TENSOR_BYTES, element_bytes, numel
 from webdnn_build.registry import PassContext
 
 from ..graph_utils import const_of, remove_nodes
-from ..onnx_bridge import array_to_tensor, single_node_model
+from ..onnx_bridge import array_to_tensor, ir_dtype, single_node_model
 
 #: domains whose ops onnx.reference implements
 EVALUATOR_DOMAINS = ("", "ai.onnx", "ai.onnx.ml")
@@ -168,9 +168,10 @@ def predicted_bytes(graph: Graph, node: Node, shapes: Optional[list[list[int]]] 
     return total
 
 
-def inferred_shapes(graph: Graph, node: Node) -> Optional[list[list[int]]]:
-    """The output shapes onnx's shape inference gives the node alone, its (small) constant inputs as
-    initializers; None when some output's shape stays unknown."""
+def inferred_outputs(graph: Graph, node: Node) -> Optional[list[tuple[Optional[str], Optional[list[int]]]]]:
+    """(dtype, static dims) per non-empty output as onnx's shape inference gives them for the node alone,
+    its (small) constant inputs as initializers; either part is None where inference leaves it open.
+    None when inference fails."""
     try:
         model = single_node_model(node, graph)
         g = model.graph
@@ -184,16 +185,25 @@ def inferred_shapes(graph: Graph, node: Node) -> Optional[list[list[int]]]:
     except Exception:  # inference is best effort here: an unknown size only means "do not evaluate"
         return None
     found = {vi.name: vi for vi in list(inferred.graph.output) + list(inferred.graph.value_info)}
-    shapes = []
+    result: list[tuple[Optional[str], Optional[list[int]]]] = []
     for name in (o for o in node.outputs if o):
         vi = found.get(name)
-        if vi is None or not vi.type.HasField("tensor_type") or not vi.type.tensor_type.HasField("shape"):
-            return None
-        dims = vi.type.tensor_type.shape.dim
-        if not all(d.HasField("dim_value") for d in dims):
-            return None
-        shapes.append([int(d.dim_value) for d in dims])
-    return shapes
+        if vi is None or not vi.type.HasField("tensor_type"):
+            result.append((None, None))
+            continue
+        tt = vi.type.tensor_type
+        dims = tt.shape.dim if tt.HasField("shape") else None
+        static = [int(d.dim_value) for d in dims] if dims is not None and all(d.HasField("dim_value") for d in dims) else None
+        result.append((ir_dtype(tt.elem_type), static))
+    return result
+
+
+def inferred_shapes(graph: Graph, node: Node) -> Optional[list[list[int]]]:
+    """The output shapes onnx's shape inference gives the node alone; None when some output's shape stays unknown."""
+    outs = inferred_outputs(graph, node)
+    if outs is None or any(dims is None for _, dims in outs):
+        return None
+    return [dims for _, dims in outs]  # type: ignore[misc]
 
 
 #: ops whose result, when it exceeds the folding bound, can still be stored for free (uniform, as a

@@ -12,7 +12,7 @@ from __future__ import annotations
 from webdnn_build.ir import Graph
 from webdnn_build.registry import PassContext
 
-from .fold_constants import inferred_shapes
+from .fold_constants import inferred_outputs
 
 
 def _compatible(old, new: list[int]) -> bool:
@@ -22,23 +22,33 @@ def _compatible(old, new: list[int]) -> bool:
     return len(old) == len(new) and all(not isinstance(a, int) or a == b for a, b in zip(old, new))
 
 
+def refine_node(graph: Graph, node) -> int:
+    """Fill in the open output dims (and missing dtypes) of one node whose inputs are all static and typed;
+    returns how many values changed."""
+    outs = [o for o in node.outputs if o]
+    if not outs or all(graph.value(o).is_static and graph.value(o).dtype for o in outs) or node.subgraphs():
+        return 0
+    if not all(graph.value(i).is_static and (graph.value(i).dtype or graph.value(i).is_const)
+               for i in node.inputs if i):
+        return 0
+    inferred = inferred_outputs(graph, node)
+    if inferred is None or len(inferred) != len(outs):
+        return 0
+    changed = 0
+    for name, (dtype, dims) in zip(outs, inferred):
+        v = graph.value(name)
+        if v.dtype is None and dtype is not None:
+            v.dtype = dtype
+            changed += 1
+        if dims is not None and not v.is_static and _compatible(v.shape, dims):
+            v.shape = tuple(dims)
+            changed += 1
+    return changed
+
+
 def run(graph: Graph, ctx: PassContext) -> bool:
-    """Re-infer the output shapes of nodes with open output dims whose inputs are all static."""
-    refined = 0
-    for node in graph.nodes:
-        outs = [o for o in node.outputs if o]
-        if not outs or all(graph.value(o).is_static for o in outs) or node.subgraphs():
-            continue
-        if not all(graph.value(i).is_static for i in node.inputs if i):
-            continue
-        shapes = inferred_shapes(graph, node)
-        if shapes is None or len(shapes) != len(outs):
-            continue
-        for name, dims in zip(outs, shapes):
-            v = graph.value(name)
-            if not v.is_static and _compatible(v.shape, dims):
-                v.shape = tuple(dims)
-                refined += 1
+    """Re-infer the output shapes (and missing dtypes) of nodes with open outputs whose inputs are all static."""
+    refined = sum(refine_node(graph, node) for node in graph.nodes)
     if refined:
-        ctx.log(f"refine_shapes: {refined} value(s) got a static shape")
+        ctx.log(f"refine_shapes: {refined} value(s) got a static shape or a dtype")
     return bool(refined)

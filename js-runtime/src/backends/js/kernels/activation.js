@@ -17,8 +17,8 @@ function softplus(x) {
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
-// Each entry: attrs -> scalar function (for float inputs).
-const FLOAT_ACTIVATIONS = {
+// Each entry: attrs -> scalar function (for float inputs). Exported for the contrib kernels (contrib.js).
+export const FLOAT_ACTIVATIONS = {
   LeakyRelu: ({ alpha = 0.01 }) => (x) => (x < 0 ? alpha * x : x),
   Elu: ({ alpha = 1.0 }) => (x) => (x < 0 ? alpha * (Math.exp(x) - 1) : x),
   Selu: ({ alpha = 1.67326319217681884765625, gamma = 1.05070102214813232421875 }) =>

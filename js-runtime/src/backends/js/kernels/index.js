@@ -35,8 +35,9 @@ import { kernels as rnn } from './rnn.js';
 import { kernels as signal } from './signal.js';
 import { kernels as strings } from './strings.js';
 import { kernels as extra } from './extra.js';
+import { kernels as contrib, msKernels } from './contrib.js';
 
-const families = { elementwise, activation, cast, shape, indexing, conv, pool, matmul, normalization, resize, reduce, attention, loss, quantize, misc, rnn, signal, strings, extra, controlflow, sequence };
+const families = { elementwise, activation, cast, shape, indexing, conv, pool, matmul, normalization, resize, reduce, attention, loss, quantize, misc, rnn, signal, strings, extra, contrib, controlflow, sequence };
 
 /** Built-in kernels keyed by op type (default ONNX domain). */
 export const builtinKernels = {};
@@ -49,9 +50,13 @@ for (const [family, table] of Object.entries(families)) {
 
 export { registerKernel } from './custom.js';
 
-/** The kernel for an op: a registered custom kernel first, then the built-in one (default domain). */
+/** Built-in kernels of onnxruntime's com.microsoft domain, keyed by op type (contrib.js). */
+export const builtinDomainKernels = { 'com.microsoft': msKernels };
+
+/** The kernel for an op: a registered custom kernel first, then the built-in one of its domain. */
 export function findKernel(opType, domain = '') {
   const custom = findCustomKernel(opType, domain);
   if (custom) return custom;
-  return domain && domain !== 'ai.onnx' ? undefined : builtinKernels[opType];
+  if (domain && domain !== 'ai.onnx') return Object.hasOwn(builtinDomainKernels, domain) && Object.hasOwn(builtinDomainKernels[domain], opType) ? builtinDomainKernels[domain][opType] : undefined;
+  return Object.hasOwn(builtinKernels, opType) ? builtinKernels[opType] : undefined;
 }
