@@ -61,3 +61,41 @@ def test_memory_import_pages_reads_the_limits():
     body = bytes([1]) + bytes([3]) + b"env" + bytes([6]) + b"memory" + bytes([2, 1, 17, 100])
     module = b"\0asm" + bytes([1, 0, 0, 0]) + bytes([2, len(body)]) + body
     assert memory_import_pages(module) == (17, 100)
+
+
+def _typed_graph(dtype: str, op: str = "Add") -> Graph:
+    g = Graph()
+    for name in ("a", "b", "y"):
+        g.values[name] = Value(name, dtype, (2, 3))
+    g.nodes = [Node(op, ["a", "b"], ["y"], name="evil */ #include <x>")]
+    g.inputs, g.outputs = ["a", "b"], ["y"]
+    return g
+
+
+def _emit(g: Graph) -> tuple[list[str], list[str]]:
+    from webdnn_build_wasm.emit import EmitContext
+    from webdnn_build_wasm.emit.base import C_TYPES
+
+    ctx = EmitContext(g, lambda n: f"(({C_TYPES[g.values[n].dtype]}*)(wdn_arena + 0))", lambda a, h: h,
+                      lambda h: f"{h}_0")
+    node = g.nodes[0]
+    assert EMITTERS[node.op_type].supports(node, g)
+    return EMITTERS[node.op_type].emit(node, ctx), ctx.decls
+
+
+def test_one_op_type_dispatches_on_dtype():
+    calls, _ = _emit(_typed_graph("float32"))
+    assert calls == ["wdn_binary_f32(&bin_0, tid, nth);"]
+    calls, decls = _emit(_typed_graph("int64"))
+    assert calls == ["wdn_binary_typed(&tbin_0, tid, nth);"]
+    assert ".op = WDN_BIN_ADD, .dtype = WDN_DT_I64" in decls[0] and "(int64_t*)" in decls[0]
+    assert "evil" not in decls[0] + calls[0]  # model strings never reach the C code
+
+
+def test_unsupported_dtypes_stay_on_js():
+    assert not EMITTERS["Add"].supports(_typed_graph("uint16").nodes[0], _typed_graph("uint16"))
+    g = _typed_graph("float32", "And")
+    assert not EMITTERS["And"].supports(g.nodes[0], g)  # And is bool-only
+    g = _typed_graph("bool", "And")
+    g.values["y"] = Value("y", "bool", None)  # dynamic output shape
+    assert not EMITTERS["And"].supports(g.nodes[0], g)

@@ -24,6 +24,7 @@ from webdnn_build_js.backend import JsFallbackBackend, _encode_attr
 
 from . import toolchain
 from .emit import EMITTERS, EmitContext
+from .emit.base import C_TYPES
 from .wasm_binary import memory_import_pages
 
 WEIGHT_ALIGN = 64
@@ -69,13 +70,17 @@ class WasmBackend(JsFallbackBackend):
             return weights[name]
 
         def ptr(name: str) -> str:
+            """A pointer of the value's C element type (C_TYPES: float for float32) to it in wasm memory."""
             v = g.values[name]
+            ctype = C_TYPES.get(v.dtype or "")
+            if ctype is None:  # (emitters only take dtypes with a storage size)
+                raise AssertionError(f"value {name} read by a wasm op has dtype {v.dtype}, not stored in wasm memory")
             if v.is_const:
-                return f"((float*)(wdn_weights + {place_weight(name)}))"
+                return f"(({ctype}*)(wdn_weights + {place_weight(name)}))"
             slot = plan.slots.get(name)
             if slot is None:
                 raise AssertionError(f"value {name} read by a wasm op has no arena slot")
-            return f"((float*)(wdn_arena + {slot.offset}))"
+            return f"(({ctype}*)(wdn_arena + {slot.offset}))"
 
         def add_const(array: np.ndarray, hint: str) -> str:
             name = g.add_const(array, hint)

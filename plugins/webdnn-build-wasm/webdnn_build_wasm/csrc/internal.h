@@ -6,6 +6,8 @@
  *   wdn_mini / wdn_maxi / wdn_minf / wdn_maxf     scalar min/max
  *   wdn_split(total, tid, nth, &lo, &hi)          contiguous static share [lo, hi) of `total` items
  *                                                 (depends only on total/tid/nth: deterministic)
+ *   wdn_split_blocks(total, blk, tid, nth, ...)   the same for 64-bit totals, shares in whole blocks of blk
+ *   wdn_nd_first / wdn_nd_next                     walk an output range in rows of the innermost axis
  *   wdn_exp_v / wdn_exp_s                          exp(x), f32x4 / scalar (polynomial, rel err ~2e-7)
  *   wdn_act_v(v, act) / wdn_act_s(x, act)          apply a fused activation (wdn_act) to a v128 /
  *                                                  a float. Use wdn_act_v4 on hot paths: it takes
@@ -21,6 +23,9 @@
 #include "kernels.h"
 
 #define WDN_INLINE static inline __attribute__((always_inline))
+/* before a loop: keep it scalar (no auto-vectorization, interleaving or unrolling). For the many small
+ * typed-kernel variants (indexing.c, logical.c, cast.c), where vector code would multiply the code size. */
+#define WDN_SCALAR_LOOP _Pragma("clang loop vectorize(disable) interleave(disable) unroll(disable)")
 
 WDN_INLINE int wdn_mini(int a, int b) { return a < b ? a : b; }
 WDN_INLINE int wdn_maxi(int a, int b) { return a > b ? a : b; }
@@ -32,6 +37,48 @@ WDN_INLINE void wdn_split(int total, int tid, int nth, int* lo, int* hi) {
   int q = total / nth, r = total % nth;
   *lo = tid * q + (tid < r ? tid : r);
   *hi = *lo + q + (tid < r ? 1 : 0);
+}
+
+/* share of `total` (64-bit) items in whole blocks of `blk` items (the last block may be short) */
+WDN_INLINE void wdn_split_blocks(int64_t total, int64_t blk, int tid, int nth, int64_t* lo, int64_t* hi) {
+  int64_t blocks = (total + blk - 1) / blk;
+  int64_t q = blocks / nth, r = blocks % nth;
+  int64_t b0 = tid * q + (tid < r ? tid : r);
+  int64_t b1 = b0 + q + (tid < r ? 1 : 0);
+  *lo = b0 * blk < total ? b0 * blk : total;
+  *hi = b1 * blk < total ? b1 * blk : total;
+}
+
+/* N-d walk over a flat output range in rows of the innermost axis, for kernels whose operands have
+ * per-axis element strides (0 on broadcast axes). `rank` >= 1 axes, outermost first. */
+typedef struct {
+  int rank, nops;
+  int64_t idx[6];
+  int64_t off[4];  /* element offset of operand k at the current position */
+} wdn_nd_iter;
+WDN_INLINE void wdn_nd_first(wdn_nd_iter* it, int rank, const int* shape, int nops, const int* const* strides,
+                             int64_t pos) {
+  it->rank = rank;
+  it->nops = nops;
+  for (int k = 0; k < nops; k++) it->off[k] = 0;
+  for (int d = rank - 1; d >= 0; d--) {
+    it->idx[d] = pos % shape[d];
+    pos /= shape[d];
+    for (int k = 0; k < nops; k++) it->off[k] += it->idx[d] * strides[k][d];
+  }
+}
+/* advance by n elements, n <= what is left of the current row */
+WDN_INLINE void wdn_nd_next(wdn_nd_iter* it, const int* shape, const int* const* strides, int64_t n) {
+  int d = it->rank - 1;
+  it->idx[d] += n;
+  for (int k = 0; k < it->nops; k++) it->off[k] += n * strides[k][d];
+  while (d > 0 && it->idx[d] == shape[d]) {
+    for (int k = 0; k < it->nops; k++) it->off[k] -= it->idx[d] * strides[k][d];
+    it->idx[d] = 0;
+    d--;
+    it->idx[d]++;
+    for (int k = 0; k < it->nops; k++) it->off[k] += strides[k][d];
+  }
 }
 
 /* exp(x) on f32x4: x = n*ln2 + r, |r| <= ln2/2, 2^n built in the exponent field. */

@@ -1,7 +1,10 @@
 /* webdnn-build wasm kernel library: the ABI between generated model code and the kernels.
  *
  * Layout: NCHW (same as ONNX and the js backend, so per-op fallback to JS kernels needs no
- * transposes). Element type float32. All pointers point into the module's linear memory.
+ * transposes). Element type float32, except the typed kernels at the end (indexing.c, logical.c,
+ * cast.c), which take `void*` and an element size or a WDN_DT_* type. Element sizes are the js
+ * backend's storage sizes (bool: 1 byte holding 0/1; int64: 8 bytes). All pointers point into the
+ * module's linear memory.
  *
  * Threading: every kernel takes (tid, nth) and computes only its share (thread tid of nth,
  * 0 <= tid < nth). The generated code calls wdn_barrier() between ops. A kernel must give the
@@ -166,5 +169,80 @@ void wdn_transpose_f32(int rank, const int* out_shape, const int* in_strides, co
 /* ---- LRN across channels, NCHW (ONNX LRN): y = x / (bias + alpha/size * sum(x^2 over window))^beta ---- */
 void wdn_lrn_f32(int n, int c, int hw, int size, float alpha, float beta, float bias, const float* x, float* y,
                  int tid, int nth);
+
+/* ==== typed kernels (any element type; not float-only) ==== */
+
+/* element types the typed kernels compute on (bool is stored as one byte 0/1) */
+enum { WDN_DT_F32 = 0, WDN_DT_I32 = 1, WDN_DT_I64 = 2, WDN_DT_U8 = 3, WDN_DT_I8 = 4, WDN_DT_BOOL = 5 };
+
+/* ---- data movement of any dtype (indexing.c) ----
+ * Out-of-range indices (after adding the axis length to negative ones) cannot raise an error in wasm:
+ * the kernels write zeros for them (the js kernels throw; constant indices are checked at build time). */
+/* y = x, nbytes bytes (Reshape, Flatten, Squeeze, Unsqueeze, Identity); no-op when y == x */
+void wdn_copy_bytes(int64_t nbytes, const void* x, void* y, int tid, int nth);
+/* Gather: data [outer, dim, row_bytes], indices [nidx] (int32, or int64 when idx_i64) -> y [outer, nidx, row_bytes] */
+void wdn_gather(int64_t outer, int64_t dim, int64_t row_bytes, const void* data, const void* indices, int idx_i64,
+                int64_t nidx, void* y, int tid, int nth);
+/* GatherND: data [batch, dims[0..k), slice], indices [batch, tuples, k] -> y [batch, tuples, slice] */
+#define WDN_GATHER_ND_MAXK 8
+typedef struct {
+  int64_t batch, tuples;
+  int k;
+  int64_t dims[WDN_GATHER_ND_MAXK];
+  int64_t strides[WDN_GATHER_ND_MAXK];  /* bytes per step along dims[q] */
+  int64_t slice_bytes, batch_bytes;     /* batch_bytes: data bytes per batch */
+  const void* data;
+  const void* indices;
+  int idx_i64;
+  void* y;
+} wdn_gather_nd_params;
+void wdn_gather_nd(const wdn_gather_nd_params* p, int tid, int nth);
+/* Broadcast copy (Expand): y[i] = x[sum idx[d] * stride[d]] over the output's rank (<= 6) axes;
+ * strides in elements (0 where broadcast), elem = element bytes (1, 2, 4 or 8). */
+typedef struct {
+  int rank, elem;
+  int shape[6];
+  int stride[6];
+  const void* x;
+  void* y;
+} wdn_expand_params;
+void wdn_expand(const wdn_expand_params* p, int tid, int nth);
+/* Where: out[i] = cond[ic] ? x[ix] : y[iy], numpy broadcasting; strides in elements, elem as above */
+typedef struct {
+  int rank, elem;
+  int shape[6];
+  int stride_c[6], stride_x[6], stride_y[6];
+  const uint8_t* cond;
+  const void* x;
+  const void* y;
+  void* out;
+} wdn_where_params;
+void wdn_where(const wdn_where_params* p, int tid, int nth);
+
+/* ---- typed binary ops with broadcasting (logical.c) ----
+ * op: WDN_BIN_ADD..WDN_BIN_MIN on WDN_DT_I32 / WDN_DT_I64 (y has a's type; wraps modulo 2^bits like
+ * the js kernels; Div truncates toward zero, x / 0 = 0, INT_MIN / -1 = INT_MIN), or WDN_CMP_* (y bool):
+ * comparisons on F32, I32, I64, U8, I8, BOOL; And/Or/Xor on BOOL. Layout as wdn_binary_params. */
+enum { WDN_CMP_EQ = 16, WDN_CMP_LT = 17, WDN_CMP_GT = 18, WDN_CMP_LE = 19, WDN_CMP_GE = 20,
+       WDN_CMP_AND = 21, WDN_CMP_OR = 22, WDN_CMP_XOR = 23 };
+typedef struct {
+  int op, dtype, rank;
+  int shape[6];
+  int stride_a[6];
+  int stride_b[6];
+  const void* a;
+  const void* b;
+  void* y;
+} wdn_typed_binary_params;
+void wdn_binary_typed(const wdn_typed_binary_params* p, int tid, int nth);
+/* ---- typed unary ops (logical.c): IsNaN / IsInf on F32 -> bool, Not on BOOL, Neg / Abs on I32 / I64 (wrapping) */
+enum { WDN_UT_ISNAN = 0, WDN_UT_ISINF = 1, WDN_UT_ISPOSINF = 2, WDN_UT_ISNEGINF = 3, WDN_UT_NOT = 4,
+       WDN_UT_NEG = 5, WDN_UT_ABS = 6 };
+void wdn_unary_typed(int op, int dtype, int64_t count, const void* x, void* y, int tid, int nth);
+
+/* ---- Cast between F32, I32, I64, U8, I8, BOOL (cast.c), as the js kernel (cast.js) does it:
+ * float -> int truncates toward zero and wraps modulo 2^bits; NaN/Inf -> 0 for 8/32-bit ints and
+ * INT64_MIN for int64; int64 -> float32 rounds through float64; to bool: x != 0 (NaN -> 1). */
+void wdn_cast(int from, int to, int64_t count, const void* x, void* y, int tid, int nth);
 
 #endif

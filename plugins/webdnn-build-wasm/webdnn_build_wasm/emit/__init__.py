@@ -2,21 +2,49 @@
 
 from __future__ import annotations
 
+from webdnn_build.ir import Graph, Node
+
 from .base import EmitContext, Emitter
+from .cast import CastEmitter
 from .conv import ConvEmitter
 from .data import BatchNormEmitter, ConcatEmitter, LRNEmitter, TransposeEmitter
 from .elementwise import BinaryEmitter, UnaryEmitter
 from .gemm import GemmEmitter, MatMulEmitter
+from .indexing import CopyEmitter, ExpandEmitter, GatherEmitter, GatherNDEmitter
+from .integer import IntBinaryEmitter, IntUnaryEmitter
 from .layernorm import LayerNormEmitter
+from .logical import CompareEmitter, PredicateEmitter, WhereEmitter
 from .pool import GlobalPoolEmitter, PoolEmitter
 from .softmax import SoftmaxEmitter
 
+
+class FirstOf(Emitter):
+    """Several emitters for one op type (e.g. float32 Add and int64 Add): the first that supports a node emits it."""
+
+    def __init__(self, *emitters: Emitter) -> None:
+        self.emitters = emitters
+
+    def _pick(self, node: Node, graph: Graph) -> Emitter | None:
+        return next((e for e in self.emitters if e.supports(node, graph)), None)
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        return self._pick(node, graph) is not None
+
+    def emit(self, node: Node, ctx: EmitContext) -> list[str]:
+        e = self._pick(node, ctx.graph)
+        assert e is not None, "emit() of a node no emitter supports"
+        return e.emit(node, ctx)
+
+
 EMITTERS: dict[str, Emitter] = {}
+# float32 emitters first: for an op several emitters take, the earlier one wins
 for _cls in (ConvEmitter, GemmEmitter, MatMulEmitter, PoolEmitter, GlobalPoolEmitter, BinaryEmitter, UnaryEmitter,
              SoftmaxEmitter, ConcatEmitter, TransposeEmitter, LRNEmitter, BatchNormEmitter,
-             LayerNormEmitter):
+             LayerNormEmitter, CopyEmitter, GatherEmitter, GatherNDEmitter, ExpandEmitter, CompareEmitter,
+             WhereEmitter, PredicateEmitter, IntBinaryEmitter, IntUnaryEmitter, CastEmitter):
     _e = _cls()
     for _op in _cls.ops:
-        EMITTERS[_op] = _e
+        _prev = EMITTERS.get(_op)
+        EMITTERS[_op] = _e if _prev is None else FirstOf(*(_prev.emitters if isinstance(_prev, FirstOf) else (_prev,)), _e)
 
 __all__ = ["EMITTERS", "EmitContext", "Emitter"]

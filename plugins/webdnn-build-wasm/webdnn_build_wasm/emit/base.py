@@ -14,6 +14,18 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from webdnn_build.ir import Graph, Node
+from webdnn_build_js.backend import JsFallbackBackend
+
+#: C element type of a value in wasm memory, by dtype (float16/bfloat16 are stored as float32 like in
+#: the js backend; bool is one byte 0/1)
+C_TYPES = {"float32": "float", "float16": "float", "bfloat16": "float", "float64": "double",
+           "int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "uint16": "uint16_t", "int32": "int32_t",
+           "uint32": "uint32_t", "int64": "int64_t", "uint64": "uint64_t", "bool": "uint8_t"}
+#: dtype -> the WDN_DT_* type of the typed kernels (kernels.h)
+DT_CODES = {"float32": "WDN_DT_F32", "int32": "WDN_DT_I32", "int64": "WDN_DT_I64", "uint8": "WDN_DT_U8",
+            "int8": "WDN_DT_I8", "bool": "WDN_DT_BOOL"}
+
+_JS_STORAGE = JsFallbackBackend()
 
 ACT_KINDS = {"Relu": "WDN_ACT_RELU", "Clip": "WDN_ACT_CLIP", "LeakyRelu": "WDN_ACT_LEAKY_RELU",
              "Sigmoid": "WDN_ACT_SIGMOID", "Tanh": "WDN_ACT_TANH", "HardSigmoid": "WDN_ACT_HARD_SIGMOID"}
@@ -92,6 +104,30 @@ def all_float32_static(graph: Graph, names: list[str]) -> bool:
         if v is None or v.dtype != "float32" or not v.is_static:
             return False
     return True
+
+
+def storage_bytes(dtype: Optional[str]) -> Optional[int]:
+    """Bytes per element in wasm memory: the js backend's storage size (the js steps read the same memory)."""
+    return _JS_STORAGE.storage_bytes(dtype) if dtype in C_TYPES else None
+
+
+def all_static(graph: Graph, names: list[str], dtypes: Optional[Any] = None) -> bool:
+    """Every named value (empty names skipped) exists, has a static shape and a dtype stored in wasm
+    memory (``dtypes``: only these)."""
+    for n in names:
+        if not n:
+            continue
+        v = graph.values.get(n)
+        if v is None or not v.is_static or storage_bytes(v.dtype) is None:
+            return False
+        if dtypes is not None and v.dtype not in dtypes:
+            return False
+    return True
+
+
+def c_array(values: list[int]) -> str:
+    """A C initializer list of integers (values are Python ints: nothing from the model's strings)."""
+    return "{" + ", ".join(str(int(v)) for v in values) + "}"
 
 
 def struct_init(ctype: str, var: str, fields: dict[str, Any]) -> str:
