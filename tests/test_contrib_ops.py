@@ -231,3 +231,17 @@ def test_uncovered_form_is_kept_for_the_js_kernel(tmp_path):
     lines: list[str] = []
     _check(path, feeds, "wasm", None, lines.append)
     assert any("kept" in m and "Attention" in m for m in lines), lines
+
+
+def test_ops_after_a_kept_contrib_node_get_dtype_and_shape(tmp_path):
+    """MatMulNBits stays (js kernel until wasm has one): the Relu reading it must still know its dtype and shape,
+    which onnx's shape inference cannot give, so that it runs on wasm's own kernels."""
+    path, feeds = matmul_nbits(tmp_path)
+    model = onnx.load(str(path))
+    model.graph.node[0].output[0] = "mm"
+    model.graph.node.append(helper.make_node("Relu", ["mm"], ["y"]))
+    onnx.save(model, str(path))
+    lines: list[str] = []
+    _check(path, feeds, "wasm", None, lines.append)
+    placed = [m for m in lines if m.startswith("wasm:")]
+    assert placed and placed[0].startswith(("wasm: 1/2 ops", "wasm: 2/2 ops")), lines

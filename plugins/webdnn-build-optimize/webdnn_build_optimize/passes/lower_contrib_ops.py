@@ -429,11 +429,68 @@ LOWERINGS: dict[str, Callable[[_Builder, Node], bool]] = {
 }
 
 
+def _same_as_input(b: _Builder, node: Node) -> list[tuple[Optional[str], Shape]]:
+    return [(b.dtype(node.inputs[0]), b.shape(node.inputs[0]))]
+
+
+def _matmul_nbits_out(b: _Builder, node: Node) -> list[tuple[Optional[str], Shape]]:
+    a = b.shape(node.inputs[0])
+    return [(b.dtype(node.inputs[0]), None if a is None else tuple(a[:-1]) + (int(node.attrs["N"]),))]
+
+
+def _attention_out(b: _Builder, node: Node) -> list[tuple[Optional[str], Shape]]:
+    x, w = b.shape(node.inputs[0]), b.shape(node.inputs[1])
+    sizes = [int(v) for v in node.attrs.get("qkv_hidden_sizes", [])]
+    dv = sizes[2] if sizes else (w[1] // 3 if _static(w, 2) else None)  # type: ignore[index]
+    return [(b.dtype(node.inputs[0]), None if x is None or dv is None else tuple(x[:2]) + (dv,))]
+
+
+def _mha_out(b: _Builder, node: Node) -> list[tuple[Optional[str], Shape]]:
+    q, v = b.shape(node.inputs[0]), b.shape(optional_input(node, 2))
+    dv = None if v is None else (v[2] if len(v) == 3 else (v[1] * v[3] if len(v) == 4 and all(isinstance(d, int) for d in v) else None))
+    return [(b.dtype(node.inputs[0]), None if q is None or len(q) != 3 or dv is None else tuple(q[:2]) + (dv,))]
+
+
+def _embed_out(b: _Builder, node: Node) -> list[tuple[Optional[str], Shape]]:
+    ids, word = b.shape(node.inputs[0]), b.shape(node.inputs[2])
+    shape = None if ids is None or word is None else tuple(ids) + (word[1],)
+    return [(b.dtype(node.inputs[2]), shape), ("int32", None if ids is None else (ids[0],)), (b.dtype(node.inputs[2]), shape)]
+
+
+#: dtype and shape of output 0 (and the outputs listed) of a contrib node that stays as it is, so that the
+#: standard ops reading it get theirs (onnx's shape inference leaves them open)
+KEPT_OUTPUTS: dict[str, Callable[[_Builder, Node], list[tuple[Optional[str], Shape]]]] = {
+    "MatMulNBits": _matmul_nbits_out,
+    "RotaryEmbedding": _same_as_input,
+    "Attention": _attention_out,
+    "MultiHeadAttention": _mha_out,
+    "EmbedLayerNormalization": _embed_out,
+    **{op: _same_as_input for op in ("SkipLayerNormalization", "SkipSimplifiedLayerNormalization",
+                                     "SimplifiedLayerNormalization", "Gelu", "BiasGelu", "FastGelu", "QuickGelu",
+                                     "BiasAdd")},
+}
+
+
+def _describe_kept(graph: Graph, node: Node) -> None:
+    """Fill in the dtype and shape of a kept contrib node's outputs where the model left them open."""
+    rule = KEPT_OUTPUTS.get(node.op_type)
+    if rule is None:
+        return
+    for name, (dtype, shape) in zip(node.outputs, rule(_Builder(graph, node), node)):
+        if not name:
+            continue
+        v = graph.value(name)
+        v.dtype = v.dtype or dtype
+        if shape is not None and all(isinstance(d, int) for d in shape) and not v.is_static:
+            v.shape = tuple(shape)
+
+
 def run(graph: Graph, ctx: PassContext) -> bool:
     """Replace each covered ``com.microsoft`` node (and ONNX-domain ``SimplifiedLayerNormalization``,
     which onnxruntime registers there) by the standard ops it computes."""
     new_nodes: list[Node] = []
     lowered: dict[str, int] = {}
+    kept = 0
     for node in graph.nodes:
         domain_ok = node.domain == MS or (node.domain == "" and node.op_type == "SimplifiedLayerNormalization")
         rewrite = LOWERINGS.get(node.op_type) if domain_ok else None
@@ -448,10 +505,13 @@ def run(graph: Graph, ctx: PassContext) -> bool:
                 del graph.values[name]
             ctx.log(f"lower_contrib_ops: {node.describe()} kept (a form the rewrite does not cover)")
         new_nodes.append(node)
-        if lowered:  # standard ops after a rewritten one: their dtypes and shapes were open at import
+        if node.domain == MS or rewrite is not None:
+            _describe_kept(graph, node)
+            kept += 1
+        elif lowered or kept:  # standard ops after a contrib one: their dtypes and shapes were open at import
             refine_node(graph, node)
     if not lowered:
-        return False
+        return kept > 0  # (kept nodes' outputs may have got a dtype and shape)
     graph.nodes = new_nodes
     ctx.log("lower_contrib_ops: " + ", ".join(f"{n} {op}" for op, n in sorted(lowered.items())))
     return True
