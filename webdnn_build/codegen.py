@@ -185,3 +185,125 @@ def collapse_axes(shape: Sequence[int], strides: list[list[int]],
     if not out and keep_one:
         out = [(1, [1] * len(strides))]
     return [d for d, _ in out], [[ss[k] for _, ss in out] for k in range(len(strides))]
+
+
+#: the internal op fuse_attention writes (never in a bundle's js steps: a backend fuses only what it runs)
+FUSED_ATTENTION = ("webdnn", "FusedAttention")
+
+
+def _single_reader(g: Graph, consumers: dict[str, list[Node]], name: str, reader: Node) -> bool:
+    readers = consumers.get(name, [])
+    return name not in g.outputs and len(readers) == 1 and readers[0] is reader
+
+
+def _const_scalar(g: Graph, name: str) -> Optional[float]:
+    v = g.values.get(name)
+    if v is None or v.const is None or v.const.size != 1 or name in g.inputs:
+        return None
+    return float(v.const.reshape(()))
+
+
+def _static4(g: Graph, name: str) -> Optional[tuple[int, ...]]:
+    v = g.values.get(name)
+    if v is None or v.dtype != "float32" or not v.is_static or len(v.shape) != 4:  # type: ignore[arg-type]
+        return None
+    return tuple(v.shape)  # type: ignore[arg-type]
+
+
+def fuse_attention(g: Graph, can_run: Callable[[Node, Graph], bool]) -> int:
+    """softmax(Q·Kᵀ [·scale] [+ bias]) [NaN → 0] · V over 4-D heads ⇒ one ``webdnn.FusedAttention`` node.
+
+    Matched per Softmax (last axis, float32): its input is ``MatMul(Q, Kt)`` (``Kt`` [B, H, D, L], as every
+    exporter leaves it), optionally scaled by a constant (``Mul``/``Div``) and plus a bias that broadcasts to
+    the scores; its output feeds ``MatMul(·, V)``, directly or through the ``Where(IsNaN(p), 0, p)`` guard that
+    torch's scaled_dot_product_attention exports. Every intermediate must have that one reader. The fused
+    node reads ``(Q, Kt, V, bias or "")`` with attributes ``scale`` and ``nan_to_zero``, and writes the
+    second MatMul's output. ``can_run(node, g)`` says whether the backend runs it natively. Returns the count.
+    """
+    producers, consumers = g.producers(), g.consumers()
+    fused = 0
+    for softmax in [n for n in g.nodes if n.op_type == "Softmax" and not n.domain]:
+        scores_shape = _static4(g, softmax.inputs[0]) if softmax.inputs else None
+        if scores_shape is None or int(softmax.attrs.get("axis", -1)) not in (-1, 3) or "fused_activation" in softmax.attrs:
+            continue
+        dead: list[Node] = [softmax]
+        x, scale, bias = softmax.inputs[0], 1.0, ""
+        node = producers.get(x)
+        if node is not None and node.op_type == "Add" and not node.domain and _single_reader(g, consumers, x, softmax) \
+                and "fused_activation" not in node.attrs:
+            for i in (0, 1):
+                mm = producers.get(node.inputs[i])
+                if mm is not None and (mm.op_type == "MatMul" or (mm.op_type in ("Mul", "Div") and producers.get(mm.inputs[0]) is not None
+                                                                  and producers[mm.inputs[0]].op_type == "MatMul")):
+                    bias, x = node.inputs[1 - i], node.inputs[i]
+                    dead.append(node)
+                    break
+            else:
+                continue
+            bv = g.values.get(bias)
+            if bv is None or bv.dtype != "float32" or not bv.is_static or len(bv.shape) > 4 or bias == x:  # type: ignore[arg-type]
+                continue
+            padded = (1,) * (4 - len(bv.shape)) + tuple(bv.shape)  # type: ignore[arg-type]
+            if any(d not in (1, s) for d, s in zip(padded, scores_shape)):
+                continue
+            if not _single_reader(g, consumers, x, node):
+                continue
+        node = producers.get(x)
+        if node is not None and node.op_type in ("Mul", "Div") and not node.domain and len(node.inputs) == 2 \
+                and "fused_activation" not in node.attrs:
+            c = _const_scalar(g, node.inputs[1])
+            if c is None or c == 0 or not _single_reader(g, consumers, x, dead[-1]):
+                continue
+            scale = c if node.op_type == "Mul" else 1.0 / c
+            dead.append(node)
+            x = node.inputs[0]
+        mm1 = producers.get(x)
+        if mm1 is None or mm1.op_type != "MatMul" or mm1.domain or "fused_activation" in mm1.attrs \
+                or not _single_reader(g, consumers, x, dead[-1]):
+            continue
+        dead.append(mm1)
+        q, kt = mm1.inputs
+        qs, ks = _static4(g, q), _static4(g, kt)
+        if qs is None or ks is None or qs[:2] != scores_shape[:2] or ks[:2] != scores_shape[:2]:
+            continue
+        # the probabilities' reader: MatMul(p, V), or the NaN guard Where(IsNaN(p), 0, p) first
+        p = softmax.outputs[0]
+        readers = consumers.get(p, [])
+        nan_to_zero = 0
+        if p in g.outputs:
+            continue
+        if len(readers) == 2 and {r.op_type for r in readers} == {"IsNaN", "Where"}:
+            isnan = next(r for r in readers if r.op_type == "IsNaN")
+            where = next(r for r in readers if r.op_type == "Where")
+            zero = _const_scalar(g, where.inputs[1]) if len(where.inputs) == 3 else None
+            if not (where.inputs[0] == isnan.outputs[0] and where.inputs[2] == p and zero == 0.0
+                    and _single_reader(g, consumers, isnan.outputs[0], where)):
+                continue
+            if tuple(g.values[where.outputs[0]].shape or ()) != scores_shape:
+                continue
+            dead += [isnan, where]
+            p, nan_to_zero = where.outputs[0], 1
+            readers = consumers.get(p, [])
+        if len(readers) != 1 or p in g.outputs or readers[0].op_type != "MatMul" or readers[0].inputs[0] != p \
+                or "fused_activation" in readers[0].attrs:
+            continue
+        mm2 = readers[0]
+        v = mm2.inputs[1]
+        vs, ys = _static4(g, v), _static4(g, mm2.outputs[0])
+        if vs is None or ys is None or vs[:2] != scores_shape[:2] or vs[2] != scores_shape[3]:
+            continue
+        if qs[3] != ks[2] or ks[3] != scores_shape[3] or qs[2] != scores_shape[2]:
+            continue
+        fused_node = Node(FUSED_ATTENTION[1], [q, kt, v, bias], [mm2.outputs[0]],
+                          {"scale": float(scale), "nan_to_zero": nan_to_zero}, FUSED_ATTENTION[0], softmax.name)
+        if not can_run(fused_node, g):
+            continue
+        # the fused node runs where the second MatMul was: Q, Kt, V and the bias are all computed by then
+        g.nodes[g.nodes.index(mm2)] = fused_node
+        drop = {id(n) for n in dead}
+        g.nodes = [n for n in g.nodes if id(n) not in drop]
+        fused += 1
+        producers, consumers = g.producers(), g.consumers()
+    if fused:
+        g.prune_values()
+    return fused

@@ -28,7 +28,7 @@ def residual_graph(conv_act: bool = False, other_shape=(1, 4, 8, 8)) -> Graph:
 def test_conv_then_add_becomes_one_conv_with_residual():
     g = residual_graph()
     original = copy_graph(g)
-    assert fuse_residual(g, EMITTERS["Conv"].supports) == 1
+    assert fuse_residual(g, EMITTERS[("", "Conv")].supports) == 1
     assert [n.op_type for n in g.nodes] == ["Relu", "Conv"]
     conv = g.nodes[1]
     assert conv.inputs == ["x", "w", "", "s"] and conv.outputs == ["y"]
@@ -39,12 +39,12 @@ def test_conv_then_add_becomes_one_conv_with_residual():
 
 def test_no_fusion_when_the_conv_has_its_own_activation():
     g = residual_graph(conv_act=True)
-    assert fuse_residual(g, EMITTERS["Conv"].supports) == 0
+    assert fuse_residual(g, EMITTERS[("", "Conv")].supports) == 0
 
 
 def test_no_fusion_for_a_broadcast_add():
     g = residual_graph(other_shape=(1, 4, 1, 1))
-    assert fuse_residual(g, EMITTERS["Conv"].supports) == 0
+    assert fuse_residual(g, EMITTERS[("", "Conv")].supports) == 0
 
 
 def test_broadcast_strides_collapse_contiguous_axes():
@@ -79,8 +79,8 @@ def _emit(g: Graph) -> tuple[list[str], list[str]]:
     ctx = EmitContext(g, lambda n: f"(({C_TYPES[g.values[n].dtype]}*)(wdn_arena + 0))", lambda a, h: h,
                       lambda h: f"{h}_0")
     node = g.nodes[0]
-    assert EMITTERS[node.op_type].supports(node, g)
-    return EMITTERS[node.op_type].emit(node, ctx), ctx.decls
+    assert EMITTERS[("", node.op_type)].supports(node, g)
+    return EMITTERS[("", node.op_type)].emit(node, ctx), ctx.decls
 
 
 def test_one_op_type_dispatches_on_dtype():
@@ -93,9 +93,9 @@ def test_one_op_type_dispatches_on_dtype():
 
 
 def test_unsupported_dtypes_stay_on_js():
-    assert not EMITTERS["Add"].supports(_typed_graph("uint16").nodes[0], _typed_graph("uint16"))
+    assert not EMITTERS[("", "Add")].supports(_typed_graph("uint16").nodes[0], _typed_graph("uint16"))
     g = _typed_graph("float32", "And")
-    assert not EMITTERS["And"].supports(g.nodes[0], g)  # And is bool-only
+    assert not EMITTERS[("", "And")].supports(g.nodes[0], g)  # And is bool-only
     g = _typed_graph("bool", "And")
     g.values["y"] = Value("y", "bool", None)  # dynamic output shape
-    assert not EMITTERS["And"].supports(g.nodes[0], g)
+    assert not EMITTERS[("", "And")].supports(g.nodes[0], g)

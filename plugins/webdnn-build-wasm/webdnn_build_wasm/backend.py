@@ -1,7 +1,7 @@
 """Code generation for the wasm backend: partition, plan, emit C, compile (docs/wasm-backend.md).
 
 1. ``fuse_residual``: Conv + Add(same-shape tensor) become one Conv with a residual input.
-2. Partition: a node runs in wasm when an emitter supports it, else with the js kernels
+2. Partition: a node runs in wasm when an emitter (keyed by domain and op type) supports it, else with the js kernels
    (over views of wasm memory, so no copies between the two).
 3. Plan: every static-shape value (graph inputs and outputs included) gets an arena slot; the
    constants wasm ops read get a place in the weight region, filled by the runtime at load.
@@ -16,14 +16,15 @@ from typing import Any
 import numpy as np
 
 from webdnn_build.escape import bundle_json, c_comment
-from webdnn_build.codegen import const_descriptor, copy_graph, fuse_residual, option_flag, value_entry
+from webdnn_build.codegen import (FUSED_ATTENTION, const_descriptor, copy_graph, fuse_attention, fuse_residual,
+                                  option_flag, value_entry)
 from webdnn_build.ir import Graph, Node, Value
 from webdnn_build.limits import check_arena
 from webdnn_build.registry import BackendArtifact, BackendOption, CodegenContext
 from webdnn_build_js.backend import JsFallbackBackend, _encode_attr
 
 from . import toolchain
-from .emit import EMITTERS, EmitContext
+from .emit import EMITTERS, EmitContext, emitter_for
 from .emit.base import C_TYPES
 from .wasm_binary import memory_import_pages
 
@@ -51,8 +52,9 @@ class WasmBackend(JsFallbackBackend):
     def generate(self, graph: Graph, ctx: CodegenContext) -> BackendArtifact:
         toolchain.zig_version()  # fail early, with install instructions, when the compiler is missing
         g = copy_graph(graph)
-        fused = fuse_residual(g, EMITTERS["Conv"].supports)
-        in_wasm = [n.domain == "" and n.op_type in EMITTERS and EMITTERS[n.op_type].supports(n, g) for n in g.nodes]
+        fused = fuse_residual(g, EMITTERS[("", "Conv")].supports)
+        attention = fuse_attention(g, EMITTERS[FUSED_ATTENTION].supports)
+        in_wasm = [(e := emitter_for(n)) is not None and e.supports(n, g) for n in g.nodes]
         plan = ctx.plan_memory(g, self.storage_bytes, include_io=True)
         _check_memory(g, plan, 0)  # before emitting anything: an arena alone may not fit
 
@@ -99,7 +101,8 @@ class WasmBackend(JsFallbackBackend):
                 if per_op or not steps or "wasm" not in steps[-1]:
                     steps.append({"wasm": len(segments), "ops": []})
                     segments.append([])
-                body = EMITTERS[node.op_type].emit(node, ectx)
+                body = emitter_for(node).emit(node, ectx)
+                ectx.op_index += 1  # wasm ops in plan order: the op a run-time error names
                 segments[-1].extend([c_comment(node.describe()), *body, "wdn_barrier(nth);"])
                 steps[-1]["ops"].append(node.name)
             else:
@@ -160,7 +163,7 @@ class WasmBackend(JsFallbackBackend):
             "values": values,
         }
         n_wasm = sum(in_wasm)
-        ctx.log(f"wasm: {n_wasm}/{len(g.nodes)} ops in wasm ({len(segments)} segments, {fused} residual adds fused), "
+        ctx.log(f"wasm: {n_wasm}/{len(g.nodes)} ops in wasm ({len(segments)} segments, {fused} residual adds and {attention} attentions fused), "
                 f"arena {plan.size / 1e6:.2f} MB, module {len(module) / 1e3:.1f} kB"
                 + (" (modules from cache)" if hit and hit_mt else ""))
         files = {"plan.json": bundle_json(program),

@@ -239,14 +239,17 @@ export class WasmExecutor {
     // their addresses; constants are decoded in JS only when a JS step reads them (the copies in
     // wasm memory may have been repacked by wdn_prepare) or when they are not in wasm memory.
     const jsOps = [];
+    const wasmOps = []; // names of the wasm ops in plan order: run-time errors give an index into it
     this.steps = plan.steps.map((s) => {
       if (s.js) {
         jsOps.push(s.js);
         return { js: jsOps.length - 1, label: `node '${s.js.name || s.js.op}' (${s.js.op})` };
       }
       const ops = Array.isArray(s.ops) ? s.ops : [];
+      wasmOps.push(...ops);
       return { wasm: s.wasm, label: `wasm segment ${s.wasm}${ops.length ? ` (${ops.join(', ')})` : ''}` };
     });
+    this.wasmOps = wasmOps;
     const jsReads = new Set(jsOps.flatMap((op) => op.inputs.filter((vi) => vi >= 0)));
     for (const vi of plan.outputs) jsReads.add(vi);
     const byName = new Map(values.map((v, i) => [v.name, i]));
@@ -311,6 +314,7 @@ export class WasmExecutor {
     }
     const ex = this.exports;
     const nth = this.threads;
+    if (ex.wdn_error_reset) ex.wdn_error_reset();
     const profile = this.profile; // Map label -> { ms, runs } when loaded with { profile: true }
     for (const step of this.steps) {
       const t0 = profile ? performance.now() : 0;
@@ -325,6 +329,8 @@ export class WasmExecutor {
           this.trapped = `${step.label}: ${message(e)}`;
           throw new Error(this.trapped, { cause: e });
         }
+        const err = ex.wdn_error ? ex.wdn_error() : 0;
+        if (err !== 0) throw new Error(this._runError(err));
       }
       if (profile) {
         const entry = profile.get(step.label) ?? { ms: 0, runs: 0 };
@@ -345,6 +351,18 @@ export class WasmExecutor {
       result.set(values[vi].name, t);
     }
     return result;
+  }
+
+  /**
+   * The message of a run-time error a kernel recorded (kernels.h: (op + 1) * 16 + kind). The module
+   * state stays valid (the kernel wrote zeros and went on), so the next run may proceed.
+   */
+  _runError(word) {
+    const kind = word & 15, op = (word >>> 4) - 1;
+    const opType = { 1: 'Gather', 2: 'GatherND' }[kind];
+    const name = this.wasmOps[op];
+    const where = `node '${name || `wasm op #${op}`}'${opType ? ` (${opType})` : ''}`;
+    return opType ? `${where}: index out of range` : `${where}: run-time error ${kind} in the wasm module`;
   }
 
   /** Terminates the workers and releases the module and its memory. */

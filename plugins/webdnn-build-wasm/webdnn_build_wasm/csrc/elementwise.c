@@ -259,6 +259,13 @@ void wdn_unary_f32(int op, int count, const float* x, float* y, float a, float b
     }
     case WDN_UN_ERF: UN_LOOP(wdn_math_erf_v(v)); break;
     case WDN_UN_GELU: UN_LOOP(wdn_math_gelu_v(v)); break;
+    case WDN_UN_GELU_TANH: {
+      /* 0.5 x (1 + tanh(z)) == x sigmoid(2z): no cancellation in 1 + tanh(z) for x << 0 */
+      const v128_t c1 = wasm_f32x4_splat(1.5957691216057308f), c3 = wasm_f32x4_splat(0.0713548162726f);
+      UN_LOOP(wasm_f32x4_mul(v, wdn_math_sigmoid_v(wasm_f32x4_mul(
+          v, wasm_f32x4_add(c1, wasm_f32x4_mul(c3, wasm_f32x4_mul(v, v)))))));
+      break;
+    }
     case WDN_UN_RECIPROCAL: UN_LOOP(wasm_f32x4_div(one, v)); break;
     case WDN_UN_COPY:
     default:

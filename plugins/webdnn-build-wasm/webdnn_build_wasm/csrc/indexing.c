@@ -4,7 +4,8 @@
  * elements in strided loops, as unsigned integers of that size, so every dtype is moved exactly.
  * Splits: the flat output range (in bytes or elements, in whole 64-byte / 64-element blocks);
  * pure data movement, so results never depend on nth.
- * Out-of-range indices write zeros (see kernels.h): a wasm kernel cannot raise an error.
+ * Out-of-range indices record a run-time error (wdn_set_error, rt.c; the runtime throws after the run)
+ * and write zeros.
  */
 #include "kernels.h"
 #include "internal.h"
@@ -69,18 +70,23 @@ typedef struct {
   const u8* data;
   const void* indices;
   int idx_i64;
+  int op;
 } gather_ctx;
 
 static const u8* gather_src(const void* c, int64_t row) {
   const gather_ctx* g = (const gather_ctx*)c;
   int64_t a = row / g->nidx, t = row - a * g->nidx;
   int64_t i = wrap_index(read_index(g->indices, g->idx_i64, t), g->dim);
-  return i < 0 ? 0 : g->data + (a * g->dim + i) * g->row_bytes;
+  if (i < 0) {
+    wdn_set_error(WDN_ERR_GATHER_INDEX, g->op);
+    return 0;
+  }
+  return g->data + (a * g->dim + i) * g->row_bytes;
 }
 
 void wdn_gather(int64_t outer, int64_t dim, int64_t row_bytes, const void* data, const void* indices, int idx_i64,
-                int64_t nidx, void* y, int tid, int nth) {
-  gather_ctx g = {dim, nidx, row_bytes, (const u8*)data, indices, idx_i64};
+                int64_t nidx, void* y, int op, int tid, int nth) {
+  gather_ctx g = {dim, nidx, row_bytes, (const u8*)data, indices, idx_i64, op};
   if (nidx <= 0) return;
   gather_rows(outer * nidx, row_bytes, gather_src, &g, (u8*)y, tid, nth);
 }
@@ -92,7 +98,10 @@ static const u8* gather_nd_src(const void* c, int64_t row) {
   int64_t off = b * p->batch_bytes;
   for (int q = 0; q < p->k; q++) {
     int64_t i = wrap_index(read_index(p->indices, p->idx_i64, row * p->k + q), p->dims[q]);
-    if (i < 0) return 0;
+    if (i < 0) {
+      wdn_set_error(WDN_ERR_GATHER_ND_INDEX, p->op);
+      return 0;
+    }
     off += i * p->strides[q];
   }
   return (const u8*)p->data + off;

@@ -139,7 +139,8 @@ void wdn_binary_f32(const wdn_binary_params* p, int tid, int nth);
 enum {
   WDN_UN_RELU = 0, WDN_UN_SIGMOID = 1, WDN_UN_TANH = 2, WDN_UN_EXP = 3, WDN_UN_LOG = 4, WDN_UN_SQRT = 5,
   WDN_UN_ABS = 6, WDN_UN_NEG = 7, WDN_UN_CLIP = 8, WDN_UN_LEAKY_RELU = 9, WDN_UN_HARD_SIGMOID = 10,
-  WDN_UN_HARD_SWISH = 11, WDN_UN_ERF = 12, WDN_UN_GELU = 13, WDN_UN_RECIPROCAL = 14, WDN_UN_COPY = 15
+  WDN_UN_HARD_SWISH = 11, WDN_UN_ERF = 12, WDN_UN_GELU = 13, WDN_UN_RECIPROCAL = 14, WDN_UN_COPY = 15,
+  WDN_UN_GELU_TANH = 16  /* Gelu approximate="tanh": x * sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3)) */
 };
 /* y[i] = f(x[i]); a, b are the op's parameters (clip min/max, leaky alpha, hard-sigmoid alpha/beta) */
 void wdn_unary_f32(int op, int count, const float* x, float* y, float a, float b, int tid, int nth);
@@ -175,14 +176,23 @@ void wdn_lrn_f32(int n, int c, int hw, int size, float alpha, float beta, float 
 /* element types the typed kernels compute on (bool is stored as one byte 0/1) */
 enum { WDN_DT_F32 = 0, WDN_DT_I32 = 1, WDN_DT_I64 = 2, WDN_DT_U8 = 3, WDN_DT_I8 = 4, WDN_DT_BOOL = 5 };
 
+/* ---- run-time errors (rt.c) ----
+ * A kernel that meets an error it cannot compute through (an index out of range) calls
+ * wdn_set_error(kind, op), op = the op's index among the model's wasm ops (the order of the plan's
+ * "ops" lists), and carries on. The first error wins (atomic compare-exchange). The module exports
+ * wdn_error() -> 0, or (op + 1) * 16 + kind, and wdn_error_reset(); the runtime resets the word
+ * before a run and throws after a wasm step that set it. */
+enum { WDN_ERR_NONE = 0, WDN_ERR_GATHER_INDEX = 1, WDN_ERR_GATHER_ND_INDEX = 2 };
+void wdn_set_error(int kind, int op);
+
 /* ---- data movement of any dtype (indexing.c) ----
- * Out-of-range indices (after adding the axis length to negative ones) cannot raise an error in wasm:
- * the kernels write zeros for them (the js kernels throw; constant indices are checked at build time). */
+ * Out-of-range indices (after adding the axis length to negative ones) set a run-time error
+ * (WDN_ERR_GATHER*_INDEX, above) and write zeros. `op`: the op's index, for the error. */
 /* y = x, nbytes bytes (Reshape, Flatten, Squeeze, Unsqueeze, Identity); no-op when y == x */
 void wdn_copy_bytes(int64_t nbytes, const void* x, void* y, int tid, int nth);
 /* Gather: data [outer, dim, row_bytes], indices [nidx] (int32, or int64 when idx_i64) -> y [outer, nidx, row_bytes] */
 void wdn_gather(int64_t outer, int64_t dim, int64_t row_bytes, const void* data, const void* indices, int idx_i64,
-                int64_t nidx, void* y, int tid, int nth);
+                int64_t nidx, void* y, int op, int tid, int nth);
 /* GatherND: data [batch, dims[0..k), slice], indices [batch, tuples, k] -> y [batch, tuples, slice] */
 #define WDN_GATHER_ND_MAXK 8
 typedef struct {
@@ -195,6 +205,7 @@ typedef struct {
   const void* indices;
   int idx_i64;
   void* y;
+  int op;
 } wdn_gather_nd_params;
 void wdn_gather_nd(const wdn_gather_nd_params* p, int tid, int nth);
 /* Broadcast copy (Expand): y[i] = x[sum idx[d] * stride[d]] over the output's rank (<= 6) axes;
@@ -244,5 +255,92 @@ void wdn_unary_typed(int op, int dtype, int64_t count, const void* x, void* y, i
  * float -> int truncates toward zero and wraps modulo 2^bits; NaN/Inf -> 0 for 8/32-bit ints and
  * INT64_MIN for int64; int64 -> float32 rounds through float64; to bool: x != 0 (NaN -> 1). */
 void wdn_cast(int from, int to, int64_t count, const void* x, void* y, int tid, int nth);
+
+/* ---- linear quantization (quantize.c), as ONNX QuantizeLinear / DequantizeLinear (opset 13+ axis):
+ * the tensor is [outer, chan, inner]; element i uses scale[c] and zero point zp[c], c = (i / inner) % chan
+ * (per tensor: chan = 1). qdt: the quantized side's type, WDN_DT_U8 / WDN_DT_I8 (DequantizeLinear also
+ * WDN_DT_I32); zp: NULL (0) or of that type.
+ *   dequantize: f[i] = (float)(q[i] - zp) * scale       (x - zp exact, one float32 product)
+ *   quantize:   q[i] = saturate(rint(f[i] / scale) + zp) (float32 division, round half to even,
+ *               saturating to the type's range; NaN -> the type's minimum, as onnxruntime) */
+typedef struct {
+  int64_t outer;
+  int chan;
+  int64_t inner;
+  int qdt;
+  void* q;             /* quantized values: input of dequantize, output of quantize */
+  const float* scale;  /* [chan] */
+  const void* zp;      /* NULL or [chan] */
+  float* f;            /* float values: output of dequantize, input of quantize */
+} wdn_quant_params;
+void wdn_dequantize_linear(const wdn_quant_params* p, int tid, int nth);
+void wdn_quantize_linear(const wdn_quant_params* p, int tid, int nth);
+/* DynamicQuantizeLinear (uint8): min / max over x and 0 (NaN skipped), scale = (max - min) / 255 (1 if
+ * max == min), zero point = rint(clamp(-min / scale, 0, 255)), y = saturate(rint(x / scale) + zp).
+ * A reduction then an elementwise pass: all nth threads meet at a barrier inside. */
+void wdn_dynamic_quantize_linear(int64_t count, const float* x, uint8_t* y, float* y_scale, uint8_t* y_zp,
+                                 int tid, int nth);
+/* MatMulInteger: y[m, n] = sum_k (A[m, k] - a_zp) * (B[k, n] - b_zp[n]) in int32 (wrapping), A [m, k] and
+ * B [k, n] of uint8 / int8 (a_signed / b_signed), a_zp: NULL or one element; b_zp: NULL, one element or
+ * [n] (b_zp_per_col). Threads split N; per thread the scratch holds WDN_MATMUL_INTEGER_NB columns of B as
+ * int16 (zero point subtracted) for the i32x4.dot_i16x8 inner loop. */
+#define WDN_MATMUL_INTEGER_NB 16
+#define WDN_MATMUL_INTEGER_SCRATCH_BYTES(k) (WDN_MATMUL_INTEGER_NB * 2 * WDN__RUP((k), 8) + 64)
+typedef struct {
+  int m, n, k;
+  int a_signed, b_signed;
+  const void* a;
+  const void* b;
+  const void* a_zp;
+  const void* b_zp;
+  int b_zp_per_col;
+  int32_t* y;
+  uint8_t* scratch;
+  int scratch_stride;
+} wdn_matmul_integer_params;
+void wdn_matmul_integer(const wdn_matmul_integer_params* p, int tid, int nth);
+
+/* ---- com.microsoft MatMulNBits, 4 bits (matmul_nbits.c): y[m, n] = sum_k a[m, k] * w[n, k] + bias[n] with
+ * w[n, k] = (code - zero point) * scale of k's block. b: [n, blocks, block / 2] bytes (blocks = ceil(k / block),
+ * code 2j in the low nibble of byte j); scales: [n, blocks]; zero points: zp_packed [n, ceil(blocks / 2)]
+ * (4-bit codes packed like b), or zp_float [n, blocks], or neither (8). block: a power of two >= 16.
+ * bias: NULL or [n]. Scratch per thread: 4 dequantized block columns and m x 4 f32x4 accumulators. */
+typedef struct {
+  int m, n, k, block;
+  const float* a;
+  const uint8_t* b;
+  const float* scales;
+  const uint8_t* zp_packed;
+  const float* zp_float;
+  const float* bias;
+  float* y;
+  uint8_t* scratch;
+  int scratch_stride;
+} wdn_matmul_nbits_params;
+#define WDN_MATMUL_NBITS_SCRATCH_BYTES(m, block) (16 * (block) + 64 * (m) + 64)
+void wdn_matmul_nbits(const wdn_matmul_nbits_params* p, int tid, int nth);
+
+/* ---- fused attention (attention.c) ----
+ * y[b, h, i, :] = sum_j softmax_j(scale * q[b,h,i,:] . kt[b,h,:,j] + bias[b,h,i,j]) * v[b,h,j,:]
+ *   q [B, H, S, D], kt [B, H, D, L], v [B, H, L, Dv], y [B, H, S, Dv] (contiguous);
+ *   bias: NULL or element strides over (b, h, i, j) (0 where it broadcasts);
+ *   nan_to_zero: a NaN probability counts as 0 (torch's guard for fully masked rows).
+ * Scratch per thread: WDN_ATTENTION_SCRATCH_BYTES(seq_k).
+ */
+typedef struct {
+  int batch, heads, seq_q, seq_k, head_q, head_v;
+  const float* q;
+  const float* kt;
+  const float* v;
+  const float* bias;
+  int bias_stride[4];
+  float scale;
+  int nan_to_zero;
+  float* y;
+  uint8_t* scratch;
+  int scratch_stride;
+} wdn_attention_params;
+#define WDN_ATTENTION_SCRATCH_BYTES(seq_k) ((seq_k) * 4 + 64)
+void wdn_attention_f32(const wdn_attention_params* p, int tid, int nth);
 
 #endif

@@ -1,5 +1,6 @@
 /* webdnn-build wasm thread runtime (see docs/wasm-backend.md, "Generated module ABI").
  *
+ * Both builds: the run-time error word (wdn_set_error; exports wdn_error, wdn_error_reset; kernels.h).
  * Single-threaded build (WDN_THREADS undefined): wdn_barrier is a no-op; nothing else is exported.
  * Threaded build (-DWDN_THREADS=1, -matomics -mbulk-memory, shared memory):
  *   wdn_thread_stack_top(tid)   top of worker tid's stack (tid >= 1; the main thread keeps its own)
@@ -29,6 +30,17 @@
 #endif
 
 #define WDN_EXPORT(name) __attribute__((export_name(#name)))
+
+/* run-time error word (kernels.h): 0, or (op + 1) * 16 + kind of the first error of the run */
+static int wdn_error_word;
+
+void wdn_set_error(int kind, int op) {
+  int expected = 0;
+  __atomic_compare_exchange_n(&wdn_error_word, &expected, (op + 1) * 16 + (kind & 15), 0, __ATOMIC_SEQ_CST,
+                              __ATOMIC_SEQ_CST);
+}
+WDN_EXPORT(wdn_error) int wdn_error(void) { return __atomic_load_n(&wdn_error_word, __ATOMIC_SEQ_CST); }
+WDN_EXPORT(wdn_error_reset) void wdn_error_reset(void) { __atomic_store_n(&wdn_error_word, 0, __ATOMIC_SEQ_CST); }
 
 #ifndef WDN_THREADS
 

@@ -1,9 +1,14 @@
-"""Op emitters of the wasm backend, keyed by ONNX op type (default domain only)."""
+"""Op emitters of the wasm backend, keyed by (domain, op type).
+
+An emitter class declares its ops in ``ops`` and their domain in ``domain`` ("" = the ONNX default domain;
+e.g. "com.microsoft" for MatMulNBits). ``emitter_for(node)`` finds the emitter of a node ("ai.onnx" is
+the default domain)."""
 
 from __future__ import annotations
 
 from webdnn_build.ir import Graph, Node
 
+from .attention import AttentionEmitter
 from .base import EmitContext, Emitter
 from .cast import CastEmitter
 from .conv import ConvEmitter
@@ -14,7 +19,9 @@ from .indexing import CopyEmitter, ExpandEmitter, GatherEmitter, GatherNDEmitter
 from .integer import IntBinaryEmitter, IntUnaryEmitter
 from .layernorm import LayerNormEmitter
 from .logical import CompareEmitter, PredicateEmitter, WhereEmitter
+from .matmul_nbits import MatMulNBitsEmitter
 from .pool import GlobalPoolEmitter, PoolEmitter
+from .quantize import DequantizeEmitter, DynamicQuantizeEmitter, MatMulIntegerEmitter, QuantizeEmitter
 from .softmax import SoftmaxEmitter
 
 
@@ -36,15 +43,26 @@ class FirstOf(Emitter):
         return e.emit(node, ctx)
 
 
-EMITTERS: dict[str, Emitter] = {}
+EMITTERS: dict[tuple[str, str], Emitter] = {}
 # float32 emitters first: for an op several emitters take, the earlier one wins
 for _cls in (ConvEmitter, GemmEmitter, MatMulEmitter, PoolEmitter, GlobalPoolEmitter, BinaryEmitter, UnaryEmitter,
              SoftmaxEmitter, ConcatEmitter, TransposeEmitter, LRNEmitter, BatchNormEmitter,
              LayerNormEmitter, CopyEmitter, GatherEmitter, GatherNDEmitter, ExpandEmitter, CompareEmitter,
-             WhereEmitter, PredicateEmitter, IntBinaryEmitter, IntUnaryEmitter, CastEmitter):
+             WhereEmitter, PredicateEmitter, IntBinaryEmitter, IntUnaryEmitter, CastEmitter,
+             DequantizeEmitter, QuantizeEmitter, DynamicQuantizeEmitter, MatMulIntegerEmitter, MatMulNBitsEmitter,
+             AttentionEmitter):
     _e = _cls()
     for _op in _cls.ops:
-        _prev = EMITTERS.get(_op)
-        EMITTERS[_op] = _e if _prev is None else FirstOf(*(_prev.emitters if isinstance(_prev, FirstOf) else (_prev,)), _e)
+        _key = (_cls.domain, _op)
+        _prev = EMITTERS.get(_key)
+        EMITTERS[_key] = _e if _prev is None else FirstOf(*(_prev.emitters if isinstance(_prev, FirstOf) else (_prev,)), _e)
 
-__all__ = ["EMITTERS", "EmitContext", "Emitter"]
+
+
+def emitter_for(node: Node) -> Emitter | None:
+    """The emitter registered for the node's (domain, op type), or None."""
+    domain = "" if node.domain in ("", "ai.onnx") else node.domain
+    return EMITTERS.get((domain, node.op_type))
+
+
+__all__ = ["EMITTERS", "EmitContext", "Emitter", "emitter_for"]

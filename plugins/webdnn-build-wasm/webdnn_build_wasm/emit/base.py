@@ -75,6 +75,8 @@ class EmitContext:
     decls: list[str] = field(default_factory=list)
     #: bytes of per-thread scratch the emitted code needs, as C constant expressions
     scratch: list[str] = field(default_factory=list)
+    #: index of the op being emitted among the model's wasm ops (plan order), for run-time errors
+    op_index: int = 0
 
     def shape(self, name: str) -> tuple[int, ...]:
         return tuple(self.graph.values[name].shape)  # type: ignore[arg-type]
@@ -88,6 +90,8 @@ class Emitter:
     """Base class: one per op family."""
 
     ops: tuple[str, ...] = ()
+    #: the ops' domain: "" (ONNX) or e.g. "com.microsoft"
+    domain: str = ""
 
     def supports(self, node: Node, graph: Graph) -> bool:
         raise NotImplementedError

@@ -89,7 +89,7 @@ class UnaryEmitter(Emitter):
             return False  # training_mode input: leave it to the js kernel (it checks the value)
         if node.op_type == "Clip":
             return all(not n or graph.values[n].is_const for n in node.inputs[1:])
-        if node.op_type == "Gelu" and node.attrs.get("approximate", "none") != "none":
+        if node.op_type == "Gelu" and node.attrs.get("approximate", "none") not in ("none", "tanh"):
             return False
         return True
 
@@ -105,7 +105,10 @@ class UnaryEmitter(Emitter):
             a = attrs.get("alpha", 0.01)
         elif node.op_type == "HardSigmoid":
             a, b = attrs.get("alpha", 0.2), attrs.get("beta", 0.5)
+        op = UNARY[node.op_type]
+        if node.op_type == "Gelu" and attrs.get("approximate", "none") == "tanh":
+            op = "WDN_UN_GELU_TANH"
         count = math.prod(ctx.shape(node.outputs[0]))
-        call = (f"wdn_unary_f32({UNARY[node.op_type]}, {count}, {ctx.ptr(node.inputs[0])}, {ctx.ptr(node.outputs[0])}, "
+        call = (f"wdn_unary_f32({op}, {count}, {ctx.ptr(node.inputs[0])}, {ctx.ptr(node.outputs[0])}, "
                 f"{cfloat(a)}, {cfloat(b)}, tid, nth);")
         return [call]

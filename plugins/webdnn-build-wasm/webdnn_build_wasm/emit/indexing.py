@@ -93,7 +93,7 @@ class GatherEmitter(Emitter):
         row_bytes = math.prod(d[axis + 1:]) * storage_bytes(ctx.graph.values[data].dtype)
         i64 = int(ctx.graph.values[idx].dtype == "int64")
         return [f"wdn_gather({math.prod(d[:axis])}, {d[axis]}, {row_bytes}, {ctx.ptr(data)}, {ctx.ptr(idx)}, {i64}, "
-                f"{math.prod(i)}, {ctx.ptr(node.outputs[0])}, tid, nth);"]
+                f"{math.prod(i)}, {ctx.ptr(node.outputs[0])}, {ctx.op_index}, tid, nth);"]
 
 
 class GatherNDEmitter(Emitter):
@@ -142,7 +142,7 @@ class GatherNDEmitter(Emitter):
             "dims": c_array(dims + [0] * (self.MAXK - k)), "strides": c_array(strides + [0] * (self.MAXK - k)),
             "slice_bytes": math.prod(d[b + k:]) * elem, "batch_bytes": math.prod(d[b:]) * elem,
             "data": ctx.ptr(data), "indices": ctx.ptr(idx), "idx_i64": int(ctx.graph.values[idx].dtype == "int64"),
-            "y": ctx.ptr(node.outputs[0]),
+            "y": ctx.ptr(node.outputs[0]), "op": ctx.op_index,
         }))
         return [f"wdn_gather_nd(&{var}, tid, nth);"]
 

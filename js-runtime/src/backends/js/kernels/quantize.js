@@ -69,9 +69,14 @@ function quantizeLinear([x, scale, zeroPoint], attrs, ctx) {
   for (let i = 0; i < xd.length; i++) {
     let q = rint(round(round(Number(xd[i])) / round(sd[sIdx(i)])));
     if (zd) q += Number(zd[zIdx(i)]);
-    out.data[i] = q < lo ? lo : q > hi ? hi : q;
+    out.data[i] = saturate(q, lo, hi);
   }
   return [out];
+}
+
+/** Clamp to [lo, hi]; NaN becomes lo, the type's minimum, as onnxruntime's conversion gives (x86: NaN -> INT_MIN). */
+function saturate(q, lo, hi) {
+  return q < lo || q !== q ? lo : q > hi ? hi : q;
 }
 
 function dequantizeLinear([x, scale, zeroPoint], attrs, ctx) {
@@ -157,7 +162,7 @@ function qlinearMatMul([a, aScale, aZero, b, bScale, bZero, yScale, yZero], attr
       for (let n = 0; n < N; n++) {
         const mult = round(round(round(per(aScale, M, m)) * round(per(bScale, N, n))) / round(Number(yScale.data[0])));
         const q = rint(acc[n] * mult + per(yZero, 1, 0));
-        out.data[(t * M + m) * N + n] = q < lo ? lo : q > hi ? hi : q;
+        out.data[(t * M + m) * N + n] = saturate(q, lo, hi);
       }
     }
     for (let d = batch.length - 1; d >= 0; d--) {

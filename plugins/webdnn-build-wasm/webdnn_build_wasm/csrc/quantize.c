@@ -1,0 +1,210 @@
+/* webdnn-build wasm kernels: linear quantization (QuantizeLinear, DequantizeLinear,
+ * DynamicQuantizeLinear) and MatMulInteger. See kernels.h for the semantics.
+ *
+ * Elementwise kernels split the flat range into per-thread shares of whole 16-element blocks; every
+ * element's result depends only on its inputs (IEEE float32 division, round-half-even), so results
+ * are identical for any thread count and equal the js kernels' (quantize.js).
+ * MatMulInteger is exact integer arithmetic (int32, wrapping): the split over N cannot change it.
+ */
+#include "kernels.h"
+#include "internal.h"
+
+/* ---- quantized element access (the quantized side is uint8, int8 or int32) ---- */
+WDN_INLINE int32_t q_get(int dt, const void* p, int64_t i) {
+  switch (dt) {
+    case WDN_DT_U8: return ((const uint8_t*)p)[i];
+    case WDN_DT_I8: return ((const int8_t*)p)[i];
+    default: return ((const int32_t*)p)[i];
+  }
+}
+
+/* walk [lo, hi) of the flat range in runs that share one scale / zero point (index (i / inner) % chan) */
+#define Q_WALK(P, LO, HI, BODY)                                              \
+  for (int64_t pos = (LO); pos < (HI);) {                                    \
+    int64_t row = pos / (P)->inner, j = pos - row * (P)->inner;              \
+    int c = (int)(row % (P)->chan);                                          \
+    int64_t seg = (P)->inner - j;                                            \
+    if (seg > (HI) - pos) seg = (HI) - pos;                                  \
+    const float s = (P)->scale[c];                                           \
+    const int32_t z = (P)->zp ? q_get((P)->qdt, (P)->zp, c) : 0;             \
+    BODY                                                                     \
+    pos += seg;                                                              \
+  }
+
+static void q_range(const wdn_quant_params* p, int tid, int nth, int64_t* lo, int64_t* hi) {
+  wdn_split_blocks(p->outer * p->chan * p->inner, 16, tid, nth, lo, hi);
+}
+
+void wdn_dequantize_linear(const wdn_quant_params* p, int tid, int nth) {
+  int64_t lo, hi;
+  q_range(p, tid, nth, &lo, &hi);
+  float* y = p->f;
+  switch (p->qdt) {
+    case WDN_DT_U8: {
+      const uint8_t* x = (const uint8_t*)p->q;
+      Q_WALK(p, lo, hi, { for (int64_t i = pos; i < pos + seg; i++) y[i] = (float)((int32_t)x[i] - z) * s; })
+      break;
+    }
+    case WDN_DT_I8: {
+      const int8_t* x = (const int8_t*)p->q;
+      Q_WALK(p, lo, hi, { for (int64_t i = pos; i < pos + seg; i++) y[i] = (float)((int32_t)x[i] - z) * s; })
+      break;
+    }
+    default: { /* int32: x - zp formed exactly (64-bit), rounded once to float32 */
+      const int32_t* x = (const int32_t*)p->q;
+      Q_WALK(p, lo, hi, { for (int64_t i = pos; i < pos + seg; i++) y[i] = (float)((int64_t)x[i] - z) * s; })
+      break;
+    }
+  }
+}
+
+/* saturate(rint(v) + z) to [lo, hi]; NaN -> lo, as onnxruntime (MLAS) does: a QDQ model whose calibration
+ * gave scale = inf (an all -inf attention mask) quantizes -inf / inf = NaN and relies on it */
+WDN_INLINE int32_t q_round_sat(float v, float z, float lo, float hi) {
+  v = __builtin_roundevenf(v) + z;
+  return v <= hi ? (v >= lo ? (int32_t)v : (int32_t)lo) : (v > hi ? (int32_t)hi : (int32_t)lo);
+}
+
+void wdn_quantize_linear(const wdn_quant_params* p, int tid, int nth) {
+  int64_t lo, hi;
+  q_range(p, tid, nth, &lo, &hi);
+  const float* x = p->f;
+  if (p->qdt == WDN_DT_U8) {
+    uint8_t* y = (uint8_t*)p->q;
+    Q_WALK(p, lo, hi, {
+      const float zf = (float)z;
+      for (int64_t i = pos; i < pos + seg; i++) y[i] = (uint8_t)q_round_sat(x[i] / s, zf, 0.0f, 255.0f);
+    })
+  } else {
+    int8_t* y = (int8_t*)p->q;
+    Q_WALK(p, lo, hi, {
+      const float zf = (float)z;
+      for (int64_t i = pos; i < pos + seg; i++) y[i] = (int8_t)q_round_sat(x[i] / s, zf, -128.0f, 127.0f);
+    })
+  }
+}
+
+/* per-thread min / max of DynamicQuantizeLinear (read by all threads after a barrier; the barrier
+ * after the op keeps the next such op from overwriting them early) */
+static float dq_min[WDN_MAX_THREADS], dq_max[WDN_MAX_THREADS];
+
+void wdn_dynamic_quantize_linear(int64_t count, const float* x, uint8_t* y, float* y_scale, uint8_t* y_zp,
+                                 int tid, int nth) {
+  int64_t lo, hi;
+  wdn_split_blocks(count, 16, tid, nth, &lo, &hi);
+  /* min / max including 0; NaN is skipped (pmax(m, v) = m < v ? v : m) */
+  v128_t vmax = wasm_f32x4_splat(0.0f), vmin = vmax;
+  int64_t i = lo;
+  for (; i + 4 <= hi; i += 4) {
+    v128_t v = wasm_v128_load(x + i);
+    vmax = wasm_f32x4_pmax(vmax, v);
+    vmin = wasm_f32x4_pmin(vmin, v);
+  }
+  float mx = 0.0f, mn = 0.0f;
+  float lmax[4] __attribute__((aligned(16))), lmin[4] __attribute__((aligned(16)));
+  wasm_v128_store(lmax, vmax);
+  wasm_v128_store(lmin, vmin);
+  for (int l = 0; l < 4; l++) {
+    mx = lmax[l] > mx ? lmax[l] : mx;
+    mn = lmin[l] < mn ? lmin[l] : mn;
+  }
+  for (; i < hi; i++) {
+    mx = x[i] > mx ? x[i] : mx;
+    mn = x[i] < mn ? x[i] : mn;
+  }
+  dq_min[tid] = mn;
+  dq_max[tid] = mx;
+  wdn_barrier(nth);
+  for (int t = 0; t < nth; t++) {
+    mx = dq_max[t] > mx ? dq_max[t] : mx;
+    mn = dq_min[t] < mn ? dq_min[t] : mn;
+  }
+  /* as ONNX / onnxruntime: scale = (max - min) / 255 (1 when the range is empty),
+   * zero point = rint(clamp(0 - min / scale, 0, 255)) */
+  const float scale = (mx == mn ? 1.0f : mx - mn) / 255.0f;
+  float zf = 0.0f - mn / scale;
+  zf = zf < 0.0f ? 0.0f : zf > 255.0f ? 255.0f : zf;
+  zf = __builtin_roundevenf(zf);
+  for (i = lo; i < hi; i++) y[i] = (uint8_t)q_round_sat(x[i] / scale, zf, 0.0f, 255.0f);
+  if (tid == 0) {
+    *y_scale = scale;
+    *y_zp = (uint8_t)zf;
+  }
+}
+
+/* ---- MatMulInteger ---- */
+
+/* 8 elements of an 8-bit row widened to int16, minus the zero point */
+WDN_INLINE v128_t ld8_i16(const void* p, int is_signed, v128_t zp) {
+  v128_t v = is_signed ? wasm_i16x8_load8x8(p) : wasm_u16x8_load8x8(p);
+  return wasm_i16x8_sub(v, zp);
+}
+
+WDN_INLINE int32_t hsum_i32(v128_t v) {
+  v = wasm_i32x4_add(v, wasm_i32x4_shuffle(v, v, 2, 3, 0, 1));
+  v = wasm_i32x4_add(v, wasm_i32x4_shuffle(v, v, 1, 0, 3, 2));
+  return wasm_i32x4_extract_lane(v, 0);
+}
+
+/* rows of A against one packed block of WDN_MATMUL_INTEGER_NB columns (int16, zero point subtracted,
+ * column j at bp + j * kp, zeros past k); writes the first nb columns of y */
+WDN_INLINE void mmi_block(const wdn_matmul_integer_params* p, const int16_t* bp, int kp, int n0, int nb,
+                          int a_signed) {
+  const int k = p->k, n = p->n;
+  const int32_t azp = p->a_zp ? q_get(a_signed ? WDN_DT_I8 : WDN_DT_U8, p->a_zp, 0) : 0;
+  const v128_t vz = wasm_i16x8_splat((int16_t)azp);
+  const int k8 = k & ~7;
+  for (int m = 0; m < p->m; m++) {
+    const uint8_t* row = (const uint8_t*)p->a + (size_t)m * k;
+    int32_t* yr = p->y + (size_t)m * n + n0;
+    for (int j = 0; j < nb; j += 4) {
+      const int16_t* b0 = bp + (size_t)j * kp;
+      v128_t acc0 = wasm_i32x4_splat(0), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+      for (int kk = 0; kk < k8; kk += 8) {
+        v128_t va = ld8_i16(row + kk, a_signed, vz);
+        acc0 = wasm_i32x4_add(acc0, wasm_i32x4_dot_i16x8(va, wasm_v128_load(b0 + kk)));
+        acc1 = wasm_i32x4_add(acc1, wasm_i32x4_dot_i16x8(va, wasm_v128_load(b0 + kp + kk)));
+        acc2 = wasm_i32x4_add(acc2, wasm_i32x4_dot_i16x8(va, wasm_v128_load(b0 + 2 * kp + kk)));
+        acc3 = wasm_i32x4_add(acc3, wasm_i32x4_dot_i16x8(va, wasm_v128_load(b0 + 3 * kp + kk)));
+      }
+      uint32_t s[4] = {(uint32_t)hsum_i32(acc0), (uint32_t)hsum_i32(acc1), (uint32_t)hsum_i32(acc2),
+                       (uint32_t)hsum_i32(acc3)};
+      for (int kk = k8; kk < k; kk++) {
+        int32_t av = (a_signed ? (int32_t)((const int8_t*)row)[kk] : (int32_t)row[kk]) - azp;
+        for (int c = 0; c < 4; c++) s[c] += (uint32_t)(av * (int32_t)b0[(size_t)c * kp + kk]);
+      }
+      for (int c = 0; c < 4 && j + c < nb; c++) yr[j + c] = (int32_t)s[c];
+    }
+  }
+}
+
+void wdn_matmul_integer(const wdn_matmul_integer_params* p, int tid, int nth) {
+  const int NB = WDN_MATMUL_INTEGER_NB, k = p->k, n = p->n;
+  const int kp = (k + 7) / 8 * 8;
+  int lo, hi;
+  wdn_split((n + 3) / 4, tid, nth, &lo, &hi); /* units of 4 columns */
+  lo *= 4;
+  hi = wdn_mini(hi * 4, n);
+  int16_t* bp = (int16_t*)wdn_scratch_f32(p->scratch, p->scratch_stride, tid);
+  const int bdt = p->b_signed ? WDN_DT_I8 : WDN_DT_U8;
+  for (int n0 = lo; n0 < hi; n0 += NB) {
+    const int nb = wdn_mini(NB, hi - n0);
+    /* pack: bp[j * kp + kk] = B[kk, n0 + j] - zp[n0 + j]; zero columns past nb and rows past k */
+    for (int j = 0; j < NB; j++) {
+      int16_t* col = bp + (size_t)j * kp;
+      for (int kk = (j < nb ? k : 0); kk < kp; kk++) col[kk] = 0;
+    }
+    int16_t bz[WDN_MATMUL_INTEGER_NB];
+    for (int j = 0; j < nb; j++) bz[j] = (int16_t)(p->b_zp ? q_get(bdt, p->b_zp, p->b_zp_per_col ? n0 + j : 0) : 0);
+    for (int kk = 0; kk < k; kk++) {
+      const int64_t base = (int64_t)kk * n + n0;
+      if (p->b_signed) {
+        for (int j = 0; j < nb; j++) bp[(size_t)j * kp + kk] = (int16_t)(((const int8_t*)p->b)[base + j] - bz[j]);
+      } else {
+        for (int j = 0; j < nb; j++) bp[(size_t)j * kp + kk] = (int16_t)(((const uint8_t*)p->b)[base + j] - bz[j]);
+      }
+    }
+    if (p->a_signed) mmi_block(p, bp, kp, n0, nb, 1);
+    else mmi_block(p, bp, kp, n0, nb, 0);
+  }
+}

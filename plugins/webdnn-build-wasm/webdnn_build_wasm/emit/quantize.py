@@ -1,0 +1,181 @@
+"""Linear quantization (csrc/quantize.c): DequantizeLinear, QuantizeLinear, DynamicQuantizeLinear and
+MatMulInteger, with the js kernels' (quantize.js, matmul.js) and onnxruntime's semantics.
+
+Supported: quantized side uint8 / int8 (DequantizeLinear also int32), float32 scales, zero points of the
+quantized type; per-tensor or per-axis (opset 13 ``axis``) scales; no ``block_size`` (opset 21 blocked
+quantization) and no float8/int4/16-bit types: such nodes run as js steps.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+from webdnn_build.ir import Graph, Node
+
+from .base import DT_CODES, EmitContext, Emitter, all_static, struct_init
+
+Q8 = ("uint8", "int8")
+FLOAT = 1  # TensorProto.FLOAT
+ONNX_Q = {2: "uint8", 3: "int8"}
+
+
+def _outs(node: Node) -> list[str]:
+    return [o for o in node.outputs if o]
+
+
+def _dtype(graph: Graph, name: str) -> Optional[str]:
+    v = graph.values.get(name)
+    return None if v is None else v.dtype
+
+
+def _layout(node: Node, graph: Graph, x: str) -> Optional[tuple[int, int, int]]:
+    """(outer, chan, inner) of x for the node's scale (and zero point): per tensor or along ``axis``."""
+    shape = tuple(graph.values[x].shape)
+    total = math.prod(shape)
+    params = [n for n in node.inputs[1:3] if n]
+    sizes = {math.prod(graph.values[n].shape) for n in params}
+    ranks = {len(graph.values[n].shape) for n in params}
+    if sizes == {1} and ranks <= {0, 1}:
+        return 1, 1, total
+    if len(sizes) != 1 or ranks != {1}:
+        return None
+    axis = int(node.attrs.get("axis", 1))
+    axis = axis + len(shape) if axis < 0 else axis
+    if not 0 <= axis < len(shape) or shape[axis] != sizes.pop():
+        return None
+    return math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:])
+
+
+def _quant_supports(node: Node, graph: Graph, qside: str, fside: str, qdtypes: tuple[str, ...]) -> bool:
+    if node.attrs.get("block_size", 0) or len(node.inputs) < 2 or not node.inputs[0] or not node.inputs[1]:
+        return False
+    if not all_static(graph, [node.inputs[0], node.inputs[1], node.outputs[0]]):
+        return False
+    if _dtype(graph, qside) not in qdtypes or _dtype(graph, fside) != "float32" or _dtype(graph, node.inputs[1]) != "float32":
+        return False
+    zp = node.inputs[2] if len(node.inputs) > 2 else ""
+    if zp and (not all_static(graph, [zp]) or _dtype(graph, zp) != _dtype(graph, qside)):
+        return False
+    if tuple(graph.values[node.inputs[0]].shape) != tuple(graph.values[node.outputs[0]].shape):
+        return False
+    return _layout(node, graph, node.inputs[0]) is not None
+
+
+def _quant_call(node: Node, ctx: EmitContext, fn: str, q: str, f: str) -> list[str]:
+    outer, chan, inner = _layout(node, ctx.graph, node.inputs[0])
+    zp = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else ""
+    var = ctx.fresh("quant")
+    ctx.decls.append(struct_init("wdn_quant_params", var, {
+        "outer": outer, "chan": chan, "inner": inner, "qdt": DT_CODES[ctx.graph.values[q].dtype],
+        "q": f"(void*){ctx.ptr(q)}", "scale": ctx.ptr(node.inputs[1]), "zp": ctx.ptr(zp) if zp else "0",
+        "f": f"(float*){ctx.ptr(f)}"}))
+    return [f"{fn}(&{var}, tid, nth);"]
+
+
+class DequantizeEmitter(Emitter):
+    """y = (x - zero_point) * scale: uint8 / int8 / int32 x, float32 y."""
+
+    ops = ("DequantizeLinear",)
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        if len(_outs(node)) != 1 or node.attrs.get("output_dtype", FLOAT) != FLOAT:
+            return False
+        return _quant_supports(node, graph, node.inputs[0], node.outputs[0], (*Q8, "int32"))
+
+    def emit(self, node: Node, ctx: EmitContext) -> list[str]:
+        return _quant_call(node, ctx, "wdn_dequantize_linear", node.inputs[0], node.outputs[0])
+
+
+class QuantizeEmitter(Emitter):
+    """y = saturate(rint(x / scale) + zero_point): float32 x, uint8 / int8 y."""
+
+    ops = ("QuantizeLinear",)
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        if len(_outs(node)) != 1 or node.attrs.get("saturate", 1) != 1 or node.attrs.get("precision", FLOAT) != FLOAT:
+            return False
+        want = node.attrs.get("output_dtype")
+        if want is not None and ONNX_Q.get(want) != _dtype(graph, node.outputs[0]):
+            return False
+        return _quant_supports(node, graph, node.outputs[0], node.inputs[0], Q8)
+
+    def emit(self, node: Node, ctx: EmitContext) -> list[str]:
+        return _quant_call(node, ctx, "wdn_quantize_linear", node.outputs[0], node.inputs[0])
+
+
+class DynamicQuantizeEmitter(Emitter):
+    """float32 x -> uint8 y, float32 scale, uint8 zero point (all three outputs used)."""
+
+    ops = ("DynamicQuantizeLinear",)
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        if len(node.inputs) != 1 or len(node.outputs) != 3 or not all(node.outputs) or not node.inputs[0]:
+            return False
+        if not all_static(graph, node.inputs + node.outputs):
+            return False
+        dts = [_dtype(graph, n) for n in (node.inputs[0], *node.outputs)]
+        if dts != ["float32", "uint8", "float32", "uint8"]:
+            return False
+        return (tuple(graph.values[node.inputs[0]].shape) == tuple(graph.values[node.outputs[0]].shape)
+                and math.prod(graph.values[node.outputs[1]].shape) == 1
+                and math.prod(graph.values[node.outputs[2]].shape) == 1)
+
+    def emit(self, node: Node, ctx: EmitContext) -> list[str]:
+        x = node.inputs[0]
+        y, s, z = node.outputs
+        return [f"wdn_dynamic_quantize_linear({math.prod(ctx.shape(x))}, {ctx.ptr(x)}, {ctx.ptr(y)}, {ctx.ptr(s)}, "
+                f"{ctx.ptr(z)}, tid, nth);"]
+
+
+class MatMulIntegerEmitter(Emitter):
+    """int32 Y = (A - a_zp) @ (B - b_zp): A [..., M, K], B [K, N] (A's batch dims folded into M) or both with
+    equal batch dims; uint8 / int8 operands; a_zp one element, b_zp one element or per column (2-D B)."""
+
+    ops = ("MatMulInteger",)
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        if len(node.inputs) < 2 or not node.inputs[0] or not node.inputs[1] or len(_outs(node)) != 1:
+            return False
+        a, b = node.inputs[:2]
+        y = node.outputs[0]
+        if not all_static(graph, [a, b], Q8) or not all_static(graph, [y], ("int32",)):
+            return False
+        sa, sb = tuple(graph.values[a].shape), tuple(graph.values[b].shape)
+        if len(sa) < 2 or len(sb) < 2 or sa[-1] != sb[-2]:
+            return False
+        if not (len(sb) == 2 or (len(sa) == len(sb) and sa[:-2] == sb[:-2])):
+            return False
+        if tuple(graph.values[y].shape) != sa[:-1] + sb[-1:]:
+            return False
+        for zp, src, allowed in ((node.inputs[2] if len(node.inputs) > 2 else "", a, {1}),
+                                 (node.inputs[3] if len(node.inputs) > 3 else "", b, {1, sb[-1]} if len(sb) == 2 else {1})):
+            if zp and (not all_static(graph, [zp]) or _dtype(graph, zp) != _dtype(graph, src)
+                       or math.prod(graph.values[zp].shape) not in allowed or len(graph.values[zp].shape) > 1):
+                return False
+        return True
+
+    def emit(self, node: Node, ctx: EmitContext) -> list[str]:
+        a, b = node.inputs[:2]
+        a_zp = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else ""
+        b_zp = node.inputs[3] if len(node.inputs) > 3 and node.inputs[3] else ""
+        sa, sb = ctx.shape(a), ctx.shape(b)
+        k, n = sb[-2], sb[-1]
+        ctx.scratch.append(f"WDN_MATMUL_INTEGER_SCRATCH_BYTES({k})")
+        if len(sb) == 2:
+            m, batches = math.prod(sa[:-1]), 1
+        else:
+            m, batches = sa[-2], math.prod(sa[:-2])
+        pa, pb, py = ctx.ptr(a), ctx.ptr(b), ctx.ptr(node.outputs[0])
+        calls = []
+        for i in range(batches):
+            var = ctx.fresh("mmi")
+            ctx.decls.append(struct_init("wdn_matmul_integer_params", var, {
+                "m": m, "n": n, "k": k,
+                "a_signed": int(ctx.graph.values[a].dtype == "int8"), "b_signed": int(ctx.graph.values[b].dtype == "int8"),
+                "a": f"({pa} + {i * m * k})", "b": f"({pb} + {i * k * n})",
+                "a_zp": ctx.ptr(a_zp) if a_zp else "0", "b_zp": ctx.ptr(b_zp) if b_zp else "0",
+                "b_zp_per_col": int(bool(b_zp) and math.prod(ctx.shape(b_zp)) == n and n > 1),
+                "y": f"({py} + {i * m * n})", "scratch": "wdn_scratch", "scratch_stride": "WDN_SCRATCH_STRIDE"}))
+            calls.append(f"wdn_matmul_integer(&{var}, tid, nth);")
+        return calls
