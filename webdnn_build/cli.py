@@ -227,6 +227,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise ConfigError(f"--input {name}: cannot read {file}: {exc}") from exc
     opts = BuildOptions(input_shapes=parse_input_shape(args.input_shape or []))
+    if args.per_node or args.per_node_all:
+        return _verify_per_node(args, opts, inputs)
     reports = verify_model(Path(args.model), args.backend, opts, inputs, rtol=args.rtol, atol=args.atol, seed=args.seed,
                            threads=args.threads)
     ok = all(r.ok for r in reports)
@@ -238,6 +240,46 @@ def cmd_verify(args: argparse.Namespace) -> int:
                   f"(output scale {r.scale:.3g}), max rel err {r.max_rel:.3g}")
         print(f"verify on {args.backend}: {'passed' if ok else 'FAILED'} (tolerance: atol {args.atol} + rtol {args.rtol} × max|ref|)")
     return 0 if ok else 1
+
+
+def _verify_per_node(args: argparse.Namespace, opts: BuildOptions, inputs: dict[str, np.ndarray]) -> int:
+    from .escape import comment_text
+    from .verify import verify_per_node
+
+    report = verify_per_node(Path(args.model), args.backend, opts, inputs, rtol=args.rtol, atol=args.atol,
+                             seed=args.seed, threads=args.threads, expose="all" if args.per_node_all else "kept")
+    if args.json:
+        print(json.dumps({"backend": args.backend, **report.to_json()}))
+        return 0 if report.ok else 1
+    show = lambda text, limit=48: comment_text(text, limit)  # noqa: E731 — model names are untrusted
+    print(f"per-node on {args.backend}: {report.nodes_checked} node(s) checked, {len(report.compared)} value(s) "
+          f"compared; not compared: {len(report.not_compared)} that the bundle does not keep (fused away), "
+          f"{len(report.unexposed)} of a type shape inference cannot tell")
+    culprit = report.culprit
+    if culprit is None:
+        print("no node diverges")
+    else:
+        why = ("its inputs all match: this node is the culprit" if culprit.inputs_match else
+               "some of its inputs were not compared: the culprit is this node or the (fused) op before it")
+        print(f"first divergent node: #{culprit.index} {show(culprit.op_type)} '{show(culprit.name)}' ({why})")
+        print(f"{report.divergent_count} divergent node(s); the first {len(report.divergent)}:")
+        print(f"  {'#':>5} {'op':<18} {'name':<32} {'output shape':<18} {'max abs':>9} {'scale':>9}  inputs")
+        for n in report.divergent:
+            worst = max(n.outputs, key=lambda o: (not o.ok, o.max_abs))
+            diverged = [show(k, 24) for k, v in n.inputs.items() if v == "diverged"]
+            unknown = [show(k, 24) for k, v in n.inputs.items() if v == "not compared"]
+            state = ("match" if n.inputs_match else
+                     "; ".join(x for x in (f"diverged: {', '.join(diverged)}" if diverged else "",
+                                           f"not compared: {', '.join(unknown)}" if unknown else "") if x))
+            shape = "x".join(str(d) for d in worst.shape) or "scalar"
+            print(f"  {n.index:>5} {show(n.op_type, 18):<18} {show(n.name, 32):<32} {shape:<18} "
+                  f"{worst.max_abs:>9.3g} {worst.scale:>9.3g}  {state}")
+    for r in report.outputs:
+        print(f"{'ok  ' if r.ok else 'FAIL'} output {show(r.name)} {list(r.shape)}: max abs err {r.max_abs:.3g} "
+              f"(output scale {r.scale:.3g})")
+    print(f"verify --per-node on {args.backend}: {'passed' if report.ok else 'FAILED'} "
+          f"(tolerance: atol {args.atol} + rtol {args.rtol} × max|ref|)")
+    return 0 if report.ok else 1
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -282,6 +324,10 @@ def make_parser() -> argparse.ArgumentParser:
     v.add_argument("--atol", type=float, default=1e-5)
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--threads", type=int, help="threads for backends that use them (wasm); default: the runtime's choice")
+    v.add_argument("--per-node", action="store_true",
+                   help="compare the intermediate values too and name the first node that diverges")
+    v.add_argument("--per-node-all", action="store_true",
+                   help="with --per-node: expose every intermediate, also those fused away (which turns fusions off)")
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=cmd_verify)
     return p

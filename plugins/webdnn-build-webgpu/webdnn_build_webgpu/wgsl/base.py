@@ -288,7 +288,7 @@ def activation_expr(attrs: dict[str, Any], x: str) -> str:
     if kind == "Tanh":
         return f"tanh_({x})"
     if kind == "HardSigmoid":
-        return (f"clamp({f32lit(attrs.get('fused_activation_alpha', 0.2))} * {x} + "
+        return (f"clamp({f32lit(attrs.get('fused_activation_alpha', 0.2))} * ({x}) + "
                 f"{f32lit(attrs.get('fused_activation_beta', 0.5))}, 0.0f, 1.0f)")
     raise ValueError(f"unknown fused activation {kind}")
 

@@ -49,7 +49,7 @@ class ConvEmitter(Emitter):
             v = f"{v} + {lbias}(co)"
         if lres:
             v = f"{v} + {lres}(idx)"
-        e = activation_expr(node.attrs, v)
+        e = activation_expr(node.attrs, f"({v})")  # a sum: parenthesized before an activation scales it
         with_helpers(kb, e)
         ohw = oh * ow
         pointwise = kh == kw == 1 and sh == sw == 1 and pt == pl == 0 and oh == h and ow == w

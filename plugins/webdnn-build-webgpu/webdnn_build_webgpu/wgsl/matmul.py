@@ -128,7 +128,7 @@ class GemmEmitter(Emitter):
             c = f"{lc}({dot(['m', 'n'], [sm, sn])})"
             v = f"{v} + {c}" if beta == 1.0 else f"{v} + {f32lit(beta)} * {c}"
         st = kb.store("y", node.outputs[0])
-        e = activation_expr(node.attrs, v)
+        e = activation_expr(node.attrs, f"({v})")  # a sum: parenthesized before an activation scales it
         with_helpers(kb, e)
         funcs = f"""
 fn la(b: u32, m: u32, k: u32) -> f32 {{ return {la}({a_idx}); }}

@@ -37,7 +37,7 @@ class BatchNormEmitter(Emitter):
         c, inner = x[1], math.prod(x[2:])
         kb = KernelBuilder(ctx)
         lx, ls, lt, st = kb.load("x", node.inputs[0]), kb.load("s", s_name), kb.load("t", t_name), kb.store("y", node.outputs[0])
-        e = activation_expr(node.attrs, f"{lx}(i) * {ls}(c) + {lt}(c)")
+        e = activation_expr(node.attrs, f"({lx}(i) * {ls}(c) + {lt}(c))")
         with_helpers(kb, e)
         return [linear_kernel(kb, math.prod(x), f"let c = (i / {u(inner)}) % {u(c)};\n{st}(i, {e});")]
 
