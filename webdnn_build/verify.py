@@ -56,9 +56,13 @@ def run_onnxruntime(model: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.n
         raise WebDNNError("verify needs onnxruntime as the reference: pip install onnxruntime") from exc
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    sess = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
-    names = [o.name for o in sess.get_outputs()]
-    return dict(zip(names, sess.run(names, feeds)))
+    try:
+        sess = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+        names = [o.name for o in sess.get_outputs()]
+        return dict(zip(names, sess.run(names, feeds)))
+    except Exception as exc:  # onnxruntime's own errors (a model it cannot load or run): the reference is missing
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise VerifyError(f"{model}: onnxruntime (the reference) failed on this model: {first[:500]}") from None
 
 
 def compare(name: str, ours: np.ndarray, ref: np.ndarray, rtol: float, atol: float) -> OutputReport:
