@@ -93,10 +93,19 @@ class PlanRunner:
         self.pipelines: dict[tuple, Any] = {}
 
     # ---- transfers
+    def _gpu_np(self, v: dict):
+        """The element type of a value in its GPU buffer (like the runtime's gpuType)."""
+        d = v["dtype"]
+        if d == "float32":
+            return np.float16 if self.f16 else np.float32
+        return np.int32 if d.startswith("int") else np.uint32
+
     def _storage(self, v: dict, arr: np.ndarray) -> bytes:
-        if v["dtype"] == "float32":
-            return np.asarray(arr, np.float16 if self.f16 else np.float32).tobytes()
-        return np.asarray(arr, _NP[v["dtype"]]).tobytes()
+        a = np.asarray(arr)
+        st = self._gpu_np(v)
+        if st is np.int32 and a.size and (a.min() < -2**31 or a.max() >= 2**31):
+            raise ValueError(f"value '{v['name']}' does not fit in i32")
+        return a.astype(st).tobytes()
 
     def _write(self, v: dict, arr: np.ndarray) -> None:
         data = self._storage(v, arr)
@@ -113,7 +122,7 @@ class PlanRunner:
     def _read(self, v: dict) -> np.ndarray:
         gpu = v["gpu"]
         n = math.prod(v["shape"])
-        st = np.float16 if (self.f16 and v["dtype"] == "float32") else _NP[v["dtype"]]
+        st = self._gpu_np(v)
         nbytes = n * np.dtype(st).itemsize
         raw = self.dev.queue.read_buffer(self.buffers[gpu["buffer"]], gpu["offset"], _align4(max(nbytes, 4)))
         return np.frombuffer(raw, st, count=n).astype(_NP[v["dtype"]]).reshape(v["shape"])

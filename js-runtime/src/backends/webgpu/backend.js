@@ -214,7 +214,8 @@ function validatePlan(plan, planPath) {
 /**
  * The element type of a value in its GPU buffer: `gpu.type` when given, else floats -> f16 when the
  * plan's precision is "f16", else f32; signed integers -> i32,
- * unsigned integers and bool -> u32 (64-bit integers are truncated to 32 bits). null: not on the GPU.
+ * unsigned integers and bool -> u32 (64-bit integers are stored in 32 bits: toGPUBytes refuses values that
+ * do not fit). null: not on the GPU.
  */
 function gpuType(v, plan) {
   if (v.gpu?.type !== undefined) return Object.hasOwn(GPU_TYPES, v.gpu.type) ? v.gpu.type : null;
@@ -226,7 +227,10 @@ function gpuType(v, plan) {
   }
 }
 
-/** Internal tensor data -> a fresh, non-shared, 4-byte-padded Uint8Array in the GPU element type. */
+/**
+ * Internal tensor data -> a fresh, non-shared, 4-byte-padded Uint8Array in the GPU element type.
+ * Throws (a message to prefix with the value's name) when an int64/uint64 element does not fit in 32 bits.
+ */
 function toGPUBytes(data, type, n) {
   if (data.length < n) throw new Error(`has ${data.length} elements, the GPU buffer needs ${n}`);
   let out;
@@ -238,7 +242,18 @@ function toGPUBytes(data, type, n) {
   } else {
     out = type === 'f32' ? new Float32Array(buffer, 0, n) : type === 'i32' ? new Int32Array(buffer, 0, n) : new Uint32Array(buffer, 0, n);
     if (data instanceof BigInt64Array || data instanceof BigUint64Array) {
-      for (let i = 0; i < n; i++) out[i] = Number(type === 'i32' ? BigInt.asIntN(32, data[i]) : BigInt.asUintN(32, data[i]));
+      // 64-bit integers live on the GPU as 32-bit ones: refuse values that would be truncated
+      // (silently wrong indices or shapes) rather than upload garbage.
+      const [lo, hi] = type === 'i32' ? [-(2n ** 31n), 2n ** 31n - 1n] : [0n, 2n ** 32n - 1n];
+      for (let i = 0; i < n; i++) {
+        const x = data[i];
+        if (x < lo || x > hi) {
+          const dtype = data instanceof BigInt64Array ? 'int64' : 'uint64';
+          throw new Error(`has ${dtype} element [${i}] = ${x}, outside the range of the ${type} the WebGPU backend ` +
+            `stores ${dtype} values in ([${lo}, ${hi}]); use another backend for such values`);
+        }
+        out[i] = Number(x);
+      }
     } else if (data.length === n) {
       out.set(data);
     } else {

@@ -38,8 +38,13 @@ MAX_BINDING_BYTES = 128 << 20       # the smallest maxStorageBufferBindingSize s
 MAX_STORAGE_BINDINGS = 8            # per kernel (Chromium allows 10; the default limit is 8)
 MAX_WORKGROUPS_PER_DIM = 65535
 
-#: WGSL storage element type per IR dtype (float32 depends on the precision)
-_INT_TYPES = {"int32": "i32", "uint32": "u32"}
+#: WGSL storage element type per IR dtype (float32 depends on the precision). 64-bit integers are
+#: stored truncated to 32 bits (the runtime refuses values that do not fit), bool as u32 0/1.
+_INT_TYPES = {"int8": "i32", "int16": "i32", "int32": "i32", "int64": "i32",
+              "uint8": "u32", "uint16": "u32", "uint32": "u32", "bool": "u32"}
+#: dtypes that can live in a GPU buffer
+GPU_DTYPES = frozenset({"float32", *_INT_TYPES})
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
 
 def f32lit(x: float) -> str:
@@ -93,6 +98,11 @@ class KernelContext:
             return "f16" if self.precision == "f16" else "f32"
         return _INT_TYPES[dtype]
 
+    @staticmethod
+    def compute_type(dtype: str) -> str:
+        """The WGSL type kernels compute with: f32, i32, u32, or bool (stored as u32 0/1)."""
+        return compute_type(dtype)
+
     def part_elems(self, name: str) -> Optional[int]:
         """Elements per binding part when the value is split across bindings, else None."""
         v = self.graph.values[name]
@@ -130,12 +140,18 @@ class KernelBuilder:
         return "read" if self.ctx.graph.values[value].is_const else "read_write"
 
     def load(self, var: str, value: str) -> str:
-        """Declare ``fn ld_<var>(i: u32) -> f32`` (or i32 for int values) reading ``value``."""
+        """Declare ``fn ld_<var>(i: u32) -> T`` reading ``value``; T = ``compute_type(dtype)`` (f32 for
+        float32 whatever the storage, i32 for signed integers, u32 for unsigned ones, bool for bool)."""
         v = self.ctx.graph.values[value]
         stype = self.ctx.storage_type(v.dtype)
         self._uses_f16 |= stype == "f16"
-        rtype = "f32" if v.dtype == "float32" else stype
-        conv = (lambda e: f"f32({e})") if stype == "f16" else (lambda e: e)
+        rtype = compute_type(v.dtype)
+        if stype == "f16":
+            conv = lambda e: f"f32({e})"  # noqa: E731
+        elif rtype == "bool":
+            conv = lambda e: f"({e} != 0u)"  # noqa: E731
+        else:
+            conv = lambda e: e  # noqa: E731
         per = self.ctx.part_elems(value) if v.is_const else None
         if per is None:
             b = self._bind(value, None, self._access(value), stype)
@@ -152,13 +168,13 @@ class KernelBuilder:
         return f"ld_{var}"
 
     def store(self, var: str, value: str) -> str:
-        """Declare ``fn st_<var>(i: u32, v: f32)`` writing ``value``."""
+        """Declare ``fn st_<var>(i: u32, v: T)`` writing ``value`` (T as in :meth:`load`)."""
         v = self.ctx.graph.values[value]
         stype = self.ctx.storage_type(v.dtype)
         self._uses_f16 |= stype == "f16"
         b = self._bind(value, None, "read_write", stype)
-        rtype = "f32" if v.dtype == "float32" else stype
-        val = f"{stype}(v)" if stype == "f16" else "v"
+        rtype = compute_type(v.dtype)
+        val = f"{stype}(v)" if stype == "f16" else ("select(0u, 1u, v)" if rtype == "bool" else "v")
         self.decls.append(f"fn st_{var}(i: u32, v: {rtype}) {{ {b}[i] = {val}; }}")
         return f"st_{var}"
 
@@ -323,6 +339,21 @@ HELPERS = {
                   "  if (v == 1.0f) { return e; }\n"
                   "  return log(v) * e / (v - 1.0f);\n"
                   "}"),
+    # NaN/Inf tests on the bits: compilers may fold `x != x` away under fast-math assumptions
+    "isnan_": "fn isnan_(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }",
+    "isinf_": "fn isinf_(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u; }",
+    # float -> 32-bit integer like a js typed-array store (the js Cast kernel): truncate toward zero,
+    # NaN/Inf -> 0, out of range wraps modulo 2^32 (WGSL's i32(f32) would saturate). The modulo is
+    # exact in f32: t and k * 2^32 are representable and so is their difference.
+    "f2i_": ("fn f2i_(x: f32) -> i32 {\n"
+             "  if ((bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u) { return 0i; }\n"
+             "  let t = trunc(x);\n"
+             "  if (abs(t) < 2147483648.0f) { return i32(t); }\n"
+             "  let m = t - floor(t / 4294967296.0f) * 4294967296.0f;\n"
+             "  return bitcast<i32>(u32(m));\n"
+             "}"),
+    # integer division truncating toward zero; x / 0 = 0 like the js kernels (WGSL would give x)
+    "idiv_": "fn idiv_(a: i32, b: i32) -> i32 { if (b == 0i) { return 0i; } return a / b; }",
     "powf": ("fn powf(a: f32, b: f32) -> f32 {\n"
              "  if (b == 0.0f) { return 1.0f; }\n"
              "  if (b == 1.0f) { return a; }\n"
@@ -355,6 +386,59 @@ def float32_static(graph: Graph, names: list[str], max_bytes: int = MAX_BINDING_
         if not v.is_const and v.numel() * 4 > max_bytes:
             return False
     return True
+
+
+def compute_type(dtype: str) -> str:
+    if dtype == "float32":
+        return "f32"
+    if dtype == "bool":
+        return "bool"
+    return _INT_TYPES[dtype]
+
+
+def const_fits_i32(graph: Graph, name: str) -> bool:
+    """A constant of a 64-bit integer dtype has every element within int32 (the GPU stores 32 bits)."""
+    v = graph.values.get(name) if name else None
+    if v is None or v.const is None or v.dtype not in ("int64", "uint64"):
+        return True
+    a = np.asarray(v.const)
+    return a.size == 0 or (int(a.min()) >= INT32_MIN and int(a.max()) <= INT32_MAX)
+
+
+def gpu_static(graph: Graph, names: list[str], dtypes: Optional[frozenset[str] | set[str] | tuple[str, ...]] = None,
+               max_bytes: int = MAX_BINDING_BYTES) -> bool:
+    """Like :func:`float32_static` for any dtype in ``dtypes`` (default: every dtype that can live on
+    the GPU); an int64 constant must fit in int32 (it is stored as i32)."""
+    allowed = GPU_DTYPES if dtypes is None else dtypes
+    for n in names:
+        if not n:
+            continue
+        v = graph.values.get(n)
+        if v is None or v.dtype not in allowed or v.dtype not in GPU_DTYPES or not v.is_static:
+            return False
+        if not v.is_const and v.numel() * 4 > max_bytes:
+            return False
+        if not const_fits_i32(graph, n):
+            return False
+    return True
+
+
+def literal(dtype: str, x: Any) -> Optional[str]:
+    """A WGSL literal of ``x`` in the compute type of ``dtype`` (None: not representable on the GPU)."""
+    ct = compute_type(dtype) if dtype in GPU_DTYPES else None
+    if ct == "f32":
+        return f32lit(float(x))
+    if ct == "bool":
+        return "true" if bool(x) else "false"
+    if ct == "i32":
+        x = int(x)
+        if x < INT32_MIN or x > INT32_MAX:
+            return None
+        return "bitcast<i32>(0x80000000u)" if x == INT32_MIN else f"({x}i)" if x < 0 else f"{x}i"
+    if ct == "u32":
+        x = int(x)
+        return f"{x}u" if 0 <= x < (1 << 32) else None
+    return None
 
 
 class Emitter:

@@ -1,7 +1,8 @@
-"""Data movement: Concat, Transpose, Reshape family (copies), Slice, Gather, Expand, Pad.
+"""Data movement: Concat, Transpose, Reshape family (copies), Slice, Expand, Tile, Pad.
 
-Index tensors are build-time constants (shape inputs are folded by the optimizer); Gather's
-indices are re-stored as int32 (WGSL has no 64-bit integers).
+Shape/axes/pads inputs are build-time constants (folded by the optimizer). The data may be of any
+dtype that lives on the GPU (float32, integers as i32/u32, bool as u32): the kernels only move
+elements. Gather/GatherND are in ``indexing.py``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 from webdnn_build.ir import Graph, Node
 
 from .base import (Dispatch, Emitter, KernelBuilder, KernelContext, broadcast_strides, collapse, const_ints,
-                   contiguous_strides, decompose, f32lit, float32_static, linear_kernel, u)
+                   contiguous_strides, decompose, gpu_static, linear_kernel, literal, u)
 
 
 def _copy(ctx: KernelContext, x: str, y: str) -> Dispatch:
@@ -28,7 +29,8 @@ class CopyEmitter(Emitter):
     ops = ("Reshape", "Flatten", "Squeeze", "Unsqueeze")
 
     def supports(self, node: Node, graph: Graph) -> bool:
-        return len(node.outputs) == 1 and float32_static(graph, node.inputs[:1] + node.outputs)
+        return (len(node.outputs) == 1 and gpu_static(graph, node.inputs[:1] + node.outputs)
+                and graph.values[node.inputs[0]].dtype == graph.values[node.outputs[0]].dtype)
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
         return [_copy(ctx, node.inputs[0], node.outputs[0])]
@@ -38,7 +40,8 @@ class ConcatEmitter(Emitter):
     ops = ("Concat",)
 
     def supports(self, node: Node, graph: Graph) -> bool:
-        return float32_static(graph, node.inputs + node.outputs) and all(node.inputs)
+        return gpu_static(graph, node.inputs + node.outputs) and all(node.inputs) \
+            and len({graph.values[n].dtype for n in node.inputs + node.outputs}) == 1
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
         out = ctx.shape(node.outputs[0])
@@ -72,7 +75,7 @@ class TransposeEmitter(Emitter):
     ops = ("Transpose",)
 
     def supports(self, node: Node, graph: Graph) -> bool:
-        return float32_static(graph, node.inputs + node.outputs)
+        return gpu_static(graph, node.inputs + node.outputs)
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
         x = ctx.shape(node.inputs[0])
@@ -115,7 +118,7 @@ class SliceEmitter(Emitter):
         return begin, step
 
     def supports(self, node: Node, graph: Graph) -> bool:
-        return float32_static(graph, node.inputs[:1] + node.outputs) and self._params(node, graph) is not None
+        return gpu_static(graph, node.inputs[:1] + node.outputs) and self._params(node, graph) is not None
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
         begin, step = self._params(node, ctx.graph)
@@ -130,39 +133,11 @@ class SliceEmitter(Emitter):
         return [_gather_index_kernel(ctx, node.inputs[0], node.outputs[0], y, [offset])]
 
 
-class GatherEmitter(Emitter):
-    ops = ("Gather",)
-
-    def supports(self, node: Node, graph: Graph) -> bool:
-        if not float32_static(graph, node.inputs[:1] + node.outputs):
-            return False
-        idx = graph.values.get(node.inputs[1])
-        return idx is not None and idx.const is not None and idx.is_static
-
-    def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
-        x, _y = ctx.shape(node.inputs[0]), ctx.shape(node.outputs[0])
-        axis = node.attrs.get("axis", 0)
-        axis = axis + len(x) if axis < 0 else axis
-        idx = np.asarray(ctx.const(node.inputs[1])).astype(np.int64)
-        idx = np.where(idx < 0, idx + x[axis], idx).astype(np.int32)
-        outer, inner, d = math.prod(x[:axis]), math.prod(x[axis + 1:]), x[axis]
-        kb = KernelBuilder(ctx)
-        if idx.size == 1 and idx.ndim == 0:
-            pick = f"{u(int(idx))}"
-        else:
-            li = kb.load("idx", ctx.add_const(idx.reshape(-1), "gather_idx"))
-            pick = f"u32({li}(c1))"
-        body_dims = [outer, int(idx.size), inner]
-        pre = [f"let sel = {pick};"]
-        return [_gather_index_kernel(ctx, node.inputs[0], node.outputs[0], tuple(body_dims),
-                                     [f"(c0 * {u(d)} + sel) * {u(inner)} + c2"], pre, kb)]
-
-
 class ExpandEmitter(Emitter):
     ops = ("Expand", "Tile")
 
     def supports(self, node: Node, graph: Graph) -> bool:
-        if not float32_static(graph, node.inputs[:1] + node.outputs):
+        if not gpu_static(graph, node.inputs[:1] + node.outputs):
             return False
         return node.op_type == "Expand" or const_ints(graph, node.inputs[1]) is not None
 
@@ -183,15 +158,15 @@ class PadEmitter(Emitter):
     def _params(self, node: Node, graph: Graph):
         rank = len(graph.values[node.inputs[0]].shape)
         if graph.opset_for(node.domain) < 11:
-            pads, value, axes = list(node.attrs.get("pads", [])), float(node.attrs.get("value", 0.0)), None
+            pads, value, axes = list(node.attrs.get("pads", [])), node.attrs.get("value", 0.0), None
         else:
             pads = const_ints(graph, node.inputs[1])
-            value = 0.0
+            value = 0
             if len(node.inputs) > 2 and node.inputs[2]:
                 v = graph.values[node.inputs[2]]
                 if v.const is None:
                     return None
-                value = float(np.asarray(v.const).ravel()[0]) if np.asarray(v.const).size else 0.0
+                value = np.asarray(v.const).ravel()[0].item() if np.asarray(v.const).size else 0
             axes = const_ints(graph, node.inputs[3]) if len(node.inputs) > 3 and node.inputs[3] else None
             if pads is None or (len(node.inputs) > 3 and node.inputs[3] and axes is None):
                 return None
@@ -207,7 +182,8 @@ class PadEmitter(Emitter):
         mode = node.attrs.get("mode", "constant")
         if mode not in ("constant", "edge", "reflect"):
             return False
-        return float32_static(graph, node.inputs[:1] + node.outputs) and self._params(node, graph) is not None
+        params = self._params(node, graph) if gpu_static(graph, node.inputs[:1] + node.outputs) else None
+        return params is not None and literal(graph.values[node.inputs[0]].dtype, params[1]) is not None
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
         pads, value = self._params(node, ctx.graph)
@@ -228,5 +204,5 @@ class PadEmitter(Emitter):
                 lines.append(f"if (p{d} < 0i) {{ p{d} = -p{d}; }}")
                 lines.append(f"if (p{d} >= {x[d]}i) {{ p{d} = {2 * x[d] - 2}i - p{d}; }}")
             lines.append(f"off = off + p{d} * {strides[d]}i;")
-        lines.append(f"if (inside) {{ {st}(i, {lx}(u32(off))); }} else {{ {st}(i, {f32lit(value)}); }}")
+        lines.append(f"if (inside) {{ {st}(i, {lx}(u32(off))); }} else {{ {st}(i, {literal(ctx.graph.values[node.inputs[0]].dtype, value)}); }}")
         return [linear_kernel(kb, math.prod(y), "\n".join(lines), wg=256)]

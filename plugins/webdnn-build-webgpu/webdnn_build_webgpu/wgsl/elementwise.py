@@ -6,6 +6,10 @@ whole expression per output element. Broadcasting composes (an input broadcast i
 intermediate that is broadcast into the output is the input broadcast into the output), so each
 external input is read at its own broadcast index of the final output. Constant scalars (and
 Clip's bounds) become literals in the source.
+
+Values are typed by their dtype's compute type (f32, i32 for int32/int64, bool; see
+``KernelBuilder.load``), so integer arithmetic, comparisons, logical ops, IsNaN/IsInf, Where and
+Cast fuse with the float ops: ``IsNaN → Where`` or ``And → Where`` is one kernel.
 """
 
 from __future__ import annotations
@@ -17,9 +21,9 @@ import numpy as np
 
 from webdnn_build.ir import Graph, Node
 
-from .base import (Dispatch, Emitter, KernelBuilder, KernelContext, activation_expr, broadcast_strides, collapse,
-                   contiguous_strides, decompose, dot, f32lit, float32_static, linear_kernel, supported_activation,
-                   with_helpers)
+from .base import (GPU_DTYPES, Dispatch, Emitter, KernelBuilder, KernelContext, activation_expr, broadcast_strides,
+                   collapse, contiguous_strides, decompose, dot, f32lit, gpu_static, linear_kernel, literal,
+                   supported_activation, with_helpers)
 
 FUSED_OP = "__webgpu_elementwise"
 
@@ -77,6 +81,17 @@ VARIADIC: dict[str, F] = {
 }
 
 
+#: ops on non-float values, with their dtype rules in ``_typed_ok`` and expressions in ``_expr``
+COMPARE = {"Equal": "==", "Less": "<", "Greater": ">", "LessOrEqual": "<=", "GreaterOrEqual": ">="}
+LOGICAL = {"And": "&&", "Or": "||", "Xor": "!="}
+TYPED_UNARY = ("Not", "IsNaN", "IsInf", "Cast")
+TYPED = (*COMPARE, *LOGICAL, *TYPED_UNARY, "Where")
+
+INT_ARITH = ("Add", "Sub", "Mul", "Div")
+INTS = ("int32", "int64")        # arithmetic in i32 (int64 values are stored truncated to 32 bits)
+CAST_TYPES = ("float32", "int32", "int64", "bool")
+
+
 def _fold(fn: str, a: list[str]) -> str:
     acc = a[0]
     for x in a[1:]:
@@ -102,16 +117,47 @@ def _clip_bounds(node: Node, graph: Graph) -> Optional[tuple[float, float]]:
 
 def data_inputs(node: Node) -> list[str]:
     """The inputs an elementwise node computes with (Clip's bounds and Dropout's extras are not)."""
-    if node.op_type in UNARY:
+    if node.op_type in UNARY or node.op_type in TYPED_UNARY:
         return node.inputs[:1]
     return list(node.inputs)
+
+
+def _dtype(graph: Graph, name: str) -> str:
+    v = graph.values.get(name)
+    return v.dtype if v is not None else ""
+
+
+def _typed_ok(node: Node, graph: Graph, ins: list[str], out: str) -> bool:
+    """The dtype rules: float ops on float32; Add/Sub/Mul/Div also on int32/int64; comparisons,
+    logical ops, IsNaN/IsInf, Where, Cast, Identity as in ONNX, restricted to GPU dtypes."""
+    op = node.op_type
+    dts = [_dtype(graph, i) for i in ins]
+    dout = _dtype(graph, out)
+    if not gpu_static(graph, ins + [out]):
+        return False
+    if op in COMPARE:
+        allowed = ("float32", *INTS, "bool") if op == "Equal" else ("float32", *INTS)
+        return len(ins) == 2 and dts[0] == dts[1] and dts[0] in allowed and dout == "bool"
+    if op in LOGICAL or op == "Not":
+        return all(d == "bool" for d in dts + [dout]) and len(ins) == (1 if op == "Not" else 2)
+    if op in ("IsNaN", "IsInf"):
+        return dts == ["float32"] and dout == "bool"
+    if op == "Where":
+        return len(ins) == 3 and dts[0] == "bool" and dts[1] == dts[2] == dout
+    if op == "Cast":
+        return dts[0] in CAST_TYPES and dout in CAST_TYPES
+    if op == "Identity":
+        return dts[0] == dout
+    if op in INT_ARITH and dout in INTS:
+        return all(d == dout for d in dts)
+    return all(d == "float32" for d in dts + [dout])
 
 
 def is_elementwise(node: Node, graph: Graph) -> bool:
     if node.domain:
         return False
     op = node.op_type
-    if op not in UNARY and op not in BINARY and op not in VARIADIC:
+    if op not in UNARY and op not in BINARY and op not in VARIADIC and op not in TYPED:
         return False
     outs = [o for o in node.outputs if o]
     if len(outs) != 1 or outs[0] != node.outputs[0]:
@@ -119,10 +165,12 @@ def is_elementwise(node: Node, graph: Graph) -> bool:
     if not supported_activation(node.attrs):
         return False
     ins = data_inputs(node)
-    if not ins or not all(ins) or not float32_static(graph, ins + outs):
+    if not ins or not all(ins) or not _typed_ok(node, graph, ins, outs[0]):
         return False
     if op in BINARY and len(ins) != 2:
         return False
+    if any(_scalar_const(graph, i) is None and _is_scalar_const(graph, i) for i in ins):
+        return False  # a constant scalar without a WGSL literal
     if op == "Clip" and _clip_bounds(node, graph) is None:
         return False
     if op == "Dropout":
@@ -140,11 +188,57 @@ def is_elementwise(node: Node, graph: Graph) -> bool:
     return True
 
 
-def _scalar_const(graph: Graph, name: str) -> Optional[float]:
+def _is_scalar_const(graph: Graph, name: str) -> bool:
     v = graph.values.get(name)
-    if v is None or v.const is None or v.numel() != 1:
+    return v is not None and v.const is not None and v.dtype in GPU_DTYPES and v.numel() == 1
+
+
+def _scalar_const(graph: Graph, name: str) -> Optional[str]:
+    """The WGSL literal of a one-element constant in its compute type (None: not such a constant)."""
+    if not _is_scalar_const(graph, name):
         return None
-    return float(np.asarray(v.const).ravel()[0])
+    v = graph.values[name]
+    return literal(v.dtype, np.asarray(v.const).ravel()[0].item())
+
+
+def _cast_expr(src: str, dst: str, a: str) -> str:
+    """ONNX Cast between float32, int32, int64 (i32 on the GPU) and bool, like the js kernel."""
+    s = "f32" if src == "float32" else "bool" if src == "bool" else "i32"
+    d = "f32" if dst == "float32" else "bool" if dst == "bool" else "i32"
+    if s == d:
+        return a
+    if d == "bool":
+        return f"((bitcast<u32>({a}) & 0x7fffffffu) != 0u)" if s == "f32" else f"({a} != 0i)"  # NaN -> true, -0 -> false
+    if s == "bool":
+        return f"select(0.0f, 1.0f, {a})" if d == "f32" else f"select(0i, 1i, {a})"
+    return f"f2i_({a})" if d == "i32" else f"f32({a})"
+
+
+def _expr(n: Node, args: list[str], graph: Graph) -> str:
+    op = n.op_type
+    if op in COMPARE:
+        return f"({args[0]} {COMPARE[op]} {args[1]})"
+    if op in LOGICAL:
+        return f"({args[0]} {LOGICAL[op]} {args[1]})"
+    if op == "Not":
+        return f"(!{args[0]})"
+    if op == "IsNaN":
+        return f"isnan_({args[0]})"
+    if op == "IsInf":
+        pos, neg = int(n.attrs.get("detect_positive", 1)), int(n.attrs.get("detect_negative", 1))
+        if pos and neg:
+            return f"isinf_({args[0]})"
+        if pos or neg:
+            return f"(isinf_({args[0]}) && {args[0]} {'>' if pos else '<'} 0.0f)"
+        return "false"
+    if op == "Where":
+        return f"select({args[2]}, {args[1]}, {args[0]})"
+    if op == "Cast":
+        return _cast_expr(_dtype(graph, n.inputs[0]), _dtype(graph, n.outputs[0]), args[0])
+    if op == "Div" and _dtype(graph, n.outputs[0]) in INTS:
+        return f"idiv_({args[0]}, {args[1]})"
+    fn = UNARY.get(op) or BINARY.get(op) or VARIADIC[op]
+    return activation_expr(n.attrs, fn(args, n.attrs))
 
 
 def chain_of(node: Node) -> list[Node]:
@@ -174,7 +268,7 @@ def make_fused(chain: list[Node]) -> Node:
 
 
 class ElementwiseEmitter(Emitter):
-    ops = (*UNARY, *BINARY, *VARIADIC, FUSED_OP)
+    ops = (*UNARY, *BINARY, *VARIADIC, *TYPED, FUSED_OP)
 
     def supports(self, node: Node, graph: Graph) -> bool:
         if node.op_type == FUSED_OP:
@@ -205,12 +299,11 @@ class ElementwiseEmitter(Emitter):
                 if i in names:
                     args.append(names[i])
                 else:
-                    args.append(f32lit(_scalar_const(graph, i)))  # type: ignore[arg-type]
+                    args.append(_scalar_const(graph, i))  # type: ignore[arg-type]
             if n.op_type == "Clip":
                 lo, hi = _clip_bounds(n, graph)  # type: ignore[misc]
                 args = [args[0], f32lit(lo), f32lit(hi)]
-            fn = UNARY.get(n.op_type) or BINARY.get(n.op_type) or VARIADIC[n.op_type]
-            e = activation_expr(n.attrs, fn(args, n.attrs))
+            e = _expr(n, args, graph)
             exprs.append(e)
             lines.append(f"let t{k} = {e};")
             names[n.outputs[0]] = f"t{k}"
