@@ -20,6 +20,7 @@ from .config import ModelConfig, find_config, load_config, merge_backend_options
 from .errors import ConfigError, WebDNNError
 from .plugins import get_host
 from .registry import PassContext
+from .verify import REFERENCE_LEVELS
 
 
 def parse_input_shape(specs: Sequence[str]) -> dict[str, tuple[int, ...]]:
@@ -230,7 +231,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.per_node or args.per_node_all:
         return _verify_per_node(args, opts, inputs)
     reports = verify_model(Path(args.model), args.backend, opts, inputs, rtol=args.rtol, atol=args.atol, seed=args.seed,
-                           threads=args.threads)
+                           threads=args.threads, reference_level=args.reference_optimization)
     ok = all(r.ok for r in reports)
     if args.json:
         print(json.dumps({"ok": ok, "backend": args.backend, "outputs": [r.__dict__ for r in reports]}, default=list))
@@ -324,6 +325,9 @@ def make_parser() -> argparse.ArgumentParser:
     v.add_argument("--atol", type=float, default=1e-5)
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--threads", type=int, help="threads for backends that use them (wasm); default: the runtime's choice")
+    v.add_argument("--reference-optimization", choices=REFERENCE_LEVELS, default="all",
+                   help="onnxruntime's graph optimization level for the reference (default all, as users run it; "
+                        "basic keeps a quantized graph's own arithmetic)")
     v.add_argument("--per-node", action="store_true",
                    help="compare the intermediate values too and name the first node that diverges")
     v.add_argument("--per-node-all", action="store_true",

@@ -49,13 +49,24 @@ def random_inputs(manifest: dict, seed: int = 0) -> dict[str, np.ndarray]:
     return feeds
 
 
-def run_onnxruntime(model: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+#: ``--reference-optimization``: onnxruntime's graph optimization level for the reference session. "all" is how
+#: users run it; "basic" keeps the graph's own arithmetic where onnxruntime's extended fusions approximate it
+#: (QDQ models: QLinearSoftmax, requantizing QLinearAdd deviate from the Q/DQ graph by up to 0.25 on a ViT)
+REFERENCE_LEVELS = ("all", "extended", "basic", "disabled")
+
+
+def run_onnxruntime(model: Path, feeds: dict[str, np.ndarray], level: str = "all") -> dict[str, np.ndarray]:
     try:
         import onnxruntime as ort
     except ImportError as exc:
         raise WebDNNError("verify needs onnxruntime as the reference: pip install onnxruntime") from exc
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
+    if level not in REFERENCE_LEVELS:
+        raise VerifyError(f"reference optimization level must be one of {', '.join(REFERENCE_LEVELS)}, not {level!r}")
+    G = ort.GraphOptimizationLevel
+    opts.graph_optimization_level = {"all": G.ORT_ENABLE_ALL, "extended": G.ORT_ENABLE_EXTENDED,
+                                     "basic": G.ORT_ENABLE_BASIC, "disabled": G.ORT_DISABLE_ALL}[level]
     try:
         sess = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
         names = [o.name for o in sess.get_outputs()]
@@ -93,6 +104,7 @@ def verify_model(
     seed: int = 0,
     log: Log = stderr_log,
     threads: Optional[int] = None,
+    reference_level: str = "all",
 ) -> list[OutputReport]:
     options = options or BuildOptions()
     options.backends = [backend]
@@ -108,7 +120,7 @@ def verify_model(
             outputs, ms = worker.run(loaded["handle"], feeds, dtypes)
         used = loaded.get("threads") if loaded.get("threadInfo") else None  # only backends that use threads
         log(f"ran on {backend}{f' with {used} thread(s)' if used else ''} in {ms:.1f} ms")
-    reference = run_onnxruntime(model, feeds)
+    reference = run_onnxruntime(model, feeds, reference_level)
     reports = []
     for name, ours in outputs:
         if name not in reference:
