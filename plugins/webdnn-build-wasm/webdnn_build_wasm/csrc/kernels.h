@@ -343,4 +343,119 @@ typedef struct {
 #define WDN_ATTENTION_SCRATCH_BYTES(seq_k) ((seq_k) * 4 + 64)
 void wdn_attention_f32(const wdn_attention_params* p, int tid, int nth);
 
+/* ==== kernels added for the model-family suite (movement.c, reduce.c, resize.c, convtranspose.c, rnn.c) ==== */
+
+/* ---- byte-based data movement of any dtype (movement.c) ----
+ * Copies `count` blocks of `block_bytes` bytes from src (src_stride bytes between blocks) to dst
+ * (dst_stride bytes): Concat and Split of any dtype. Split over the flat byte range. */
+void wdn_copy_blocks(int64_t count, int64_t block_bytes, const void* src, int64_t src_stride, void* dst,
+                     int64_t dst_stride, int tid, int nth);
+/* Pad (any dtype, elem = 1, 2, 4 or 8 bytes), rank <= 6: output index o along axis d reads input index
+ * o - pad_begin[d] of an input of in_shape (element strides in_stride, the innermost 1; negative pads are
+ * applied first as a crop: x points at the crop's start, pad_begin >= 0); outside the input: constant mode
+ * writes `value` (the element's bit pattern in the low elem bytes), edge clamps, reflect mirrors (no edge
+ * repeat), wrap wraps. Split over output rows (the innermost axis). */
+enum { WDN_PAD_CONSTANT = 0, WDN_PAD_REFLECT = 1, WDN_PAD_EDGE = 2, WDN_PAD_WRAP = 3 };
+typedef struct {
+  int rank, elem, mode;
+  int in_shape[6], out_shape[6], pad_begin[6], in_stride[6];
+  uint64_t value;
+  const void* x;
+  void* y;
+} wdn_pad_params;
+void wdn_pad(const wdn_pad_params* p, int tid, int nth);
+
+/* ---- reductions (reduce.c) ----
+ * y[k] = post(combine over the reduced positions r of pre(x[k_off + r_off])) where the kept axes
+ * (kshape, kstride: input element strides; output order = kept axes outermost first) index y and
+ * the reduced axes (rshape, rstride) are walked in row-major order. nk, nr in [1, 6] (a size-1 axis
+ * with stride 0 stands for none). count = product of rshape (0: the op's identity, Mean gives NaN).
+ * float32: every op; int32 / int64: Sum, Max, Min, Prod (wrapping). Threads split the outputs; each
+ * output is reduced by one thread in a fixed order (results independent of nth). Float sums keep 4
+ * lane partial sums along a contiguous innermost axis (or 4 outputs at once along a contiguous kept one). */
+enum { WDN_RED_SUM = 0, WDN_RED_MEAN = 1, WDN_RED_MAX = 2, WDN_RED_MIN = 3, WDN_RED_PROD = 4, WDN_RED_L1 = 5,
+       WDN_RED_L2 = 6, WDN_RED_LOGSUM = 7, WDN_RED_LOGSUMEXP = 8, WDN_RED_SUMSQ = 9 };
+typedef struct {
+  int op, dtype;
+  int nk, nr;
+  int kshape[6], kstride[6];
+  int rshape[6], rstride[6];
+  const void* x;
+  void* y;
+} wdn_reduce_params;
+void wdn_reduce(const wdn_reduce_params* p, int tid, int nth);
+/* ArgMax / ArgMin of x [outer, dim, inner] (F32, I32, I64) along dim -> int64 y [outer, inner]: first
+ * extreme (last with select_last), a NaN wins (the first one), as the js kernel. */
+void wdn_argextreme(int dtype, int is_min, int select_last, int64_t outer, int64_t dim, int64_t inner,
+                    const void* x, int64_t* y, int tid, int nth);
+
+/* ---- normalization (layernorm.c) ----
+ * InstanceNormalization: x, y [n, c, hw]; y = (x - mean) / sqrt(var + eps) * scale[c] + bias[c] over each
+ * (n, c) row (two passes, as LayerNormalization). y may alias x. */
+void wdn_instancenorm_f32(int n, int c, int hw, const float* x, const float* scale, const float* bias, float* y,
+                          float eps, int tid, int nth);
+/* Softmax / LogSoftmax along the middle axis of [outer, n, inner] (inner > 1): f32x4 over inner. */
+void wdn_softmax_axis_f32(int outer, int n, int inner, const float* x, float* y, int log_softmax, int tid, int nth);
+
+/* ---- Resize of the last two axes (resize.c): x [planes, h, w] -> y [planes, oh, ow].
+ * Per output row / column the taps are precomputed at build time: nearest: hidx[oy], widx[ox];
+ * linear: two taps each, hidx[2 oy + t] with weights hw[2 oy + t] (and the same for w):
+ * y = sum_t hw_t * (sum_u ww_u * x[hidx_t][widx_u]) computed as rows blended first (f32x4), then columns.
+ * Scratch per thread: WDN_RESIZE_SCRATCH_BYTES(w). Split over the planes * oh output rows. */
+typedef struct {
+  int planes, h, w, oh, ow, linear;
+  const int* hidx;
+  const float* hw;
+  const int* widx;
+  const float* ww;
+  const float* x;
+  float* y;
+  uint8_t* scratch;
+  int scratch_stride;
+} wdn_resize_params;
+#define WDN_RESIZE_SCRATCH_BYTES(w) (4 * (w) + 128)
+void wdn_resize_f32(const wdn_resize_params* p, int tid, int nth);
+
+/* ---- 2-D ConvTranspose, NCHW, weight [cin, cout / group, kh, kw] (convtranspose.c):
+ * y[b, oc, iy*sh - pad_t + ky*dh, ix*sw - pad_l + kx*dw] += x[b, ic, iy, ix] * w[ic, oc % cout_g, ky, kx]
+ * for ic in oc's group, plus bias[oc]. Threads split the (b, oc) output planes; each plane sums over
+ * (ic, ky, kx) in a fixed order. */
+typedef struct {
+  int n, cin, h, w, cout, oh, ow;
+  int kh, kw, sh, sw, dh, dw, pad_t, pad_l, group;
+  const float* x;
+  const float* weight;
+  const float* bias; /* NULL or [cout] */
+  float* y;
+} wdn_convtranspose2d_params;
+void wdn_convtranspose2d_f32(const wdn_convtranspose2d_params* p, int tid, int nth);
+
+
+/* ---- LSTM / GRU (rnn.c), layout 0, default activations (sigmoid, tanh), no clip, no sequence_lens ----
+ * x [T, N, I]; w [D, G*H, I]; r [D, G*H, H]; b NULL or [D, 2*G*H] (W biases then R biases); h0 / c0 NULL or
+ * [D, N, H]; p (LSTM peepholes) NULL or [D, 3H]; outputs y [T, D, N, H], yh / yc [D, N, H], each may be NULL.
+ * Gate order as ONNX: LSTM i, o, f, c (G = 4); GRU z, r, h (G = 3; lbr = linear_before_reset).
+ * Direction d runs forward, or backward when d == 1 or `reverse` (a single reverse direction).
+ * Threads split the (direction, batch row) sequences; each is computed by one thread in a fixed order
+ * (f32x4 dot products along I and H), so results do not depend on nth.
+ * Scratch per thread: WDN_RNN_SCRATCH_BYTES(G, H). */
+typedef struct {
+  int kind; /* 0: LSTM, 1: GRU */
+  int seq, batch, input, hidden, num_dir, reverse, lbr;
+  const float* x;
+  const float* w;
+  const float* r;
+  const float* b;
+  const float* h0;
+  const float* c0;
+  const float* p;
+  float* y;
+  float* yh;
+  float* yc;
+  uint8_t* scratch;
+  int scratch_stride;
+} wdn_rnn_params;
+#define WDN_RNN_SCRATCH_BYTES(g, h) (4 * ((g) + 3) * ((h) + 4) + 256)
+void wdn_rnn_f32(const wdn_rnn_params* p, int tid, int nth);
+
 #endif

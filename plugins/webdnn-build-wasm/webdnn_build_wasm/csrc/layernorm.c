@@ -61,3 +61,38 @@ void wdn_layernorm_f32(int rows, int cols, const float* x, const float* scale, c
     }
   }
 }
+
+/* InstanceNormalization: the same two passes over each (n, c) row of hw elements, per-channel scale/bias */
+void wdn_instancenorm_f32(int n, int c, int hw, const float* x, const float* scale, const float* bias, float* y,
+                          float eps, int tid, int nth) {
+  if (hw <= 0 || c <= 0) return;
+  int r0, r1;
+  wdn_split(n * c, tid, nth, &r0, &r1);
+  const int cv = hw & ~3;
+  const float inv_n = 1.0f / (float)hw;
+  for (int r = r0; r < r1; r++) {
+    const float* xr = x + (ptrdiff_t)r * hw;
+    float* yr = y + (ptrdiff_t)r * hw;
+    v128_t s4 = wasm_f32x4_splat(0.0f);
+    for (int i = 0; i < cv; i += 4) s4 = wasm_f32x4_add(s4, LD(xr + i));
+    float s = ln_hsum(s4);
+    for (int i = cv; i < hw; i++) s += xr[i];
+    const float mean = s * inv_n;
+    const v128_t m4 = wasm_f32x4_splat(mean);
+    v128_t q4 = wasm_f32x4_splat(0.0f);
+    for (int i = 0; i < cv; i += 4) {
+      v128_t d = wasm_f32x4_sub(LD(xr + i), m4);
+      q4 = wasm_f32x4_add(q4, wasm_f32x4_mul(d, d));
+    }
+    float q = ln_hsum(q4);
+    for (int i = cv; i < hw; i++) {
+      float d = xr[i] - mean;
+      q += d * d;
+    }
+    const float a = scale[r % c] / __builtin_sqrtf(q * inv_n + eps);
+    const float b = bias[r % c];
+    const v128_t a4 = wasm_f32x4_splat(a), b4 = wasm_f32x4_splat(b);
+    for (int i = 0; i < cv; i += 4) ST(yr + i, wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_sub(LD(xr + i), m4), a4), b4));
+    for (int i = cv; i < hw; i++) yr[i] = (xr[i] - mean) * a + b;
+  }
+}

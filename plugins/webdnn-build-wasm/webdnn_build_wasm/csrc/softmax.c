@@ -64,3 +64,39 @@ void wdn_softmax_f32(int rows, int cols, const float* x, float* y, int log_softm
     }
   }
 }
+
+/* Softmax / LogSoftmax along the middle axis of [outer, n, inner]: 4 neighbouring lanes of `inner` at a time
+ * (partial loads at the end of a row); units (o, 4-lane group) are split across threads. */
+void wdn_softmax_axis_f32(int outer, int n, int inner, const float* x, float* y, int log_softmax, int tid, int nth) {
+  if (n <= 0 || inner <= 0) return;
+  const int per = (inner + 3) / 4;
+  int u0, u1;
+  wdn_split(outer * per, tid, nth, &u0, &u1);
+  for (int u = u0; u < u1; u++) {
+    const int o = u / per, i = (u % per) * 4, lanes = wdn_mini(4, inner - i);
+    const float* xs = x + (ptrdiff_t)o * n * inner + i;
+    float* ys = y + (ptrdiff_t)o * n * inner + i;
+#define SMA_LD(p, fill) (lanes == 4 ? LD(p) : sm_ld_part((p), lanes, (fill)))
+#define SMA_ST(p, v) do { if (lanes == 4) ST((p), (v)); else sm_st_part((p), (v), lanes); } while (0)
+    v128_t m4 = wasm_f32x4_splat(-__builtin_inff());
+    for (int k = 0; k < n; k++) m4 = wasm_f32x4_max(m4, SMA_LD(xs + (ptrdiff_t)k * inner, -__builtin_inff()));
+    v128_t s4 = wasm_f32x4_splat(0.0f);
+    for (int k = 0; k < n; k++) {
+      v128_t e = wdn_math_exp_v(wasm_f32x4_sub(SMA_LD(xs + (ptrdiff_t)k * inner, 0.0f), m4));
+      if (!log_softmax) SMA_ST(ys + (ptrdiff_t)k * inner, e);
+      s4 = wasm_f32x4_add(s4, e);
+    }
+    if (log_softmax) {
+      float t[4] __attribute__((aligned(16)));
+      ST(t, s4);
+      for (int l = 0; l < 4; l++) t[l] = wdn_math_log_s(t[l]);
+      const v128_t ls = LD(t);
+      for (int k = 0; k < n; k++)
+        SMA_ST(ys + (ptrdiff_t)k * inner, wasm_f32x4_sub(wasm_f32x4_sub(SMA_LD(xs + (ptrdiff_t)k * inner, 0.0f), m4), ls));
+    } else {
+      for (int k = 0; k < n; k++) SMA_ST(ys + (ptrdiff_t)k * inner, wasm_f32x4_div(SMA_LD(ys + (ptrdiff_t)k * inner, 0.0f), s4));
+    }
+#undef SMA_LD
+#undef SMA_ST
+  }
+}

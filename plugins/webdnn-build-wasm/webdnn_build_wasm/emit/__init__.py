@@ -12,16 +12,21 @@ from .attention import AttentionEmitter
 from .base import EmitContext, Emitter
 from .cast import CastEmitter
 from .conv import ConvEmitter
-from .data import BatchNormEmitter, ConcatEmitter, LRNEmitter, TransposeEmitter
+from .convtranspose import ConvTransposeEmitter
+from .data import BatchNormEmitter, LRNEmitter, TransposeEmitter
 from .elementwise import BinaryEmitter, UnaryEmitter
 from .gemm import GemmEmitter, MatMulEmitter
 from .indexing import CopyEmitter, ExpandEmitter, GatherEmitter, GatherNDEmitter
 from .integer import IntBinaryEmitter, IntUnaryEmitter
-from .layernorm import LayerNormEmitter
+from .layernorm import InstanceNormEmitter, LayerNormEmitter
 from .logical import CompareEmitter, PredicateEmitter, WhereEmitter
 from .matmul_nbits import MatMulNBitsEmitter
+from .movement import ConcatEmitter, PadEmitter, SliceEmitter, SplitEmitter
 from .pool import GlobalPoolEmitter, PoolEmitter
 from .quantize import DequantizeEmitter, DynamicQuantizeEmitter, MatMulIntegerEmitter, QuantizeEmitter
+from .reduce import ArgExtremeEmitter, ReduceEmitter
+from .resize import ResizeEmitter
+from .rnn import RNNEmitter
 from .softmax import SoftmaxEmitter
 
 
@@ -50,7 +55,8 @@ for _cls in (ConvEmitter, GemmEmitter, MatMulEmitter, PoolEmitter, GlobalPoolEmi
              LayerNormEmitter, CopyEmitter, GatherEmitter, GatherNDEmitter, ExpandEmitter, CompareEmitter,
              WhereEmitter, PredicateEmitter, IntBinaryEmitter, IntUnaryEmitter, CastEmitter,
              DequantizeEmitter, QuantizeEmitter, DynamicQuantizeEmitter, MatMulIntegerEmitter, MatMulNBitsEmitter,
-             AttentionEmitter):
+             AttentionEmitter, InstanceNormEmitter, ConvTransposeEmitter, ResizeEmitter, ReduceEmitter,
+             ArgExtremeEmitter, SplitEmitter, SliceEmitter, PadEmitter, RNNEmitter):
     _e = _cls()
     for _op in _cls.ops:
         _key = (_cls.domain, _op)

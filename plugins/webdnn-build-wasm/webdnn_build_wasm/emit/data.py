@@ -1,4 +1,4 @@
-"""Data movement and per-channel ops: Concat, Transpose, LRN, BatchNormalization (unfolded)."""
+"""Data movement and per-channel ops: Transpose, LRN, BatchNormalization (unfolded). Concat: movement.py."""
 
 from __future__ import annotations
 
@@ -6,46 +6,9 @@ import math
 
 import numpy as np
 
-from webdnn_build.errors import ShapeError
 from webdnn_build.ir import Graph, Node
 
 from .base import EmitContext, Emitter, act_struct, all_float32_static, cfloat, supported_activation
-
-
-class ConcatEmitter(Emitter):
-    ops = ("Concat",)
-
-    def supports(self, node: Node, graph: Graph) -> bool:
-        if not all_float32_static(graph, node.inputs + node.outputs):
-            return False
-        out = tuple(graph.values[node.outputs[0]].shape)
-        axis = int(node.attrs.get("axis", 1))
-        shapes = [tuple(graph.values[i].shape) for i in node.inputs]
-        ok = -len(out) <= axis < len(out) and all(len(s) == len(out) for s in shapes)
-        if ok:
-            a = axis + len(out) if axis < 0 else axis
-            ok = sum(s[a] for s in shapes) == out[a] and all(
-                s[:a] + s[a + 1:] == out[:a] + out[a + 1:] for s in shapes)
-        if not ok:  # checked here: the copies below would address memory outside the tensors
-            raise ShapeError(f"{graph.source or graph.name}: {node.describe()}: axis {axis} and input shapes "
-                             f"{[list(s) for s in shapes]} do not give the declared output shape {list(out)}")
-        return True
-
-    def emit(self, node: Node, ctx: EmitContext) -> list[str]:
-        out = ctx.shape(node.outputs[0])
-        axis = node.attrs.get("axis", 1)
-        axis = axis + len(out) if axis < 0 else axis
-        outer = math.prod(out[:axis])
-        inner = math.prod(out[axis + 1:])
-        dst_stride = out[axis] * inner
-        calls, offset = [], 0
-        for name in node.inputs:
-            block = ctx.shape(name)[axis] * inner
-            if block:
-                calls.append(f"wdn_copy_blocks_f32({outer}, {block}, {ctx.ptr(name)}, {block}, "
-                             f"{ctx.ptr(node.outputs[0])} + {offset}, {dst_stride}, tid, nth);")
-            offset += block
-        return calls
 
 
 class TransposeEmitter(Emitter):

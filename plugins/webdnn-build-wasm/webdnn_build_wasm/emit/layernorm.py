@@ -46,3 +46,25 @@ class LayerNormEmitter(Emitter):
         b = ctx.ptr(bias) if bias else "(const float*)0"
         return [f"wdn_layernorm_f32({rows}, {cols}, {ctx.ptr(node.inputs[0])}, {ctx.ptr(node.inputs[1])}, {b}, "
                 f"{ctx.ptr(node.outputs[0])}, {cfloat(eps)}, tid, nth);"]
+
+
+class InstanceNormEmitter(Emitter):
+    """InstanceNormalization: x [N, C, *spatial], scale and B of C elements, normalized over the spatial axes."""
+
+    ops = ("InstanceNormalization",)
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        if len(node.inputs) != 3 or not all(node.inputs) or len(node.outputs) != 1 or "fused_activation" in node.attrs:
+            return False
+        if not all_float32_static(graph, node.inputs + node.outputs):
+            return False
+        x = tuple(graph.values[node.inputs[0]].shape)
+        if len(x) < 2 or tuple(graph.values[node.outputs[0]].shape) != x:
+            return False
+        return all(math.prod(graph.values[n].shape) == x[1] for n in node.inputs[1:])
+
+    def emit(self, node: Node, ctx: EmitContext) -> list[str]:
+        x = ctx.shape(node.inputs[0])
+        eps = node.attrs.get("epsilon", 1e-5)
+        return [f"wdn_instancenorm_f32({x[0]}, {x[1]}, {math.prod(x[2:])}, {ctx.ptr(node.inputs[0])}, "
+                f"{ctx.ptr(node.inputs[1])}, {ctx.ptr(node.inputs[2])}, {ctx.ptr(node.outputs[0])}, {cfloat(eps)}, tid, nth);"]
