@@ -1,6 +1,8 @@
 """Code generation for the webgpu backend: partition, fuse, emit WGSL, plan GPU memory (docs/webgpu-backend.md).
 
-1. ``fuse_residual``: Conv + Add(same-shape tensor) become one Conv with a residual input.
+1. ``fuse_residual``: Conv + Add(same-shape tensor) become one Conv with a residual input;
+   ``fuse_attention``: softmax(Q·Kᵀ·scale + bias)·V over 4-D heads becomes one ``webdnn.FusedAttention``
+   when its kernel fits (wgsl/attention.py).
 2. Partition: a node runs on the GPU when a WGSL emitter supports it (and can emit it), else on
    the js kernels on the CPU, with explicit transfers (``download`` before, ``upload`` after).
 3. ``fuse_elementwise``: an elementwise GPU node whose output has one reader, itself an
@@ -22,10 +24,10 @@ from webdnn_build.escape import bundle_json
 from webdnn_build.errors import ConfigError
 from webdnn_build.ir import Graph, Node, Value
 from webdnn_build.registry import BackendArtifact, BackendOption, CodegenContext
-from webdnn_build.codegen import const_descriptor, copy_graph, fuse_residual, value_entry
+from webdnn_build.codegen import FUSED_ATTENTION, const_descriptor, copy_graph, fuse_attention, fuse_residual, value_entry
 from webdnn_build_js.backend import JsFallbackBackend, _encode_attr
 
-from .wgsl import EMITTERS, Dispatch, KernelContext
+from .wgsl import EMITTERS, Dispatch, KernelContext, emitter_for
 from .wgsl import base as wgsl_base
 from .wgsl.elementwise import FUSED_OP, chain_of, data_inputs, external_inputs, is_elementwise, make_fused
 
@@ -84,15 +86,15 @@ class WebGpuBackend(JsFallbackBackend):
         if precision not in ("f32", "f16"):
             raise ConfigError(f"--backend-option webgpu.precision must be f32 or f16, not {precision!r}")
         g = copy_graph(graph)
-        n_residual = fuse_residual(g, EMITTERS["Conv"].supports)
+        n_residual = fuse_residual(g, EMITTERS[("", "Conv")].supports)
+        n_attention = fuse_attention(g, EMITTERS[FUSED_ATTENTION].supports)
 
         def add_const(array: np.ndarray, hint: str) -> str:
             return g.add_const(array, hint)
 
         kctx = KernelContext(g, precision, add_const)
         on_gpu = {id(n) for n in g.nodes
-                  if n.domain == "" and n.op_type in EMITTERS and not _touches_empty(n, g)
-                  and EMITTERS[n.op_type].supports(n, g)}
+                  if (e := emitter_for(n)) is not None and not _touches_empty(n, g) and e.supports(n, g)}
         n_fused = fuse_elementwise(g, on_gpu)
 
         # ---- emit
@@ -101,9 +103,9 @@ class WebGpuBackend(JsFallbackBackend):
             if id(node) not in on_gpu:
                 continue
             try:
-                kernels[id(node)] = EMITTERS[node.op_type].emit(node, kctx)
+                kernels[id(node)] = emitter_for(node).emit(node, kctx)  # type: ignore[union-attr]
             except ValueError as exc:
-                if node.op_type == FUSED_OP:
+                if node.op_type == FUSED_OP or (node.domain, node.op_type) == FUSED_ATTENTION:  # no CPU kernel
                     raise
                 ctx.log(f"webgpu: {node.describe()} runs on the CPU: {exc}")
                 on_gpu.discard(id(node))
@@ -234,7 +236,7 @@ class WebGpuBackend(JsFallbackBackend):
         }
         n_cpu = len(g.nodes) - n_gpu_nodes
         ctx.log(f"webgpu: {n_gpu_nodes}/{len(g.nodes)} ops on the GPU ({n_dispatches} dispatches, {len(shaders)} shaders, "
-                f"{n_residual} residual adds and {n_fused} elementwise ops fused), {n_cpu} on the CPU"
+                f"{n_residual} residual adds, {n_attention} attentions and {n_fused} elementwise ops fused), {n_cpu} on the CPU"
                 + (f" ({', '.join(sorted({n.op_type for n in g.nodes if id(n) not in on_gpu}))})" if n_cpu else "")
                 + f", arena {plan.size / 1e6:.2f} MB, precision {precision}")
         data = bundle_json(program)

@@ -445,6 +445,7 @@ class Emitter:
     """Base class: one per op family."""
 
     ops: tuple[str, ...] = ()
+    domain: str = ""
 
     def supports(self, node: Node, graph: Graph) -> bool:
         raise NotImplementedError

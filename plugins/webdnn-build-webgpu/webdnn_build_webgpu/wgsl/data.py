@@ -1,4 +1,4 @@
-"""Data movement: Concat, Transpose, Reshape family (copies), Slice, Expand, Tile, Pad.
+"""Data movement: Concat, Split, Transpose, Reshape family (copies), Slice, Expand, Tile, Pad.
 
 Shape/axes/pads inputs are build-time constants (folded by the optimizer). The data may be of any
 dtype that lives on the GPU (float32, integers as i32/u32, bool as u32): the kernels only move
@@ -206,3 +206,40 @@ class PadEmitter(Emitter):
             lines.append(f"off = off + p{d} * {strides[d]}i;")
         lines.append(f"if (inside) {{ {st}(i, {lx}(u32(off))); }} else {{ {st}(i, {literal(ctx.graph.values[node.inputs[0]].dtype, value)}); }}")
         return [linear_kernel(kb, math.prod(y), "\n".join(lines), wg=256)]
+
+
+class SplitEmitter(Emitter):
+    """Split along one axis (sizes from the ``split`` input or attribute, else ``num_outputs`` / equal parts,
+    as the output shapes say): one copy dispatch per output."""
+
+    ops = ("Split",)
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        if not all(node.outputs) or not gpu_static(graph, node.inputs[:1] + node.outputs):
+            return False
+        x = graph.values[node.inputs[0]].shape
+        axis = int(node.attrs.get("axis", 0))
+        if not -len(x) <= axis < len(x):
+            return False
+        axis %= len(x)
+        ys = [graph.values[o].shape for o in node.outputs]
+        return (sum(y[axis] for y in ys) == x[axis]
+                and all(len(y) == len(x) and all(a == b for d, (a, b) in enumerate(zip(x, y)) if d != axis) for y in ys)
+                and len({graph.values[n].dtype for n in node.inputs[:1] + node.outputs}) == 1)
+
+    def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
+        x = ctx.shape(node.inputs[0])
+        axis = int(node.attrs.get("axis", 0)) % len(x)
+        inner = math.prod(x[axis + 1:])
+        dispatches, offset = [], 0
+        for name in node.outputs:
+            a = ctx.shape(name)[axis]
+            total = ctx.numel(name)
+            if total:
+                kb = KernelBuilder(ctx)
+                lx, st = kb.load("x", node.inputs[0]), kb.store("y", name)
+                body = (f"let q = i % {u(a * inner)};\n"
+                        f"{st}(i, {lx}((i / {u(a * inner)}) * {u(x[axis] * inner)} + {u(offset * inner)} + q));")
+                dispatches.append(linear_kernel(kb, total, body, wg=256))
+            offset += a
+        return dispatches

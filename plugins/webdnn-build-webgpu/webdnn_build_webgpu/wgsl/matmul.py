@@ -22,8 +22,11 @@ R = 4  # rows/columns of C per invocation
 
 
 def gemm_dispatch(kb: KernelBuilder, m: int, n: int, k: int, batches: int, funcs: str,
-                  a_k_fast: bool = True, b_n_fast: bool = True) -> Dispatch:
+                  a_k_fast: bool = True, b_n_fast: bool = True, elem: str = "f32") -> Dispatch:
     """Assemble the tiled GEMM. ``funcs`` defines ``la``, ``lb`` (bounds-checked by the template) and ``epi``.
+
+    ``elem``: the type of the operands and the accumulation, ``f32`` or ``i32`` (MatMulInteger: exact
+    integer sums, which f32 would round past 2^24).
 
     ``a_k_fast``: consecutive k are adjacent in memory for A (row-major A); ``b_n_fast``: consecutive n
     are adjacent for B. They pick the order in which a workgroup stages its tiles (coalescing only).
@@ -36,8 +39,8 @@ def gemm_dispatch(kb: KernelBuilder, m: int, n: int, k: int, batches: int, funcs
         f"override TN: u32 = {R}u * WG_X;",
         "override AS_LEN: u32 = TM * TK;",
         "override BS_LEN: u32 = TK * TN;",
-        "var<workgroup> As: array<f32, AS_LEN>;",
-        "var<workgroup> Bs: array<f32, BS_LEN>;",
+        f"var<workgroup> As: array<{elem}, AS_LEN>;",
+        f"var<workgroup> Bs: array<{elem}, BS_LEN>;",
         funcs.strip(),
     ]
     a_idx = ("let kk = t % TK; let mm = t / TK;" if a_k_fast else "let mm = t % TM; let kk = t / TM;")
@@ -49,7 +52,9 @@ def gemm_dispatch(kb: KernelBuilder, m: int, n: int, k: int, batches: int, funcs
         inner.append(f"let b{c} = Bs[kk * TN + tx + {u(c)} * WG_X];")
     for r in range(R):
         for c in range(R):
-            inner.append(f"acc{r}{c} = fma(a{r}, b{c}, acc{r}{c});")
+            inner.append(f"acc{r}{c} = fma(a{r}, b{c}, acc{r}{c});" if elem == "f32" else
+                         f"acc{r}{c} = acc{r}{c} + a{r} * b{c};")
+    zero = "0.0f" if elem == "f32" else "0i"
     out = []
     for r in range(R):
         out.append(f"let om{r} = m0 + ty + {u(r)} * WG_Y;")
@@ -68,19 +73,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let tx = lid.x;
   let ty = lid.y;
   let nthreads = WG_X * WG_Y;
-{indent(chr(10).join(f"var acc{r}{c} = 0.0f;" for r in range(R) for c in range(R)))}
+{indent(chr(10).join(f"var acc{r}{c} = {zero};" for r in range(R) for c in range(R)))}
   for (var k0 = 0u; k0 < {u(k)}; k0 = k0 + TK) {{
     for (var t = li; t < AS_LEN; t = t + nthreads) {{
       {a_idx}
       let gm = m0 + mm; let gk = k0 + kk;
-      var v = 0.0f;
+      var v = {zero};
       if (gm < {u(m)} && gk < {u(k)}) {{ v = la(bt, gm, gk); }}
       As[kk * TM + mm] = v;
     }}
     for (var t = li; t < BS_LEN; t = t + nthreads) {{
       {b_idx}
       let gn = n0 + nn; let gk = k0 + kk;
-      var v = 0.0f;
+      var v = {zero};
       if (gn < {u(n)} && gk < {u(k)}) {{ v = lb(bt, gk, gn); }}
       Bs[kk * TN + nn] = v;
     }}

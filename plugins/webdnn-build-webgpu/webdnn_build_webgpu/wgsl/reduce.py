@@ -1,6 +1,6 @@
 """ReduceMean / ReduceSum / ReduceMax / ReduceMin / ReduceProd / ReduceSumSquare / ReduceL1 / ReduceL2 /
 ReduceLogSum over any constant set of axes: a workgroup per output element, the reduced elements
-addressed through their baked strides."""
+addressed through their baked strides. ArgMax / ArgMin: one invocation per output."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import math
 
 from webdnn_build.ir import Graph, Node
 
-from .base import Dispatch, Emitter, KernelContext, const_ints, contiguous_strides, float32_static, u
+from .base import (Dispatch, Emitter, KernelBuilder, KernelContext, const_ints, contiguous_strides, float32_static,
+                   gpu_static, linear_kernel, u)
 from .pool import row_reduce
 
 KINDS = {"ReduceMean": "mean", "ReduceSum": "sum", "ReduceMax": "max", "ReduceMin": "min", "ReduceProd": "prod",
@@ -75,3 +76,39 @@ def _coord_terms(var: str, dims: list[int], strides: list[int]) -> str:
         terms.append(f"{t} * {u(strides[d])}")
         inner *= dims[d]
     return " + ".join(terms) if terms else "0u"
+
+
+class ArgExtremeEmitter(Emitter):
+    """ArgMax / ArgMin over one axis of float32 or int32/int64 data (int64 indices, stored as i32): one invocation
+    per output scans the axis; ties give the first index, or the last with ``select_last_index``."""
+
+    ops = ("ArgMax", "ArgMin")
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        if len(node.outputs) != 1 or not gpu_static(graph, node.inputs[:1], ("float32", "int32", "int64")) \
+                or not gpu_static(graph, node.outputs, ("int64",)):
+            return False
+        shape = graph.values[node.inputs[0]].shape
+        axis = int(node.attrs.get("axis", 0))
+        return len(shape) >= 1 and -len(shape) <= axis < len(shape) and shape[axis] > 0
+
+    def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
+        shape = ctx.shape(node.inputs[0])
+        axis = int(node.attrs.get("axis", 0)) % len(shape)
+        outer, n, inner = math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:])
+        cmp = ">" if node.op_type == "ArgMax" else "<"
+        if node.attrs.get("select_last_index", 0):
+            cmp += "="
+        kb = KernelBuilder(ctx)
+        lx, st = kb.load("x", node.inputs[0]), kb.store("y", node.outputs[0])
+        body = f"""
+let base = (i / {u(inner)}) * {u(n * inner)} + i % {u(inner)};
+var best = {lx}(base);
+var k = 0i;
+for (var j = 1u; j < {u(n)}; j = j + 1u) {{
+  let v = {lx}(base + j * {u(inner)});
+  if (v {cmp} best) {{ best = v; k = i32(j); }}
+}}
+{st}(i, k);
+"""
+        return [linear_kernel(kb, outer * inner, body)]
