@@ -215,3 +215,34 @@ void wdn_where(const wdn_where_params* p, int tid, int nth) {
     wdn_nd_next(&it, p->shape, strides, n);
   }
 }
+
+/* ---- GatherElements: y[i] = data[i with axis coordinate replaced by indices[i]] (y has the indices' shape) ---- */
+void wdn_gather_elements(const wdn_gather_elements_params* p, int tid, int nth) {
+  int64_t total = 1;
+  for (int d = 0; d < p->rank; d++) total *= p->shape[d];
+  int64_t lo, hi;
+  wdn_split_blocks(total, 64, tid, nth, &lo, &hi);
+  if (lo >= hi) return;
+  const int* strides[1] = {p->stride};
+  wdn_nd_iter it;
+  wdn_nd_first(&it, p->rank, p->shape, 1, strides, lo);
+  const int r = p->rank - 1;
+  const int64_t e = p->elem, as = p->axis_stride;
+  for (int64_t pos = lo; pos < hi;) {
+    int64_t n = p->shape[r] - it.idx[r];
+    if (n > hi - pos) n = hi - pos;
+    WDN_SCALAR_LOOP
+    for (int64_t j = 0; j < n; j++) {
+      const int64_t i = wrap_index(read_index(p->indices, p->idx_i64, pos + j), p->axis_dim);
+      u8* dst = (u8*)p->y + (pos + j) * e;
+      if (i < 0) {
+        wdn_set_error(WDN_ERR_GATHER_INDEX, p->op);
+        __builtin_memset(dst, 0, (size_t)e);
+      } else {
+        __builtin_memcpy(dst, (const u8*)p->data + (it.off[0] + j * p->stride[r] + i * as) * e, (size_t)e);
+      }
+    }
+    pos += n;
+    if (pos < hi) wdn_nd_next(&it, p->shape, strides, n);
+  }
+}

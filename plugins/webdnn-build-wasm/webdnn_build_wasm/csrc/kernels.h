@@ -152,6 +152,9 @@ void wdn_softmax_f32(int rows, int cols, const float* x, float* y, int log_softm
  * y = (x - mean) / sqrt(var + eps) * scale + bias; scale, bias: [cols]; bias may be NULL; y may alias x. */
 void wdn_layernorm_f32(int rows, int cols, const float* x, const float* scale, const float* bias, float* y,
                        float eps, int tid, int nth);
+/* the same, also writing each row's mean and 1 / sqrt(var + eps) (outputs Mean, InvStdDev; either may be NULL) */
+void wdn_layernorm_stats_f32(int rows, int cols, const float* x, const float* scale, const float* bias, float* y,
+                             float eps, float* mean_out, float* inv_out, int tid, int nth);
 
 /* ---- per-channel affine (BatchNormalization not folded into a conv): y = act(x * scale[c] + shift[c]),
  * x, y: [n, c, hw] ---- */
@@ -300,6 +303,26 @@ typedef struct {
 } wdn_matmul_integer_params;
 void wdn_matmul_integer(const wdn_matmul_integer_params* p, int tid, int nth);
 
+/* ConvInteger (1-D lifted to 2-D), NCHW x and OIHW w of uint8 / int8: y[b, oc, oy, ox] (int32, wrapping) =
+ * sum over the window of (x - x_zp) * (w - w_zp[oc]); x_zp: NULL or one element, w_zp: NULL, one element or
+ * [cout] (w_zp_per_oc); padding contributes 0. Threads split (batch, group, block of WDN_CONV_INTEGER_PB
+ * pixels); the scratch holds one block of int16 patches. */
+#define WDN_CONV_INTEGER_PB 16
+#define WDN_CONV_INTEGER_SCRATCH_BYTES(k) (WDN_CONV_INTEGER_PB * 2 * WDN__RUP((k), 8) + 64)
+typedef struct {
+  int n, cin, h, w, cout, oh, ow, kh, kw, sh, sw, dh, dw, pad_t, pad_l, group;
+  int x_signed, w_signed;
+  const void* x;
+  const void* weight;
+  const void* x_zp;
+  const void* w_zp;
+  int w_zp_per_oc;
+  int32_t* y;
+  uint8_t* scratch;
+  int scratch_stride;
+} wdn_conv_integer_params;
+void wdn_conv_integer(const wdn_conv_integer_params* p, int tid, int nth);
+
 /* ---- com.microsoft MatMulNBits, 4 bits (matmul_nbits.c): y[m, n] = sum_k a[m, k] * w[n, k] + bias[n] with
  * w[n, k] = (code - zero point) * scale of k's block. b: [n, blocks, block / 2] bytes (blocks = ceil(k / block),
  * code 2j in the low nibble of byte j); scales: [n, blocks]; zero points: zp_packed [n, ceil(blocks / 2)]
@@ -353,7 +376,7 @@ void wdn_copy_blocks(int64_t count, int64_t block_bytes, const void* src, int64_
 /* Pad (any dtype, elem = 1, 2, 4 or 8 bytes), rank <= 6: output index o along axis d reads input index
  * o - pad_begin[d] of an input of in_shape (element strides in_stride, the innermost 1; negative pads are
  * applied first as a crop: x points at the crop's start, pad_begin >= 0); outside the input: constant mode
- * writes `value` (the element's bit pattern in the low elem bytes), edge clamps, reflect mirrors (no edge
+ * writes `value` (the element's bit pattern in the low elem bytes; or *value_ptr), edge clamps, reflect mirrors (no edge
  * repeat), wrap wraps. Split over output rows (the innermost axis). */
 enum { WDN_PAD_CONSTANT = 0, WDN_PAD_REFLECT = 1, WDN_PAD_EDGE = 2, WDN_PAD_WRAP = 3 };
 typedef struct {
@@ -362,6 +385,7 @@ typedef struct {
   uint64_t value;
   const void* x;
   void* y;
+  const void* value_ptr; /* NULL, or the pad value's address (read at run time instead of value) */
 } wdn_pad_params;
 void wdn_pad(const wdn_pad_params* p, int tid, int nth);
 
@@ -457,5 +481,57 @@ typedef struct {
 } wdn_rnn_params;
 #define WDN_RNN_SCRATCH_BYTES(g, h) (4 * ((g) + 3) * ((h) + 4) + 256)
 void wdn_rnn_f32(const wdn_rnn_params* p, int tid, int nth);
+
+/* ==== integer bit ops, Mod, Trilu (intops.c) ==== */
+/* y = op(a, b) with broadcasting (element strides, 0 on broadcast axes; rank <= 6) on integers of `elem`
+ * bytes (1, 2, 4, 8), signed or not; BitwiseNot ignores b (NULL). Shifts, Mod: as elementwise.js. */
+enum { WDN_IOP_AND = 0, WDN_IOP_OR = 1, WDN_IOP_XOR = 2, WDN_IOP_NOT = 3, WDN_IOP_SHL = 4, WDN_IOP_SHR = 5,
+       WDN_IOP_MOD = 6, WDN_IOP_FMOD = 7 };
+typedef struct {
+  int op, elem, is_signed, rank;
+  int shape[6], stride_a[6], stride_b[6];
+  const void* a;
+  const void* b;
+  void* y;
+} wdn_int_binary_params;
+void wdn_int_binary(const wdn_int_binary_params* p, int tid, int nth);
+/* Trilu of [mats, rows, cols] elements of `elem` bytes: k constant or read from *k_ptr (int64) at run time */
+typedef struct {
+  int mats, rows, cols, elem, upper;
+  int64_t k;
+  const int64_t* k_ptr;
+  const void* x;
+  void* y;
+} wdn_trilu_params;
+void wdn_trilu(const wdn_trilu_params* p, int tid, int nth);
+
+/* GatherElements (indexing.c): y (the indices' shape, rank <= 6) element i = data at i's coordinates with the
+ * axis one replaced by indices[i] (negative: + axis_dim). stride: data element strides per axis of y, 0 on
+ * the axis (axis_stride: its stride). Out of range: WDN_ERR_GATHER_INDEX and a zero element. */
+typedef struct {
+  int rank, elem, idx_i64, op;
+  int shape[6], stride[6];
+  int64_t axis_dim, axis_stride;
+  const void* data;
+  const void* indices;
+  void* y;
+} wdn_gather_elements_params;
+void wdn_gather_elements(const wdn_gather_elements_params* p, int tid, int nth);
+
+/* ---- less common activations (activation.c): wdn_unary_ext_f32 takes these ops (wdn_unary_f32's layout);
+ * a, b: the op's attributes (Elu/Celu alpha; Selu alpha, gamma; ThresholdedRelu alpha) */
+enum { WDN_UN_FLOOR = 17, WDN_UN_CEIL = 18, WDN_UN_ROUND = 19, WDN_UN_SIGN = 20, WDN_UN_SOFTPLUS = 21,
+       WDN_UN_SOFTSIGN = 22, WDN_UN_ELU = 23, WDN_UN_SELU = 24, WDN_UN_CELU = 25, WDN_UN_THRESHOLDED_RELU = 26,
+       WDN_UN_MISH = 27 };
+void wdn_unary_ext_f32(int op, int count, const float* x, float* y, float a, float b, int tid, int nth);
+/* PRelu: y = x < 0 ? x * slope : x over x's shape (rank <= 6), slope element strides (0 on broadcast axes) */
+typedef struct {
+  int rank;
+  int shape[6], stride_s[6];
+  const float* x;
+  const float* slope;
+  float* y;
+} wdn_prelu_params;
+void wdn_prelu_f32(const wdn_prelu_params* p, int tid, int nth);
 
 #endif

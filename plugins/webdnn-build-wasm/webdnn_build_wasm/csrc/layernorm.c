@@ -17,6 +17,11 @@ static inline float ln_hsum(v128_t v) {
 
 void wdn_layernorm_f32(int rows, int cols, const float* x, const float* scale, const float* bias, float* y,
                        float eps, int tid, int nth) {
+  wdn_layernorm_stats_f32(rows, cols, x, scale, bias, y, eps, 0, 0, tid, nth);
+}
+
+void wdn_layernorm_stats_f32(int rows, int cols, const float* x, const float* scale, const float* bias, float* y,
+                             float eps, float* mean_out, float* inv_out, int tid, int nth) {
   if (cols <= 0) return;
   int r0, r1;
   wdn_split(rows, tid, nth, &r0, &r1);
@@ -45,6 +50,8 @@ void wdn_layernorm_f32(int rows, int cols, const float* x, const float* scale, c
     }
     const float inv = 1.0f / __builtin_sqrtf(q * inv_n + eps);
     const v128_t i4 = wasm_f32x4_splat(inv);
+    if (mean_out) mean_out[r] = mean;
+    if (inv_out) inv_out[r] = inv;
     /* normalize, scale, shift */
     if (bias) {
       for (int i = 0; i < cv; i += 4) {

@@ -83,9 +83,17 @@ static void pad_part(const wdn_pad_params* p, const u8* src, u8* dst, int64_t a,
   }
 }
 
-void wdn_pad(const wdn_pad_params* p, int tid, int nth) {
-  const int r = p->rank - 1;
-  if (r < 0 || r > 5 || (p->elem != 1 && p->elem != 2 && p->elem != 4 && p->elem != 8)) return;
+void wdn_pad(const wdn_pad_params* pp, int tid, int nth) {
+  const int r = pp->rank - 1;
+  if (r < 0 || r > 5 || (pp->elem != 1 && pp->elem != 2 && pp->elem != 4 && pp->elem != 8)) return;
+  wdn_pad_params local;
+  const wdn_pad_params* p = pp;
+  if (pp->value_ptr) { /* a pad value computed at run time (e.g. the DequantizeLinear of a QDQ model) */
+    local = *pp;
+    local.value = 0;
+    __builtin_memcpy(&local.value, pp->value_ptr, (size_t)pp->elem);
+    p = &local;
+  }
   int64_t rows = 1;
   for (int d = 0; d < r; d++) rows *= p->out_shape[d];
   const int64_t out_last = p->out_shape[r], in_last = p->in_shape[r], pb = p->pad_begin[r];

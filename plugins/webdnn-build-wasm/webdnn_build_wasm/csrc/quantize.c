@@ -146,17 +146,18 @@ WDN_INLINE int32_t hsum_i32(v128_t v) {
   return wasm_i32x4_extract_lane(v, 0);
 }
 
-/* rows of A against one packed block of WDN_MATMUL_INTEGER_NB columns (int16, zero point subtracted,
- * column j at bp + j * kp, zeros past k); writes the first nb columns of y */
-WDN_INLINE void mmi_block(const wdn_matmul_integer_params* p, const int16_t* bp, int kp, int n0, int nb,
-                          int a_signed) {
-  const int k = p->k, n = p->n;
-  const int32_t azp = p->a_zp ? q_get(a_signed ? WDN_DT_I8 : WDN_DT_U8, p->a_zp, 0) : 0;
-  const v128_t vz = wasm_i16x8_splat((int16_t)azp);
+/* m rows of an 8-bit A (row r at a + r * lda, k elements, its zero point zp[r] when zp_per_row else zp[0])
+ * against one packed block of columns (int16, zero point subtracted, column j at bp + j * kp, zeros past k);
+ * writes the first nb columns of y (row r at y + r * ldy). Shared by MatMulInteger and ConvInteger. */
+WDN_INLINE void idot_block(const uint8_t* a, int lda, int rows, int k, const void* zp, int zp_per_row,
+                           const int16_t* bp, int kp, int nb, int32_t* y, int ldy, int a_signed) {
   const int k8 = k & ~7;
-  for (int m = 0; m < p->m; m++) {
-    const uint8_t* row = (const uint8_t*)p->a + (size_t)m * k;
-    int32_t* yr = p->y + (size_t)m * n + n0;
+  const int zdt = a_signed ? WDN_DT_I8 : WDN_DT_U8;
+  for (int m = 0; m < rows; m++) {
+    const uint8_t* row = a + (size_t)m * lda;
+    const int32_t azp = zp ? q_get(zdt, zp, zp_per_row ? m : 0) : 0;
+    const v128_t vz = wasm_i16x8_splat((int16_t)azp);
+    int32_t* yr = y + (size_t)m * ldy;
     for (int j = 0; j < nb; j += 4) {
       const int16_t* b0 = bp + (size_t)j * kp;
       v128_t acc0 = wasm_i32x4_splat(0), acc1 = acc0, acc2 = acc0, acc3 = acc0;
@@ -204,7 +205,58 @@ void wdn_matmul_integer(const wdn_matmul_integer_params* p, int tid, int nth) {
         for (int j = 0; j < nb; j++) bp[(size_t)j * kp + kk] = (int16_t)(((const uint8_t*)p->b)[base + j] - bz[j]);
       }
     }
-    if (p->a_signed) mmi_block(p, bp, kp, n0, nb, 1);
-    else mmi_block(p, bp, kp, n0, nb, 0);
+    if (p->a_signed) idot_block((const uint8_t*)p->a, k, p->m, k, p->a_zp, 0, bp, kp, nb, p->y + n0, n, 1);
+    else idot_block((const uint8_t*)p->a, k, p->m, k, p->a_zp, 0, bp, kp, nb, p->y + n0, n, 0);
+  }
+}
+
+/* ---- ConvInteger: the weight rows [cout_g, K] (K = cin_g * kh * kw, contiguous in OIHW) are the A side of
+ * idot_block; the B side is a block of WDN_CONV_INTEGER_PB output pixels' patches, packed as int16 with the
+ * input zero point subtracted (padding contributes 0, as padding with x_zp in onnxruntime). Work units are
+ * (batch, group, pixel block); each is computed whole by one thread, so the split cannot change a result. */
+void wdn_conv_integer(const wdn_conv_integer_params* p, int tid, int nth) {
+  const int PB = WDN_CONV_INTEGER_PB;
+  const int cin_g = p->cin / p->group, cout_g = p->cout / p->group;
+  const int K = cin_g * p->kh * p->kw, kp = (K + 7) / 8 * 8;
+  const int P = p->oh * p->ow, blocks = (P + PB - 1) / PB;
+  const int xdt = p->x_signed ? WDN_DT_I8 : WDN_DT_U8;
+  const int32_t xzp = p->x_zp ? q_get(xdt, p->x_zp, 0) : 0;
+  int lo, hi;
+  wdn_split(p->n * p->group * blocks, tid, nth, &lo, &hi);
+  int16_t* bp = (int16_t*)wdn_scratch_f32(p->scratch, p->scratch_stride, tid);
+  for (int u = lo; u < hi; u++) {
+    const int blk = u % blocks, g = (u / blocks) % p->group, b = u / blocks / p->group;
+    const int p0 = blk * PB, nb = wdn_mini(PB, P - p0);
+    const uint8_t* xg = (const uint8_t*)p->x + ((size_t)b * p->cin + (size_t)g * cin_g) * p->h * p->w;
+    for (int j = 0; j < PB; j++) {
+      int16_t* col = bp + (size_t)j * kp;
+      int kk = 0;
+      if (j < nb) {
+        const int oy = (p0 + j) / p->ow, ox = (p0 + j) % p->ow;
+        WDN_SCALAR_LOOP
+        for (int ic = 0; ic < cin_g; ic++) {
+          const uint8_t* xc = xg + (size_t)ic * p->h * p->w;
+          for (int ky = 0; ky < p->kh; ky++) {
+            const int iy = oy * p->sh - p->pad_t + ky * p->dh;
+            for (int kx = 0; kx < p->kw; kx++, kk++) {
+              const int ix = ox * p->sw - p->pad_l + kx * p->dw;
+              int32_t v = 0;
+              if (iy >= 0 && iy < p->h && ix >= 0 && ix < p->w) {
+                const size_t i = (size_t)iy * p->w + ix;
+                v = (p->x_signed ? (int32_t)((const int8_t*)xc)[i] : (int32_t)xc[i]) - xzp;
+              }
+              col[kk] = (int16_t)v;
+            }
+          }
+        }
+      }
+      for (; kk < kp; kk++) col[kk] = 0;
+    }
+    const int oc0 = g * cout_g;
+    const uint8_t* w = (const uint8_t*)p->weight + (size_t)oc0 * K;
+    const void* wzp = p->w_zp ? (const void*)((const uint8_t*)p->w_zp + (p->w_zp_per_oc ? oc0 : 0)) : 0;
+    int32_t* y = p->y + ((size_t)b * p->cout + oc0) * P + p0;
+    if (p->w_signed) idot_block(w, K, cout_g, K, wzp, p->w_zp_per_oc, bp, kp, nb, y, P, 1);
+    else idot_block(w, K, cout_g, K, wzp, p->w_zp_per_oc, bp, kp, nb, y, P, 0);
   }
 }

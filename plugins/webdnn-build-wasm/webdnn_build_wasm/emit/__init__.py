@@ -14,16 +14,18 @@ from .cast import CastEmitter
 from .conv import ConvEmitter
 from .convtranspose import ConvTransposeEmitter
 from .data import BatchNormEmitter, LRNEmitter, TransposeEmitter
-from .elementwise import BinaryEmitter, UnaryEmitter
+from .elementwise import BinaryEmitter, PReluEmitter, UnaryEmitter
 from .gemm import GemmEmitter, MatMulEmitter
-from .indexing import CopyEmitter, ExpandEmitter, GatherEmitter, GatherNDEmitter
+from .indexing import CopyEmitter, ExpandEmitter, GatherElementsEmitter, GatherEmitter, GatherNDEmitter
 from .integer import IntBinaryEmitter, IntUnaryEmitter
+from .intops import IntBitEmitter, TriluEmitter
 from .layernorm import InstanceNormEmitter, LayerNormEmitter
 from .logical import CompareEmitter, PredicateEmitter, WhereEmitter
 from .matmul_nbits import MatMulNBitsEmitter
 from .movement import ConcatEmitter, PadEmitter, SliceEmitter, SplitEmitter
 from .pool import GlobalPoolEmitter, PoolEmitter
-from .quantize import DequantizeEmitter, DynamicQuantizeEmitter, MatMulIntegerEmitter, QuantizeEmitter
+from .quantize import (ConvIntegerEmitter, DequantizeEmitter, DynamicQuantizeEmitter, MatMulIntegerEmitter,
+                       QuantizeEmitter)
 from .reduce import ArgExtremeEmitter, ReduceEmitter
 from .resize import ResizeEmitter
 from .rnn import RNNEmitter
@@ -54,9 +56,10 @@ for _cls in (ConvEmitter, GemmEmitter, MatMulEmitter, PoolEmitter, GlobalPoolEmi
              SoftmaxEmitter, ConcatEmitter, TransposeEmitter, LRNEmitter, BatchNormEmitter,
              LayerNormEmitter, CopyEmitter, GatherEmitter, GatherNDEmitter, ExpandEmitter, CompareEmitter,
              WhereEmitter, PredicateEmitter, IntBinaryEmitter, IntUnaryEmitter, CastEmitter,
-             DequantizeEmitter, QuantizeEmitter, DynamicQuantizeEmitter, MatMulIntegerEmitter, MatMulNBitsEmitter,
-             AttentionEmitter, InstanceNormEmitter, ConvTransposeEmitter, ResizeEmitter, ReduceEmitter,
-             ArgExtremeEmitter, SplitEmitter, SliceEmitter, PadEmitter, RNNEmitter):
+             DequantizeEmitter, QuantizeEmitter, DynamicQuantizeEmitter, MatMulIntegerEmitter, ConvIntegerEmitter,
+             MatMulNBitsEmitter, AttentionEmitter, InstanceNormEmitter, ConvTransposeEmitter, ResizeEmitter,
+             ReduceEmitter, ArgExtremeEmitter, SplitEmitter, SliceEmitter, PadEmitter, RNNEmitter,
+             IntBitEmitter, TriluEmitter, GatherElementsEmitter, PReluEmitter):
     _e = _cls()
     for _op in _cls.ops:
         _key = (_cls.domain, _op)

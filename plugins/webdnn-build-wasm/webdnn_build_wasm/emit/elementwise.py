@@ -20,6 +20,10 @@ UNARY = {"Relu": "WDN_UN_RELU", "Sigmoid": "WDN_UN_SIGMOID", "Tanh": "WDN_UN_TAN
          "Erf": "WDN_UN_ERF", "Gelu": "WDN_UN_GELU", "Reciprocal": "WDN_UN_RECIPROCAL", "Identity": "WDN_UN_COPY",
          "Dropout": "WDN_UN_COPY", "Reshape": "WDN_UN_COPY", "Flatten": "WDN_UN_COPY", "Squeeze": "WDN_UN_COPY",
          "Unsqueeze": "WDN_UN_COPY"}
+#: less common activations: csrc/activation.c (wdn_unary_ext_f32), linked only by models that use them
+UNARY_EXT = {"Floor": "WDN_UN_FLOOR", "Ceil": "WDN_UN_CEIL", "Round": "WDN_UN_ROUND", "Sign": "WDN_UN_SIGN",
+             "Softplus": "WDN_UN_SOFTPLUS", "Softsign": "WDN_UN_SOFTSIGN", "Elu": "WDN_UN_ELU", "Selu": "WDN_UN_SELU",
+             "Celu": "WDN_UN_CELU", "ThresholdedRelu": "WDN_UN_THRESHOLDED_RELU", "Mish": "WDN_UN_MISH"}
 
 
 def collapse(shape: tuple[int, ...], sa: list[int], sb: list[int]) -> tuple[list[int], list[int], list[int]]:
@@ -77,7 +81,7 @@ class BinaryEmitter(Emitter):
 
 
 class UnaryEmitter(Emitter):
-    ops = tuple(UNARY)
+    ops = (*UNARY, *UNARY_EXT)
 
     def supports(self, node: Node, graph: Graph) -> bool:
         outs = [o for o in node.outputs if o]
@@ -87,8 +91,10 @@ class UnaryEmitter(Emitter):
             return False
         if node.op_type == "Dropout" and len(node.inputs) > 2 and node.inputs[2]:
             return False  # training_mode input: leave it to the js kernel (it checks the value)
-        if node.op_type == "Clip":
-            return all(not n or graph.values[n].is_const for n in node.inputs[1:])
+        if node.op_type == "Clip":  # bounds: constants, or one-element float32 values read at run time
+            return all(not n or graph.values[n].is_const or (all_float32_static(graph, [n])
+                                                             and math.prod(graph.values[n].shape) == 1)
+                       for n in node.inputs[1:])
         if node.op_type == "Gelu" and node.attrs.get("approximate", "none") not in ("none", "tanh"):
             return False
         return True
@@ -101,14 +107,58 @@ class UnaryEmitter(Emitter):
             hi = ctx.const(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
             a = float(np.asarray(lo).ravel()[0]) if lo is not None else attrs.get("min", -math.inf)
             b = float(np.asarray(hi).ravel()[0]) if hi is not None else attrs.get("max", math.inf)
+            # a bound computed at run time: the call reads it (C expression)
+            if lo is None and len(node.inputs) > 1 and node.inputs[1]:
+                a = f"(*{ctx.ptr(node.inputs[1])})"
+            if hi is None and len(node.inputs) > 2 and node.inputs[2]:
+                b = f"(*{ctx.ptr(node.inputs[2])})"
         elif node.op_type == "LeakyRelu":
             a = attrs.get("alpha", 0.01)
         elif node.op_type == "HardSigmoid":
             a, b = attrs.get("alpha", 0.2), attrs.get("beta", 0.5)
-        op = UNARY[node.op_type]
+        elif node.op_type in ("Elu", "Celu"):
+            a = attrs.get("alpha", 1.0)
+        elif node.op_type == "Selu":
+            a, b = attrs.get("alpha", 1.67326319217681884765625), attrs.get("gamma", 1.05070102214813232421875)
+        elif node.op_type == "ThresholdedRelu":
+            a = attrs.get("alpha", 1.0)
+        op = UNARY.get(node.op_type) or UNARY_EXT[node.op_type]
         if node.op_type == "Gelu" and attrs.get("approximate", "none") == "tanh":
             op = "WDN_UN_GELU_TANH"
         count = math.prod(ctx.shape(node.outputs[0]))
-        call = (f"wdn_unary_f32({op}, {count}, {ctx.ptr(node.inputs[0])}, {ctx.ptr(node.outputs[0])}, "
-                f"{cfloat(a)}, {cfloat(b)}, tid, nth);")
+        fn = "wdn_unary_ext_f32" if node.op_type in UNARY_EXT else "wdn_unary_f32"
+        call = (f"{fn}({op}, {count}, {ctx.ptr(node.inputs[0])}, {ctx.ptr(node.outputs[0])}, "
+                f"{a if isinstance(a, str) else cfloat(a)}, {b if isinstance(b, str) else cfloat(b)}, tid, nth);")
         return [call]
+
+
+class PReluEmitter(Emitter):
+    """PRelu (csrc/activation.c): y = x < 0 ? x * slope : x, slope broadcast to x (rank <= 6)."""
+
+    ops = ("PRelu",)
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        if len(node.inputs) != 2 or not all(node.inputs) or len([o for o in node.outputs if o]) != 1:
+            return False
+        if not all_float32_static(graph, node.inputs + node.outputs[:1]) or node.attrs.get("fused_activation"):
+            return False
+        x, y = (tuple(graph.values[n].shape) for n in (node.inputs[0], node.outputs[0]))
+        if x != y:
+            return False
+        try:
+            broadcast_strides(tuple(graph.values[node.inputs[1]].shape), x)
+        except ShapeError:
+            return False
+        return len(x) <= 6
+
+    def emit(self, node: Node, ctx: EmitContext) -> list[str]:
+        x, slope = node.inputs
+        shape = list(ctx.shape(x)) or [1]
+        ss = broadcast_strides(ctx.shape(slope), tuple(shape)) if ctx.shape(x) else [0]
+        pad = 6 - len(shape)
+        var = ctx.fresh("prelu")
+        ctx.decls.append(struct_init("wdn_prelu_params", var, {
+            "rank": len(shape), "shape": "{" + ", ".join(map(str, shape + [1] * pad)) + "}",
+            "stride_s": "{" + ", ".join(map(str, list(ss) + [0] * pad)) + "}",
+            "x": ctx.ptr(x), "slope": ctx.ptr(slope), "y": ctx.ptr(node.outputs[0])}))
+        return [f"wdn_prelu_f32(&{var}, tid, nth);"]

@@ -189,3 +189,45 @@ class ExpandEmitter(Emitter):
             "x": ctx.ptr(node.inputs[0]), "y": ctx.ptr(node.outputs[0]),
         }))
         return [f"wdn_expand(&{var}, tid, nth);"]
+
+
+class GatherElementsEmitter(Emitter):
+    """GatherElements of any dtype along any axis; int32/int64 indices, negative ones count from the end; an index
+    out of range at run time is a run-time error (reported as Gather's: kind WDN_ERR_GATHER_INDEX)."""
+
+    ops = ("GatherElements",)
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        y = _one_output(node)
+        if y is None or len(node.inputs) != 2 or not all(node.inputs):
+            return False
+        data, idx = node.inputs
+        if not all_static(graph, [data, y]) or not all_static(graph, [idx], INDEX_DTYPES):
+            return False
+        if graph.values[data].dtype != graph.values[y].dtype or storage_bytes(graph.values[data].dtype) is None:
+            return False
+        d, i = _shape(graph, data), _shape(graph, idx)
+        axis = GatherEmitter._axis(node, len(d))
+        if axis is None or len(i) != len(d) or not 1 <= len(d) <= 6 or _shape(graph, y) != i:
+            return False
+        if any(a > b for k, (a, b) in enumerate(zip(i, d)) if k != axis):
+            return False
+        return _indices_in_range(graph, idx, [d[axis]])
+
+    def emit(self, node: Node, ctx: EmitContext) -> list[str]:
+        data, idx = node.inputs
+        d, i = ctx.shape(data), ctx.shape(idx)
+        if math.prod(i) == 0:
+            return []
+        axis = GatherEmitter._axis(node, len(d))
+        strides = [math.prod(d[k + 1:]) for k in range(len(d))]
+        pad = 6 - len(d)
+        var = ctx.fresh("gel")
+        ctx.decls.append(struct_init("wdn_gather_elements_params", var, {
+            "rank": len(d), "elem": storage_bytes(ctx.graph.values[data].dtype),
+            "idx_i64": int(ctx.graph.values[idx].dtype == "int64"), "op": ctx.op_index,
+            "shape": c_array(list(i) + [1] * pad),
+            "stride": c_array([0 if k == axis else s for k, s in enumerate(strides)] + [0] * pad),
+            "axis_dim": d[axis], "axis_stride": strides[axis],
+            "data": ctx.ptr(data), "indices": ctx.ptr(idx), "y": ctx.ptr(node.outputs[0])}))
+        return [f"wdn_gather_elements(&{var}, tid, nth);"]

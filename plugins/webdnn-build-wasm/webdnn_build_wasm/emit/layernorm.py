@@ -1,4 +1,5 @@
-"""LayerNormalization (opset 17, stash_type 1) over the axes [axis, rank), Scale/B of exactly that many elements."""
+"""LayerNormalization (opset 17, stash_type 1) over the axes [axis, rank), Scale/B of exactly that many elements;
+the optional Mean / InvStdDev outputs too."""
 
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ class LayerNormEmitter(Emitter):
     def supports(self, node: Node, graph: Graph) -> bool:
         if len(node.inputs) < 2 or not node.inputs[0] or not node.inputs[1]:  # (the backend asks for domain "" only)
             return False
-        if not node.outputs or not node.outputs[0] or any(o for o in node.outputs[1:]):
-            return False  # Mean / InvStdDev outputs are not produced
+        if not node.outputs or not node.outputs[0] or len(node.outputs) > 3:
+            return False
         if node.attrs.get("stash_type", 1) != 1:
             return False
         params = [n for n in node.inputs[1:3] if n]
@@ -37,6 +38,9 @@ class LayerNormEmitter(Emitter):
         rc = self._rows_cols(node, graph)
         if rc is None:
             return False
+        stats = [o for o in node.outputs[1:] if o]  # Mean, InvStdDev: one value per normalized row
+        if not all_float32_static(graph, stats) or any(math.prod(graph.values[o].shape) != rc[0] for o in stats):
+            return False
         return all(math.prod(graph.values[n].shape) == rc[1] for n in params)
 
     def emit(self, node: Node, ctx: EmitContext) -> list[str]:
@@ -44,8 +48,12 @@ class LayerNormEmitter(Emitter):
         eps = node.attrs.get("epsilon", 1e-5)
         bias = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else None
         b = ctx.ptr(bias) if bias else "(const float*)0"
-        return [f"wdn_layernorm_f32({rows}, {cols}, {ctx.ptr(node.inputs[0])}, {ctx.ptr(node.inputs[1])}, {b}, "
-                f"{ctx.ptr(node.outputs[0])}, {cfloat(eps)}, tid, nth);"]
+        stats = [ctx.ptr(o) if o else "(float*)0" for o in (list(node.outputs[1:3]) + ["", ""])[:2]]
+        if stats == ["(float*)0"] * 2:
+            return [f"wdn_layernorm_f32({rows}, {cols}, {ctx.ptr(node.inputs[0])}, {ctx.ptr(node.inputs[1])}, {b}, "
+                    f"{ctx.ptr(node.outputs[0])}, {cfloat(eps)}, tid, nth);"]
+        return [f"wdn_layernorm_stats_f32({rows}, {cols}, {ctx.ptr(node.inputs[0])}, {ctx.ptr(node.inputs[1])}, {b}, "
+                f"{ctx.ptr(node.outputs[0])}, {cfloat(eps)}, {stats[0]}, {stats[1]}, tid, nth);"]
 
 
 class InstanceNormEmitter(Emitter):

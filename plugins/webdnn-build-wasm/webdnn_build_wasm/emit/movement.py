@@ -1,8 +1,8 @@
 """Data movement of any dtype (csrc/movement.c, csrc/indexing.c): Concat, Split, Slice, Pad.
 
 Elements move as bytes of the js backend's storage size, so every dtype the wasm memory holds works.
-Constant operands only (split sizes, slice starts/ends/axes/steps, pads, the pad value): anything
-computed at run time leaves the node to the js kernel. A declared output shape that does not match
+Constant operands only (split sizes, slice starts/ends/axes/steps, pads; the pad value may also be a one-element
+tensor computed at run time, read by the kernel): anything else computed at run time leaves the node to the js kernel. A declared output shape that does not match
 the op also leaves it to the js kernel (Concat raises, as before: its copies would leave the tensors).
 """
 
@@ -265,10 +265,17 @@ class PadEmitter(Emitter):
                 return None
             value = 0
             if ins[2]:
-                c = graph.values[ins[2]].const if ins[2] in graph.values else None
-                if c is None or np.asarray(c).size != 1:
+                v = graph.values.get(ins[2])
+                if v is None:
                     return None
-                value = np.asarray(c).ravel()[0].item()
+                if v.const is None:  # a value computed at run time: one element, read by the kernel
+                    if v.dtype != dtype or not v.is_static or math.prod(v.shape) != 1 or storage_bytes(dtype) is None:
+                        return None
+                    value = "runtime"
+                elif np.asarray(v.const).size != 1:
+                    return None
+                else:
+                    value = np.asarray(v.const).ravel()[0].item()
             axes = list(range(rank))
             if ins[3]:
                 axes = const_ints(graph, ins[3])
@@ -286,7 +293,7 @@ class PadEmitter(Emitter):
         if mode != "constant" and any(d - max(0, -b) - max(0, -e) <= 0 and (b > 0 or e > 0)
                                       for d, b, e in zip(x, begin, end)):
             return None  # nothing to reflect / repeat
-        if mode == "constant" and dtype == "bool":
+        if mode == "constant" and dtype == "bool" and value != "runtime":
             value = bool(value)
         # negative pads crop first (as the ONNX reference): x starts at the crop, each axis has n elements left
         strides = [math.prod(x[a + 1:]) for a in range(rank)]
@@ -304,7 +311,7 @@ class PadEmitter(Emitter):
                 dims.append([n, o, max(0, b), st])
         if not dims:
             dims = [[1, 1, 0, 1]]
-        return dims, out, mode, _bits(value, dtype), offset
+        return dims, out, mode, (value if value == "runtime" else _bits(value, dtype)), offset
 
     def supports(self, node: Node, graph: Graph) -> bool:
         if len(node.outputs) != 1 or not node.inputs or not node.inputs[0]:
@@ -328,6 +335,7 @@ class PadEmitter(Emitter):
             "rank": len(dims), "elem": elem, "mode": PAD_MODES[mode],
             "in_shape": c_array([d[0] for d in dims] + [1] * pad), "out_shape": c_array([d[1] for d in dims] + [1] * pad),
             "pad_begin": c_array([d[2] for d in dims] + [0] * pad), "in_stride": c_array([d[3] for d in dims] + [0] * pad),
-            "value": f"{int(bits)}ULL", "x": x, "y": ctx.ptr(node.outputs[0]),
+            "value": "0ULL" if bits == "runtime" else f"{int(bits)}ULL", "x": x, "y": ctx.ptr(node.outputs[0]),
+            "value_ptr": ctx.ptr(node.inputs[2]) if bits == "runtime" else "0",
         }))
         return [f"wdn_pad(&{var}, tid, nth);"]

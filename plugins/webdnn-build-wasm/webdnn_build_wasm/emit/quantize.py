@@ -179,3 +179,50 @@ class MatMulIntegerEmitter(Emitter):
                 "y": f"({py} + {i * m * n})", "scratch": "wdn_scratch", "scratch_stride": "WDN_SCRATCH_STRIDE"}))
             calls.append(f"wdn_matmul_integer(&{var}, tid, nth);")
         return calls
+
+
+class ConvIntegerEmitter(Emitter):
+    """int32 Y = conv(X - x_zp, W - w_zp): 1-D / 2-D, any strides, dilations, pads and group; uint8 / int8
+    operands; zero points of one element (onnxruntime rejects per-channel w_zp; the kernel could take it)."""
+
+    ops = ("ConvInteger",)
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        if len(node.inputs) < 2 or not node.inputs[0] or not node.inputs[1] or len(_outs(node)) != 1:
+            return False
+        x, w = node.inputs[:2]
+        y = node.outputs[0]
+        if not all_static(graph, [x, w], Q8) or not all_static(graph, [y], ("int32",)):
+            return False
+        sx, sw, sy = (tuple(graph.values[n].shape) for n in (x, w, y))
+        group = int(node.attrs.get("group", 1))
+        if len(sx) not in (3, 4) or len(sw) != len(sx) or len(sy) != len(sx) or group < 1:
+            return False
+        if sx[1] % group or sw[0] % group or sw[1] * group != sx[1] or sy[:2] != (sx[0], sw[0]):
+            return False
+        for zp, src, allowed in ((node.inputs[2] if len(node.inputs) > 2 else "", x, {1}),
+                                 (node.inputs[3] if len(node.inputs) > 3 else "", w, {1})):
+            if zp and (not all_static(graph, [zp]) or _dtype(graph, zp) != _dtype(graph, src)
+                       or math.prod(graph.values[zp].shape) not in allowed or len(graph.values[zp].shape) > 1):
+                return False
+        return True
+
+    def emit(self, node: Node, ctx: EmitContext) -> list[str]:
+        from webdnn_build.codegen import spatial_params
+        x, w = node.inputs[:2]
+        x_zp = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else ""
+        w_zp = node.inputs[3] if len(node.inputs) > 3 and node.inputs[3] else ""
+        sx, sw, sy = ctx.shape(x), ctx.shape(w), ctx.shape(node.outputs[0])
+        h, wd, oh, ow, k, s, d, (pt, pl, _pb, _pr) = spatial_params(node, sx, sw, sy)
+        group = int(node.attrs.get("group", 1))
+        ctx.scratch.append(f"WDN_CONV_INTEGER_SCRATCH_BYTES({sw[1] * k[0] * k[1]})")
+        var = ctx.fresh("convi")
+        ctx.decls.append(struct_init("wdn_conv_integer_params", var, {
+            "n": sx[0], "cin": sx[1], "h": h, "w": wd, "cout": sw[0], "oh": oh, "ow": ow,
+            "kh": k[0], "kw": k[1], "sh": s[0], "sw": s[1], "dh": d[0], "dw": d[1], "pad_t": pt, "pad_l": pl,
+            "group": group, "x_signed": int(ctx.graph.values[x].dtype == "int8"),
+            "w_signed": int(ctx.graph.values[w].dtype == "int8"), "x": ctx.ptr(x), "weight": ctx.ptr(w),
+            "x_zp": ctx.ptr(x_zp) if x_zp else "0", "w_zp": ctx.ptr(w_zp) if w_zp else "0",
+            "w_zp_per_oc": int(bool(w_zp) and math.prod(ctx.shape(w_zp)) == sw[0] and sw[0] > 1),
+            "y": ctx.ptr(node.outputs[0]), "scratch": "wdn_scratch", "scratch_stride": "WDN_SCRATCH_STRIDE"}))
+        return [f"wdn_conv_integer(&{var}, tid, nth);"]
