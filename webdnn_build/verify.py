@@ -31,6 +31,9 @@ class OutputReport:
     max_rel: float
     scale: float
     ok: bool
+    #: mean absolute error over the elements (where an error is a few flipped quantization steps, the max
+    #: is large and the mean tiny; for garbage both are)
+    mean_abs: float = 0.0
 
 
 def random_inputs(manifest: dict, seed: int = 0) -> dict[str, np.ndarray]:
@@ -91,7 +94,9 @@ def compare(name: str, ours: np.ndarray, ref: np.ndarray, rtol: float, atol: flo
     scale = float(np.max(np.abs(b[np.isfinite(b)]))) if np.isfinite(b).any() else 0.0
     rel = diff / np.maximum(np.abs(b), 1e-30)
     max_rel = float(np.max(rel)) if rel.size else 0.0
-    return OutputReport(name, ref.shape, max_abs, max_rel, scale, max_abs <= atol + rtol * scale)
+    mean_abs = float(np.mean(diff)) if diff.size else 0.0
+    return OutputReport(name, ref.shape, max_abs, max_rel, scale, max_abs <= atol + rtol * scale,
+                        mean_abs if np.isfinite(mean_abs) else float("inf"))
 
 
 def verify_model(
