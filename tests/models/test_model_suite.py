@@ -49,10 +49,7 @@ SELECTED = CASES if _ALL else CI_CASES
 
 #: (backend, family, export) -> ops allowed to run on the js kernels (js steps on wasm, CPU steps on webgpu),
 #: with why; every other case runs every op natively
-MAX_FALLBACK: dict[tuple[str, str, str], tuple[int, str]] = {
-    ("webgpu", "speech", "dynamo"): (2, "LSTM and GRU have no WGSL kernels yet"),
-    ("webgpu", "speech", "legacy"): (2, "LSTM and GRU have no WGSL kernels yet"),
-}
+MAX_FALLBACK: dict[tuple[str, str, str], tuple[int, str]] = {}
 
 #: post-export variants in the default (CI) run: every kind on the MiniLM-style BERT
 CI_DERIVED = (("bert", "legacy", "fused"), ("bert", "legacy", "int8"), ("bert", "legacy", "qdq"),

@@ -92,7 +92,16 @@ class WebGpuBackend(JsFallbackBackend):
         def add_const(array: np.ndarray, hint: str) -> str:
             return g.add_const(array, hint)
 
-        kctx = KernelContext(g, precision, add_const)
+        temps: dict[int, list[str]] = {}
+        emitting: list[Node] = []
+
+        def add_temp(shape: tuple[int, ...], dtype: str, hint: str) -> str:
+            name = g.fresh_name(hint)
+            g.values[name] = Value(name, dtype=dtype, shape=tuple(int(d) for d in shape))
+            temps.setdefault(id(emitting[-1]), []).append(name)
+            return name
+
+        kctx = KernelContext(g, precision, add_const, add_temp)
         on_gpu = {id(n) for n in g.nodes
                   if (e := emitter_for(n)) is not None and not _touches_empty(n, g) and e.supports(n, g)}
         n_fused = fuse_elementwise(g, on_gpu)
@@ -102,6 +111,7 @@ class WebGpuBackend(JsFallbackBackend):
         for node in g.nodes:
             if id(node) not in on_gpu:
                 continue
+            emitting.append(node)
             try:
                 kernels[id(node)] = emitter_for(node).emit(node, kctx)  # type: ignore[union-attr]
             except ValueError as exc:
@@ -121,9 +131,11 @@ class WebGpuBackend(JsFallbackBackend):
                     else:
                         resident.add(name)
 
-        # ---- plan the arena over the GPU-resident values (lifetimes include CPU readers)
+        # ---- plan the arena over the GPU-resident values (lifetimes include CPU readers); a node's scratch
+        # values are extra outputs of it, so their slots are live during that node only
         pg = copy.copy(g)
-        pg.nodes = [Node(n.op_type, [r for r in n.reads() if r in resident], [o for o in n.outputs if o in resident],
+        pg.nodes = [Node(n.op_type, [r for r in n.reads() if r in resident],
+                         [o for o in n.outputs if o in resident] + [t for t in temps.get(id(n), []) if t in resident],
                          {}, n.domain, n.name) for n in g.nodes]
         pg.inputs = [i for i in g.inputs if i in resident]
         pg.outputs = [o for o in g.outputs if o in resident]

@@ -240,11 +240,35 @@ def _gather_elements(node: Node, data: np.ndarray, indices: np.ndarray) -> list[
     return [np.take_along_axis(np.asarray(data), idx, axis=axis)]
 
 
-#: numpy evaluations of the ops onnx.reference gets wrong (onnx 1.23: GatherElements along an axis
-#: longer than 64 fails in np.choose's fallback, "cannot reshape array of size 1")
+def _dequantize_linear(node: Node, x, scale, zero_point=None) -> list[np.ndarray]:
+    """(x - zero_point) * scale, per tensor or per axis (no blocks: block_size > 0 is refused)."""
+    if int(node.attrs.get("block_size", 0)):
+        raise ValueError("blocked DequantizeLinear is not folded")
+    x = np.asarray(x)
+    if x.dtype.kind not in "iu":
+        raise ValueError(f"DequantizeLinear of {x.dtype} is not folded")
+    scale = np.asarray(scale, np.float32)
+    zp = np.zeros((), np.int64) if zero_point is None else np.asarray(zero_point).astype(np.int64)
+    if scale.ndim == 1 and scale.size > 1:  # per axis
+        axis = int(node.attrs.get("axis", 1)) % max(x.ndim, 1)
+        shape = [1] * x.ndim
+        shape[axis] = scale.size
+        scale, zp = scale.reshape(shape), (zp.reshape(shape) if zp.ndim == 1 else zp)
+    return [((x.astype(np.int64) - zp).astype(np.float32) * scale).astype(np.float32)]
+
+
+#: numpy evaluations of the ops onnx.reference gets wrong or lacks (onnx 1.23: GatherElements along an axis
+#: longer than 64 fails in np.choose's fallback, "cannot reshape array of size 1"; DequantizeLinear has
+#: implementations for opset 19+ only, its int8/uint8/int32 semantics are those of 13)
 NUMPY_EVALUATORS = {
     "GatherElements": _gather_elements,
+    "DequantizeLinear": _dequantize_linear,
 }
+
+#: a constant DequantizeLinear is folded only when its float32 result is at most this big: parameter
+#: vectors (a BatchNorm's scale, a bias, a Pad value) become constants that kernels read directly, while
+#: quantized weight tensors stay int8 in the bundle and are dequantized by the backends' kernels
+DEQUANTIZE_FOLD_MAX_BYTES = 64 << 10
 
 
 def evaluate(graph: Graph, node: Node) -> list[np.ndarray]:
@@ -283,6 +307,8 @@ def run(graph: Graph, ctx: PassContext) -> bool:
         # the size is checked before evaluating: a tiny shape input can ask for terabytes
         shapes = output_shapes(graph, node)
         expected = predicted_bytes(graph, node, shapes)
+        if node.op_type == "DequantizeLinear" and (expected is None or expected > DEQUANTIZE_FOLD_MAX_BYTES):
+            continue  # a quantized weight: it stays compressed (see DEQUANTIZE_FOLD_MAX_BYTES)
         if expected is None and node.op_type in SIZE_FROM_VALUES:
             ctx.log(f"fold_constants: kept {node.describe()}: its result size is not known before evaluating it")
             continue

@@ -21,10 +21,11 @@ from .indexing import GatherEmitter, GatherNDEmitter
 from .matmul import GemmEmitter, MatMulEmitter
 from .norm import BatchNormEmitter, InstanceNormEmitter, LayerNormEmitter, LRNEmitter
 from .pool import GlobalPoolEmitter, PoolEmitter
-from .quantize import (DequantizeEmitter, DynamicQuantizeEmitter, MatMulIntegerEmitter, MatMulNBitsEmitter,
+from .quantize import (ConvIntegerEmitter, DequantizeEmitter, DynamicQuantizeEmitter, MatMulIntegerEmitter, MatMulNBitsEmitter,
                        QuantizeEmitter)
 from .reduce import ArgExtremeEmitter, ReduceEmitter
 from .resize import ResizeEmitter
+from .rnn import RecurrentEmitter
 from .softmax import SoftmaxEmitter
 
 EMITTERS: dict[tuple[str, str], Emitter] = {}
@@ -32,7 +33,8 @@ for _cls in (ConvEmitter, GemmEmitter, MatMulEmitter, PoolEmitter, GlobalPoolEmi
              SoftmaxEmitter, ReduceEmitter, BatchNormEmitter, LayerNormEmitter, InstanceNormEmitter, LRNEmitter,
              ConcatEmitter, TransposeEmitter, CopyEmitter, SliceEmitter, GatherEmitter, GatherNDEmitter, ExpandEmitter,
              PadEmitter, SplitEmitter, AttentionEmitter, DequantizeEmitter, QuantizeEmitter, DynamicQuantizeEmitter,
-             MatMulIntegerEmitter, MatMulNBitsEmitter, ArgExtremeEmitter, ResizeEmitter, ConvTransposeEmitter):
+             MatMulIntegerEmitter, MatMulNBitsEmitter, ArgExtremeEmitter, ResizeEmitter, ConvTransposeEmitter,
+             RecurrentEmitter, ConvIntegerEmitter):
     _e = _cls()
     for _op in _cls.ops:
         EMITTERS[(_cls.domain, _op)] = _e

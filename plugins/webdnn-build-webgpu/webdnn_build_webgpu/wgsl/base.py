@@ -79,6 +79,9 @@ class KernelContext:
     precision: str = "f32"
     #: add a constant computed at build time and get its value name
     add_const: Callable[[np.ndarray, str], str] = lambda a, h: ""
+    #: add a scratch value (shape, dtype, hint) that the node being emitted writes and reads (an arena slot
+    #: live during that node only, e.g. GRU/LSTM's input projection) and get its value name
+    add_temp: Callable[[tuple[int, ...], str, str], str] = lambda s, d, h: ""
 
     def shape(self, name: str) -> tuple[int, ...]:
         return tuple(self.graph.values[name].shape)  # type: ignore[arg-type]
@@ -339,6 +342,42 @@ HELPERS = {
                   "  if (v == 1.0f) { return e; }\n"
                   "  return log(v) * e / (v - 1.0f);\n"
                   "}"),
+    # inverse trigonometric functions through one atan with range reduction (lavapipe's asin/acos builtins are
+    # 4e-4 off near ±1): |x| > 1 -> π/2 - atan(1/x), |x| > tan(π/8) -> π/4 + atan((x-1)/(x+1)), then the series
+    "atan_": ("fn atan_(x: f32) -> f32 {\n"
+              "  var t = abs(x);\n"
+              "  var off = 0.0f;\n"
+              "  var sgn = 1.0f;\n"
+              "  if (t > 1.0f) { t = 1.0f / t; off = 1.5707964f; sgn = -1.0f; }\n"
+              "  var off2 = 0.0f;\n"
+              "  if (t > 0.41421357f) { t = (t - 1.0f) / (t + 1.0f); off2 = 0.7853982f; }\n"
+              "  let t2 = t * t;\n"
+              "  var p = -0.06666667f;\n"
+              "  p = 0.07692308f + t2 * p; p = -0.09090909f + t2 * p; p = 0.11111111f + t2 * p;\n"
+              "  p = -0.14285715f + t2 * p; p = 0.2f + t2 * p; p = -0.33333334f + t2 * p;\n"
+              "  let a = off + sgn * (off2 + t + t * t2 * p);\n"
+              "  return select(-a, a, x >= 0.0f);\n"
+              "}"),
+    "asin_": "fn asin_(x: f32) -> f32 { return atan_(x / sqrt((1.0f - x) * (1.0f + x))); }",
+    "acos_": "fn acos_(x: f32) -> f32 { return 2.0f * atan_(sqrt((1.0f - x) / (1.0f + x))); }",
+    # hyperbolic functions without the builtins' cancellation near 0 (odd Taylor series there)
+    "sinh_": ("fn sinh_(x: f32) -> f32 {\n"
+              "  if (abs(x) < 0.5f) { let x2 = x * x; return x * (1.0f + x2 * (0.16666667f + x2 * (0.008333334f + x2 * 0.0001984127f))); }\n"
+              "  let e = exp(x);\n"
+              "  return 0.5f * (e - 1.0f / e);\n"
+              "}"),
+    "cosh_": "fn cosh_(x: f32) -> f32 { let e = exp(x); return 0.5f * (e + 1.0f / e); }",
+    "asinh_": ("fn asinh_(x: f32) -> f32 {\n"
+               "  let a = abs(x);\n"
+               "  if (a < 0.125f) { let x2 = x * x; return x * (1.0f + x2 * (-0.16666667f + x2 * (0.075f + x2 * -0.044642857f))); }\n"
+               "  let r = log(a + sqrt(a * a + 1.0f));\n"
+               "  return select(-r, r, x >= 0.0f);\n"
+               "}"),
+    "acosh_": "fn acosh_(x: f32) -> f32 { return log(x + sqrt(x * x - 1.0f)); }",
+    "atanh_": ("fn atanh_(x: f32) -> f32 {\n"
+               "  if (abs(x) < 0.125f) { let x2 = x * x; return x * (1.0f + x2 * (0.33333334f + x2 * (0.2f + x2 * 0.14285715f))); }\n"
+               "  return 0.5f * log((1.0f + x) / (1.0f - x));\n"
+               "}"),
     # NaN/Inf tests on the bits: compilers may fold `x != x` away under fast-math assumptions
     "isnan_": "fn isnan_(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }",
     "isinf_": "fn isinf_(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u; }",
@@ -354,6 +393,18 @@ HELPERS = {
              "}"),
     # integer division truncating toward zero; x / 0 = 0 like the js kernels (WGSL would give x)
     "idiv_": "fn idiv_(a: i32, b: i32) -> i32 { if (b == 0i) { return 0i; } return a / b; }",
+    # integer Mod (fmod=0: the sign of the divisor; fmod=1: of the dividend); x mod 0 = 0
+    "imod_": ("fn imod_(a: i32, b: i32) -> i32 {\n"
+              "  if (b == 0i) { return 0i; }\n"
+              "  let r = a % b;\n"
+              "  return select(r, r + b, r != 0i && ((r < 0i) != (b < 0i)));\n"
+              "}"),
+    "itmod_": "fn itmod_(a: i32, b: i32) -> i32 { if (b == 0i) { return 0i; } return a % b; }",
+    "udiv_": "fn udiv_(a: u32, b: u32) -> u32 { if (b == 0u) { return 0u; } return a / b; }",
+    "umod_": "fn umod_(a: u32, b: u32) -> u32 { if (b == 0u) { return 0u; } return a % b; }",
+    # shifts by the bit width or more give 0 (WGSL would shift by the amount mod 32)
+    "shl_": "fn shl_(a: u32, b: u32) -> u32 { return select(0u, a << (b & 31u), b < 32u); }",
+    "shr_": "fn shr_(a: u32, b: u32) -> u32 { return select(0u, a >> (b & 31u), b < 32u); }",
     "powf": ("fn powf(a: f32, b: f32) -> f32 {\n"
              "  if (b == 0.0f) { return 1.0f; }\n"
              "  if (b == 1.0f) { return a; }\n"

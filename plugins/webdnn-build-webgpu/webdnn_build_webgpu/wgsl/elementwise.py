@@ -45,6 +45,15 @@ UNARY: dict[str, F] = {
     "Sign": lambda a, at: f"sign({a[0]})",
     "Sin": lambda a, at: f"sin({a[0]})",
     "Cos": lambda a, at: f"cos({a[0]})",
+    "Tan": lambda a, at: f"tan({a[0]})",
+    "Asin": lambda a, at: f"asin_({a[0]})",
+    "Acos": lambda a, at: f"acos_({a[0]})",
+    "Atan": lambda a, at: f"atan_({a[0]})",
+    "Sinh": lambda a, at: f"sinh_({a[0]})",
+    "Cosh": lambda a, at: f"cosh_({a[0]})",
+    "Asinh": lambda a, at: f"asinh_({a[0]})",
+    "Acosh": lambda a, at: f"acosh_({a[0]})",
+    "Atanh": lambda a, at: f"atanh_({a[0]})",
     "Erf": lambda a, at: f"erf_({a[0]})",
     "Softplus": lambda a, at: f"softplus_({a[0]})",
     "Softsign": lambda a, at: f"({a[0]} / (1.0f + abs({a[0]})))",
@@ -84,8 +93,15 @@ VARIADIC: dict[str, F] = {
 #: ops on non-float values, with their dtype rules in ``_typed_ok`` and expressions in ``_expr``
 COMPARE = {"Equal": "==", "Less": "<", "Greater": ">", "LessOrEqual": "<=", "GreaterOrEqual": ">="}
 LOGICAL = {"And": "&&", "Or": "||", "Xor": "!="}
-TYPED_UNARY = ("Not", "IsNaN", "IsInf", "Cast")
-TYPED = (*COMPARE, *LOGICAL, *TYPED_UNARY, "Where")
+TYPED_UNARY = ("Not", "IsNaN", "IsInf", "Cast", "BitwiseNot")
+BITWISE = {"BitwiseAnd": "&", "BitwiseOr": "|", "BitwiseXor": "^"}
+INT_BINARY = ("Mod", "BitShift", *BITWISE)
+TYPED = (*COMPARE, *LOGICAL, *TYPED_UNARY, "Where", *INT_BINARY)
+#: integer dtypes the GPU holds (8/16-bit values are stored widened: i32 sign-extended, u32 zero-extended)
+SIGNED = ("int8", "int16", "int32", "int64")
+UNSIGNED = ("uint8", "uint16", "uint32")
+#: unsigned results narrower than 32 bits are masked back to their width
+UMASK = {"uint8": "0xffu", "uint16": "0xffffu"}
 
 INT_ARITH = ("Add", "Sub", "Mul", "Div")
 INTS = ("int32", "int64")        # arithmetic in i32 (int64 values are stored truncated to 32 bits)
@@ -136,7 +152,7 @@ def _typed_ok(node: Node, graph: Graph, ins: list[str], out: str) -> bool:
     if not gpu_static(graph, ins + [out]):
         return False
     if op in COMPARE:
-        allowed = ("float32", *INTS, "bool") if op == "Equal" else ("float32", *INTS)
+        allowed = ("float32", *SIGNED, *UNSIGNED, "bool") if op == "Equal" else ("float32", *SIGNED, *UNSIGNED)
         return len(ins) == 2 and dts[0] == dts[1] and dts[0] in allowed and dout == "bool"
     if op in LOGICAL or op == "Not":
         return all(d == "bool" for d in dts + [dout]) and len(ins) == (1 if op == "Not" else 2)
@@ -148,8 +164,18 @@ def _typed_ok(node: Node, graph: Graph, ins: list[str], out: str) -> bool:
         return dts[0] in CAST_TYPES and dout in CAST_TYPES
     if op == "Identity":
         return dts[0] == dout
-    if op in INT_ARITH and dout in INTS:
+    if op in INT_ARITH and dout in SIGNED + UNSIGNED:
         return all(d == dout for d in dts)
+    if op in ("Max", "Min", "Mod", "Neg", "Abs", *BITWISE, "BitwiseNot") and dout in SIGNED + UNSIGNED:
+        if op in ("Neg", "Abs") and dout not in SIGNED:
+            return False
+        if op == "Mod" and len(ins) != 2:
+            return False
+        return all(d == dout for d in dts)
+    if op == "BitShift":
+        return _direction(node) in ("LEFT", "RIGHT") and dout in UNSIGNED and all(d == dout for d in dts) and len(ins) == 2
+    if op == "Mod" and int(node.attrs.get("fmod", 0)) != 1:
+        return False
     return all(d == "float32" for d in dts + [dout])
 
 
@@ -167,7 +193,7 @@ def is_elementwise(node: Node, graph: Graph) -> bool:
     ins = data_inputs(node)
     if not ins or not all(ins) or not _typed_ok(node, graph, ins, outs[0]):
         return False
-    if op in BINARY and len(ins) != 2:
+    if (op in BINARY or op in INT_BINARY) and len(ins) != 2:
         return False
     if any(_scalar_const(graph, i) is None and _is_scalar_const(graph, i) for i in ins):
         return False  # a constant scalar without a WGSL literal
@@ -214,6 +240,21 @@ def _cast_expr(src: str, dst: str, a: str) -> str:
     return f"f2i_({a})" if d == "i32" else f"f32({a})"
 
 
+def _wrap(e: str, dtype: str) -> str:
+    """Integer arithmetic wraps at the width of ``dtype`` (8/16-bit values are held widened in 32 bits)."""
+    if dtype in UMASK:
+        return f"({e} & {UMASK[dtype]})"
+    if dtype in ("int8", "int16"):
+        sh = 24 if dtype == "int8" else 16
+        return f"(({e} << {sh}u) >> {sh}u)"
+    return e
+
+
+def _direction(n: Node) -> str:
+    d = n.attrs.get("direction", "")
+    return d.decode() if isinstance(d, bytes) else str(d)
+
+
 def _expr(n: Node, args: list[str], graph: Graph) -> str:
     op = n.op_type
     if op in COMPARE:
@@ -235,8 +276,29 @@ def _expr(n: Node, args: list[str], graph: Graph) -> str:
         return f"select({args[2]}, {args[1]}, {args[0]})"
     if op == "Cast":
         return _cast_expr(_dtype(graph, n.inputs[0]), _dtype(graph, n.outputs[0]), args[0])
-    if op == "Div" and _dtype(graph, n.outputs[0]) in INTS:
-        return f"idiv_({args[0]}, {args[1]})"
+    dout = _dtype(graph, n.outputs[0])
+    mask = (lambda e: f"({e} & {UMASK[dout]})") if dout in UMASK else (lambda e: e)
+    if op in INT_ARITH and dout in SIGNED + UNSIGNED:
+        if op == "Div":
+            e = f"{'idiv_' if dout in SIGNED else 'udiv_'}({args[0]}, {args[1]})"
+        else:
+            e = BINARY[op](args, n.attrs)
+        return _wrap(e, dout)
+    if op == "Mod":
+        if dout == "float32":
+            return f"({args[0]} % {args[1]})"   # fmod=1: x - y·trunc(x / y), the sign of x
+        if int(n.attrs.get("fmod", 0)) == 1:
+            return f"{'itmod_' if dout in SIGNED else 'umod_'}({args[0]}, {args[1]})"
+        return f"{'imod_' if dout in SIGNED else 'umod_'}({args[0]}, {args[1]})"
+    if op in BITWISE:
+        return f"({args[0]} {BITWISE[op]} {args[1]})"
+    if op == "BitwiseNot":
+        return mask(f"(~{args[0]})")
+    if op == "BitShift":
+        left = _direction(n) == "LEFT"
+        return mask(f"shl_({args[0]}, {args[1]})") if left else f"shr_({args[0]}, {args[1]})"
+    if op in ("Neg", "Abs") and dout in SIGNED:
+        return _wrap(f"(-{args[0]})" if op == "Neg" else f"abs({args[0]})", dout)
     fn = UNARY.get(op) or BINARY.get(op) or VARIADIC[op]
     return activation_expr(n.attrs, fn(args, n.attrs))
 

@@ -133,6 +133,22 @@ class QuantizeEmitter(Emitter):
         return [linear_kernel(kb, ctx.numel(node.outputs[0]), body, wg=256)]
 
 
+#: a / 255 correctly rounded (a >= 0, normal): WGSL's division may be 2.5 ULP off (lavapipe multiplies by the
+#: reciprocal) and a scale 1 ULP off onnxruntime's moves many quantized values. The quotient's neighbours are
+#: tried with the exact error q·255 − a = (q·256 − a) − q (both subtractions exact by Sterbenz's lemma).
+DIV255 = """fn div255_(a: f32) -> f32 {
+  var best = a / 255.0f;
+  var err = abs((best * 256.0f - a) - best);
+  let b0 = bitcast<u32>(best);
+  for (var k = 0u; k < 2u; k = k + 1u) {
+    let c = bitcast<f32>(select(b0 - 1u, b0 + 1u, k == 1u));
+    let e = abs((c * 256.0f - a) - c);
+    if (e < err || (e == err && (bitcast<u32>(c) & 1u) == 0u)) { best = c; err = e; }
+  }
+  return best;
+}"""
+
+
 class DynamicQuantizeEmitter(Emitter):
     """float32 x -> uint8 y, scale, zero point. Two dispatches: one workgroup reduces min and max and writes
     scale and zero point; then one invocation per element quantizes with them."""
@@ -158,7 +174,7 @@ class DynamicQuantizeEmitter(Emitter):
         kb = KernelBuilder(ctx)
         lx, sts, stz = kb.load("x", x), kb.store("s", s), kb.store("z", z)
         kb.override("WG_X", 256)
-        kb.decls += ["var<workgroup> red: array<f32, WG_X>;", reduce_fn("wg_min", "min({a}, {b})"),
+        kb.decls += ["var<workgroup> red: array<f32, WG_X>;", DIV255, reduce_fn("wg_min", "min({a}, {b})"),
                      reduce_fn("wg_max", "max({a}, {b})")]
         body = ROW_HEADER + f"""
   var lo = 0.0f;
@@ -167,7 +183,7 @@ class DynamicQuantizeEmitter(Emitter):
   let mn = wg_min(li, lo);
   let mx = wg_max(li, hi);
   if (li == 0u) {{
-    let scale = select(mx - mn, 1.0f, mx == mn) / 255.0f;
+    let scale = div255_(select(mx - mn, 1.0f, mx == mn));
     {sts}(0u, scale);
     {stz}(0u, u32(clamp(round(0.0f - mn / scale), 0.0f, 255.0f)));
   }}
@@ -343,3 +359,84 @@ class MatMulNBitsEmitter(Emitter):
             f"fn epi(bt: u32, m: u32, n: u32, v: f32) {{ {st}(m * {u(n)} + n, {v}); }}",
         ]
         return [gemm_dispatch(kb, m, n, k, 1, "\n".join(funcs), b_n_fast=False)]
+
+
+class ConvIntegerEmitter(Emitter):
+    """int32 Y = conv(X - x_zp, W - w_zp): 1-D / 2-D, any group, strides, dilations, pads / auto_pad; uint8 /
+    int8 X and W, x_zp one element, w_zp one element or one per output channel. The implicit GEMM of conv.py
+    in i32 (exact sums); padding reads as the zero point (0 after subtracting it), like the js kernel.
+    Constant weights are read packed (4 per word)."""
+
+    ops = ("ConvInteger",)
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        x, w, y = _inp(node, 0), _inp(node, 1), node.outputs[0] if node.outputs else ""
+        if not (x and w and y) or len(node.outputs) != 1:
+            return False
+        if not gpu_static(graph, [x, w], Q8) or not gpu_static(graph, [y], ("int32",)):
+            return False
+        sx, sw = tuple(graph.values[x].shape), tuple(graph.values[w].shape)
+        if len(sx) not in (3, 4) or len(sw) != len(sx):
+            return False
+        group = int(node.attrs.get("group", 1))
+        if group < 1 or sx[1] % group or sw[0] % group or sw[1] * group != sx[1]:
+            return False
+        for zp, src, sizes in ((_inp(node, 2), x, {1}), (_inp(node, 3), w, {1, sw[0]})):
+            if zp and (not gpu_static(graph, [zp]) or _dtype(graph, zp) != _dtype(graph, src)
+                       or len(graph.values[zp].shape) > 1 or math.prod(graph.values[zp].shape) not in sizes):
+                return False
+        return math.prod(sx[:1]) * group <= 65535
+
+    def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
+        from webdnn_build.codegen import spatial_params  # the geometry of conv.py
+        x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
+        x_zp, w_zp = _inp(node, 2), _inp(node, 3)
+        x_shape, w_shape, y_shape = ctx.shape(x), ctx.shape(w), ctx.shape(y)
+        h, wd, oh, ow, (kh, kw), (sh, sw), (dh, dw), (pt, pl, _, _) = spatial_params(node, x_shape, w_shape[2:], y_shape)
+        n, cin, cout = x_shape[0], x_shape[1], y_shape[1]
+        group = int(node.attrs.get("group", 1))
+        cin_g, cout_g = cin // group, cout // group
+        kk, ohw = cin_g * kh * kw, oh * ow
+        kb = KernelBuilder(ctx)
+        funcs = []
+        wv = ctx.graph.values[w]
+        if wv.is_const:
+            ld = kb.load("ww", ctx.add_const(pack_words(np.asarray(wv.const)), "w_packed"))
+            funcs.append(byte_fn("ld_wb", ld, wv.dtype == "int8"))
+            lw = "ld_wb({})"
+        else:
+            lw = kb.load("w", w) + "({})"
+            lw = lw if wv.dtype == "int8" else f"i32({lw})"
+        lx = kb.load("x", x) + "({})"
+        lx = lx if _dtype(ctx.graph, x) == "int8" else f"i32({lx})"
+
+        def zero(var: str, name: str, idx: str) -> str:
+            if not name:
+                return ""
+            ld = kb.load(var, name)
+            i = idx if math.prod(ctx.shape(name)) > 1 else "0u"
+            return f" - {ld}({i})" if _dtype(ctx.graph, name) == "int8" else f" - i32({ld}({i}))"
+
+        zx, zw = zero("zx", x_zp, "0u"), zero("zw", w_zp, "co")
+        st = kb.store("y", y)
+        funcs.append(f"""
+fn la(b: u32, m: u32, k: u32) -> i32 {{
+  let co = (b % {u(group)}) * {u(cout_g)} + m;
+  return {lw.format(f'co * {u(kk)} + k')}{zw};
+}}
+fn lb(b: u32, k: u32, p: u32) -> i32 {{
+  let ni = b / {u(group)};
+  let g = b % {u(group)};
+  let ci = k / {u(kh * kw)};
+  let r = k % {u(kh * kw)};
+  let iy = i32((p / {u(ow)}) * {u(sh)} + (r / {u(kw)}) * {u(dh)}) - {pt}i;
+  let ix = i32((p % {u(ow)}) * {u(sw)} + (r % {u(kw)}) * {u(dw)}) - {pl}i;
+  if (iy < 0i || iy >= {h}i || ix < 0i || ix >= {wd}i) {{ return 0i; }}
+  return {lx.format(f'((ni * {u(cin)} + g * {u(cin_g)} + ci) * {u(h)} + u32(iy)) * {u(wd)} + u32(ix)')}{zx};
+}}
+fn epi(b: u32, m: u32, p: u32, v: i32) {{
+  let co = (b % {u(group)}) * {u(cout_g)} + m;
+  {st}(((b / {u(group)}) * {u(cout)} + co) * {u(ohw)} + p, v);
+}}
+""")
+        return [gemm_dispatch(kb, cout_g, ohw, kk, n * group, "\n".join(funcs), elem="i32")]
