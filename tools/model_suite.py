@@ -496,10 +496,18 @@ FAMILIES = {f.name: f for f in [
 TRANSFORMERS = ("bert", "distilbert", "vit", "clip_text", "clip_vision", "whisper_encoder")
 
 
+#: (family, kind) -> why that post-export variant is not made
+DERIVED_DROPPED = {
+    ("speech", "int8"): "quantize_dynamic writes com.microsoft.DynamicQuantizeLSTM, which no backend implements yet",
+}
+
+
 def derived_kinds(family: str) -> list[str]:
     """Post-export variants (tools/suite_variants.py) made of each export of ``family``: fused and int4 for the
-    transformer families (onnxruntime's optimizer and MatMulNBits quantizer target them), int8 and qdq for all."""
-    return (["fused", "int8", "qdq", "int4"] if family in TRANSFORMERS else ["int8", "qdq"])
+    transformer families (onnxruntime's optimizer and MatMulNBits quantizer target them), int8 and qdq for all
+    (less DERIVED_DROPPED)."""
+    kinds = ["fused", "int8", "qdq", "int4"] if family in TRANSFORMERS else ["int8", "qdq"]
+    return [k for k in kinds if (family, k) not in DERIVED_DROPPED]
 
 #: export variants: file suffix -> torch.onnx.export keywords
 EXPORTS = {
