@@ -195,9 +195,9 @@ def _reference_model(monkeypatch):
     from webdnn_build import verify
     original = verify.run_onnxruntime
 
-    def run(model: Path, feeds):
+    def run(model: Path, feeds, level: str = "all"):
         ref = Path(model).with_suffix(".ref.onnx")
-        return original(ref if ref.exists() else model, feeds)
+        return original(ref if ref.exists() else model, feeds, level)
     monkeypatch.setattr(verify, "run_onnxruntime", run)
 
 

@@ -255,6 +255,26 @@ def _causal_bias(b: _Builder, seq_q: int, seq_k: int, filter_value: float) -> st
     return b.const(np.where(j <= i + (seq_k - seq_q), 0.0, filter_value).reshape(1, 1, seq_q, seq_k))
 
 
+def _bias_terms(b: _Builder, node: Node, key_mask: str, attn_bias: str, batch: int, seq_q: int,
+                seq_k: int) -> Optional[list[str]]:
+    """The additive score terms of an attention node: its [B, L] key mask, attention_bias, causal mask
+    (``unidirectional``); None when a mask or bias has a form the rewrite does not cover."""
+    filter_value = float(node.attrs.get("mask_filter_value", _ATTENTION_MASK_FILTER))
+    terms = []
+    if key_mask:
+        m = _key_mask_bias(b, key_mask, batch, seq_k, filter_value)
+        if m is None:
+            return None
+        terms.append(m)
+    if attn_bias:
+        if not _static(b.shape(attn_bias), 4):
+            return None
+        terms.append(attn_bias)
+    if int(node.attrs.get("unidirectional", 0)):
+        terms.append(_causal_bias(b, seq_q, seq_k, filter_value))
+    return terms
+
+
 def _sum_bias(b: _Builder, terms: list[str]) -> Optional[str]:
     acc = None
     for t in terms:
@@ -286,19 +306,9 @@ def _lower_attention(b: _Builder, node: Node) -> bool:
     if sum(sizes) != ws[1] or sizes[0] != sizes[1] or any(s % heads for s in sizes):  # type: ignore[index]
         return False
     head_q, head_v = sizes[0] // heads, sizes[2] // heads
-    filter_value = float(a.get("mask_filter_value", _ATTENTION_MASK_FILTER))
-    terms = []
-    if mask:
-        m = _key_mask_bias(b, mask, batch, seq, filter_value)
-        if m is None:
-            return False
-        terms.append(m)
-    if attn_bias:
-        if not _static(b.shape(attn_bias), 4):
-            return False
-        terms.append(attn_bias)
-    if int(a.get("unidirectional", 0)):
-        terms.append(_causal_bias(b, seq, seq, filter_value))
+    terms = _bias_terms(b, node, mask, attn_bias, batch, seq, seq)
+    if terms is None:
+        return False
     dt = b.dtype(x)
     proj = b.op("MatMul", [x, w], dt, (batch, seq, ws[1]))  # type: ignore[index]
     if bias:
@@ -339,19 +349,9 @@ def _lower_multihead_attention(b: _Builder, node: Node) -> bool:
     if dk != d or d % heads or dv % heads or ks[0] != batch or vs[:2] != ks[:2]:  # type: ignore[index]
         return False
     a = node.attrs
-    filter_value = float(a.get("mask_filter_value", _ATTENTION_MASK_FILTER))
-    terms = []
-    if kpm:
-        m = _key_mask_bias(b, kpm, batch, seq_k, filter_value)
-        if m is None:
-            return False
-        terms.append(m)
-    if attn_bias:
-        if not _static(b.shape(attn_bias), 4):
-            return False
-        terms.append(attn_bias)
-    if int(a.get("unidirectional", 0)):
-        terms.append(_causal_bias(b, seq_q, seq_k, filter_value))
+    terms = _bias_terms(b, node, kpm, attn_bias, batch, seq_q, seq_k)
+    if terms is None:
+        return False
     dt = b.dtype(q)
     if bias:
         bs = b.shape(bias)

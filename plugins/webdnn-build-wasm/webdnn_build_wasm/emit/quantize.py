@@ -12,6 +12,7 @@ import math
 from typing import Optional
 
 from webdnn_build.ir import Graph, Node
+from webdnn_build.opforms import dynamic_quantize_form
 
 from .base import DT_CODES, EmitContext, Emitter, all_static, struct_init
 
@@ -110,16 +111,7 @@ class DynamicQuantizeEmitter(Emitter):
     ops = ("DynamicQuantizeLinear",)
 
     def supports(self, node: Node, graph: Graph) -> bool:
-        if len(node.inputs) != 1 or len(node.outputs) != 3 or not all(node.outputs) or not node.inputs[0]:
-            return False
-        if not all_static(graph, node.inputs + node.outputs):
-            return False
-        dts = [_dtype(graph, n) for n in (node.inputs[0], *node.outputs)]
-        if dts != ["float32", "uint8", "float32", "uint8"]:
-            return False
-        return (tuple(graph.values[node.inputs[0]].shape) == tuple(graph.values[node.outputs[0]].shape)
-                and math.prod(graph.values[node.outputs[1]].shape) == 1
-                and math.prod(graph.values[node.outputs[2]].shape) == 1)
+        return dynamic_quantize_form(node, graph)  # (webdnn_build.opforms: the form both backends take)
 
     def emit(self, node: Node, ctx: EmitContext) -> list[str]:
         x = node.inputs[0]

@@ -20,6 +20,7 @@ from typing import Optional
 import numpy as np
 
 from webdnn_build.ir import Graph, Node
+from webdnn_build.opforms import dynamic_quantize_form, matmul_nbits_form
 
 from .base import (ROW_HEADER, Dispatch, Emitter, KernelBuilder, KernelContext, gpu_static, linear_kernel,
                    reduce_fn, u)
@@ -156,16 +157,7 @@ class DynamicQuantizeEmitter(Emitter):
     ops = ("DynamicQuantizeLinear",)
 
     def supports(self, node: Node, graph: Graph) -> bool:
-        if len(node.inputs) != 1 or len(node.outputs) != 3 or not all(node.outputs) or not node.inputs[0]:
-            return False
-        if not gpu_static(graph, node.inputs + node.outputs):
-            return False
-        dts = [_dtype(graph, n) for n in (node.inputs[0], *node.outputs)]
-        if dts != ["float32", "uint8", "float32", "uint8"]:
-            return False
-        return (tuple(graph.values[node.inputs[0]].shape) == tuple(graph.values[node.outputs[0]].shape)
-                and math.prod(graph.values[node.outputs[1]].shape) == 1
-                and math.prod(graph.values[node.outputs[2]].shape) == 1)
+        return dynamic_quantize_form(node, graph) and gpu_static(graph, node.inputs + node.outputs)
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
         x = node.inputs[0]
@@ -294,38 +286,12 @@ class MatMulNBitsEmitter(Emitter):
     domain = "com.microsoft"
 
     def supports(self, node: Node, graph: Graph) -> bool:
-        a, b, scales = _inp(node, 0), _inp(node, 1), _inp(node, 2)
-        zp, g_idx, bias = _inp(node, 3), _inp(node, 4), _inp(node, 5)
-        outs = [o for o in node.outputs if o]
-        if not (a and b and scales) or g_idx or len(outs) != 1 or outs[0] != node.outputs[0]:
+        form = matmul_nbits_form(node, graph)  # the form both native backends take (webdnn_build.opforms)
+        if form is None or not gpu_static(graph, [n for n in node.inputs if n] + node.outputs[:1]):
             return False
-        k, n = node.attrs.get("K"), node.attrs.get("N")
-        bits, block = node.attrs.get("bits", 4), node.attrs.get("block_size")
-        if bits != 4 or not isinstance(block, int) or block < 16 or block & (block - 1):
-            return False
-        if not isinstance(k, int) or not isinstance(n, int) or k <= 0 or n <= 0:
-            return False
-        if not gpu_static(graph, [a, scales, bias, outs[0]], ("float32",)) or not gpu_static(graph, [b], ("uint8",)):
-            return False
-        if graph.values[b].const is None:
-            return False
-        blocks = -(-k // block)
-        sa, sy = tuple(graph.values[a].shape), tuple(graph.values[outs[0]].shape)
-        if not sa or sa[-1] != k or sy != sa[:-1] + (n,):
-            return False
-        if math.prod(graph.values[b].shape) != n * blocks * block // 2 or math.prod(graph.values[scales].shape) != n * blocks:
-            return False
-        if bias and math.prod(graph.values[bias].shape) != n:
-            return False
-        if zp:
-            if not gpu_static(graph, [zp], ("uint8", "float32")):
-                return False
-            if graph.values[zp].dtype == "uint8" and graph.values[zp].const is None:
-                return False
-            want = n * -(-blocks // 2) if graph.values[zp].dtype == "uint8" else n * blocks
-            if math.prod(graph.values[zp].shape) != want:
-                return False
-        return True
+        b, zp = _inp(node, 1), _inp(node, 3)
+        # the codes (and packed zero points) are repacked into u32 words at build time: constants only
+        return graph.values[b].const is not None and (form.zero_point != "uint8" or graph.values[zp].const is not None)
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
         a, b, scales, zp, bias = _inp(node, 0), _inp(node, 1), _inp(node, 2), _inp(node, 3), _inp(node, 5)
