@@ -26,10 +26,11 @@ def test_placement_matches_the_plans(tmp_path):
     wasm = json.loads((result.out_dir / "wasm" / "plan.json").read_text())
     js_steps = sum(1 for s in wasm["steps"] if "js" in s)
     wasm_ops = sum(len(s["ops"]) for s in wasm["steps"] if "wasm" in s)
-    assert entries["wasm"]["placement"] == {"native": wasm_ops, "fallback": js_steps}
+    assert entries["wasm"]["placement"] == {"native": wasm_ops, "fallback": js_steps, "fallback_ops": ["CumSum"]}
     assert js_steps == 1 and wasm_ops == 2
 
     gpu = json.loads((result.out_dir / "webgpu" / "plan.json").read_text())
     cpu_steps = sum(1 for s in gpu["steps"] if "cpu" in s)
     assert entries["webgpu"]["placement"]["fallback"] == cpu_steps
     assert entries["webgpu"]["placement"]["native"] + cpu_steps >= 1
+    assert entries["webgpu"]["placement"].get("fallback_ops", []) == (["CumSum"] if cpu_steps else [])

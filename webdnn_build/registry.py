@@ -133,6 +133,17 @@ class BackendArtifact:
     placement: Optional[dict[str, int]] = None
 
 
+def placement_of(nodes: list, native: list[bool]) -> dict[str, Any]:
+    """A backend's "placement": how many ops run on its own kernels, how many on the js kernels in the
+    bundle, and which op types those are (domain-qualified outside the default domain)."""
+    fallback = sorted({(f"{n.domain}." if n.domain not in ("", "ai.onnx") else "") + n.op_type
+                       for n, ok in zip(nodes, native) if not ok})
+    out: dict[str, Any] = {"native": sum(native), "fallback": len(nodes) - sum(native)}
+    if fallback:
+        out["fallback_ops"] = fallback
+    return out
+
+
 class Registry:
     """Everything the loaded plugins registered."""
 

@@ -20,7 +20,7 @@ from webdnn_build.codegen import (FUSED_ATTENTION, const_descriptor, copy_graph,
                                   option_flag, value_entry)
 from webdnn_build.ir import Graph, Node, Value
 from webdnn_build.limits import check_arena
-from webdnn_build.registry import BackendArtifact, BackendOption, CodegenContext
+from webdnn_build.registry import BackendArtifact, BackendOption, CodegenContext, placement_of
 from webdnn_build_js.backend import JsFallbackBackend, _encode_attr
 
 from . import toolchain
@@ -173,7 +173,7 @@ class WasmBackend(JsFallbackBackend):
         if module_mt is not None:
             files["model-mt.wasm"] = module_mt
         return BackendArtifact(files=files, manifest={"plan": "wasm/plan.json"},
-                               placement={"native": n_wasm, "fallback": len(g.nodes) - n_wasm})
+                               placement=placement_of(g.nodes, in_wasm))
 
     @staticmethod
     def _c_source(segments: list[list[str]], ectx: EmitContext, arena: int, weight_size: int) -> str:

@@ -23,7 +23,7 @@ import numpy as np
 from webdnn_build.escape import bundle_json
 from webdnn_build.errors import ConfigError
 from webdnn_build.ir import Graph, Node, Value
-from webdnn_build.registry import BackendArtifact, BackendOption, CodegenContext
+from webdnn_build.registry import BackendArtifact, BackendOption, CodegenContext, placement_of
 from webdnn_build.codegen import FUSED_ATTENTION, const_descriptor, copy_graph, fuse_attention, fuse_residual, value_entry
 from webdnn_build_js.backend import JsFallbackBackend, _encode_attr
 
@@ -253,7 +253,7 @@ class WebGpuBackend(JsFallbackBackend):
                 + f", arena {plan.size / 1e6:.2f} MB, precision {precision}")
         data = bundle_json(program)
         return BackendArtifact(files={"plan.json": data}, manifest={"plan": "webgpu/plan.json"},
-                               placement={"native": n_gpu_nodes, "fallback": n_cpu})
+                               placement=placement_of(g.nodes, [id(n) in on_gpu for n in g.nodes]))
 
 
 def _align(n: int, a: int = OFFSET_ALIGN) -> int:

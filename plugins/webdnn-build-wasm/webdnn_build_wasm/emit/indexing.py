@@ -42,6 +42,7 @@ def _indices_in_range(graph: Graph, name: str, dims: list[int]) -> bool:
 
 class CopyEmitter(Emitter):
     """Reshape, Flatten, Squeeze, Unsqueeze, Identity of any dtype: the same bytes under a new shape."""
+    rank = 1  # after UnaryEmitter: a Reshape it can alias needs no copy
 
     ops = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity")
 

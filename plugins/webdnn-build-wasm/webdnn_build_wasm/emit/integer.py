@@ -17,6 +17,7 @@ INT_UNARY = {"Neg": "WDN_UT_NEG", "Abs": "WDN_UT_ABS"}
 
 
 class IntBinaryEmitter(Emitter):
+    rank = 1  # after the float32 emitter of the same ops
     ops = tuple(INT_BINARY)
 
     def supports(self, node: Node, graph: Graph) -> bool:
@@ -29,6 +30,7 @@ class IntBinaryEmitter(Emitter):
 
 
 class IntUnaryEmitter(Emitter):
+    rank = 1  # after the float32 emitter of the same ops
     ops = tuple(INT_UNARY)
 
     def supports(self, node: Node, graph: Graph) -> bool:

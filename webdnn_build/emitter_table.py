@@ -1,0 +1,71 @@
+"""The op → emitter tables of the native backends (wasm, webgpu), found from their op-family files.
+
+A backend keeps its emitters in one package, one module per op family (``emit/reduce.py``,
+``wgsl/resize.py``, ...). Each emitter class names its ops in ``ops`` and their domain in ``domain``
+("" is the ONNX default domain). :func:`discover` imports every module of the package and keys every
+emitter class defined there by (domain, op): adding an op needs its emitter file and kernel source,
+no table kept by hand.
+
+Several emitters may take one op (float32 Add and int64 Add; Reshape as a no-op or as a copy): they
+are tried in order of their ``rank`` (lower first, default 0), then module and class name, and the
+first whose ``supports`` accepts a node emits it (:class:`FirstOf`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from typing import Any, Optional
+
+from .ir import Graph, Node
+
+
+class FirstOf:
+    """Several emitters for one op type: the first that supports a node emits it."""
+
+    def __init__(self, *emitters: Any) -> None:
+        self.emitters = emitters
+
+    def _pick(self, node: Node, graph: Graph) -> Any:
+        return next((e for e in self.emitters if e.supports(node, graph)), None)
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        return self._pick(node, graph) is not None
+
+    def emit(self, node: Node, ctx: Any) -> Any:
+        e = self._pick(node, ctx.graph)
+        assert e is not None, "emit() of a node no emitter supports"
+        return e.emit(node, ctx)
+
+
+def emitter_classes(package: str, base: type) -> list[type]:
+    """The concrete emitter classes (subclasses of ``base`` with ``ops``) defined in the modules of
+    ``package``, in trial order: rank, then module, then class name."""
+    pkg = importlib.import_module(package)
+    found: list[type] = []
+    for info in pkgutil.iter_modules(pkg.__path__):
+        module = importlib.import_module(f"{package}.{info.name}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, base) and cls is not base and cls.__module__ == module.__name__ and cls.ops:
+                found.append(cls)
+    return sorted(found, key=lambda c: (getattr(c, "rank", 0), c.__module__, c.__name__))
+
+
+def discover(package: str, base: type) -> dict[tuple[str, str], Any]:
+    """(domain, op type) -> emitter (a :class:`FirstOf` where several classes take the op)."""
+    table: dict[tuple[str, str], Any] = {}
+    for cls in emitter_classes(package, base):
+        emitter = cls()
+        for op in cls.ops:
+            key = (cls.domain, op)
+            prev = table.get(key)
+            table[key] = emitter if prev is None else FirstOf(*(prev.emitters if isinstance(prev, FirstOf) else (prev,)),
+                                                               emitter)
+    return table
+
+
+def emitter_for(table: dict[tuple[str, str], Any], node: Node) -> Optional[Any]:
+    """The emitter registered for the node's (domain, op type), or None ("ai.onnx" is the default domain)."""
+    domain = "" if node.domain in ("", "ai.onnx") else node.domain
+    return table.get((domain, node.op_type))
