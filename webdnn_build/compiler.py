@@ -130,6 +130,20 @@ def run_passes(graph: Graph, registry: Registry, pass_ids: Optional[list[str]], 
     graph.prune_values()
 
 
+def _runs_natively(backends: list[Any]) -> Optional[Callable[[Any, Graph], bool]]:
+    """A node runs natively when every selected backend that can fall back to js kernels runs it on its own."""
+    checks = [b.runs_natively for b in backends if hasattr(b, "runs_natively")]
+    if not checks:
+        return None
+
+    def runs_natively(node: Any, graph: Graph) -> bool:
+        try:
+            return all(check(node, graph) for check in checks)
+        except Exception:  # an emitter that cannot judge a node (unknown shape): not native
+            return False
+    return runs_natively
+
+
 def unsupported_nodes(graph: Graph, backend: Any) -> list[str]:
     supported = backend.supported_ops()
     # nodes inside subgraphs (If/Loop/Scan bodies) must be runnable too
@@ -163,7 +177,8 @@ def compile_model(
 
     graph = import_model(path, options, log)
     supported = set.intersection(*(b.supported_ops() for b in backends))
-    run_passes(graph, registry, options.passes, PassContext(supported_ops=supported, log=log), log)
+    run_passes(graph, registry, options.passes,
+               PassContext(supported_ops=supported, runs_natively=_runs_natively(backends), log=log), log)
 
     usable, skipped = [], {}
     for backend in backends:

@@ -38,6 +38,9 @@ class PassContext:
 
     #: (domain, op_type) pairs every selected backend can run; passes must not introduce others
     supported_ops: Optional[set[tuple[str, str]]] = None
+    #: True when every selected native backend (one with ``runs_natively``) runs the node on its own
+    #: kernels rather than on the js fallback; None when no such backend is selected
+    runs_natively: Optional[Callable[[Any, Graph], bool]] = None
     options: dict[str, Any] = field(default_factory=dict)
     log: Callable[[str], None] = lambda msg: None
 
@@ -100,6 +103,10 @@ class Backend(Protocol):
 
     def supported_ops(self) -> set[tuple[str, str]]:
         """(domain, op_type) pairs this backend can run; domain "" is ONNX."""
+
+    # optional: ``runs_natively(node, graph) -> bool``, whether the node runs on this backend's own kernels
+    # (a backend whose unsupported ops fall back to the js kernels has it; passes read it through
+    # PassContext.runs_natively)
 
     def storage_bytes(self, dtype: str) -> Optional[int]:
         """Bytes per element this backend uses for ``dtype`` in its arena, None if not arena-allocated."""

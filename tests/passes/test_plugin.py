@@ -16,6 +16,7 @@ DEFAULT_PIPELINE = [
     "lower_contrib_ops",
     "eliminate_identity",
     "fold_shapes_and_constants",
+    "expand_functions",
     "eliminate_dead_code",
     "fold_batchnorm",
     "fuse_activation",
@@ -30,7 +31,7 @@ def test_registers_passes_and_default_pipeline() -> None:
     assert set(reg.passes) == set(DEFAULT_PIPELINE) | EXTRA_PASSES
     for p in reg.passes.values():
         assert p.description and p.run.__doc__, p.id
-        assert p.id.split("_")[0] in ("eliminate", "fold", "fuse", "refine", "lower"), f"{p.id} is not verb-first"
+        assert p.id.split("_")[0] in ("eliminate", "fold", "fuse", "refine", "lower", "expand"), f"{p.id} is not verb-first"
 
 
 def test_registering_twice_is_refused() -> None:

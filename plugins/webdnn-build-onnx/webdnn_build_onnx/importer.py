@@ -466,6 +466,13 @@ def _to_ir(model: onnx.ModelProto, path: Path) -> Graph:
     return graph
 
 
+def graph_from_proto(g: onnx.GraphProto, opsets: dict[str, int], name: str, source: str = "<graph>") -> Graph:
+    """An ONNX ``GraphProto`` as an IR graph, the way the importer converts a model's graph (dtypes and
+    shapes from its inputs, outputs and value_info; initializers as constants). For passes that build
+    ONNX protos and turn them back into IR (expand_functions); ``source`` names it in error messages."""
+    return _graph_to_ir(g, Path(source), opsets, name)
+
+
 def _graph_to_ir(g: onnx.GraphProto, path: Path, opsets: dict[str, int], name: str) -> Graph:
     """One GraphProto (the model's, or a subgraph attribute's, recursively) as an IR graph."""
     graph = Graph(name=name, opsets=dict(opsets), source=str(path))

@@ -10,6 +10,9 @@ Default pipeline (lower ``order`` runs first); ordering constraints beside each:
  20   fold_shapes_and_constants    after eliminate_identity; fold_shape_ops, fold_constants and
                                    refine_shapes to a fixed point. Before fold_batchnorm: conv weights made
                                    by constant subgraphs must be constants by then
+ 25   expand_functions             ONNX ops a selected native backend cannot run become their ONNX
+                                   function body (when every part then runs natively); after folding,
+                                   which gives it the shapes the backends decide by
  30   eliminate_dead_code          after folding: drops the Shape chains folding left unread
  40   fold_batchnorm               after folding (needs constant weights/params); before
                                    fuse_activation (Conv→BN→Relu must be Conv→Relu first)
@@ -28,6 +31,7 @@ from webdnn_build.registry import Registry
 from .passes import (
     eliminate_dead_code,
     eliminate_identity,
+    expand_functions,
     fold_batchnorm,
     fold_constants,
     fold_shape_ops,
@@ -45,6 +49,8 @@ def webdnn_register_passes(registry: Registry) -> None:
                       "rewrite com.microsoft fused ops (SkipLayerNormalization, Attention, ...) into standard ops", order=5)
     registry.add_pass("eliminate_identity", eliminate_identity.run,
                       "remove Identity, inference Dropout and no-op Cast", order=10)
+    registry.add_pass("expand_functions", expand_functions.run,
+                      "replace ONNX ops without a native kernel by their ONNX function body", order=25)
     registry.add_pass("fold_shapes_and_constants", fold_shapes_and_constants.run,
                       "fold_shape_ops, fold_constants, refine_shapes to a fixed point", order=20)
     registry.add_pass("eliminate_dead_code", eliminate_dead_code.run,

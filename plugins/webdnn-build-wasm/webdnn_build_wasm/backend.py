@@ -49,12 +49,16 @@ class WasmBackend(JsFallbackBackend):
         BackendOption("emit_c", "bool", "false", "write the generated C next to the module (wasm/model.c), for debugging"),
     )
 
+    def runs_natively(self, node: Node, graph: Graph) -> bool:
+        """Whether a wasm kernel runs the node (else it is a js step)."""
+        return (e := emitter_for(node)) is not None and e.supports(node, graph)
+
     def generate(self, graph: Graph, ctx: CodegenContext) -> BackendArtifact:
         toolchain.zig_version()  # fail early, with install instructions, when the compiler is missing
         g = copy_graph(graph)
         fused = fuse_residual(g, EMITTERS[("", "Conv")].supports)
         attention = fuse_attention(g, EMITTERS[FUSED_ATTENTION].supports)
-        in_wasm = [(e := emitter_for(n)) is not None and e.supports(n, g) for n in g.nodes]
+        in_wasm = [self.runs_natively(n, g) for n in g.nodes]
         plan = ctx.plan_memory(g, self.storage_bytes, include_io=True)
         _check_memory(g, plan, 0)  # before emitting anything: an arena alone may not fit
 

@@ -81,6 +81,12 @@ class WebGpuBackend(JsFallbackBackend):
         BackendOption("precision", "choice", "f32", "arithmetic precision of the WGSL kernels", ("f32", "f16")),
     )
 
+    def runs_natively(self, node: Node, graph: Graph) -> bool:
+        """Whether a WGSL kernel runs the node (else it is a CPU step on the js kernels)."""
+        # an emitter with ``accepts_empty`` handles zero-element inputs/outputs in its supports()/emit()
+        return (e := emitter_for(node)) is not None \
+            and (getattr(e, "accepts_empty", False) or not _touches_empty(node, graph)) and e.supports(node, graph)
+
     def generate(self, graph: Graph, ctx: CodegenContext) -> BackendArtifact:
         precision = ctx.options.get("precision", "f32").lower()
         if precision not in ("f32", "f16"):
@@ -102,8 +108,7 @@ class WebGpuBackend(JsFallbackBackend):
             return name
 
         kctx = KernelContext(g, precision, add_const, add_temp)
-        on_gpu = {id(n) for n in g.nodes
-                  if (e := emitter_for(n)) is not None and not _touches_empty(n, g) and e.supports(n, g)}
+        on_gpu = {id(n) for n in g.nodes if self.runs_natively(n, g)}
         n_fused = fuse_elementwise(g, on_gpu)
 
         # ---- emit
