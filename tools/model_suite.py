@@ -11,6 +11,11 @@ exporters the way users export them:
 - ``<family>.legacy.onnx``: the TorchScript-based exporter (``dynamo=False``), which many published
   ONNX files still come from.
 
+- ``light_<arch>.zoo.onnx``: the nine "light" model-zoo graphs that ship in onnx's wheel (AlexNet,
+  DenseNet-121, Inception v1/v2, ResNet-50, ShuffleNet, SqueezeNet, VGG-19, ZFNet-512), whose weights
+  there are all ``ConstantOfShape(0.02)``, with seeded random weights and measured BatchNorm
+  statistics instead (tools/light_models.py).
+
 A family records the exports that fail (``Family.dropped``: variant -> reason); the others are written.
 Next to each model: one ``<family>.<input>.npy`` per input (valid token ids, a padded attention
 mask, a seeded image, log-mel or filterbank features), which the suite test and
@@ -38,7 +43,7 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -53,16 +58,21 @@ OPSET = 17          # asked of both exporters; the dynamo exporter writes 18 and
 class Family:
     name: str
     description: str
-    #: builds (module in eval mode, {input name: numpy array}, [output names])
-    build: Callable[[], tuple[object, dict[str, np.ndarray], list[str]]]
+    #: builds (module in eval mode, {input name: numpy array}, [output names]); None for a family that
+    #: is not exported from torch (``write``)
+    build: Optional[Callable[[], tuple[object, dict[str, np.ndarray], list[str]]]]
     #: export variants this family does not get, with the reason (the exporter fails on it)
     dropped: dict[str, str] = field(default_factory=dict)
     #: opset per export variant where the default (17) does not do, with the reason in the family's comment
     opset: dict[str, int] = field(default_factory=dict)
+    #: the export variants it has: torch's two exporters, or "zoo" (a model-zoo graph re-weighted by ``write``)
+    exports: tuple[str, ...] = ("dynamo", "legacy")
+    #: writes the model to the path given and returns its inputs (families not exported from torch)
+    write: Optional[Callable[[Path], dict[str, np.ndarray]]] = None
 
     @property
     def variants(self) -> list[str]:
-        return [v for v in EXPORTS if v not in self.dropped]
+        return [v for v in self.exports if v not in self.dropped]
 
 
 def _text_inputs(with_types: bool = False) -> dict[str, np.ndarray]:
@@ -492,6 +502,28 @@ FAMILIES = {f.name: f for f in [
            "SVTR neck, CTC head", _svtr_rec, opset={"dynamo": 18}),
 ]}
 
+def _light(arch: str, description: str) -> Family:
+    """One of the nine light model-zoo architectures with seeded random weights (tools/light_models.py)."""
+    def write(path: Path) -> dict[str, np.ndarray]:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import light_models
+        return light_models.write(arch, path)
+    return Family(f"light_{arch}", description, None, exports=("zoo",), write=write)
+
+
+LIGHT = [
+    _light("bvlc_alexnet", "AlexNet (the zoo's BVLC graph: LRN, 11x11 stem, three fully-connected layers) with random weights"),
+    _light("densenet121", "DenseNet-121 (the zoo graph: BN + Caffe scale layers, 58 Concats) with random weights"),
+    _light("inception_v1", "Inception v1 / GoogLeNet (the zoo graph: LRN, inception Concats) with random weights"),
+    _light("inception_v2", "Inception v2 / BN-Inception (the zoo graph) with random weights"),
+    _light("resnet50", "ResNet-50 (the zoo's Caffe2 graph: Sum residuals) with random weights"),
+    _light("shufflenet", "ShuffleNet v1 (the zoo graph: grouped conv, channel shuffle by Reshape/Transpose)"),
+    _light("squeezenet", "SqueezeNet 1.0 (the zoo graph: fire modules, GlobalAveragePool head)"),
+    _light("vgg19", "VGG-19 (the zoo graph, 575 MB of weights) with random weights"),
+    _light("zfnet512", "ZFNet-512 (the zoo graph: LRN, 7x7 stem) with random weights"),
+]
+FAMILIES.update((f.name, f) for f in LIGHT)
+
 #: the families the transformer-specific post-export variants (fused, int4) apply to
 TRANSFORMERS = ("bert", "distilbert", "vit", "clip_text", "clip_vision", "whisper_encoder")
 
@@ -513,6 +545,7 @@ def derived_kinds(family: str) -> list[str]:
 EXPORTS = {
     "dynamo": {"dynamo": True},
     "legacy": {"dynamo": False},
+    "zoo": {},  # not a torch export: the light families' re-weighted model-zoo graphs (Family.write)
 }
 
 
@@ -532,12 +565,22 @@ def derive(family: Family, out: Path, variant: str, kinds: list[str], log: Calla
 
 
 def export(family: Family, out: Path, variants: list[str], log: Callable[[str], None]) -> list[Path]:
+    if family.write is not None:
+        written = []
+        for variant in (v for v in variants if v in family.variants):
+            path = out / f"{family.name}.{variant}.onnx"
+            feeds = family.write(path)
+            written.append(path)
+            log(f"{path.name}: {path.stat().st_size / 1e6:.1f} MB")
+            for name, array in feeds.items():
+                np.save(out / f"{family.name}.{name}.npy", array)
+        return written
     import torch
     torch.manual_seed(SEED)
     module, feeds, outputs = family.build()
     args = tuple(torch.from_numpy(a) for a in feeds.values())
     written = []
-    for variant in variants:
+    for variant in (v for v in variants if v in family.exports):
         if variant in family.dropped:
             log(f"{family.name}.{variant}: not exported ({family.dropped[variant]})")
             continue
@@ -567,7 +610,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.list:
         for f in FAMILIES.values():
             dropped = "".join(f"; no {v}: {why}" for v, why in f.dropped.items())
-            print(f"{f.name:16s} {f.description} [{', '.join(f.variants)}{dropped}]")
+            print(f"{f.name:20s} {f.description} [{', '.join(f.variants)}{dropped}]")
         return 0
     unknown = [n for n in a.families if n not in FAMILIES]
     variants = [v for v in a.variants.split(",") if v]
