@@ -66,10 +66,17 @@ def collect(xml_path: Path) -> tuple[dict, list[tuple[str, str]]]:
 PLACES = ("all native", "partly native", "js kernels only", "none at run time")
 
 
+#: the op types that keep the most passing node cases from running all-native, listed per backend
+TOP_BLOCKERS = 25
+
+
 def collect_placement(path: Path) -> dict[str, Counter]:
     """Passing cases per category (node / light) and place: every op on the backend's own kernels,
-    some, none (all on the js kernels in the bundle), or no op left to run (all folded at build)."""
+    some, none (all on the js kernels in the bundle), or no op left to run (all folded at build).
+    Also "blockers": per op type that ran on the js kernels, the passing node cases it kept from
+    being all native ("blockers_alone": the cases where it was the only such op type)."""
     counts = {c: Counter() for c in CATEGORY.values()}
+    counts["blockers"], counts["blockers_alone"] = Counter(), Counter()
     if not path.exists():
         return counts
     for line in path.read_text().splitlines():
@@ -81,6 +88,11 @@ def collect_placement(path: Path) -> dict[str, Counter]:
         place = (PLACES[3] if native + fallback == 0 else PLACES[0] if fallback == 0
                  else PLACES[2] if native == 0 else PLACES[1])
         counts[CATEGORY[rec["suite"]]][place] += 1
+        ops = p.get("fallback_ops", [])
+        if CATEGORY[rec["suite"]] == "node" and ops:
+            counts["blockers"].update(ops)
+            if len(ops) == 1:
+                counts["blockers_alone"][ops[0]] += 1
     return counts
 
 
@@ -125,6 +137,19 @@ def render(results: dict, names: list[str], placements: dict[str, dict[str, Coun
         n, lt = placement["node"], placement["light"]
         lines.append(f"| {backend} | " + " | ".join(str(n[p]) for p in PLACES) + " | "
                      + " | ".join(str(lt[p]) for p in PLACES[:3]) + " |")
+    lines += ["", "## What keeps node cases from running all native", "",
+              f"Per backend, the op types (at most {TOP_BLOCKERS}) that ran on the js kernels in the most passing node "
+              "cases: *cases* counts the cases where the op type ran on js, *alone* those where it was the only "
+              "op type that did (a native kernel for it would make them all native). Dtypes a backend does not "
+              "store (float16, bfloat16, float64, strings), sequences and optionals, and data-dependent shapes "
+              "account for most of the rest.", ""]
+    for backend, placement in placements.items():
+        if backend == "js":
+            continue
+        top = placement["blockers"].most_common(TOP_BLOCKERS)
+        lines.append(f"- **{backend}**: " + (", ".join(
+            f"{op} {n}" + (f" ({placement['blockers_alone'][op]} alone)" if placement["blockers_alone"][op] else "")
+            for op, n in top) or "none") + ".")
     for backend, (counts, failures) in results.items():
         lines += ["", f"## Exclusions on `{backend}` (tests/conformance/exclusions.py)", "",
                   "| pattern | cases | reason |", "|---|---|---|"]

@@ -26,6 +26,7 @@ from webdnn_build_js.backend import JsFallbackBackend, _encode_attr
 from . import toolchain
 from .emit import EMITTERS, EmitContext, emitter_for
 from .emit.base import C_TYPES
+from .schedule import SERIAL_BELOW, segment_lines, serial_ops
 from .wasm_binary import memory_import_pages
 
 WEIGHT_ALIGN = 64
@@ -47,6 +48,9 @@ class WasmBackend(JsFallbackBackend):
         BackendOption("threads", "bool", "true", "also build the threaded module (model-mt.wasm)"),
         BackendOption("segment_per_op", "bool", "false", "one step per op, so that Runner.profile() times each op"),
         BackendOption("emit_c", "bool", "false", "write the generated C next to the module (wasm/model.c), for debugging"),
+        BackendOption("serial_below", "int", str(SERIAL_BELOW),
+                      "ops with less work (multiply-adds, else elements read and written) run on one thread, "
+                      "with no barrier between two of them (0: split every op)"),
     )
 
     def runs_natively(self, node: Node, graph: Graph) -> bool:
@@ -98,19 +102,25 @@ class WasmBackend(JsFallbackBackend):
 
         # wasm.segment_per_op=true: one step per op, so that Runner.profile() times each op
         per_op = option_flag(ctx.options, "segment_per_op", False)
-        segments: list[list[str]] = []
+        serial_below = int(ctx.options.get("serial_below", SERIAL_BELOW))  # checked by BackendOption.check
+        serial = dict(zip(map(id, g.nodes), serial_ops(g.nodes, g, serial_below)))
+        bodies: list[list[list[str]]] = []   # per segment, per op: its C statements
+        alone: list[list[bool]] = []         # per segment, per op: thread 0 runs it alone
         steps: list[dict[str, Any]] = []
         for node, wasm in zip(g.nodes, in_wasm):
             if wasm:
                 if per_op or not steps or "wasm" not in steps[-1]:
-                    steps.append({"wasm": len(segments), "ops": []})
-                    segments.append([])
+                    steps.append({"wasm": len(bodies), "ops": []})
+                    bodies.append([])
+                    alone.append([])
                 body = emitter_for(node).emit(node, ectx)
                 ectx.op_index += 1  # wasm ops in plan order: the op a run-time error names
-                segments[-1].extend([c_comment(node.describe()), *body, "wdn_barrier(nth);"])
+                bodies[-1].append([c_comment(node.describe()), *body])
+                alone[-1].append(serial[id(node)])
                 steps[-1]["ops"].append(node.name)
             else:
                 steps.append({"js": node})
+        segments = [segment_lines(b, a) for b, a in zip(bodies, alone)]
 
         _check_memory(g, plan, weight_size)
         c_source = self._c_source(segments, ectx, plan.size, weight_size)

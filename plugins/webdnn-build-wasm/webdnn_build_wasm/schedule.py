@@ -1,0 +1,86 @@
+"""Which wasm ops the threads split, and where they must meet.
+
+In the threaded module every op of a segment is split over the ``nth`` threads, and all threads meet
+at a barrier after it (the next op reads what every thread wrote). For a small op the barrier costs
+more than the split saves: at two threads a MobileNetV3- or CLIP-text-sized model ran slower than at
+one, since most of its ops take a few microseconds. So an op whose work (multiply-adds for the
+product ops, elements read and written for the rest) is below ``serial_below`` runs on thread 0
+alone, and no barrier separates two such ops: the same thread runs them in order. A barrier stays
+wherever the threads change hands (parallel → serial, serial → parallel) and after a parallel op.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from webdnn_build.codegen import FUSED_ATTENTION
+from webdnn_build.ir import Graph, Node
+
+#: default of the ``serial_below`` backend option: about 5-15 µs of single-threaded work, what a
+#: barrier between two threads costs in V8 in the worst case (measured with bench/bench.py)
+SERIAL_BELOW = 16384
+
+#: recurrent ops: already split by (direction, batch) sequence, one thread each; never serialized
+_SEQUENTIAL = {"LSTM", "GRU", "RNN"}
+
+
+def _numel(graph: Graph, name: str) -> int:
+    v = graph.values.get(name) if name else None
+    return (v.numel() or 0) if v is not None else 0
+
+
+def _shape(graph: Graph, name: str) -> Optional[tuple]:
+    v = graph.values.get(name) if name else None
+    return tuple(v.shape) if v is not None and v.is_static else None
+
+
+def op_work(node: Node, graph: Graph) -> int:
+    """A size of the op's work: multiply-adds for Conv/ConvTranspose/Gemm/MatMul/attention, else the
+    elements it reads and writes (constants included: a Gather from a big table reads few of them, but
+    that errs towards splitting, the old behaviour)."""
+    op = node.op_type
+    out = _numel(graph, node.outputs[0]) if node.outputs else 0
+    w = _shape(graph, node.inputs[1]) if len(node.inputs) > 1 else None
+    if op in ("Conv", "ConvInteger") and w is not None and len(w) >= 2:
+        k = 1
+        for d in w[1:]:
+            k *= d
+        return out * k
+    if op == "ConvTranspose" and w is not None and len(w) >= 2:
+        k = 1
+        for d in w[1:]:
+            k *= d
+        return _numel(graph, node.inputs[0]) * k
+    if op in ("Gemm", "MatMul", "MatMulInteger", "MatMulNBits"):
+        a = _shape(graph, node.inputs[0])
+        k = a[-1] if a else 1
+        if op == "Gemm" and node.attrs.get("transA") and a:
+            k = a[0]
+        return out * k
+    if (node.domain, op) == FUSED_ATTENTION:
+        q, key = _shape(graph, node.inputs[0]), _shape(graph, node.inputs[1])
+        if q and key:
+            return 2 * _numel(graph, node.inputs[0]) * key[-2]
+    return out + sum(_numel(graph, i) for i in node.inputs)
+
+
+def serial_ops(nodes: list[Node], graph: Graph, below: int) -> list[bool]:
+    """For each op, True when thread 0 alone runs it (work below ``below``; 0 splits every op)."""
+    return [node.op_type not in _SEQUENTIAL and op_work(node, graph) < below for node in nodes]
+
+
+def segment_lines(bodies: list[list[str]], serial: list[bool]) -> list[str]:
+    """The C statements of one segment: each op's body, thread 0's alone for a serial op (in a block
+    that rebinds ``tid``/``nth``, so its kernel call and scratch see a one-thread split), and a barrier
+    after every op except between two serial ones."""
+    lines: list[str] = []
+    for i, (body, alone) in enumerate(zip(bodies, serial)):
+        if alone:
+            lines += ["if (tid == 0) { const int tid = 0, nth = 1; (void)tid; (void)nth;",
+                      *[f"  {s}" for s in body], "}"]
+        else:
+            lines += body
+        last = i == len(bodies) - 1
+        if last or not (alone and serial[i + 1]):
+            lines.append("wdn_barrier(nth);")
+    return lines
