@@ -175,6 +175,10 @@ def compile_model(
     backends = select_backends(registry, options.backends)
     check_backend_options(backends, options.backend_options)
 
+    for backend in backends:  # plugin kernels (webdnn_register_kernels) for this build's backends
+        if hasattr(backend, "use_kernels"):
+            backend.use_kernels(registry.kernels_for(backend.name))
+
     graph = import_model(path, options, log)
     supported = set.intersection(*(b.supported_ops() for b in backends))
     run_passes(graph, registry, options.passes,

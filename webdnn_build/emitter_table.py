@@ -69,3 +69,46 @@ def emitter_for(table: dict[tuple[str, str], Any], node: Node) -> Optional[Any]:
     """The emitter registered for the node's (domain, op type), or None ("ai.onnx" is the default domain)."""
     domain = "" if node.domain in ("", "ai.onnx") else node.domain
     return table.get((domain, node.op_type))
+
+
+class KernelTable:
+    """A native backend's emitters for one build: its own (``builtin``, from :func:`discover`) and the
+    plugin kernels given by :meth:`use` (``webdnn_register_kernels``), which are tried first."""
+
+    def __init__(self, builtin: dict[tuple[str, str], Any]) -> None:
+        self.builtin = builtin
+        self.plugin: dict[tuple[str, str], list[Any]] = {}
+        #: C sources of the plugin kernels in use (wasm), each once, in registration order
+        self.c_sources: list[str] = []
+
+    def use(self, kernels: list[Any]) -> None:
+        """Take the plugin kernels (``registry.Kernel``) of this backend for the next build."""
+        self.plugin, self.c_sources = {}, []
+        for k in kernels:
+            for key in k.ops:
+                self.plugin.setdefault(("" if key[0] == "ai.onnx" else key[0], key[1]), []).append(k.emitter)
+            if k.c_source and k.c_source not in self.c_sources:
+                self.c_sources.append(k.c_source)
+
+    def plugin_ops(self) -> set[tuple[str, str]]:
+        return set(self.plugin)
+
+    def emitter_for(self, node: Node) -> Optional[Any]:
+        domain = "" if node.domain in ("", "ai.onnx") else node.domain
+        own = self.builtin.get((domain, node.op_type))
+        extra = self.plugin.get((domain, node.op_type))
+        if not extra:
+            return own
+        return FirstOf(*extra, *([own] if own is not None else []))
+
+
+def check_fallbacks(backend: str, nodes: list[Node], native: list[bool], js_ops: set[tuple[str, str]]) -> None:
+    """Raise UnsupportedOpsError for a node that neither runs natively nor has a js kernel to fall back to:
+    a plugin kernel's op whose emitter refused this node (its dtype or shape)."""
+    from .errors import UnsupportedOpsError
+    for node, ok in zip(nodes, native):
+        domain = "" if node.domain in ("", "ai.onnx") else node.domain
+        if not ok and (domain, node.op_type) not in js_ops:
+            raise UnsupportedOpsError(
+                f"{backend}: {node.describe()} has no js kernel to fall back to, and the {backend} kernel "
+                f"registered for {node.op_type} does not take this node (its dtypes or shapes)")

@@ -36,5 +36,11 @@ def webdnn_register_backends(registry: "Registry") -> None:
 
 
 @hookspec
+def webdnn_register_kernels(registry: "Registry") -> None:
+    """Register native kernels for backends (``registry.add_kernel("wasm", emitter, c_source)``): a
+    custom op, or a faster kernel for a standard one. Called after every plugin's backends are registered."""
+
+
+@hookspec
 def webdnn_graph_imported(graph: "Graph") -> None:
     """Called after import and shape inference, before any pass; may inspect or annotate the graph."""

@@ -72,6 +72,16 @@ class PluginHost:
                 + [f"pass:{n}" for n in sorted(set(reg.passes) - before[1])]
                 + [f"backend:{n}" for n in sorted(set(reg.backends) - before[2])]
             )
+        # kernels after every backend, so that a kernel plugin need not be loaded after the backend's
+        for name, info in self.infos.items():
+            impl = getattr(self.pm.get_plugin(name), "webdnn_register_kernels", None)
+            if impl is None:
+                continue
+            before = len(reg.kernels)
+            reg._set_plugin(name)
+            impl(registry=reg)
+            info.registers += [f"kernel:{k.backend}:{'.'.join(filter(None, op))}"
+                               for k in reg.kernels[before:] for op in k.ops]
         reg._set_plugin("")
         return reg
 

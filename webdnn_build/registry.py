@@ -151,6 +151,24 @@ def placement_of(nodes: list, native: list[bool]) -> dict[str, Any]:
     return out
 
 
+@dataclass
+class Kernel:
+    """A native kernel a plugin adds to a backend (``webdnn_register_kernels``): an emitter object in the
+    backend's own emitter interface (``ops``, ``domain``, ``supports(node, graph)``, ``emit(node, ctx)``;
+    docs/plugins.md) and, for wasm, the C source of the functions its emitted code calls (compiled into
+    each model module that uses the backend). It takes precedence over the backend's built-in emitter
+    for the same op where its ``supports`` accepts a node."""
+
+    backend: str
+    emitter: Any
+    c_source: str = ""
+    plugin: str = ""
+
+    @property
+    def ops(self) -> list[tuple[str, str]]:
+        return [(getattr(self.emitter, "domain", ""), op) for op in getattr(self.emitter, "ops", ())]
+
+
 class Registry:
     """Everything the loaded plugins registered."""
 
@@ -158,6 +176,7 @@ class Registry:
         self.importers: dict[str, Importer] = {}
         self.passes: dict[str, OptimizationPass] = {}
         self.backends: dict[str, Any] = {}
+        self.kernels: list[Kernel] = []
         self._current_plugin = ""
 
     # The manager sets this while it calls one plugin's hooks, so entries know their origin.
@@ -181,6 +200,16 @@ class Registry:
             raise PluginError(f"backend '{name}' registered twice")
         backend.plugin = self._current_plugin
         self.backends[name] = backend
+
+    def add_kernel(self, backend: str, emitter: Any, c_source: str = "") -> None:
+        """Add a native kernel to ``backend`` (any backend with ``use_kernels``: wasm, webgpu)."""
+        if not getattr(emitter, "ops", None):
+            raise PluginError(f"kernel for backend '{backend}' from {self._current_plugin or 'a plugin'}: "
+                              "its emitter names no ops")
+        self.kernels.append(Kernel(backend, emitter, c_source, self._current_plugin))
+
+    def kernels_for(self, backend: str) -> list[Kernel]:
+        return [k for k in self.kernels if k.backend == backend]
 
     def default_pipeline(self) -> list[str]:
         staged = [p for p in self.passes.values() if p.order is not None]

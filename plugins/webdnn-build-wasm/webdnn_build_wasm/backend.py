@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from webdnn_build.emitter_table import KernelTable, check_fallbacks
 from webdnn_build.escape import bundle_json, c_comment
 from webdnn_build.codegen import (FUSED_ATTENTION, const_descriptor, copy_graph, fuse_attention, fuse_residual,
                                   option_flag, value_entry)
@@ -24,7 +25,7 @@ from webdnn_build.registry import BackendArtifact, BackendOption, CodegenContext
 from webdnn_build_js.backend import JsFallbackBackend, _encode_attr
 
 from . import toolchain
-from .emit import EMITTERS, EmitContext, emitter_for
+from .emit import EMITTERS, EmitContext
 from .emit.base import C_TYPES
 from .schedule import SERIAL_BELOW, segment_lines, serial_ops
 from .wasm_binary import memory_import_pages
@@ -53,9 +54,21 @@ class WasmBackend(JsFallbackBackend):
                       "with no barrier between two of them (0: split every op)"),
     )
 
+    def _table(self) -> KernelTable:
+        if not hasattr(self, "_kernels"):
+            self._kernels = KernelTable(EMITTERS)
+        return self._kernels
+
+    def use_kernels(self, kernels: list[Any]) -> None:
+        """The plugin kernels (webdnn_register_kernels) for the next build: emitters and their C source."""
+        self._table().use(kernels)
+
+    def supported_ops(self) -> set[tuple[str, str]]:
+        return super().supported_ops() | self._table().plugin_ops()
+
     def runs_natively(self, node: Node, graph: Graph) -> bool:
         """Whether a wasm kernel runs the node (else it is a js step)."""
-        return (e := emitter_for(node)) is not None and e.supports(node, graph)
+        return (e := self._table().emitter_for(node)) is not None and e.supports(node, graph)
 
     def generate(self, graph: Graph, ctx: CodegenContext) -> BackendArtifact:
         toolchain.zig_version()  # fail early, with install instructions, when the compiler is missing
@@ -63,6 +76,7 @@ class WasmBackend(JsFallbackBackend):
         fused = fuse_residual(g, EMITTERS[("", "Conv")].supports)
         attention = fuse_attention(g, EMITTERS[FUSED_ATTENTION].supports)
         in_wasm = [self.runs_natively(n, g) for n in g.nodes]
+        check_fallbacks("wasm", g.nodes, in_wasm, JsFallbackBackend.supported_ops(self))
         plan = ctx.plan_memory(g, self.storage_bytes, include_io=True)
         _check_memory(g, plan, 0)  # before emitting anything: an arena alone may not fit
 
@@ -113,7 +127,7 @@ class WasmBackend(JsFallbackBackend):
                     steps.append({"wasm": len(bodies), "ops": []})
                     bodies.append([])
                     alone.append([])
-                body = emitter_for(node).emit(node, ectx)
+                body = self._table().emitter_for(node).emit(node, ectx)
                 ectx.op_index += 1  # wasm ops in plan order: the op a run-time error names
                 bodies[-1].append([c_comment(node.describe()), *body])
                 alone[-1].append(serial[id(node)])
@@ -123,7 +137,7 @@ class WasmBackend(JsFallbackBackend):
         segments = [segment_lines(b, a) for b, a in zip(bodies, alone)]
 
         _check_memory(g, plan, weight_size)
-        c_source = self._c_source(segments, ectx, plan.size, weight_size)
+        c_source = self._c_source(segments, ectx, plan.size, weight_size, self._table().c_sources)
         with_threads = option_flag(ctx.options, "threads", True)
         module, hit = toolchain.build_module(c_source, threads=False)
         module_mt, hit_mt = toolchain.build_module(c_source, threads=True) if with_threads else (None, True)
@@ -190,7 +204,8 @@ class WasmBackend(JsFallbackBackend):
                                placement=placement_of(g.nodes, in_wasm))
 
     @staticmethod
-    def _c_source(segments: list[list[str]], ectx: EmitContext, arena: int, weight_size: int) -> str:
+    def _c_source(segments: list[list[str]], ectx: EmitContext, arena: int, weight_size: int,
+                  plugin_sources: list[str] = ()) -> str:
         # the scratch size is the max over the ops' WDN_*_SCRATCH_BYTES expressions; a chain of enum
         # constants keeps each step a single expansion (nested max macros would grow exponentially)
         scratch = sorted(set(ectx.scratch)) or ["0"]
@@ -214,6 +229,7 @@ class WasmBackend(JsFallbackBackend):
             "#endif",
             "static unsigned char wdn_scratch[WDN_SCRATCH_THREADS * WDN_SCRATCH_STRIDE + 64] __attribute__((aligned(64)));",
             "",
+            *[f"/* kernel source from a plugin (webdnn_register_kernels) */\n{src}" for src in plugin_sources],
             *ectx.decls,
             "",
         ]

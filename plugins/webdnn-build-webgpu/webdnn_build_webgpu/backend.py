@@ -20,6 +20,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from webdnn_build.emitter_table import KernelTable, check_fallbacks
 from webdnn_build.escape import bundle_json
 from webdnn_build.errors import ConfigError
 from webdnn_build.ir import Graph, Node, Value
@@ -27,7 +28,7 @@ from webdnn_build.registry import BackendArtifact, BackendOption, CodegenContext
 from webdnn_build.codegen import FUSED_ATTENTION, const_descriptor, copy_graph, fuse_attention, fuse_residual, value_entry
 from webdnn_build_js.backend import JsFallbackBackend, _encode_attr
 
-from .wgsl import EMITTERS, Dispatch, KernelContext, emitter_for
+from .wgsl import EMITTERS, Dispatch, KernelContext
 from .wgsl import base as wgsl_base
 from .wgsl.elementwise import FUSED_OP, chain_of, data_inputs, external_inputs, is_elementwise, make_fused
 
@@ -81,10 +82,22 @@ class WebGpuBackend(JsFallbackBackend):
         BackendOption("precision", "choice", "f32", "arithmetic precision of the WGSL kernels", ("f32", "f16")),
     )
 
+    def _table(self) -> KernelTable:
+        if not hasattr(self, "_kernels"):
+            self._kernels = KernelTable(EMITTERS)
+        return self._kernels
+
+    def use_kernels(self, kernels: list[Any]) -> None:
+        """The plugin kernels (webdnn_register_kernels) for the next build."""
+        self._table().use(kernels)
+
+    def supported_ops(self) -> set[tuple[str, str]]:
+        return super().supported_ops() | self._table().plugin_ops()
+
     def runs_natively(self, node: Node, graph: Graph) -> bool:
         """Whether a WGSL kernel runs the node (else it is a CPU step on the js kernels)."""
         # an emitter with ``accepts_empty`` handles zero-element inputs/outputs in its supports()/emit()
-        return (e := emitter_for(node)) is not None \
+        return (e := self._table().emitter_for(node)) is not None \
             and (getattr(e, "accepts_empty", False) or not _touches_empty(node, graph)) and e.supports(node, graph)
 
     def generate(self, graph: Graph, ctx: CodegenContext) -> BackendArtifact:
@@ -109,6 +122,7 @@ class WebGpuBackend(JsFallbackBackend):
 
         kctx = KernelContext(g, precision, add_const, add_temp)
         on_gpu = {id(n) for n in g.nodes if self.runs_natively(n, g)}
+        check_fallbacks("webgpu", g.nodes, [id(n) in on_gpu for n in g.nodes], JsFallbackBackend.supported_ops(self))
         n_fused = fuse_elementwise(g, on_gpu)
 
         # ---- emit
@@ -118,7 +132,7 @@ class WebGpuBackend(JsFallbackBackend):
                 continue
             emitting.append(node)
             try:
-                kernels[id(node)] = emitter_for(node).emit(node, kctx)  # type: ignore[union-attr]
+                kernels[id(node)] = self._table().emitter_for(node).emit(node, kctx)  # type: ignore[union-attr]
             except ValueError as exc:
                 if node.op_type == FUSED_OP or (node.domain, node.op_type) == FUSED_ATTENTION:  # no CPU kernel
                     raise
