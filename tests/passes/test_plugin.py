@@ -16,6 +16,7 @@ DEFAULT_PIPELINE = [
     "lower_contrib_ops",
     "eliminate_identity",
     "fold_shapes_and_constants",
+    "lower_global_pools",
     "expand_functions",
     "eliminate_dead_code",
     "fold_batchnorm",

@@ -10,6 +10,8 @@ Default pipeline (lower ``order`` runs first); ordering constraints beside each:
  20   fold_shapes_and_constants    after eliminate_identity; fold_shape_ops, fold_constants and
                                    refine_shapes to a fixed point. Before fold_batchnorm: conv weights made
                                    by constant subgraphs must be constants by then
+ 22   lower_global_pools           after folding (needs static shapes): an Average/MaxPool whose one
+                                   window covers its input becomes the global pool
  25   expand_functions             ONNX ops a selected native backend cannot run become their ONNX
                                    function body (when every part then runs natively); after folding,
                                    which gives it the shapes the backends decide by
@@ -38,6 +40,7 @@ from .passes import (
     fold_shapes_and_constants,
     fuse_activation,
     lower_contrib_ops,
+    lower_global_pools,
     refine_shapes,
 )
 
@@ -49,6 +52,9 @@ def webdnn_register_passes(registry: Registry) -> None:
                       "rewrite com.microsoft fused ops (SkipLayerNormalization, Attention, ...) into standard ops", order=5)
     registry.add_pass("eliminate_identity", eliminate_identity.run,
                       "remove Identity, inference Dropout and no-op Cast", order=10)
+    registry.add_pass("lower_global_pools", lower_global_pools.run,
+                      "AveragePool/MaxPool whose one window covers the whole input → GlobalAveragePool/GlobalMaxPool",
+                      order=22)
     registry.add_pass("expand_functions", expand_functions.run,
                       "replace ONNX ops without a native kernel by their ONNX function body", order=25)
     registry.add_pass("fold_shapes_and_constants", fold_shapes_and_constants.run,
