@@ -90,10 +90,14 @@ def test_one_op_type_dispatches_on_dtype():
     assert calls == ["wdn_binary_typed(&tbin_0, tid, nth);"]
     assert ".op = WDN_BIN_ADD, .dtype = WDN_DT_I64" in decls[0] and "(int64_t*)" in decls[0]
     assert "evil" not in decls[0] + calls[0]  # model strings never reach the C code
+    calls, decls = _emit(_typed_graph("uint16"))  # the other dtypes: numeric.c's scalar kernel
+    assert calls == ["wdn_binary_any(&nbin_0, tid, nth);"]
+    assert ".dt_a = WDN_DT_U16, .dt_b = WDN_DT_U16, .dt_y = WDN_DT_U16" in decls[0]
 
 
 def test_unsupported_dtypes_stay_on_js():
-    assert not EMITTERS[("", "Add")].supports(_typed_graph("uint16").nodes[0], _typed_graph("uint16"))
+    assert not EMITTERS[("", "Add")].supports(_typed_graph("string").nodes[0], _typed_graph("string"))
+    assert not EMITTERS[("", "Add")].supports(_typed_graph("bool").nodes[0], _typed_graph("bool"))
     g = _typed_graph("float32", "And")
     assert not EMITTERS[("", "And")].supports(g.nodes[0], g)  # And is bool-only
     g = _typed_graph("bool", "And")

@@ -5,6 +5,10 @@ computed by a Shape → Gather → Concat chain gets ``[?, ?, 16, 16]``, and eve
 the unknown dims. Once folding has made those inputs constant, inferring each such node again, on its
 own with its now-known input shapes and small constant inputs, settles the dims, in graph order so that
 one refined value refines its readers.
+
+Shapes also flow backwards through ops whose output has their input's shape (unary elementwise ops,
+Cast): a declared graph output settles the value that feeds it, e.g. the ReduceSum with run-time axes
+before the Sqrt of an expanded ReduceL2, whose kernel can then check the axes against that shape.
 """
 
 from __future__ import annotations
@@ -46,9 +50,29 @@ def refine_node(graph: Graph, node) -> int:
     return changed
 
 
+#: ops whose (first) input has exactly the shape of their output
+SAME_SHAPE = {"Abs", "Acos", "Acosh", "Asin", "Asinh", "Atan", "Atanh", "Cast", "CastLike", "Ceil", "Cos", "Cosh",
+              "Elu", "Erf", "Exp", "Floor", "Gelu", "HardSigmoid", "HardSwish", "Identity", "IsInf", "IsNaN",
+              "LeakyRelu", "Log", "Mish", "Neg", "Not", "Reciprocal", "Relu", "Round", "Selu", "Sigmoid", "Sign",
+              "Sin", "Sinh", "Softplus", "Softsign", "Sqrt", "Tan", "Tanh", "ThresholdedRelu"}
+
+
+def refine_backwards(graph: Graph, node) -> int:
+    """Give the input of a same-shape op the static shape of its output when the input's is open."""
+    if node.domain not in ("", "ai.onnx") or node.op_type not in SAME_SHAPE or not node.inputs or not node.outputs:
+        return 0
+    x, y = graph.value(node.inputs[0]), graph.value(node.outputs[0])
+    if not y.is_static or x.is_static or x.is_const or not _compatible(x.shape, list(y.shape)):
+        return 0
+    x.shape = tuple(y.shape)
+    return 1
+
+
 def run(graph: Graph, ctx: PassContext) -> bool:
-    """Re-infer the output shapes (and missing dtypes) of nodes with open outputs whose inputs are all static."""
+    """Re-infer the output shapes (and missing dtypes) of nodes with open outputs whose inputs are all static;
+    then pass static output shapes back to the inputs of same-shape ops."""
     refined = sum(refine_node(graph, node) for node in graph.nodes)
+    refined += sum(refine_backwards(graph, node) for node in reversed(graph.nodes))
     if refined:
         ctx.log(f"refine_shapes: {refined} value(s) got a static shape or a dtype")
     return bool(refined)

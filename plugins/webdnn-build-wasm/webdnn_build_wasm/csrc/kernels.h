@@ -534,4 +534,9 @@ typedef struct {
 } wdn_prelu_params;
 void wdn_prelu_f32(const wdn_prelu_params* p, int tid, int nth);
 
+/* reductions with run-time axes, resampling, more pools, scan / selection ops */
+#include "kernels_rrp.h"
+/* Cast / binary / unary math on every stored dtype, scatter family, run-time-shaped data movement */
+#include "kernels_num.h"
+
 #endif

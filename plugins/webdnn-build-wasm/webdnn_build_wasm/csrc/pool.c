@@ -19,6 +19,8 @@
  */
 #include "kernels.h"
 #include "internal.h"
+#include "kernels_rrp.h"
+#include "mathfn.h"
 
 #define LD(p) wasm_v128_load(p)
 
@@ -180,5 +182,96 @@ void wdn_global_maxpool_f32(int nc, int hw, const float* x, float* y, int tid, i
     a0 = wasm_f32x4_max(a0, wasm_i32x4_shuffle(a0, a0, 2, 3, 0, 1));
     a0 = wasm_f32x4_max(a0, wasm_i32x4_shuffle(a0, a0, 1, 0, 3, 2));
     y[pl] = wasm_f32x4_extract_lane(a0, 0);
+  }
+}
+
+/* ---- N-d windowed pools (1-3 spatial axes, lifted to 3): MaxPool of float32 / uint8 / int8 with the
+ * optional argmax indices, AveragePool, LpPool. Scalar; a thread takes a range of the planes * od * oh
+ * output rows; each output is one window walk in a fixed order. Taps outside the input are skipped
+ * (max: they never win; average: counted only with count_include_pad, and only inside the pads; Lp:
+ * they add 0). */
+static inline double pool_load(int dtype, const void* x, int64_t i) {
+  switch (dtype) {
+    case WDN_DT_U8: return ((const uint8_t*)x)[i];
+    case WDN_DT_I8: return ((const int8_t*)x)[i];
+    default: return ((const float*)x)[i];
+  }
+}
+
+static inline double pool_ipow(double v, int p) {
+  double r = 1;
+  for (int i = 0; i < p; i++) r *= v;
+  return r;
+}
+
+void wdn_pool_nd(const wdn_pool_nd_params* p, int tid, int nth) {
+  const int64_t rows = (int64_t)p->planes * p->out[0] * p->out[1];
+  if (rows <= 0 || p->out[2] <= 0) return;
+  int64_t lo, hi;
+  wdn_split_blocks(rows, 1, tid, nth, &lo, &hi);
+  const int64_t plane_in = (int64_t)p->in[0] * p->in[1] * p->in[2];
+  for (int64_t r = lo; r < hi; r++) {
+    const int64_t pl = r / ((int64_t)p->out[0] * p->out[1]);
+    const int od = (int)(r / p->out[1] % p->out[0]), oh = (int)(r % p->out[1]);
+    for (int ow = 0; ow < p->out[2]; ow++) {
+      const int o[3] = {od, oh, ow};
+      int lo3[3], cnt[3]; /* first tap index, taps inside the pads */
+      int kb[3], ke[3];   /* taps [kb, ke) inside the input */
+      for (int a = 0; a < 3; a++) {
+        lo3[a] = o[a] * p->s[a] - p->pb[a];
+        kb[a] = 0;
+        ke[a] = p->k[a];
+        while (kb[a] < p->k[a] && lo3[a] + kb[a] * p->d[a] < 0) kb[a]++;
+        while (ke[a] > kb[a] && lo3[a] + (ke[a] - 1) * p->d[a] >= p->in[a]) ke[a]--;
+        cnt[a] = 0;
+        for (int t = 0; t < p->k[a]; t++) {
+          const int i = lo3[a] + t * p->d[a];
+          if (i >= -p->pb[a] && i < p->in[a] + p->pe[a]) cnt[a]++;
+        }
+      }
+      double acc = p->kind == WDN_POOL_MAX ? -__builtin_inf() : 0.0;
+      int64_t best = -1;
+      for (int t0 = kb[0]; t0 < ke[0]; t0++) {
+        const int i0 = lo3[0] + t0 * p->d[0];
+        for (int t1 = kb[1]; t1 < ke[1]; t1++) {
+          const int i1 = lo3[1] + t1 * p->d[1];
+          for (int t2 = kb[2]; t2 < ke[2]; t2++) {
+            const int i2 = lo3[2] + t2 * p->d[2];
+            const int64_t at = ((int64_t)i0 * p->in[1] + i1) * p->in[2] + i2;
+            const double v = pool_load(p->dtype, p->x, pl * plane_in + at);
+            if (p->kind == WDN_POOL_MAX) {
+              if (best < 0 || v > acc) {
+                acc = v;
+                /* the argmax: row-major (storage_order 0) or column-major index of the spatial position */
+                best = p->storage_order ? ((int64_t)i2 * p->in[1] + i1) * p->in[0] + i0 : at;
+              }
+            } else if (p->kind == WDN_POOL_LP) {
+              acc += pool_ipow(__builtin_fabs(v), p->p);
+            } else {
+              acc += v;
+            }
+          }
+        }
+      }
+      const int64_t oi = r * p->out[2] + ow;
+      if (p->kind == WDN_POOL_AVG) {
+        const int64_t div = p->count_include_pad ? (int64_t)cnt[0] * cnt[1] * cnt[2]
+                                                 : (int64_t)(ke[0] - kb[0]) * (ke[1] - kb[1]) * (ke[2] - kb[2]);
+        acc = acc / (double)div;
+      } else if (p->kind == WDN_POOL_LP) {
+        if (p->p == 1) {
+        } else if (p->p == 2) {
+          acc = __builtin_sqrt(acc);
+        } else if (acc > 0 && acc < __builtin_inf()) {
+          acc = acc < 2.2250738585072014e-308 ? 0.0 : wdn_math_exp_d(wdn_math_log_d(acc) / p->p);
+        }
+      }
+      switch (p->dtype) {
+        case WDN_DT_U8: ((uint8_t*)p->y)[oi] = best < 0 ? 0 : (uint8_t)acc; break;
+        case WDN_DT_I8: ((int8_t*)p->y)[oi] = best < 0 ? -128 : (int8_t)acc; break;
+        default: ((float*)p->y)[oi] = (float)acc; break;
+      }
+      if (p->indices) p->indices[oi] = best < 0 ? 0 : pl * plane_in + best;
+    }
   }
 }

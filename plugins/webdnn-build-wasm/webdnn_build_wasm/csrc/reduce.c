@@ -9,11 +9,13 @@
  *  - otherwise scalar.
  * An op is pre(x) -> combine -> post: Sum/Mean/LogSum: x, add; L1: |x|, add; L2/SumSquare: x*x, add;
  * Max/Min; Prod: mul; LogSumExp: a max pass, then exp(x - max), add, then log(s) + max (max not finite:
- * shift 0, as the js kernel). Each output is computed by one thread with one code path chosen from the
+ * shift 0, as the js kernel). wdn_reduce_dyn takes the axes at run time (an int64 tensor) and builds the
+ * same layout. Each output is computed by one thread with one code path chosen from the
  * shape only, so results do not depend on nth.
  */
 #include "kernels.h"
 #include "internal.h"
+#include "kernels_rrp.h"
 #include "mathfn.h"
 
 enum { C_ADD = 0, C_MAX = 1, C_MIN = 2, C_MUL = 3 };
@@ -201,9 +203,34 @@ static void reduce_f32(const wdn_reduce_params* p, int64_t total, int64_t count,
   }
 }
 
-/* integer Sum / Max / Min / Prod, wrapping (computed in int64, stored truncated) */
+/* integer Sum / Max / Min / Prod, wrapping (computed in int64, stored truncated); bool / uint8 / int8:
+ * Max / Min only (bool Max = any, Min = all; the identities of an empty reduction are false / true) */
+static inline int64_t int_load(int dtype, const void* x, int64_t off) {
+  switch (dtype) {
+    case WDN_DT_I64: return ((const int64_t*)x)[off];
+    case WDN_DT_I32: return ((const int32_t*)x)[off];
+    case WDN_DT_I8: return ((const int8_t*)x)[off];
+    default: return ((const uint8_t*)x)[off];
+  }
+}
+static inline void int_store(int dtype, void* y, int64_t o, uint64_t v) {
+  switch (dtype) {
+    case WDN_DT_I64: ((int64_t*)y)[o] = (int64_t)v; break;
+    case WDN_DT_I32: ((int32_t*)y)[o] = (int32_t)(uint32_t)v; break;
+    case WDN_DT_I8: ((int8_t*)y)[o] = (int8_t)(uint8_t)v; break;
+    default: ((uint8_t*)y)[o] = (uint8_t)v; break;
+  }
+}
 static void reduce_int(const wdn_reduce_params* p, int64_t total, int tid, int nth) {
-  const int i64 = p->dtype == WDN_DT_I64;
+  const int dt = p->dtype;
+  int64_t lo_v, hi_v; /* the type's range: identities of Max / Min */
+  switch (dt) {
+    case WDN_DT_I64: lo_v = INT64_MIN; hi_v = INT64_MAX; break;
+    case WDN_DT_I32: lo_v = INT32_MIN; hi_v = INT32_MAX; break;
+    case WDN_DT_I8: lo_v = -128; hi_v = 127; break;
+    case WDN_DT_BOOL: lo_v = 0; hi_v = 1; break;
+    default: lo_v = 0; hi_v = 255; break;
+  }
   int64_t lo, hi;
   wdn_split_blocks(total, 1, tid, nth, &lo, &hi);
   const int last = p->rshape[p->nr - 1], ls = p->rstride[p->nr - 1];
@@ -211,8 +238,8 @@ static void reduce_int(const wdn_reduce_params* p, int64_t total, int tid, int n
     int64_t base = kept_offset(p, o);
     uint64_t acc;
     switch (p->op) {
-      case WDN_RED_MAX: acc = i64 ? (uint64_t)INT64_MIN : (uint64_t)(int64_t)INT32_MIN; break;
-      case WDN_RED_MIN: acc = i64 ? (uint64_t)INT64_MAX : (uint64_t)(int64_t)INT32_MAX; break;
+      case WDN_RED_MAX: acc = (uint64_t)lo_v; break;
+      case WDN_RED_MIN: acc = (uint64_t)hi_v; break;
       case WDN_RED_PROD: acc = 1; break;
       default: acc = 0; break;
     }
@@ -221,8 +248,7 @@ static void reduce_int(const wdn_reduce_params* p, int64_t total, int tid, int n
       do {
         WDN_SCALAR_LOOP
         for (int t = 0; t < last; t++) {
-          int64_t off = base + w.off + (int64_t)t * ls;
-          int64_t v = i64 ? ((const int64_t*)p->x)[off] : (int64_t)((const int32_t*)p->x)[off];
+          int64_t v = int_load(dt, p->x, base + w.off + (int64_t)t * ls);
           switch (p->op) {
             case WDN_RED_MAX: if (v > (int64_t)acc) acc = (uint64_t)v; break;
             case WDN_RED_MIN: if (v < (int64_t)acc) acc = (uint64_t)v; break;
@@ -232,8 +258,71 @@ static void reduce_int(const wdn_reduce_params* p, int64_t total, int tid, int n
         }
       } while (walk_next(&w, p));
     }
-    if (i64) ((int64_t*)p->y)[o] = (int64_t)acc;
-    else ((int32_t*)p->y)[o] = (int32_t)(uint32_t)acc;
+    int_store(dt, p->y, o, acc);
+  }
+}
+
+/* float64, every op, scalar: pre / combine / post in double (exp and log: mathfn.h's double helpers) */
+static inline double log_d(double v) {
+  if (v != v || v < 0) return __builtin_nan("");
+  if (v == 0) return -__builtin_inf();
+  if (v == __builtin_inf()) return v;
+  if (v < 2.2250738585072014e-308) return wdn_math_log_d(v * 18014398509481984.0) - 37.429947750237046; /* 2^54 */
+  return wdn_math_log_d(v);
+}
+static void reduce_f64(const wdn_reduce_params* p, int64_t total, int64_t count, int tid, int nth) {
+  const double* x = (const double*)p->x;
+  double* y = (double*)p->y;
+  const int op = p->op;
+  int64_t lo, hi;
+  wdn_split_blocks(total, 1, tid, nth, &lo, &hi);
+  const int last = p->rshape[p->nr - 1], ls = p->rstride[p->nr - 1];
+  for (int64_t o = lo; o < hi; o++) {
+    const int64_t base = kept_offset(p, o);
+    double shift = 0.0;
+    if (op == WDN_RED_LOGSUMEXP && outer_count(p) > 0) {
+      double m = -__builtin_inf();
+      red_walk w = {0, {0}, 0};
+      do {
+        for (int t = 0; t < last; t++) {
+          double v = x[base + w.off + (int64_t)t * ls];
+          if (v > m || v != v) m = v;
+        }
+      } while (walk_next(&w, p));
+      shift = (m - m == 0.0) ? m : 0.0;
+    }
+    double acc = op == WDN_RED_MAX ? -__builtin_inf() : op == WDN_RED_MIN ? __builtin_inf()
+               : op == WDN_RED_PROD ? 1.0 : 0.0;
+    if (outer_count(p) > 0) {
+      red_walk w = {0, {0}, 0};
+      do {
+        WDN_SCALAR_LOOP
+        for (int t = 0; t < last; t++) {
+          double v = x[base + w.off + (int64_t)t * ls];
+          switch (op) {
+            case WDN_RED_MAX: acc = (v > acc || v != v) ? v : acc; break;
+            case WDN_RED_MIN: acc = (v < acc || v != v) ? v : acc; break;
+            case WDN_RED_PROD: acc *= v; break;
+            case WDN_RED_L1: acc += __builtin_fabs(v); break;
+            case WDN_RED_L2: case WDN_RED_SUMSQ: acc += v * v; break;
+            case WDN_RED_LOGSUMEXP: {
+              double z = v - shift;
+              acc += z != z ? z : z < -745.0 ? 0.0 : z > 709.0 ? __builtin_inf() : wdn_math_exp_d(z);
+              break;
+            }
+            default: acc += v; break;
+          }
+        }
+      } while (walk_next(&w, p));
+    }
+    switch (op) {
+      case WDN_RED_MEAN: acc /= (double)count; break;
+      case WDN_RED_L2: acc = __builtin_sqrt(acc); break;
+      case WDN_RED_LOGSUM: acc = log_d(acc); break;
+      case WDN_RED_LOGSUMEXP: acc = log_d(acc) + shift; break;
+      default: break;
+    }
+    y[o] = acc;
   }
 }
 
@@ -244,7 +333,65 @@ void wdn_reduce(const wdn_reduce_params* p, int tid, int nth) {
   for (int d = 0; d < p->nr; d++) count *= p->rshape[d];
   if (total <= 0) return;
   if (p->dtype == WDN_DT_F32) reduce_f32(p, total, count, tid, nth);
-  else if (p->dtype == WDN_DT_I32 || p->dtype == WDN_DT_I64) reduce_int(p, total, tid, nth);
+  else if (p->dtype == WDN_RED_DT_F64) reduce_f64(p, total, count, tid, nth);
+  else reduce_int(p, total, tid, nth);
+}
+
+/* (dim, stride) pairs outermost first: size-1 axes dropped, contiguous neighbours merged; none: (1, 0)
+ * (the emitter's _merge) */
+static int merge_axes(int n, const int* dims, const int* strides, int* out_d, int* out_s) {
+  int m = 0;
+  for (int i = 0; i < n; i++) {
+    if (dims[i] == 1) continue;
+    if (m > 0 && out_s[m - 1] == strides[i] * dims[i]) {
+      out_d[m - 1] *= dims[i];
+      out_s[m - 1] = strides[i];
+    } else {
+      out_d[m] = dims[i];
+      out_s[m] = strides[i];
+      m++;
+    }
+  }
+  if (m == 0) { out_d[0] = 1; out_s[0] = 0; m = 1; }
+  for (int i = m; i < 6; i++) { out_d[i] = 1; out_s[i] = 0; }
+  return m;
+}
+
+void wdn_reduce_dyn(const wdn_reduce_dyn_params* p, int tid, int nth) {
+  const int rank = p->rank;
+  if (rank < 0 || rank > 6) return;
+  int red[6] = {0, 0, 0, 0, 0, 0};
+  if (p->naxes == 0) {
+    for (int a = 0; a < rank; a++) red[a] = !p->noop;
+  } else {
+    for (int i = 0; i < p->naxes; i++) {
+      int64_t a = p->axes[i];
+      if (a < 0) a += rank;
+      if (a < 0 || a >= rank) { wdn_set_error(WDN_ERR_REDUCE_AXES, p->op_index); return; }
+      red[a] = 1;
+    }
+  }
+  /* the output shape these axes give must be the planned one */
+  int yd = 0, bad = 0;
+  for (int a = 0; a < rank; a++) {
+    if (p->keepdims) bad |= yd >= p->yrank || p->yshape[yd++] != (red[a] ? 1 : p->xshape[a]);
+    else if (!red[a]) bad |= yd >= p->yrank || p->yshape[yd++] != p->xshape[a];
+  }
+  if (bad || yd != p->yrank) { wdn_set_error(WDN_ERR_REDUCE_AXES, p->op_index); return; }
+  int kd[6], ks[6], rd[6], rs[6], nk = 0, nr = 0, stride = 1, strides[6];
+  for (int a = rank - 1; a >= 0; a--) { strides[a] = stride; stride *= p->xshape[a]; }
+  for (int a = 0; a < rank; a++) {
+    if (red[a]) { rd[nr] = p->xshape[a]; rs[nr++] = strides[a]; }
+    else { kd[nk] = p->xshape[a]; ks[nk++] = strides[a]; }
+  }
+  wdn_reduce_params q;
+  q.op = p->op;
+  q.dtype = p->dtype;
+  q.nk = merge_axes(nk, kd, ks, q.kshape, q.kstride);
+  q.nr = merge_axes(nr, rd, rs, q.rshape, q.rstride);
+  q.x = p->x;
+  q.y = p->y;
+  wdn_reduce(&q, tid, nth);
 }
 
 #define ARG_LOOP(T, ISNAN)                                                              \

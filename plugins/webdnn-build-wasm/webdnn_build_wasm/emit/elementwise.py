@@ -1,4 +1,4 @@
-"""Binary ops with broadcasting, variadic Sum/Max/Min/Mean-free chains, and unary ops."""
+"""Binary ops with broadcasting (variadic Sum / Max / Min as chains of them), and unary ops."""
 
 from __future__ import annotations
 
@@ -38,12 +38,11 @@ class BinaryEmitter(Emitter):
     def supports(self, node: Node, graph: Graph) -> bool:
         if not all_float32_static(graph, node.inputs + node.outputs) or not supported_activation(node.attrs):
             return False
-        if node.op_type != "Sum" and len(node.inputs) != 2:
+        variadic = node.op_type in ("Sum", "Max", "Min")  # chained: ((x0 op x1) op x2) ...
+        if len(node.inputs) < 2 or (not variadic and len(node.inputs) != 2) or not all(node.inputs):
             return False
-        if node.op_type == "Sum" and len(node.inputs) < 2:
-            return False
-        shape, *_ = self._dims(node, graph, node.inputs[0], node.inputs[1])
-        return len(shape) <= 6
+        accs = [node.inputs[0]] + [node.outputs[0]] * (len(node.inputs) - 2)
+        return all(len(self._dims(node, graph, acc, b)[0]) <= 6 for acc, b in zip(accs, node.inputs[1:]))
 
     @staticmethod
     def _dims(node: Node, graph: Graph, a: str, b: str):
@@ -60,7 +59,7 @@ class BinaryEmitter(Emitter):
         calls = []
         acc = node.inputs[0]
         y = node.outputs[0]
-        for i, b in enumerate(node.inputs[1:]):  # Sum of n inputs: y = ((a + b) + c) + ...
+        for i, b in enumerate(node.inputs[1:]):  # Sum / Max / Min of n inputs: y = ((a + b) + c) + ...
             last = i == len(node.inputs) - 2
             shape, sa, sb = self._dims(node, ctx.graph, acc, b)
             var = ctx.fresh("bin")

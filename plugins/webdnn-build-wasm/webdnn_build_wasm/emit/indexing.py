@@ -192,9 +192,28 @@ class ExpandEmitter(Emitter):
         return [f"wdn_expand(&{var}, tid, nth);"]
 
 
+def _merge_gather_elements(d, i, axis):
+    """Shapes of data and indices with each non-axis dim that indices cover fully merged into its outer neighbour
+    (a dense row-major view of both: merged dims keep a single data stride), and the new axis."""
+    dd: list[int] = []
+    ii: list[int] = []
+    ax = -1
+    for k, (dk, ik) in enumerate(zip(d, i)):
+        if k != axis and dd and ax != len(dd) - 1 and ik == dk:
+            dd[-1] *= dk
+            ii[-1] *= ik
+            continue
+        if k == axis:
+            ax = len(dd)
+        dd.append(dk)
+        ii.append(ik)
+    return dd, ii, ax
+
+
 class GatherElementsEmitter(Emitter):
     """GatherElements of any dtype along any axis; int32/int64 indices, negative ones count from the end; an index
-    out of range at run time is a run-time error (reported as Gather's: kind WDN_ERR_GATHER_INDEX)."""
+    out of range at run time is a run-time error (reported as Gather's: kind WDN_ERR_GATHER_INDEX). Rank <= 6 after
+    merging the dims the indices cover fully."""
 
     ops = ("GatherElements",)
 
@@ -209,7 +228,8 @@ class GatherElementsEmitter(Emitter):
             return False
         d, i = _shape(graph, data), _shape(graph, idx)
         axis = GatherEmitter._axis(node, len(d))
-        if axis is None or len(i) != len(d) or not 1 <= len(d) <= 6 or _shape(graph, y) != i:
+        if axis is None or len(i) != len(d) or not d or len(_merge_gather_elements(d, i, axis)[0]) > 6 \
+                or _shape(graph, y) != i:
             return False
         if any(a > b for k, (a, b) in enumerate(zip(i, d)) if k != axis):
             return False
@@ -220,7 +240,7 @@ class GatherElementsEmitter(Emitter):
         d, i = ctx.shape(data), ctx.shape(idx)
         if math.prod(i) == 0:
             return []
-        axis = GatherEmitter._axis(node, len(d))
+        d, i, axis = _merge_gather_elements(d, i, GatherEmitter._axis(node, len(d)))
         strides = [math.prod(d[k + 1:]) for k in range(len(d))]
         pad = 6 - len(d)
         var = ctx.fresh("gel")

@@ -5,6 +5,10 @@ or sizes (keep_aspect_ratio_policy stretch); `axes` (opset 18) as long as only t
 
 The taps of each output row / column (source indices and weights) are computed here in float64, as the js
 kernel (resize.js) computes them, and baked into the generated C as tables; csrc/resize.c gathers and blends.
+
+Everything else (cubic, antialias, tf_crop_and_resize, keep_aspect_ratio_policy, other axes, scales / sizes /
+roi computed at run time, Upsample) goes to ResizeAnyEmitter: csrc/resize.c's wdn_resize_nd computes the
+taps at run time, as resize.js does.
 """
 
 from __future__ import annotations
@@ -200,3 +204,134 @@ class ResizeEmitter(Emitter):
                            "scratch_stride": "WDN_SCRATCH_STRIDE"})
         ctx.decls.append(struct_init("wdn_resize_params", var, fields))
         return [f"wdn_resize_f32(&{var}, tid, nth);"]
+
+
+CTM_CODES = {"half_pixel": 0, "pytorch_half_pixel": 1, "align_corners": 2, "asymmetric": 3,
+             "half_pixel_symmetric": 4, "tf_crop_and_resize": 5}
+NEAREST_CODES = {"round_prefer_floor": 0, "round_prefer_ceil": 1, "floor": 2, "ceil": 3}
+MODE_CODES = {"nearest": 0, "linear": 1, "bilinear": 1, "trilinear": 1, "cubic": 2, "bicubic": 2}
+POLICY_CODES = {"stretch": 0, "not_larger": 1, "not_smaller": 2}
+#: the general kernel works in one thread's scratch: two float64 copies of the largest intermediate
+MAX_ND_SCRATCH = 4 << 20
+
+
+class ResizeAnyEmitter(Emitter):
+    """Resize (every mode, coordinate transformation, antialias, axes, keep_aspect_ratio_policy) and
+    Upsample of float32 tensors of rank <= 6 with scales / sizes / roi read at run time (constant or
+    computed: csrc/resize.c's wdn_resize_nd, the js kernel's algorithm). Tried after ResizeEmitter, whose
+    build-time taps cover the common 2-D upsampling cases faster."""
+
+    ops = ("Resize", "Upsample")
+    rank = 1
+
+    def _plan(self, node: Node, graph: Graph) -> Optional[dict]:
+        x = tuple(graph.values[node.inputs[0]].shape)
+        y = tuple(graph.values[node.outputs[0]].shape)
+        rank = len(x)
+        if not 1 <= rank <= 6 or len(y) != rank:
+            return None
+        opset = graph.opset_for(node.domain)
+        ins = list(node.inputs) + [""] * (4 - len(node.inputs))
+
+        def given(name: str, dtypes: tuple[str, ...]) -> Optional[str]:
+            """The input's name when it counts as given (a static 1-D tensor, not empty); "" when absent;
+            None when it cannot be used."""
+            if not name:
+                return ""
+            v = graph.values.get(name)
+            if v is None or not v.is_static or len(v.shape) != 1:
+                return None
+            if v.shape[0] == 0:
+                return ""
+            return name if v.dtype in dtypes else None
+
+        mode = str_attr(node, "mode", "nearest")
+        if mode not in MODE_CODES:
+            return None
+        plan = {"mode": MODE_CODES[mode], "ctm": 3, "nearest": 2, "legacy": 0, "antialias": 0, "exclude": 0,
+                "policy": 0, "cubic_a": -0.75, "extrapolation": 0.0, "axes": [], "roi": "", "scales": "",
+                "sizes": "", "scales_const": None}
+        if node.op_type == "Upsample":
+            if MODE_CODES[mode] == 2:
+                return None
+            plan["legacy"] = 2
+            if len(node.inputs) > 1 and node.inputs[1]:
+                plan["scales"] = given(node.inputs[1], ("float32",))
+            elif "scales" in node.attrs:
+                plan["scales_const"] = [float(s) for s in node.attrs["scales"]]
+            else:
+                return None
+        elif opset < 11:
+            plan["scales"] = given(ins[1], ("float32",))
+            plan["legacy"] = 1
+        else:
+            ctm = str_attr(node, "coordinate_transformation_mode", "half_pixel")
+            nearest = str_attr(node, "nearest_mode", "round_prefer_floor")
+            policy = str_attr(node, "keep_aspect_ratio_policy", "stretch")
+            if ctm not in CTM_CODES or nearest not in NEAREST_CODES or policy not in POLICY_CODES:
+                return None
+            plan.update(ctm=CTM_CODES[ctm], nearest=NEAREST_CODES[nearest], policy=POLICY_CODES[policy],
+                        antialias=int(bool(node.attrs.get("antialias", 0))),
+                        exclude=int(bool(node.attrs.get("exclude_outside", 0))),
+                        cubic_a=float(node.attrs.get("cubic_coeff_a", -0.75)),
+                        extrapolation=float(node.attrs.get("extrapolation_value", 0.0)))
+            plan["roi"] = given(ins[1], ("float32",)) if ctm == "tf_crop_and_resize" else ""
+            plan["scales"] = given(ins[2], ("float32",))
+            plan["sizes"] = given(ins[3], ("int64",))
+            if "axes" in node.attrs:
+                axes = [int(a) + rank if int(a) < 0 else int(a) for a in node.attrs["axes"]]
+                if any(not 0 <= a < rank for a in axes) or len(set(axes)) != len(axes):
+                    return None
+                plan["axes"] = axes
+        if plan["scales"] is None or plan["sizes"] is None or plan["roi"] is None:
+            return None
+        if plan["sizes"] and plan["scales"] or not (plan["sizes"] or plan["scales"] or plan["scales_const"]):
+            return None
+        nv = len(plan["axes"]) or rank
+        if plan["sizes"] and graph.values[plan["sizes"]].shape[0] != nv:
+            return None
+        if plan["scales"] and graph.values[plan["scales"]].shape[0] != nv:
+            return None
+        if plan["scales_const"] is not None and len(plan["scales_const"]) != rank:
+            return None
+        if plan["roi"] and graph.values[plan["roi"]].shape[0] != 2 * nv:
+            return None
+        if any(d == 0 for d in x):
+            return None
+        numel = math.prod(max(a, b) for a, b in zip(x, y))
+        plan["max_numel"] = numel
+        plan["max_taps"] = 8 * max(x) + 8
+        if 16 * numel + 8 * plan["max_taps"] > MAX_ND_SCRATCH:
+            return None
+        return plan
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        if len(node.outputs) != 1 or not node.inputs or not node.inputs[0] or "fused_activation" in node.attrs:
+            return False
+        if not all_float32_static(graph, [node.inputs[0], node.outputs[0]]):
+            return False
+        return self._plan(node, graph) is not None
+
+    def emit(self, node: Node, ctx: EmitContext) -> list[str]:
+        plan = self._plan(node, ctx.graph)
+        x, y = ctx.shape(node.inputs[0]), ctx.shape(node.outputs[0])
+        var = ctx.fresh("resize_nd")
+        scales = plan["scales"]
+        if plan["scales_const"] is not None:
+            scales = ctx.add_const(np.array(plan["scales_const"], np.float32), "upsample_scales")
+        pad = [1] * (6 - len(x))
+        ctx.scratch.append(f"WDN_RESIZE_ND_SCRATCH_BYTES({plan['max_numel']}, {plan['max_taps']})")
+        ctx.decls.append(struct_init("wdn_resize_nd_params", var, {
+            "rank": len(x), "mode": plan["mode"], "ctm": plan["ctm"], "nearest": plan["nearest"],
+            "legacy": plan["legacy"], "antialias": plan["antialias"], "exclude_outside": plan["exclude"],
+            "policy": plan["policy"], "op_index": ctx.op_index, "naxes": len(plan["axes"]),
+            "axes": c_array(plan["axes"] + [0] * (6 - len(plan["axes"]))),
+            "xshape": c_array(list(x) + pad), "yshape": c_array(list(y) + pad),
+            "cubic_a": repr(float(plan["cubic_a"])), "extrapolation": cfloat(plan["extrapolation"]),
+            "scales": ctx.ptr(scales) if scales else "0", "sizes": ctx.ptr(plan["sizes"]) if plan["sizes"] else "0",
+            "roi": ctx.ptr(plan["roi"]) if plan["roi"] else "0",
+            "x": ctx.ptr(node.inputs[0]), "y": ctx.ptr(node.outputs[0]),
+            "max_numel": plan["max_numel"], "max_taps": plan["max_taps"],
+            "scratch": "wdn_scratch", "scratch_stride": "WDN_SCRATCH_STRIDE",
+        }))
+        return [f"wdn_resize_nd(&{var}, tid, nth);"]
