@@ -9,6 +9,7 @@ from onnx import helper
 from webdnn_build.errors import ConfigError
 from webdnn_build.plugins import get_host
 from webdnn_build_webgpu.wgsl import base as wgsl_base
+from webdnn_build_webgpu.wgsl.cumulative import MAX_TOPK_DIM
 
 from . import wgpu_runner
 from .common import build, check_plan, model, needs_gpu, run_and_compare
@@ -22,10 +23,12 @@ def test_registered_with_the_js_ops():
 
 
 def test_cpu_fallback_gets_transfers(tmp_path):
-    # TopK has no WGSL kernel: its input is downloaded, its output uploaded for the Relu after it
+    # TopK over an axis longer than its WGSL kernel takes runs on the CPU: its input is downloaded, its output
+    # uploaded for the Relu after it
+    n = MAX_TOPK_DIM + 1
     nodes = [helper.make_node("Mul", ["x", "x"], ["m"]), helper.make_node("TopK", ["m", "k"], ["v", "i"], axis=-1),
              helper.make_node("Relu", ["v"], ["y"])]
-    m = model(nodes, {"x": (3, 8)}, {"y": (3, 4)}, {"k": np.array([4], np.int64)})
+    m = model(nodes, {"x": (3, n)}, {"y": (3, 4)}, {"k": np.array([4], np.int64)})
     bundle, plan = build(tmp_path, m)
     check_plan(plan)
     kinds = [next(iter(s)) for s in plan["steps"]]
@@ -39,7 +42,7 @@ def test_cpu_fallback_gets_transfers(tmp_path):
     mul = plan["steps"][0]["gpu"]
     assert len(mul["bindings"]) == 2  # Mul(x, x) binds x once
     needs_gpu()  # the plan is checked; the numbers need the device
-    x = RNG.standard_normal((3, 8)).astype(np.float32)
+    x = RNG.standard_normal((3, n)).astype(np.float32)
     out = wgpu_runner.PlanRunner(bundle).run({"x": x})
     want = np.maximum(np.sort(x * x, axis=-1)[:, ::-1][:, :4], 0)
     np.testing.assert_allclose(out["y"], want, rtol=1e-6)

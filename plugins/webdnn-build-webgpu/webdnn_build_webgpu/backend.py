@@ -160,7 +160,7 @@ class WebGpuBackend(JsFallbackBackend):
         pg.outputs = [o for o in g.outputs if o in resident]
 
         def gpu_bytes(dtype: str) -> Optional[int]:
-            return kctx.elem_bytes(dtype) if dtype in wgsl_base.GPU_DTYPES else None
+            return kctx.elem_bytes(dtype) if dtype in wgsl_base.STORABLE_DTYPES else None
 
         plan = ctx.plan_memory(pg, gpu_bytes, include_io=True, align=OFFSET_ALIGN)
         missing = resident - set(plan.slots)

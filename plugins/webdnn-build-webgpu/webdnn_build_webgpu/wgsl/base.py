@@ -44,6 +44,15 @@ _INT_TYPES = {"int8": "i32", "int16": "i32", "int32": "i32", "int64": "i32",
               "uint8": "u32", "uint16": "u32", "uint32": "u32", "bool": "u32"}
 #: dtypes that can live in a GPU buffer
 GPU_DTYPES = frozenset({"float32", *_INT_TYPES})
+#: dtypes an emitter takes only where it names them (``gpu_static(..., dtypes)``): float16 and bfloat16 live
+#: as f32 (as f16 with ``precision f16``), rounded to their precision whenever a kernel stores them; uint64
+#: as u32 like int64 (the runtime refuses values that do not fit); float64 as f32 rounded on upload, so only
+#: ops exact under that rounding (Cast to float32) may read it
+EXTRA_DTYPES = frozenset({"float16", "bfloat16", "float64", "uint64"})
+FLOAT_DTYPES = frozenset({"float32", "float16", "bfloat16", "float64"})
+STORABLE_DTYPES = GPU_DTYPES | EXTRA_DTYPES
+#: what kernels that only move (or select) elements take: every dtype held exactly
+COPY_DTYPES = STORABLE_DTYPES - {"float64"}
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
 
@@ -94,12 +103,12 @@ class KernelContext:
         return None if v is None else v.const
 
     def elem_bytes(self, dtype: str) -> int:
-        return 2 if (dtype == "float32" and self.precision == "f16") else 4
+        return 2 if (dtype in FLOAT_DTYPES and self.precision == "f16") else 4
 
     def storage_type(self, dtype: str) -> str:
-        if dtype == "float32":
+        if dtype in FLOAT_DTYPES:
             return "f16" if self.precision == "f16" else "f32"
-        return _INT_TYPES[dtype]
+        return "u32" if dtype == "uint64" else _INT_TYPES[dtype]
 
     @staticmethod
     def compute_type(dtype: str) -> str:
@@ -178,6 +187,8 @@ class KernelBuilder:
         b = self._bind(value, None, "read_write", stype)
         rtype = compute_type(v.dtype)
         val = f"{stype}(v)" if stype == "f16" else ("select(0u, 1u, v)" if rtype == "bool" else "v")
+        if stype == "f32" and v.dtype in ROUNDING:
+            val = f"{ROUNDING[v.dtype]}(v)"
         self.decls.append(f"fn st_{var}(i: u32, v: {rtype}) {{ {b}[i] = {val}; }}")
         return f"st_{var}"
 
@@ -378,6 +389,24 @@ HELPERS = {
                "  if (abs(x) < 0.125f) { let x2 = x * x; return x * (1.0f + x2 * (0.33333334f + x2 * (0.2f + x2 * 0.14285715f))); }\n"
                "  return 0.5f * log((1.0f + x) / (1.0f - x));\n"
                "}"),
+    # float32 -> the nearest float16 / bfloat16 (ties to even), as f32: what storing a value of those dtypes
+    # in an f32 buffer means (overflow -> ±inf; NaN and inf kept)
+    "f16r_": ("fn f16r_(x: f32) -> f32 {\n"
+              "  let b = bitcast<u32>(x);\n"
+              "  if ((b & 0x7f800000u) == 0x7f800000u) { return x; }\n"
+              "  let s = b & 0x80000000u;\n"
+              "  let a = abs(x);\n"
+              "  if (a >= 65520.0f) { return bitcast<f32>(s | 0x7f800000u); }\n"
+              "  if (a < 6.103515625e-05f) {\n"
+              "    return bitcast<f32>(bitcast<u32>(round(a * 16777216.0f) / 16777216.0f) | s);\n"
+              "  }\n"
+              "  return bitcast<f32>((b + 0xfffu + ((b >> 13u) & 1u)) & 0xffffe000u);\n"
+              "}"),
+    "bf16r_": ("fn bf16r_(x: f32) -> f32 {\n"
+               "  let b = bitcast<u32>(x);\n"
+               "  if ((b & 0x7f800000u) == 0x7f800000u) { return x; }\n"
+               "  return bitcast<f32>((b + 0x7fffu + ((b >> 16u) & 1u)) & 0xffff0000u);\n"
+               "}"),
     # NaN/Inf tests on the bits: compilers may fold `x != x` away under fast-math assumptions
     "isnan_": "fn isnan_(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }",
     "isinf_": "fn isinf_(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u; }",
@@ -418,6 +447,10 @@ HELPERS = {
 }
 
 
+#: the rounding helper of each dtype stored as f32 with less precision
+ROUNDING = {"float16": "f16r_", "bfloat16": "bf16r_"}
+
+
 def with_helpers(kb: KernelBuilder, *exprs: str) -> None:
     """Declare the helper functions any of ``exprs`` calls."""
     text = " ".join(exprs)
@@ -440,11 +473,11 @@ def float32_static(graph: Graph, names: list[str], max_bytes: int = MAX_BINDING_
 
 
 def compute_type(dtype: str) -> str:
-    if dtype == "float32":
+    if dtype in FLOAT_DTYPES:
         return "f32"
     if dtype == "bool":
         return "bool"
-    return _INT_TYPES[dtype]
+    return "u32" if dtype == "uint64" else _INT_TYPES[dtype]
 
 
 def const_fits_i32(graph: Graph, name: str) -> bool:
@@ -453,6 +486,8 @@ def const_fits_i32(graph: Graph, name: str) -> bool:
     if v is None or v.const is None or v.dtype not in ("int64", "uint64"):
         return True
     a = np.asarray(v.const)
+    if v.dtype == "uint64":
+        return a.size == 0 or int(a.max()) < (1 << 32)
     return a.size == 0 or (int(a.min()) >= INT32_MIN and int(a.max()) <= INT32_MAX)
 
 
@@ -465,7 +500,7 @@ def gpu_static(graph: Graph, names: list[str], dtypes: Optional[frozenset[str] |
         if not n:
             continue
         v = graph.values.get(n)
-        if v is None or v.dtype not in allowed or v.dtype not in GPU_DTYPES or not v.is_static:
+        if v is None or v.dtype not in allowed or v.dtype not in STORABLE_DTYPES or not v.is_static:
             return False
         if not v.is_const and v.numel() * 4 > max_bytes:
             return False
@@ -476,7 +511,7 @@ def gpu_static(graph: Graph, names: list[str], dtypes: Optional[frozenset[str] |
 
 def literal(dtype: str, x: Any) -> Optional[str]:
     """A WGSL literal of ``x`` in the compute type of ``dtype`` (None: not representable on the GPU)."""
-    ct = compute_type(dtype) if dtype in GPU_DTYPES else None
+    ct = compute_type(dtype) if dtype in COPY_DTYPES else None  # float64 has no exact f32 literal
     if ct == "f32":
         return f32lit(float(x))
     if ct == "bool":

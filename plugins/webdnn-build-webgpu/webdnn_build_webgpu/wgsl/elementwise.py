@@ -21,8 +21,9 @@ import numpy as np
 
 from webdnn_build.ir import Graph, Node
 
-from .base import (GPU_DTYPES, Dispatch, Emitter, KernelBuilder, KernelContext, activation_expr, broadcast_strides,
-                   collapse, contiguous_strides, decompose, dot, f32lit, gpu_static, linear_kernel, literal,
+from .base import (COPY_DTYPES, EXTRA_DTYPES, FLOAT_DTYPES, HELPERS, ROUNDING, STORABLE_DTYPES, Dispatch, Emitter,
+                   KernelBuilder, KernelContext, activation_expr, broadcast_strides,
+                   collapse, compute_type, contiguous_strides, decompose, dot, f32lit, gpu_static, linear_kernel, literal,
                    supported_activation, with_helpers)
 
 FUSED_OP = "__webgpu_elementwise"
@@ -66,7 +67,8 @@ UNARY: dict[str, F] = {
     "ThresholdedRelu": lambda a, at: f"select(0.0f, {a[0]}, {a[0]} > {f32lit(at.get('alpha', 1.0))})",
     "HardSigmoid": lambda a, at: f"clamp({f32lit(at.get('alpha', 0.2))} * {a[0]} + {f32lit(at.get('beta', 0.5))}, 0.0f, 1.0f)",
     "HardSwish": lambda a, at: f"({a[0]} * clamp({a[0]} / 6.0f + 0.5f, 0.0f, 1.0f))",
-    "Gelu": lambda a, at: f"(0.5f * {a[0]} * (1.0f + erf_({a[0]} * 0.7071067811865476f)))",
+    "Gelu": lambda a, at: (f"(0.5f * {a[0]} * (1.0f + tanh_(0.7978845608028654f * ({a[0]} + 0.044715f * {a[0]} * {a[0]} * {a[0]}))))"
+                           if _approx(at) == "tanh" else f"(0.5f * {a[0]} * (1.0f + erf_({a[0]} * 0.7071067811865476f)))"),
     "Mish": lambda a, at: f"({a[0]} * tanh_(softplus_({a[0]})))",
     "Identity": lambda a, at: a[0],
     "Dropout": lambda a, at: a[0],
@@ -93,19 +95,68 @@ VARIADIC: dict[str, F] = {
 #: ops on non-float values, with their dtype rules in ``_typed_ok`` and expressions in ``_expr``
 COMPARE = {"Equal": "==", "Less": "<", "Greater": ">", "LessOrEqual": "<=", "GreaterOrEqual": ">="}
 LOGICAL = {"And": "&&", "Or": "||", "Xor": "!="}
-TYPED_UNARY = ("Not", "IsNaN", "IsInf", "Cast", "BitwiseNot")
+TYPED_UNARY = ("Not", "IsNaN", "IsInf", "Cast", "BitCast", "BitwiseNot")
 BITWISE = {"BitwiseAnd": "&", "BitwiseOr": "|", "BitwiseXor": "^"}
 INT_BINARY = ("Mod", "BitShift", *BITWISE)
 TYPED = (*COMPARE, *LOGICAL, *TYPED_UNARY, "Where", *INT_BINARY)
 #: integer dtypes the GPU holds (8/16-bit values are stored widened: i32 sign-extended, u32 zero-extended)
 SIGNED = ("int8", "int16", "int32", "int64")
-UNSIGNED = ("uint8", "uint16", "uint32")
+UNSIGNED = ("uint8", "uint16", "uint32", "uint64")
 #: unsigned results narrower than 32 bits are masked back to their width
 UMASK = {"uint8": "0xffu", "uint16": "0xffffu"}
 
 INT_ARITH = ("Add", "Sub", "Mul", "Div")
 INTS = ("int32", "int64")        # arithmetic in i32 (int64 values are stored truncated to 32 bits)
-CAST_TYPES = ("float32", "int32", "int64", "bool")
+CAST_TYPES = ("float32", "bool", *SIGNED, *UNSIGNED)
+#: BitCast between dtypes of one width (bool only as a source: its bytes are 0 or 1)
+BITCAST_GROUPS = ({"float32", "int32", "uint32"}, {"int16", "uint16"}, {"int8", "uint8", "bool"})
+
+# helper functions of this module's expressions (declared once per shader when used, like base.HELPERS)
+HELPERS.update({
+    # fmod (the sign of a) through an fma with the truncated quotient, corrected when a / b rounded across
+    # an integer: exact while |a / b| < 2^24; x mod ±inf = x, inf or NaN operands and b = 0 give NaN
+    "fmodf_": ("fn fmodf_(a: f32, b: f32) -> f32 {\n"
+               "  if ((bitcast<u32>(b) & 0x7fffffffu) == 0x7f800000u && (bitcast<u32>(a) & 0x7f800000u) != 0x7f800000u) {\n"
+               "    return a;\n"
+               "  }\n"
+               "  let q = trunc(a / b);\n"
+               "  var r = fma(-b, q, a);\n"
+               "  let s = select(-1.0f, 1.0f, (a < 0.0f) == (b < 0.0f));\n"
+               "  if (r != 0.0f && (r < 0.0f) != (a < 0.0f)) { r = r + b * s; }\n"
+               "  else if (abs(r) >= abs(b)) { r = r - b * s; }\n"
+               "  if (r == 0.0f) { r = bitcast<f32>(bitcast<u32>(a) & 0x80000000u); }\n"
+               "  return r;\n"
+               "}"),
+    # numpy.mod (fmod=0): the sign of b
+    "pymodf_": ("fn pymodf_(a: f32, b: f32) -> f32 {\n"
+                "  var r = fmodf_(a, b);\n"
+                "  if (r != 0.0f && (r < 0.0f) != (b < 0.0f)) { r = r + b; }\n"
+                "  if (r == 0.0f) { r = bitcast<f32>(bitcast<u32>(b) & 0x80000000u); }\n"
+                "  return r;\n"
+                "}"),
+    # integer power by squaring, wrapping like the multiplication; a negative exponent gives 1 / a^-b truncated
+    "ipow_": ("fn ipow_(a: i32, b: i32) -> i32 {\n"
+              "  if (b < 0i) {\n"
+              "    if (a == 1i) { return 1i; }\n"
+              "    if (a == -1i) { return select(1i, -1i, (b & 1i) != 0i); }\n"
+              "    return 0i;\n"
+              "  }\n"
+              "  var r = 1i;\n"
+              "  var x = a;\n"
+              "  var e = b;\n"
+              "  while (e != 0i) {\n"
+              "    if ((e & 1i) != 0i) { r = r * x; }\n"
+              "    x = x * x;\n"
+              "    e = e >> 1u;\n"
+              "  }\n"
+              "  return r;\n"
+              "}"),
+})
+
+
+def _approx(attrs: dict) -> str:
+    a = attrs.get("approximate", "none")
+    return a.decode() if isinstance(a, bytes) else str(a)
 
 
 def _fold(fn: str, a: list[str]) -> str:
@@ -143,14 +194,33 @@ def _dtype(graph: Graph, name: str) -> str:
     return v.dtype if v is not None else ""
 
 
+def _kind(dtype: str) -> str:
+    """float16 / bfloat16 compute as float32 (their results rounded when produced)."""
+    return "float32" if dtype in FLOAT_DTYPES else dtype
+
+
 def _typed_ok(node: Node, graph: Graph, ins: list[str], out: str) -> bool:
-    """The dtype rules: float ops on float32; Add/Sub/Mul/Div also on int32/int64; comparisons,
-    logical ops, IsNaN/IsInf, Where, Cast, Identity as in ONNX, restricted to GPU dtypes."""
+    """The dtype rules: float ops on float32 (float16 / bfloat16 alike); Add/Sub/Mul/Div also on integers;
+    comparisons, logical ops, IsNaN/IsInf, Where, Cast, Identity as in ONNX, restricted to GPU dtypes."""
     op = node.op_type
-    dts = [_dtype(graph, i) for i in ins]
-    dout = _dtype(graph, out)
-    if not gpu_static(graph, ins + [out]):
+    raw = [_dtype(graph, i) for i in ins]
+    rout = _dtype(graph, out)
+    if not gpu_static(graph, ins + [out], STORABLE_DTYPES):
         return False
+    if "float64" in raw + [rout]:
+        # float64 lives as f32 (rounded on upload): only the casts that rounding does not change
+        return op == "Cast" and ((raw[0] == "float64" and rout == "float32")
+                                 or (rout == "float64" and raw[0] in ("float32", "float16", "bfloat16")))
+    if op == "Cast" and ((rout == "uint64" and raw[0] not in ("bool", *UNSIGNED))
+                         or (raw[0] == "uint64" and rout == "int64")):
+        return False  # negative -> uint64 or uint64 >= 2^31 -> int64: values 32 bits cannot hold
+    if op == "Cast" and rout == "bfloat16" and raw[0] in ("int32", "int64", "uint32", "uint64"):
+        return False  # int -> f32 -> bfloat16 would round twice above 2^24
+    if op == "BitCast" and any(d in EXTRA_DTYPES or d == "float32" for d in raw + [rout]):
+        return False  # float32 bits: wgsl/cast.py (not fused, it needs the f32 precision)
+    if op not in ("Cast", "BitCast", "Pow") and len({d for d in raw + [rout] if d in FLOAT_DTYPES}) > 1:
+        return False
+    dts, dout = [_kind(d) for d in raw], _kind(rout)
     if op in COMPARE:
         allowed = ("float32", *SIGNED, *UNSIGNED, "bool") if op == "Equal" else ("float32", *SIGNED, *UNSIGNED)
         return len(ins) == 2 and dts[0] == dts[1] and dts[0] in allowed and dout == "bool"
@@ -161,9 +231,20 @@ def _typed_ok(node: Node, graph: Graph, ins: list[str], out: str) -> bool:
     if op == "Where":
         return len(ins) == 3 and dts[0] == "bool" and dts[1] == dts[2] == dout
     if op == "Cast":
-        return dts[0] in CAST_TYPES and dout in CAST_TYPES
+        # a uint32 above 2^31 has no int64 value the GPU can store (int64 lives in 32 bits)
+        return dts[0] in CAST_TYPES and dout in CAST_TYPES and not (dts[0] == "uint32" and dout == "int64")
+    if op == "BitCast":
+        return len(ins) == 1 and dout != "bool" and any(dts[0] in g and dout in g for g in BITCAST_GROUPS)
+    if op == "Pow" and len(ins) == 2:
+        if dts[0] == "float32":
+            return dout == "float32" and dts[1] in ("float32", *SIGNED, *UNSIGNED)
+        return dts[0] == dts[1] == dout and dout in ("int32", "int64")
     if op == "Identity":
         return dts[0] == dout
+    if dout == "uint64" and op in ("Add", "Sub", "Mul", "BitwiseNot"):
+        return False  # uint64 lives in 32 bits: 0 - 1 or ~0 would wrap at 2^32, silently wrong
+    if op == "BitShift" and dout in ("int64", "uint64") and _direction(node) == "LEFT":
+        return False  # a left shift can carry past bit 31 of the 32-bit storage
     if op in INT_ARITH and dout in SIGNED + UNSIGNED:
         return all(d == dout for d in dts)
     if op in ("Max", "Min", "Mod", "Neg", "Abs", *BITWISE, "BitwiseNot") and dout in SIGNED + UNSIGNED:
@@ -173,9 +254,8 @@ def _typed_ok(node: Node, graph: Graph, ins: list[str], out: str) -> bool:
             return False
         return all(d == dout for d in dts)
     if op == "BitShift":
-        return _direction(node) in ("LEFT", "RIGHT") and dout in UNSIGNED and all(d == dout for d in dts) and len(ins) == 2
-    if op == "Mod" and int(node.attrs.get("fmod", 0)) != 1:
-        return False
+        return (_direction(node) in ("LEFT", "RIGHT") and dout in UNSIGNED + SIGNED and all(d == dout for d in dts)
+                and len(ins) == 2)
     return all(d == "float32" for d in dts + [dout])
 
 
@@ -204,7 +284,7 @@ def is_elementwise(node: Node, graph: Graph) -> bool:
             t = graph.values.get(node.inputs[2])
             if t is None or t.const is None or bool(np.asarray(t.const).ravel()[0]):
                 return False
-    if op == "Gelu" and node.attrs.get("approximate", "none") not in ("none", b"none"):
+    if op == "Gelu" and _approx(node.attrs) not in ("none", "tanh"):
         return False
     out = tuple(graph.values[outs[0]].shape)
     for i in ins:  # inputs must broadcast to the output (unidirectionally)
@@ -216,7 +296,7 @@ def is_elementwise(node: Node, graph: Graph) -> bool:
 
 def _is_scalar_const(graph: Graph, name: str) -> bool:
     v = graph.values.get(name)
-    return v is not None and v.const is not None and v.dtype in GPU_DTYPES and v.numel() == 1
+    return v is not None and v.const is not None and v.dtype in COPY_DTYPES and v.numel() == 1
 
 
 def _scalar_const(graph: Graph, name: str) -> Optional[str]:
@@ -228,16 +308,37 @@ def _scalar_const(graph: Graph, name: str) -> Optional[str]:
 
 
 def _cast_expr(src: str, dst: str, a: str) -> str:
-    """ONNX Cast between float32, int32, int64 (i32 on the GPU) and bool, like the js kernel."""
-    s = "f32" if src == "float32" else "bool" if src == "bool" else "i32"
-    d = "f32" if dst == "float32" else "bool" if dst == "bool" else "i32"
+    """ONNX Cast between float32, bool and the integer dtypes, like the js kernel: float -> integer truncates
+    toward zero and wraps at the target width (NaN/Inf -> 0), integer -> integer wraps, -> bool is != 0."""
+    s = compute_type(src)
+    if dst in FLOAT_DTYPES:
+        return a if s == "f32" else f"select(0.0f, 1.0f, {a})" if s == "bool" else f"f32({a})"
+    if dst == "bool":
+        if s == "f32":
+            return f"((bitcast<u32>({a}) & 0x7fffffffu) != 0u)"  # NaN -> true, -0 -> false
+        return a if s == "bool" else f"({a} != 0{s[0]})"
+    d = compute_type(dst)
+    if s == "bool":
+        return f"select(0{d[0]}, 1{d[0]}, {a})"
+    if s == "f32":
+        v = f"f2i_({a})"
+    elif s == d:
+        v = a
+    else:
+        v = f"bitcast<{d}>({a})"
+    if d == "i32":
+        return _wrap(v if s != "u32" else f"bitcast<i32>({a})", dst)
+    return _wrap(v if s != "f32" else f"bitcast<u32>({v})", dst)
+
+
+def _bitcast_expr(src: str, dst: str, a: str) -> str:
+    """BitCast within one width: 32-bit types reinterpret; 8/16-bit ones (held widened) re-extend."""
+    s, d = compute_type(src), compute_type(dst)
+    if s == "bool":
+        return f"select(0{d[0]}, 1{d[0]}, {a})"
     if s == d:
         return a
-    if d == "bool":
-        return f"((bitcast<u32>({a}) & 0x7fffffffu) != 0u)" if s == "f32" else f"({a} != 0i)"  # NaN -> true, -0 -> false
-    if s == "bool":
-        return f"select(0.0f, 1.0f, {a})" if d == "f32" else f"select(0i, 1i, {a})"
-    return f"f2i_({a})" if d == "i32" else f"f32({a})"
+    return _wrap(f"bitcast<{d}>({a})", dst)
 
 
 def _wrap(e: str, dtype: str) -> str:
@@ -276,7 +377,14 @@ def _expr(n: Node, args: list[str], graph: Graph) -> str:
         return f"select({args[2]}, {args[1]}, {args[0]})"
     if op == "Cast":
         return _cast_expr(_dtype(graph, n.inputs[0]), _dtype(graph, n.outputs[0]), args[0])
-    dout = _dtype(graph, n.outputs[0])
+    if op == "BitCast":
+        return _bitcast_expr(_dtype(graph, n.inputs[0]), _dtype(graph, n.outputs[0]), args[0])
+    if op == "Pow":
+        if _kind(_dtype(graph, n.inputs[0])) == "float32":
+            b = args[1] if _kind(_dtype(graph, n.inputs[1])) == "float32" else f"f32({args[1]})"
+            return activation_expr(n.attrs, f"powf({args[0]}, {b})")
+        return f"ipow_({args[0]}, {args[1]})"
+    dout = _kind(_dtype(graph, n.outputs[0]))
     mask = (lambda e: f"({e} & {UMASK[dout]})") if dout in UMASK else (lambda e: e)
     if op in INT_ARITH and dout in SIGNED + UNSIGNED:
         if op == "Div":
@@ -286,7 +394,8 @@ def _expr(n: Node, args: list[str], graph: Graph) -> str:
         return _wrap(e, dout)
     if op == "Mod":
         if dout == "float32":
-            return f"({args[0]} % {args[1]})"   # fmod=1: x - y·trunc(x / y), the sign of x
+            fmod = int(n.attrs.get("fmod", 0)) == 1
+            return f"{'fmodf_' if fmod else 'pymodf_'}({args[0]}, {args[1]})"
         if int(n.attrs.get("fmod", 0)) == 1:
             return f"{'itmod_' if dout in SIGNED else 'umod_'}({args[0]}, {args[1]})"
         return f"{'imod_' if dout in SIGNED else 'umod_'}({args[0]}, {args[1]})"
@@ -296,6 +405,13 @@ def _expr(n: Node, args: list[str], graph: Graph) -> str:
         return mask(f"(~{args[0]})")
     if op == "BitShift":
         left = _direction(n) == "LEFT"
+        if dout in SIGNED:
+            # a shift amount < 0 or >= the width gives 0 (left) or the sign fill (right); a right shift
+            # by 31 or more (within i32) is the sign fill too, so the amount is clamped there
+            a, b = args
+            if left:
+                return f"select(0i, {_wrap(f'({a} << (u32({b}) & 31u))', dout)}, {b} >= 0i && {b} < 32i)"
+            return f"select({a} >> min(u32({b}), 31u), select(0i, -1i, {a} < 0i), {b} < 0i)"
         return mask(f"shl_({args[0]}, {args[1]})") if left else f"shr_({args[0]}, {args[1]})"
     if op in ("Neg", "Abs") and dout in SIGNED:
         return _wrap(f"(-{args[0]})" if op == "Neg" else f"abs({args[0]})", dout)
@@ -366,6 +482,9 @@ class ElementwiseEmitter(Emitter):
                 lo, hi = _clip_bounds(n, graph)  # type: ignore[misc]
                 args = [args[0], f32lit(lo), f32lit(hi)]
             e = _expr(n, args, graph)
+            dt = _dtype(graph, n.outputs[0])
+            if dt in ROUNDING:  # each op's result at its dtype's precision (fused chains included)
+                e = f"{ROUNDING[dt]}({e})"
             exprs.append(e)
             lines.append(f"let t{k} = {e};")
             names[n.outputs[0]] = f"t{k}"

@@ -114,3 +114,40 @@ class GatherNDEmitter(Emitter):
             lines.append(f"off = off + k{j} * {u(stride)};")
         lines.append(f"{st}(i, {lx}(off));")
         return [linear_kernel(kb, tuples * inner, "\n".join(lines), wg=256)]
+
+
+class GatherElementsEmitter(Emitter):
+    """GatherElements: y[..., j, ...] = x[..., idx[..., j, ...], ...] along ``axis``; one invocation per output
+    (the output has the index tensor's shape). Indices wrap and are clamped like Gather's."""
+
+    ops = ("GatherElements",)
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        if len(node.inputs) < 2 or not all(node.inputs[:2]) or len(node.outputs) != 1:
+            return False
+        if not gpu_static(graph, node.inputs[:1] + node.outputs) or not gpu_static(graph, node.inputs[1:2], INDEX_DTYPES):
+            return False
+        x, idx = graph.values[node.inputs[0]].shape, graph.values[node.inputs[1]].shape
+        if graph.values[node.inputs[0]].dtype != graph.values[node.outputs[0]].dtype:
+            return False
+        if len(x) == 0 or len(idx) != len(x) or tuple(graph.values[node.outputs[0]].shape) != tuple(idx):
+            return False
+        axis = int(node.attrs.get("axis", 0))
+        if not -len(x) <= axis < len(x):
+            return False
+        axis %= len(x)
+        if any(i > d for a, (i, d) in enumerate(zip(idx, x)) if a != axis) or x[axis] == 0:
+            return False
+        return _const_indices_ok(graph, node.inputs[1], [x[axis]])
+
+    def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
+        x, idx = ctx.shape(node.inputs[0]), ctx.shape(node.inputs[1])
+        axis = int(node.attrs.get("axis", 0)) % len(x)
+        xs = [math.prod(x[d + 1:]) for d in range(len(x))]
+        kb = KernelBuilder(ctx)
+        lx, li, st = kb.load("x", node.inputs[0]), kb.load("idx", node.inputs[1]), kb.store("y", node.outputs[0])
+        lines = decompose("i", list(idx))
+        lines += _pick("sel", f"{li}(i)", x[axis])
+        terms = [("sel" if d == axis else f"c{d}") + (f" * {u(xs[d])}" if xs[d] != 1 else "") for d in range(len(x))]
+        lines.append(f"{st}(i, {lx}({' + '.join(terms)}));")
+        return [linear_kernel(kb, math.prod(idx), "\n".join(lines), wg=256)]

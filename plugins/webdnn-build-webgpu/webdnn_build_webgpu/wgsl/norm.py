@@ -43,7 +43,9 @@ class BatchNormEmitter(Emitter):
 
 
 def _normalize_rows(ctx: KernelContext, x: str, y: str, rows: int, cols: int, eps: float,
-                    scale_expr: str, bias_expr: str, kb: KernelBuilder, lx: str, st: str) -> Dispatch:
+                    scale_expr: str, bias_expr: str, kb: KernelBuilder, lx: str, st: str, stats: str = "") -> Dispatch:
+    """A workgroup per row: mean, variance (two passes), then the affine normalized values; ``stats`` (WGSL
+    statements using ``mean`` and ``rstd``) run once per row (LayerNormalization's Mean / InvStdDev)."""
     kb.override("WG_X", 64)
     kb.decls.append("var<workgroup> red: array<f32, WG_X>;")
     kb.decls.append(reduce_fn("wg_sum", "{a} + {b}"))
@@ -56,6 +58,7 @@ def _normalize_rows(ctx: KernelContext, x: str, y: str, rows: int, cols: int, ep
   var acc2 = 0.0f;
   for (var j = li; j < {u(cols)}; j = j + WG_X) {{ let d = {lx}(base + j) - mean; acc2 = acc2 + d * d; }}
   let rstd = inverseSqrt(wg_sum(li, acc2) / {f32lit(cols)} + {f32lit(eps)});
+  if (li == 0u) {{ {stats} }}
   for (var j = li; j < {u(cols)}; j = j + WG_X) {{
     let v = ({lx}(base + j) - mean) * rstd;
     {st}(base + j, v * {scale_expr} + {bias_expr});
@@ -69,9 +72,14 @@ class LayerNormEmitter(Emitter):
     ops = ("LayerNormalization",)
 
     def supports(self, node: Node, graph: Graph) -> bool:
-        if any(o for o in node.outputs[1:]) or node.attrs.get("stash_type", 1) != 1:
+        """Y, and the optional Mean / InvStdDev (float32 with stash_type 1), over any axis."""
+        if node.attrs.get("stash_type", 1) != 1 or len(node.outputs) > 3 or not node.inputs or not node.outputs[0]:
             return False
-        return float32_static(graph, node.inputs + node.outputs[:1])
+        shape = graph.values[node.inputs[0]].shape if node.inputs[0] in graph.values else None
+        axis = int(node.attrs.get("axis", -1))
+        if not shape or not -len(shape) <= axis < len(shape):
+            return False
+        return float32_static(graph, node.inputs + node.outputs)
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
         shape = ctx.shape(node.inputs[0])
@@ -100,8 +108,13 @@ class LayerNormEmitter(Emitter):
 
         scale = param("scale", node.inputs[1], "1.0f")
         bias = param("bias", node.inputs[2] if len(node.inputs) > 2 else "", "0.0f")
+        stats = []  # Mean and InvStdDev: [..., 1, ...] shapes, one element per row
+        if len(node.outputs) > 1 and node.outputs[1]:
+            stats.append(f"{kb.store('mean', node.outputs[1])}(row, mean);")
+        if len(node.outputs) > 2 and node.outputs[2]:
+            stats.append(f"{kb.store('rstd', node.outputs[2])}(row, rstd);")
         return [_normalize_rows(ctx, node.inputs[0], node.outputs[0], rows, cols, node.attrs.get("epsilon", 1e-5),
-                                scale, bias, kb, lx, st)]
+                                scale, bias, kb, lx, st, " ".join(stats))]
 
 
 class InstanceNormEmitter(Emitter):
@@ -147,3 +160,46 @@ let d = pow({f32lit(a.get('bias', 1.0))} + {f32lit(a.get('alpha', 1e-4) / size)}
 {st}(i, {lx}(i) / d);
 """
         return [linear_kernel(kb, math.prod(x), body)]
+
+
+class LpNormEmitter(Emitter):
+    """LpNormalization (p = 1 or 2) along any axis: a workgroup per lane sums |x| or x², then y = x / norm
+    (0 where the norm is 0, like the js kernel)."""
+
+    ops = ("LpNormalization",)
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        if len(node.outputs) != 1 or not float32_static(graph, node.inputs[:1] + node.outputs):
+            return False
+        shape = graph.values[node.inputs[0]].shape
+        axis = int(node.attrs.get("axis", -1))
+        return int(node.attrs.get("p", 2)) in (1, 2) and len(shape) >= 1 and -len(shape) <= axis < len(shape) \
+            and all(d > 0 for d in shape)
+
+    def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
+        shape = ctx.shape(node.inputs[0])
+        axis = int(node.attrs.get("axis", -1)) % len(shape)
+        n, inner = shape[axis], math.prod(shape[axis + 1:])
+        rows = math.prod(shape) // n
+        p = int(node.attrs.get("p", 2))
+        kb = KernelBuilder(ctx)
+        lx, st = kb.load("x", node.inputs[0]), kb.store("y", node.outputs[0])
+        kb.override("WG_X", 64)
+        kb.decls.append("var<workgroup> red: array<f32, WG_X>;")
+        kb.decls.append(reduce_fn("wg_sum", "{a} + {b}"))
+        term = "abs(v)" if p == 1 else "v * v"
+        norm = "s" if p == 1 else "sqrt(s)"
+        body = ROW_HEADER + f"""
+  if (row >= {u(rows)}) {{ return; }}
+  let base = (row / {u(inner)}) * {u(n * inner)} + row % {u(inner)};
+  var acc = 0.0f;
+  for (var j = li; j < {u(n)}; j = j + WG_X) {{ let v = {lx}(base + j * {u(inner)}); acc = acc + {term}; }}
+  let s = wg_sum(li, acc);
+  let norm = {norm};
+  for (var j = li; j < {u(n)}; j = j + WG_X) {{
+    let o = base + j * {u(inner)};
+    {st}(o, select({lx}(o) / norm, 0.0f, norm == 0.0f));
+  }}
+}}
+"""
+        return [kb.dispatch(body, workgroups=row_workgroups(rows))]

@@ -1,67 +1,174 @@
-"""MaxPool / AveragePool (1-D, 2-D; one invocation per output) and the global pools (a workgroup per channel)."""
+"""MaxPool (with Indices) / AveragePool / LpPool (1-D to 3-D; one invocation per output) and the global pools (a
+workgroup per channel)."""
 
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 from webdnn_build.ir import Graph, Node
 
-from .base import (ROW_HEADER, Dispatch, Emitter, KernelBuilder, KernelContext, f32lit, float32_static, linear_kernel,
-                   reduce_fn, row_workgroups, u)
-from .conv import spatial_params
+from .base import (ROW_HEADER, Dispatch, Emitter, KernelBuilder, KernelContext, f32lit, float32_static, gpu_static,
+                   linear_kernel, reduce_fn, row_workgroups, u)
+
+
+def pool_geometry(node: Node, x: tuple[int, ...]) -> Optional[tuple[list[int], list[int], list[int], list[int],
+                                                                    list[int], list[int]]]:
+    """(out, begin, end, kernel, strides, dilations) per spatial axis, as the js kernels' windowGeometry
+    (auto_pad, ceil_mode); None for attributes the kernels reject."""
+    rank = len(x) - 2
+    a = node.attrs
+    kernel = [int(k) for k in a.get("kernel_shape", [])]
+    if len(kernel) != rank or any(k < 1 for k in kernel):
+        return None
+    strides = [int(v) for v in a.get("strides", [1] * rank)]
+    dil = [int(v) for v in a.get("dilations", [1] * rank)]
+    pads = [int(v) for v in a.get("pads", [0] * (2 * rank))]
+    auto = a.get("auto_pad", "NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else auto
+    if len(strides) != rank or len(dil) != rank or len(pads) != 2 * rank or min(strides + dil) < 1:
+        return None
+    ceil = bool(a.get("ceil_mode", 0))
+    out, begin, end = [], [], []
+    for i in range(rank):
+        ek = (kernel[i] - 1) * dil[i] + 1
+        n, s = x[i + 2], strides[i]
+        if auto == "NOTSET":
+            b, e = pads[i], pads[i + rank]
+            span = n + b + e - ek
+            if ceil:
+                o = -(-span // s) + 1
+                if (o - 1) * s >= n + b:
+                    o -= 1
+            else:
+                o = span // s + 1
+        elif auto == "VALID":
+            b = e = 0
+            o = (-(-(n - ek) // s) if ceil else (n - ek) // s) + 1
+        elif auto in ("SAME_UPPER", "SAME_LOWER"):
+            o = -(-n // s)
+            total = max(0, (o - 1) * s + ek - n)
+            small = total // 2
+            b = small if auto == "SAME_UPPER" else total - small
+            e = total - b
+        else:
+            return None
+        out.append(max(o, 0))
+        begin.append(b)
+        end.append(e)
+    return out, begin, end, kernel, strides, dil
+
+
+MAX_DTYPES = ("float32", "int32", "uint8")
 
 
 class PoolEmitter(Emitter):
-    ops = ("MaxPool", "AveragePool")
+    """MaxPool (with its Indices output, storage_order 0 or 1), AveragePool and LpPool over 1 to 3 spatial
+    dims: one invocation per output, the window walked as the js kernels do (window geometry, the first valid
+    element wins MaxPool ties, AveragePool divides by the valid count or the count inside the explicit pads)."""
+
+    ops = ("MaxPool", "AveragePool", "LpPool")
 
     def supports(self, node: Node, graph: Graph) -> bool:
-        if len([o for o in node.outputs if o]) != 1 or not node.outputs[0]:
+        outs = node.outputs
+        if not outs or not outs[0] or len(outs) > (2 if node.op_type == "MaxPool" else 1):
             return False
-        if not float32_static(graph, node.inputs[:1] + node.outputs[:1]) or node.attrs.get("storage_order", 0):
+        if node.op_type == "MaxPool":
+            if not gpu_static(graph, node.inputs[:1] + outs[:1], MAX_DTYPES):
+                return False
+            if graph.values[node.inputs[0]].dtype != graph.values[outs[0]].dtype:
+                return False
+            if len(outs) > 1 and outs[1] and not gpu_static(graph, outs[1:2], ("int64",)):
+                return False
+        elif not float32_static(graph, node.inputs[:1] + outs[:1]):
             return False
-        return len(graph.values[node.inputs[0]].shape) in (3, 4)
+        # p = 1: the js kernel sums x (not |x|); kept on the CPU rather than copying or contradicting it
+        if node.op_type == "LpPool" and not 2 <= int(node.attrs.get("p", 2)) <= 8:
+            return False
+        x = tuple(graph.values[node.inputs[0]].shape)
+        if not 3 <= len(x) <= 5 or math.prod(x) >= 1 << 31:
+            return False
+        geo = pool_geometry(node, x)
+        if geo is None or tuple(graph.values[outs[0]].shape) != (x[0], x[1], *geo[0]):
+            return False
+        return all(tuple(graph.values[o].shape) == tuple(graph.values[outs[0]].shape) for o in outs if o)
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
-        x, y = ctx.shape(node.inputs[0]), ctx.shape(node.outputs[0])
-        h, w, oh, ow, (kh, kw), (sh, sw), (dh, dw), (pt, pl, pb, pr) = spatial_params(node, x, tuple(node.attrs["kernel_shape"]), y)
+        x = ctx.shape(node.inputs[0])
+        out, begin, end, kernel, strides, dil = pool_geometry(node, x)  # type: ignore[misc]
+        sp = list(x[2:])
+        rank = len(sp)
+        S, P = math.prod(sp), math.prod(out)
+        sst = [math.prod(sp[a + 1:]) for a in range(rank)]
+        op = node.op_type
         kb = KernelBuilder(ctx)
         lx, st = kb.load("x", node.inputs[0]), kb.store("y", node.outputs[0])
-        is_max = node.op_type == "MaxPool"
-        include_pad = bool(node.attrs.get("count_include_pad", 0))
-        head = f"""
-let ox = i % {u(ow)};
-let oy = (i / {u(ow)}) % {u(oh)};
-let base = (i / {u(oh * ow)}) * {u(h * w)};
-let y0 = i32(oy * {u(sh)}) - {pt}i;
-let x0 = i32(ox * {u(sw)}) - {pl}i;
-var acc = {f32lit(-math.inf) if is_max else '0.0f'};
-var cnt = 0u;
-for (var ky = 0i; ky < {kh}i; ky = ky + 1i) {{
-  let iy = y0 + ky * {dh}i;
-  if (iy < 0i || iy >= {h}i) {{ continue; }}
-  for (var kx = 0i; kx < {kw}i; kx = kx + 1i) {{
-    let ix = x0 + kx * {dw}i;
-    if (ix < 0i || ix >= {w}i) {{ continue; }}
-    let v = {lx}(base + u32(iy * {w}i + ix));
-    {'acc = max(acc, v);' if is_max else 'acc = acc + v;'}
-    cnt = cnt + 1u;
-  }}
-}}
-"""
-        if is_max:
-            tail = f"{st}(i, acc);"
-        elif include_pad:
-            # the window clipped to the padded input (ceil_mode's overhang does not count)
-            tail = f"""
-let ye = min(y0 + {(kh - 1) * dh + 1}i, {h + pb}i);
-let xe = min(x0 + {(kw - 1) * dw + 1}i, {w + pr}i);
-let ny = (ye - y0 + {dh - 1}i) / {dh}i;
-let nx = (xe - x0 + {dw - 1}i) / {dw}i;
-{st}(i, acc / f32(ny * nx));
-"""
+        dtype = ctx.graph.values[node.inputs[0]].dtype
+        lines = [f"let plane = i / {u(P)};", f"var rem = i % {u(P)};"]
+        for a in range(rank - 1, -1, -1):
+            lines.append(f"let o{a} = i32(rem % {u(out[a])}); rem = rem / {u(out[a])};")
+        lines.append(f"let xoff = plane * {u(S)};")
+        if op == "MaxPool":
+            t = {"float32": "f32", "uint8": "u32"}.get(dtype, "i32")
+            zero = {"f32": "f32_bits(0xff800000u)", "u32": "0u", "i32": "0i"}[t]
+            lines += [f"var best = {zero};", "var arg = -1i;"]
         else:
-            tail = f"{st}(i, select(acc / f32(cnt), 0.0f, cnt == 0u));"
-        return [linear_kernel(kb, math.prod(y), head + tail)]
+            lines += ["var s = 0.0f;", "var n = 0u;"]
+        inner = []
+        depth = 0
+        for a in range(rank):
+            pad = "  " * depth
+            inner += [f"{pad}for (var k{a} = 0i; k{a} < {kernel[a]}i; k{a} = k{a} + 1i) {{",
+                      f"{pad}  let c{a} = o{a} * {strides[a]}i - {begin[a]}i + k{a} * {dil[a]}i;",
+                      f"{pad}  if (c{a} < 0i || c{a} >= {sp[a]}i) {{ continue; }}"]
+            depth += 1
+        pad = "  " * depth
+        src = " + ".join(f"c{a} * {sst[a]}i" if sst[a] != 1 else f"c{a}" for a in range(rank))
+        inner.append(f"{pad}let src = {src};")
+        inner.append(f"{pad}let v = {lx}(xoff + u32(src));")
+        if op == "MaxPool":
+            inner.append(f"{pad}if (arg < 0i || v > best) {{ best = v; arg = src; }}")
+        elif op == "AveragePool":
+            inner.append(f"{pad}s = s + v; n = n + 1u;")
+        else:
+            p = int(node.attrs.get("p", 2))
+            term = " * ".join(["av"] * p)
+            inner.append(f"{pad}let av = abs(v);")
+            inner.append(f"{pad}s = s + {term}; n = n + 1u;")
+        for a in range(rank - 1, -1, -1):
+            inner.append("  " * a + "}")
+        lines += [ln for ln in inner if ln.strip()]
+        if op == "MaxPool":
+            lines.append(f"{st}(i, best);")
+            if len(node.outputs) > 1 and node.outputs[1]:
+                si = kb.store("ind", node.outputs[1])
+                if int(node.attrs.get("storage_order", 0)) == 1:  # column-major spatial offset
+                    cm, mul = [], 1
+                    for a in range(rank):
+                        cm.append(f"((arg / {sst[a]}i) % {sp[a]}i) * {mul}i")
+                        mul *= sp[a]
+                    idx = " + ".join(cm)
+                else:
+                    idx = "arg"
+                lines.append(f"if (arg >= 0i) {{ {si}(i, i32(xoff) + {idx}); }} else {{ {si}(i, 0i); }}")
+        elif op == "AveragePool":
+            if int(node.attrs.get("count_include_pad", 0)):
+                lines.append("var cnt = 1u;")
+                for a in range(rank):
+                    lines += [f"var m{a} = 0u;",
+                              f"for (var k = 0i; k < {kernel[a]}i; k = k + 1i) {{",
+                              f"  let c = o{a} * {strides[a]}i - {begin[a]}i + k * {dil[a]}i;",
+                              f"  if (c >= {-begin[a]}i && c < {sp[a] + end[a]}i) {{ m{a} = m{a} + 1u; }}",
+                              "}",
+                              f"cnt = cnt * m{a};"]
+                lines.append(f"{st}(i, s / f32(cnt));")
+            else:
+                lines.append(f"{st}(i, s / f32(n));")
+        else:
+            p = int(node.attrs.get("p", 2))
+            fin = "sqrt(s)" if p == 2 else f"pow(s, {f32lit(1.0 / p)})"
+            lines.append(f"{st}(i, {fin});")
+        return [linear_kernel(kb, x[0] * x[1] * P, "\n".join(lines))]
 
 
 class GlobalPoolEmitter(Emitter):
