@@ -12,7 +12,10 @@ const runner = await load(dir, { backends: ['wasm'], threads: Number(threadsArg)
 const feeds = {};
 for (const input of runner.inputs) {
   const n = input.shape.reduce((a, b) => a * b, 1);
-  feeds[input.name] = Float32Array.from({ length: n }, (_, i) => Math.sin(i));
+  // token ids and masks: small non-negative integers (1 = keep); floats: a smooth signal
+  if (input.dtype === 'int64') feeds[input.name] = BigInt64Array.from({ length: n }, (_, i) => BigInt(1 + (i % 7)));
+  else if (input.dtype === 'int32') feeds[input.name] = Int32Array.from({ length: n }, (_, i) => 1 + (i % 7));
+  else feeds[input.name] = Float32Array.from({ length: n }, (_, i) => Math.sin(i));
 }
 const warmUntil = performance.now() + 1000; // V8 tiers up late: warm up by time
 while (performance.now() < warmUntil) await runner.run(feeds);

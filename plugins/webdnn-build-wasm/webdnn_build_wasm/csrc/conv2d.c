@@ -371,6 +371,7 @@ void wdn_conv2d_f32(const wdn_conv2d_params* p, int tid, int nth) {
       im2col_ctx ic;
       wdn_gemm_core_t core;
       core.m = cout_g; core.n = N; core.k = K;
+      core.packed_b = 0; core.packed_npad = 0;
       core.a = p->weight + (size_t)g * cout_g * K;
       core.a_rs = K; core.a_cs = 1;
       if (pointwise) {

@@ -314,7 +314,9 @@ void wdn_gemm_core(const wdn_gemm_core_t* g, int m0, int m1, int n0, int n1, flo
     for (int pc = 0; pc < K; pc += WDN_GEMM_KC) {
       int kc = wdn_mini(WDN_GEMM_KC, K - pc);
       int first = pc == 0, last = pc + kc == K;
-      g->pack_b(g->pack_ctx, pc, kc, jc, nc, bp);
+      const float* bb = bp;  /* this K block's panels for columns [jc, jc + nc) */
+      if (g->packed_b) bb = g->packed_b + (size_t)pc * g->packed_npad + (size_t)(jc / 8) * kc * 8;
+      else g->pack_b(g->pack_ctx, pc, kc, jc, nc, bp);
       for (int ic = m0; ic < m1; ic += WDN_GEMM_MC) {
         int mcur = wdn_mini(WDN_GEMM_MC, m1 - ic);
         int n5 = panels5(mcur), r5 = 5 * n5;
@@ -325,7 +327,7 @@ void wdn_gemm_core(const wdn_gemm_core_t* g, int m0, int m1, int n0, int n1, flo
           ir += MR;
         }
         for (int jr = 0; jr < nc; jr += 8) {
-          const float* bpan = bp + (size_t)(jr / 8) * kc * 8;
+          const float* bpan = bb + (size_t)(jr / 8) * kc * 8;
           int nr = wdn_mini(8, nc - jr);
           for (int ir = 0; ir < mcur;) {
             int MR = ir < r5 ? 5 : 4;
@@ -473,7 +475,22 @@ void wdn_gemm_f32(const wdn_gemm_params* p, int tid, int nth) {
   g.alpha = p->alpha; g.beta = p->beta;
   g.residual = p->residual; g.y = p->y; g.ldy = p->n;
   g.act = p->act;
+  g.packed_b = p->packed_b; g.packed_npad = (p->n + 7) & ~7;
   int m0, m1, n0, n1;
   wdn_gemm_split(p->m, p->n, tid, nth, &m0, &m1, &n0, &n1);
   wdn_gemm_core(&g, m0, m1, n0, n1, wdn_scratch_f32(p->scratch, p->scratch_stride, tid), WDN_GEMM_NC);
+}
+
+/* B (stored [K, N], or [N, K] with trans_b) packed once into the layout wdn_gemm_core reads: for each K
+ * block of WDN_GEMM_KC rows, ceil(n/8) panels of kc x 8 floats (columns past n zero). */
+void wdn_gemm_prepack_b(const float* b, int k, int n, int trans_b, float* dst) {
+  packb_ctx pc;
+  pc.b = b;
+  pc.ld = trans_b ? k : n;
+  int npad = (n + 7) & ~7;
+  for (int k0 = 0; k0 < k; k0 += WDN_GEMM_KC) {
+    int kc = wdn_mini(WDN_GEMM_KC, k - k0);
+    if (trans_b) pack_b_nk(&pc, k0, kc, 0, n, dst + (size_t)k0 * npad);
+    else wdn__pack_b_kn(&pc, k0, kc, 0, n, dst + (size_t)k0 * npad);
+  }
 }

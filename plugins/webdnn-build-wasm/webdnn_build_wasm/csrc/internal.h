@@ -161,6 +161,9 @@ typedef struct {
   const float* bias; int bias_kind; float alpha, beta;
   const float* residual; float* y; int ldy;
   wdn_act act;
+  /* NULL, or all of B packed once (wdn_gemm_prepack_b): then pack_b is not called and the panels are
+   * read in place; packed_npad = n rounded up to 8 */
+  const float* packed_b; int packed_npad;
 } wdn_gemm_core_t;
 void wdn_gemm_core(const wdn_gemm_core_t* g, int m0, int m1, int n0, int n1, float* bscratch, int nc_max);
 /* the split rule used by gemm and conv: along M (units of 4 rows) or N (units of 8 columns) */

@@ -62,8 +62,12 @@ typedef struct {
   uint8_t* scratch;
   int scratch_stride;
   wdn_act act;
+  const float* packed_b;  /* NULL, or B packed by wdn_gemm_prepack_b (a constant B, packed at wdn_prepare) */
 } wdn_gemm_params;
 void wdn_gemm_f32(const wdn_gemm_params* p, int tid, int nth);
+/* Pack a constant B once (generated wdn_prepare) into WDN_GEMM_PREPACKED_FLOATS(k, n) floats, 16-byte aligned. */
+void wdn_gemm_prepack_b(const float* b, int k, int n, int trans_b, float* dst);
+#define WDN_GEMM_PREPACKED_FLOATS(k, n) ((k) * (((n) + 7) / 8 * 8))
 /* Aliasing: y must not overlap a, b, bias or residual (partial sums over K blocks are kept in y).
  * Blocking (gemm.c): K blocks of WDN_GEMM_KC; per thread the scratch holds the packed B block
  * (<= WDN_GEMM_KC x WDN_GEMM_NC floats) and the packed A block (<= WDN_GEMM_MC x WDN_GEMM_KC floats). */

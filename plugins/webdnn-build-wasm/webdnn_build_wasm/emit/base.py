@@ -77,6 +77,12 @@ class EmitContext:
     scratch: list[str] = field(default_factory=list)
     #: index of the op being emitted among the model's wasm ops (plan order), for run-time errors
     op_index: int = 0
+    #: statements run once after the weights are loaded (wdn_prepare): packing constant operands
+    prepare: list[str] = field(default_factory=list)
+    #: name -> C identifier of what ``prepare`` already made (one packed copy per constant)
+    prepared: dict[str, str] = field(default_factory=dict)
+    #: bytes of static buffers ``prepare`` fills, against PREPACK_BUDGET
+    prepared_bytes: int = 0
 
     def shape(self, name: str) -> tuple[int, ...]:
         return tuple(self.graph.values[name].shape)  # type: ignore[arg-type]

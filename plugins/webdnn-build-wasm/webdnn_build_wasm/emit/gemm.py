@@ -9,8 +9,35 @@ from webdnn_build.ir import Graph, Node
 from .base import EmitContext, Emitter, act_struct, all_float32_static, cfloat, struct_init, supported_activation
 
 
-def _gemm_call(ctx: EmitContext, fields: dict) -> str:
+#: a constant B is packed once at load (wdn_prepare) when M is at most this: the run-time packing of B
+#: costs K·N copies per call against M·K·N multiply-adds, a third of the GEMM at the 16-token M of a
+#: sentence encoder and nothing at M in the hundreds (conv nets, long sequences)
+PREPACK_MAX_M = 64
+#: packed copies take wasm memory next to the weights: at most this much per model
+PREPACK_BUDGET = 64 << 20
+
+
+def _packed_b(ctx: EmitContext, b: str, k: int, n: int, trans_b: int) -> str:
+    """A static buffer holding the constant ``b`` packed for wdn_gemm_core, filled at wdn_prepare; "0" when
+    the budget is spent."""
+    key = f"{b}/{trans_b}"
+    if key not in ctx.prepared:
+        nbytes = 4 * k * ((n + 7) // 8 * 8)
+        if ctx.prepared_bytes + nbytes > PREPACK_BUDGET:
+            return "0"
+        var = ctx.fresh("packed_b")
+        ctx.decls.append(f"static float {var}[WDN_GEMM_PREPACKED_FLOATS({k}, {n})] __attribute__((aligned(16)));")
+        ctx.prepare.append(f"wdn_gemm_prepack_b({ctx.ptr(b)}, {k}, {n}, {trans_b}, {var});")
+        ctx.prepared[key] = var
+        ctx.prepared_bytes += nbytes
+    return ctx.prepared[key]
+
+
+def _gemm_call(ctx: EmitContext, fields: dict, b_name: str = "") -> str:
+    """``b_name``: the value B comes from, when it is the whole of a constant 2-D value (it may be prepacked)."""
     var = ctx.fresh("gemm")
+    if b_name and ctx.const(b_name) is not None and 2 <= fields["m"] <= PREPACK_MAX_M:
+        fields = {**fields, "packed_b": _packed_b(ctx, b_name, fields["k"], fields["n"], fields.get("trans_b", 0))}
     ctx.scratch.append(f"WDN_GEMM_SCRATCH_BYTES({fields['m']}, {fields['n']}, {fields['k']})")
     base = {"bias": "0", "bias_kind": 0, "alpha": "1.0f", "beta": "1.0f", "residual": "0",
             "scratch": "wdn_scratch", "scratch_stride": "WDN_SCRATCH_STRIDE", "act": "{WDN_ACT_NONE, 0.f, 0.f}",
@@ -47,7 +74,7 @@ class GemmEmitter(Emitter):
             else:  # [m, 1]
                 kind = 1
             fields.update(bias=ctx.ptr(node.inputs[2]), bias_kind=kind)
-        return [_gemm_call(ctx, fields)]
+        return [_gemm_call(ctx, fields, node.inputs[1])]
 
 
 class MatMulEmitter(Emitter):
@@ -68,7 +95,7 @@ class MatMulEmitter(Emitter):
         if len(b_shape) == 2:  # fold A's batch dims into M
             m = math.prod(a_shape[:-1])
             return [_gemm_call(ctx, {**common, "m": m, "a": ctx.ptr(node.inputs[0]), "b": ctx.ptr(node.inputs[1]),
-                                     "y": ctx.ptr(node.outputs[0])})]
+                                     "y": ctx.ptr(node.outputs[0])}, node.inputs[1])]
         m = a_shape[-2]
         calls = []
         for i in range(math.prod(a_shape[:-2])):
