@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# wasm bundles built by the tests split every op over the threads, however small (the product runs small
+# ops and small models on one thread: webdnn_build_wasm/schedule.py), so that the threaded share of every
+# kernel is exercised; tests/wasm/test_schedule.py checks the product's defaults explicitly
+os.environ.setdefault("WEBDNN_WASM_SPLIT_ALL", "1")
 
 
 @pytest.fixture(scope="session")

@@ -227,7 +227,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             inputs[name] = np.load(file)
         except OSError as exc:
             raise ConfigError(f"--input {name}: cannot read {file}: {exc}") from exc
-    opts = BuildOptions(input_shapes=parse_input_shape(args.input_shape or []))
+    opts = BuildOptions(input_shapes=parse_input_shape(args.input_shape or []),
+                        backend_options=parse_backend_options(args.backend_option or []))
     if args.per_node or args.per_node_all:
         return _verify_per_node(args, opts, inputs)
     reports = verify_model(Path(args.model), args.backend, opts, inputs, rtol=args.rtol, atol=args.atol, seed=args.seed,
@@ -325,6 +326,8 @@ def make_parser() -> argparse.ArgumentParser:
     v.add_argument("--atol", type=float, default=1e-5)
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--threads", type=int, help="threads for backends that use them (wasm); default: the runtime's choice")
+    v.add_argument("--backend-option", action="append", metavar="BACKEND.KEY=VALUE",
+                   help="an option of the backend verified, e.g. wasm.thread_min_work=0 (repeatable)")
     v.add_argument("--reference-optimization", choices=REFERENCE_LEVELS, default="all",
                    help="onnxruntime's graph optimization level for the reference (default all, as users run it; "
                         "basic keeps a quantized graph's own arithmetic)")

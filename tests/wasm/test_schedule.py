@@ -47,5 +47,20 @@ def test_mixed_serial_and_split_ops_match_at_two_threads(tmp_path):
              helper.make_node("Sigmoid", ["q"], ["s"]),               # serial, no barrier before it
              helper.make_node("Softmax", ["s"], ["y"], axis=-1)]      # serial
     for threads in (1, 2):
-        verify_on_wasm(tmp_path / f"t{threads}", nodes, {"x": x}, {"y": ("float32", (64, 8))},
-                       inits=[w1, w2, bias], threads=threads)
+        # the product's serial_below (the test suite's WEBDNN_WASM_SPLIT_ALL would split every op), and
+        # thread_min_work=0: split this small model anyway (else it would run on one thread)
+        verify_on_wasm(tmp_path / f"t{threads}", nodes, {"x": x}, {"y": ("float32", (64, 8))}, inits=[w1, w2, bias],
+                       threads=threads, options=(f"wasm.serial_below={SERIAL_BELOW}", "wasm.thread_min_work=0"))
+
+
+def test_small_segments_run_on_one_thread():
+    from webdnn_build_wasm.schedule import runs_alone, threads_function
+    g = Graph(name="g", opsets={"": 17})
+    for name, shape in [("a", (64, 256)), ("w", (256, 128)), ("y", (64, 128))]:
+        g.values[name] = Value(name, "float32", shape)
+    mm = Node("MatMul", ["a", "w"], ["y"], {}, "", "mm")
+    assert runs_alone([mm], g, [False], 2_000_000) is False   # 2.1 M multiply-adds: split
+    assert runs_alone([mm], g, [False], 3_000_000) is True
+    assert runs_alone([mm], g, [True], 1) is True             # nothing to split
+    code = "\n".join(threads_function([0, 2]))
+    assert "case 0:" in code and "case 2:" in code and "case 1:" not in code and "return 1;" in code

@@ -17,9 +17,10 @@ def vi(name: str, dtype, shape) -> onnx.ValueInfoProto:
 
 
 def verify_on_wasm(tmp_path, nodes, feeds: dict, outputs: dict, inits=(), threads: int = 1, opset: int = 17,
-                   all_in_wasm: bool = True) -> dict:
+                   all_in_wasm: bool = True, options: tuple[str, ...] = ()) -> dict:
     """Build ``nodes`` (graph inputs ``feeds``: name -> array; ``outputs``: name -> (dtype, shape)), run
-    ``webdnn-build verify --backend wasm`` and check the match and (``all_in_wasm``) that no op ran in js."""
+    ``webdnn-build verify --backend wasm`` (``options``: ``wasm.KEY=VALUE`` build options) and check the match
+    and (``all_in_wasm``) that no op ran in js."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     model = save_model(nodes, [vi(k, v.dtype, v.shape) for k, v in feeds.items()],
                        [vi(k, dt, shape) for k, (dt, shape) in outputs.items()], tmp_path / "m.onnx",
@@ -28,7 +29,8 @@ def verify_on_wasm(tmp_path, nodes, feeds: dict, outputs: dict, inits=(), thread
     for k, v in feeds.items():
         np.save(tmp_path / f"{k}.npy", v)
         args += ["--input", f"{k}={tmp_path / f'{k}.npy'}"]
-    proc = run_cli("verify", str(model), "--backend", "wasm", "--threads", str(threads), "--json", *args)
+    extra = [a for o in options for a in ("--backend-option", o)]
+    proc = run_cli("verify", str(model), "--backend", "wasm", "--threads", str(threads), "--json", *extra, *args)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     report = json.loads(proc.stdout)
     assert report["ok"] is True, report

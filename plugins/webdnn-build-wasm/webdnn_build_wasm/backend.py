@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ from webdnn_build_js.backend import JsFallbackBackend, _encode_attr
 from . import toolchain
 from .emit import EMITTERS, EmitContext
 from .emit.base import C_TYPES
-from .schedule import SERIAL_BELOW, segment_lines, serial_ops
+from .schedule import SERIAL_BELOW, THREAD_MIN_WORK, runs_alone, segment_lines, serial_ops, threads_function
 from .wasm_binary import memory_import_pages
 
 WEIGHT_ALIGN = 64
@@ -52,6 +53,9 @@ class WasmBackend(JsFallbackBackend):
         BackendOption("serial_below", "int", str(SERIAL_BELOW),
                       "ops with less work (multiply-adds, else elements read and written) run on one thread, "
                       "with no barrier between two of them (0: split every op)"),
+        BackendOption("thread_min_work", "int", str(THREAD_MIN_WORK),
+                      "a segment whose split ops add up to less work runs on the calling thread alone "
+                      "(no dispatch to the workers; 0: always use every thread)"),
     )
 
     def _table(self) -> KernelTable:
@@ -116,10 +120,15 @@ class WasmBackend(JsFallbackBackend):
 
         # wasm.segment_per_op=true: one step per op, so that Runner.profile() times each op
         per_op = option_flag(ctx.options, "segment_per_op", False)
-        serial_below = int(ctx.options.get("serial_below", SERIAL_BELOW))  # checked by BackendOption.check
+        # WEBDNN_WASM_SPLIT_ALL=1 makes both defaults 0 (every op split over every thread): the test suite
+        # sets it so that each kernel's threaded share is exercised on its small models
+        split_all = os.environ.get("WEBDNN_WASM_SPLIT_ALL") == "1"
+        serial_below = int(ctx.options.get("serial_below", 0 if split_all else SERIAL_BELOW))  # checked by BackendOption
+        thread_min_work = int(ctx.options.get("thread_min_work", 0 if split_all else THREAD_MIN_WORK))
         serial = dict(zip(map(id, g.nodes), serial_ops(g.nodes, g, serial_below)))
         bodies: list[list[list[str]]] = []   # per segment, per op: its C statements
         alone: list[list[bool]] = []         # per segment, per op: thread 0 runs it alone
+        seg_nodes: list[list[Node]] = []     # per segment, its ops
         steps: list[dict[str, Any]] = []
         for node, wasm in zip(g.nodes, in_wasm):
             if wasm:
@@ -127,14 +136,18 @@ class WasmBackend(JsFallbackBackend):
                     steps.append({"wasm": len(bodies), "ops": []})
                     bodies.append([])
                     alone.append([])
+                    seg_nodes.append([])
                 body = self._table().emitter_for(node).emit(node, ectx)
                 ectx.op_index += 1  # wasm ops in plan order: the op a run-time error names
                 bodies[-1].append([c_comment(node.describe()), *body])
                 alone[-1].append(serial[id(node)])
+                seg_nodes[-1].append(node)
                 steps[-1]["ops"].append(node.name)
             else:
                 steps.append({"js": node})
         segments = [segment_lines(b, a) for b, a in zip(bodies, alone)]
+        ectx.extra_functions += threads_function(
+            [i for i, (ns, a) in enumerate(zip(seg_nodes, alone)) if runs_alone(ns, g, a, thread_min_work)])
 
         _check_memory(g, plan, weight_size)
         c_source = self._c_source(segments, ectx, plan.size, weight_size, self._table().c_sources)
@@ -241,6 +254,7 @@ class WasmBackend(JsFallbackBackend):
             "",
             '__attribute__((export_name("wdn_arena"))) unsigned char* wdn_arena_addr(void) { return wdn_arena; }',
             '__attribute__((export_name("wdn_weights"))) unsigned char* wdn_weights_addr(void) { return wdn_weights; }',
+            *ectx.extra_functions,
             '__attribute__((export_name("wdn_prepare"))) void wdn_prepare(void) {',
             *[f"  {line}" for line in ectx.prepare],
             "}",

@@ -20,6 +20,13 @@ from webdnn_build.ir import Graph, Node
 #: barrier between two threads costs in V8 in the worst case (measured with bench/bench.py)
 SERIAL_BELOW = 16384
 
+#: default of the ``thread_min_work`` backend option: a segment whose split ops add up to less work runs
+#: on the calling thread alone. Waking the workers for a run costs about as much as 0.3-0.5 ms of
+#: single-threaded work in Node on a 2-core VM (bench/bench.py: CLIP-text, MobileNetV3, ViT, the
+#: Whisper encoder and U-Net were as fast or slower at 2 threads than at 1; BERT at 57 M
+#: multiply-adds gained 25 %)
+THREAD_MIN_WORK = 32_000_000
+
 #: recurrent ops: already split by (direction, batch) sequence, one thread each; never serialized
 _SEQUENTIAL = {"LSTM", "GRU", "RNN"}
 
@@ -67,6 +74,22 @@ def op_work(node: Node, graph: Graph) -> int:
 def serial_ops(nodes: list[Node], graph: Graph, below: int) -> list[bool]:
     """For each op, True when thread 0 alone runs it (work below ``below``; 0 splits every op)."""
     return [node.op_type not in _SEQUENTIAL and op_work(node, graph) < below for node in nodes]
+
+
+def runs_alone(nodes: list[Node], graph: Graph, serial: list[bool], min_work: int) -> bool:
+    """Whether a segment runs on one thread: the ops it would split add up to less than ``min_work``."""
+    return sum(op_work(n, graph) for n, alone in zip(nodes, serial) if not alone) < min_work
+
+
+def threads_function(alone_segments: list[int]) -> list[str]:
+    """``wdn_segment_threads(seg, nth)``: the threads a segment runs on (rt.c asks before dispatching)."""
+    lines = ["int wdn_segment_threads(int seg, int nth) {"]
+    if alone_segments:
+        lines += ["  switch (seg) {", *[f"    case {i}:" for i in alone_segments], "      return 1;",
+                  "    default:", "      return nth;", "  }"]
+    else:
+        lines += ["  (void)seg;", "  return nth;"]
+    return lines + ["}"]
 
 
 def segment_lines(bodies: list[list[str]], serial: list[bool]) -> list[str]:

@@ -6,6 +6,7 @@
  *   wdn_thread_stack_top(tid)   top of worker tid's stack (tid >= 1; the main thread keeps its own)
  *   wdn_worker_loop(tid)        worker: waits for a dispatch, runs its share, never returns
  *   wdn_run_segment_mt(seg,nth) main thread: dispatches seg to workers 1..nth-1, runs share 0,
+ *                               (on the main thread alone when the generated wdn_segment_threads says 1),
  *                               returns when all are done; it only spins (never atomic.wait).
  *   wdn_barrier(nth)            sense-reversing (generation) barrier for the nth threads of a
  *                               segment. Workers spin a while, then atomic.wait; the main thread
@@ -49,6 +50,7 @@ void wdn_barrier(int nth) { (void)nth; }
 #else
 
 extern void wdn_run_segment(int seg, int tid, int nth);
+extern int wdn_segment_threads(int seg, int nth); /* generated: 1 for a segment too small to split */
 
 static unsigned char wdn_stacks[WDN_MAX_THREADS - 1][WDN_THREAD_STACK_BYTES] __attribute__((aligned(16)));
 
@@ -113,6 +115,7 @@ WDN_EXPORT(wdn_worker_loop) void wdn_worker_loop(int tid) {
 }
 
 WDN_EXPORT(wdn_run_segment_mt) void wdn_run_segment_mt(int seg, int nth) {
+  nth = wdn_segment_threads(seg, nth);
   if (nth > WDN_MAX_THREADS) nth = WDN_MAX_THREADS;
   if (nth <= 1) { wdn_run_segment(seg, 0, 1); return; }
   int w = __atomic_load_n(&disp_word, __ATOMIC_RELAXED);

@@ -83,6 +83,8 @@ class EmitContext:
     prepared: dict[str, str] = field(default_factory=dict)
     #: bytes of static buffers ``prepare`` fills, against PREPACK_BUDGET
     prepared_bytes: int = 0
+    #: whole C functions the backend adds after the segments (wdn_segment_threads)
+    extra_functions: list[str] = field(default_factory=list)
 
     def shape(self, name: str) -> tuple[int, ...]:
         return tuple(self.graph.values[name].shape)  # type: ignore[arg-type]
