@@ -151,7 +151,7 @@ def test_build_key_covers_every_output_changing_option(tmp_path):
 
 def test_unknown_backend_option_key_refused_with_valid_keys(tmp_path):
     path = relu_model(tmp_path / "a.onnx")
-    with pytest.raises(ConfigError, match=r"backend 'wasm' has no option 'thread'; valid keys: emit_c, segment_per_op, threads"):
+    with pytest.raises(ConfigError, match=r"backend 'wasm' has no option 'thread'; valid keys: emit_c, segment_per_op, serial_below, thread_min_work, threads"):
         compile_model(path, tmp_path / "out", BuildOptions(backends=["wasm"], backend_options={"wasm": {"thread": "0"}}),
                       log=quiet)
     with pytest.raises(ConfigError, match=r"backend 'js' has no option 'fast'; valid keys: none"):

@@ -50,7 +50,12 @@ void wdn_barrier(int nth) { (void)nth; }
 #else
 
 extern void wdn_run_segment(int seg, int tid, int nth);
-extern int wdn_segment_threads(int seg, int nth); /* generated: 1 for a segment too small to split */
+/* the generated module defines it (1 for a segment too small to split); this weak default keeps every
+ * thread for programs without one (the kernel test drivers) */
+__attribute__((weak)) int wdn_segment_threads(int seg, int nth) {
+  (void)seg;
+  return nth;
+}
 
 static unsigned char wdn_stacks[WDN_MAX_THREADS - 1][WDN_THREAD_STACK_BYTES] __attribute__((aligned(16)));
 
