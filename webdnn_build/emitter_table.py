@@ -112,3 +112,23 @@ def check_fallbacks(backend: str, nodes: list[Node], native: list[bool], js_ops:
             raise UnsupportedOpsError(
                 f"{backend}: {node.describe()} has no js kernel to fall back to, and the {backend} kernel "
                 f"registered for {node.op_type} does not take this node (its dtypes or shapes)")
+
+
+class PluginKernelsMixin:
+    """What a native backend (wasm, webgpu) needs for plugin kernels: its ``KernelTable`` over its own
+    emitters (``builtin_emitters``), ``use_kernels`` for the compiler, and the plugin ops added to the
+    ops it supports. Put it before the backend's base class."""
+
+    builtin_emitters: dict[tuple[str, str], Any] = {}
+
+    def _table(self) -> KernelTable:
+        if not hasattr(self, "_kernels"):
+            self._kernels = KernelTable(self.builtin_emitters)
+        return self._kernels
+
+    def use_kernels(self, kernels: list[Any]) -> None:
+        """The plugin kernels (webdnn_register_kernels) for the next build: emitters and their C source."""
+        self._table().use(kernels)
+
+    def supported_ops(self) -> set[tuple[str, str]]:
+        return super().supported_ops() | self._table().plugin_ops()  # type: ignore[misc]

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from webdnn_build.emitter_table import KernelTable, check_fallbacks
+from webdnn_build.emitter_table import PluginKernelsMixin, check_fallbacks
 from webdnn_build.escape import bundle_json, c_comment
 from webdnn_build.codegen import (FUSED_ATTENTION, const_descriptor, copy_graph, fuse_attention, fuse_residual,
                                   option_flag, value_entry)
@@ -41,10 +41,11 @@ def _check_memory(g: Graph, plan: Any, weight_size: int) -> None:
                 where=g.source or g.name)
 
 
-class WasmBackend(JsFallbackBackend):
+class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
     """Ops without a wasm kernel run on the js kernels inside the same bundle."""
 
     name = "wasm"
+    builtin_emitters = EMITTERS
     #: ``--backend-option wasm.KEY=VALUE`` (docs/wasm-backend.md)
     options = (
         BackendOption("threads", "bool", "true", "also build the threaded module (model-mt.wasm)"),
@@ -57,18 +58,6 @@ class WasmBackend(JsFallbackBackend):
                       "a segment whose split ops add up to less work runs on the calling thread alone "
                       "(no dispatch to the workers; 0: always use every thread)"),
     )
-
-    def _table(self) -> KernelTable:
-        if not hasattr(self, "_kernels"):
-            self._kernels = KernelTable(EMITTERS)
-        return self._kernels
-
-    def use_kernels(self, kernels: list[Any]) -> None:
-        """The plugin kernels (webdnn_register_kernels) for the next build: emitters and their C source."""
-        self._table().use(kernels)
-
-    def supported_ops(self) -> set[tuple[str, str]]:
-        return super().supported_ops() | self._table().plugin_ops()
 
     def runs_natively(self, node: Node, graph: Graph) -> bool:
         """Whether a wasm kernel runs the node (else it is a js step)."""

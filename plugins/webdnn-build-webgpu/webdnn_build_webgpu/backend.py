@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from webdnn_build.emitter_table import KernelTable, check_fallbacks
+from webdnn_build.emitter_table import PluginKernelsMixin, check_fallbacks
 from webdnn_build.escape import bundle_json
 from webdnn_build.errors import ConfigError
 from webdnn_build.ir import Graph, Node, Value
@@ -73,26 +73,15 @@ def fuse_elementwise(g: Graph, on_gpu: set[int]) -> int:
     return len(removed)
 
 
-class WebGpuBackend(JsFallbackBackend):
+class WebGpuBackend(PluginKernelsMixin, JsFallbackBackend):
     """Ops without a WGSL kernel run on the js kernels inside the same bundle."""
 
     name = "webgpu"
+    builtin_emitters = EMITTERS
     #: ``--backend-option webgpu.KEY=VALUE`` (docs/webgpu-backend.md)
     options = (
         BackendOption("precision", "choice", "f32", "arithmetic precision of the WGSL kernels", ("f32", "f16")),
     )
-
-    def _table(self) -> KernelTable:
-        if not hasattr(self, "_kernels"):
-            self._kernels = KernelTable(EMITTERS)
-        return self._kernels
-
-    def use_kernels(self, kernels: list[Any]) -> None:
-        """The plugin kernels (webdnn_register_kernels) for the next build."""
-        self._table().use(kernels)
-
-    def supported_ops(self) -> set[tuple[str, str]]:
-        return super().supported_ops() | self._table().plugin_ops()
 
     def runs_natively(self, node: Node, graph: Graph) -> bool:
         """Whether a WGSL kernel runs the node (else it is a CPU step on the js kernels)."""
