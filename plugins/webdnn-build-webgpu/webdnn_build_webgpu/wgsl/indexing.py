@@ -21,7 +21,7 @@ from .base import Dispatch, Emitter, KernelBuilder, KernelContext, decompose, gp
 INDEX_DTYPES = ("int32", "int64")
 
 
-def _const_indices_ok(graph: Graph, name: str, dims: list[int]) -> bool:
+def const_indices_ok(graph: Graph, name: str, dims: list[int]) -> bool:
     """A constant index tensor whose last axis indexes ``dims`` (one dim for Gather) is in range."""
     v = graph.values[name]
     if v.const is None:
@@ -59,7 +59,7 @@ class GatherEmitter(Emitter):
         if not -len(x) <= axis < len(x):
             return False
         d = x[axis % len(x)]
-        return d > 0 and _const_indices_ok(graph, node.inputs[1], [d])
+        return d > 0 and const_indices_ok(graph, node.inputs[1], [d])
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
         x = ctx.shape(node.inputs[0])
@@ -94,7 +94,7 @@ class GatherNDEmitter(Emitter):
         k = idx[-1]
         if not 1 <= k <= len(data) - b or any(d == 0 for d in data):
             return False
-        return _const_indices_ok(graph, node.inputs[1], list(data[b:b + k]))
+        return const_indices_ok(graph, node.inputs[1], list(data[b:b + k]))
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
         data, idx = ctx.shape(node.inputs[0]), ctx.shape(node.inputs[1])
@@ -138,7 +138,7 @@ class GatherElementsEmitter(Emitter):
         axis %= len(x)
         if any(i > d for a, (i, d) in enumerate(zip(idx, x)) if a != axis) or x[axis] == 0:
             return False
-        return _const_indices_ok(graph, node.inputs[1], [x[axis]])
+        return const_indices_ok(graph, node.inputs[1], [x[axis]])
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
         x, idx = ctx.shape(node.inputs[0]), ctx.shape(node.inputs[1])

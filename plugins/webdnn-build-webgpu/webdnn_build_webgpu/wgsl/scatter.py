@@ -20,12 +20,11 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-import numpy as np
-
 from webdnn_build.ir import Graph, Node
 
 from .base import (COPY_DTYPES, Dispatch, Emitter, KernelBuilder, KernelContext, contiguous_strides, decompose, dot, gpu_static,
                    linear_kernel, u)
+from .indexing import const_indices_ok
 
 INDEX_DTYPES = ("int32", "int64")
 NUMERIC = ("float32", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32")
@@ -59,16 +58,6 @@ def _combine(red: str, acc: str, val: str) -> str:
     return val
 
 
-def _const_in_range(graph: Graph, name: str, dims: list[int]) -> bool:
-    """A constant index tensor (last axis over ``dims``; one dim: any shape) is within [-d, d)."""
-    v = graph.values[name]
-    if v.const is None:
-        return True
-    a = np.asarray(v.const).astype(np.int64).reshape(-1, len(dims))
-    lim = np.asarray(dims, np.int64)
-    return bool(a.size == 0 or ((a >= -lim) & (a < lim)).all())
-
-
 def _wrapped(var: str, raw: str, dim: int) -> list[str]:
     """``var``: index ``raw`` (i32) with negatives wrapped, still an i32 (out of range stays out of range)."""
     return [f"var {var} = {raw};", f"if ({var} < 0i) {{ {var} = {var} + {dim}i; }}"]
@@ -95,7 +84,7 @@ class ScatterElementsEmitter(Emitter):
         axis %= r
         if any(i > d for k, (i, d) in enumerate(zip(iv.shape, dv.shape)) if k != axis):
             return False
-        return _reduction_ok(node, dv.dtype) and _const_in_range(graph, idx, [dv.shape[axis]])
+        return _reduction_ok(node, dv.dtype) and const_indices_ok(graph, idx, [dv.shape[axis]])
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
         data, idx, upd, out = node.inputs[0], node.inputs[1], node.inputs[2], node.outputs[0]
@@ -141,7 +130,7 @@ class ScatterNDEmitter(Emitter):
         k = ishape[-1]
         if tuple(uv.shape) != ishape[:-1] + dshape[k:]:
             return False
-        if not _reduction_ok(node, dv.dtype) or not _const_in_range(graph, idx, list(dshape[:k])):
+        if not _reduction_ok(node, dv.dtype) or not const_indices_ok(graph, idx, list(dshape[:k])):
             return False
         if _reduction(node) != "none" and dv.numel() * math.prod(ishape[:-1]) > MAX_SEARCH:
             return False
