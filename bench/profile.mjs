@@ -26,7 +26,7 @@ while (performance.now() < until) { await runner.run(feeds); runs++; }
 const rows = runner.profile();
 const total = rows.reduce((a, r) => a + r.ms, 0) / runs;
 console.log(`${runner.backend}, ${runner.threads} thread(s), ${runs} runs, ${total.toFixed(2)} ms per run (sum of steps)`);
-for (const r of rows.slice(0, 40)) {
+for (const r of rows.slice(0, Number(process.env.PROFILE_ROWS || 40))) {
   const ms = r.ms / runs;
   console.log(`${ms.toFixed(3).padStart(9)} ms ${(100 * ms / total).toFixed(1).padStart(5)}%  ${r.step}`);
 }

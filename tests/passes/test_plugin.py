@@ -20,6 +20,8 @@ DEFAULT_PIPELINE = [
     "expand_functions",
     "eliminate_dead_code",
     "fold_batchnorm",
+    "fuse_gelu",
+    "fuse_swish",
     "fuse_activation",
 ]
 EXTRA_PASSES = {"fold_shape_ops", "fold_constants", "refine_shapes"}

@@ -48,3 +48,41 @@ def rename_output(graph: Graph, node: Node, old: str, new: str) -> None:
         v.name = new
         graph.values[new] = v
     graph.values.pop(old, None)
+
+
+def scalar_near(graph: Graph, name: str, want: float) -> bool:
+    """Whether ``name`` is a one-element constant within 1e-6 (relative) of ``want``."""
+    data = const_of(graph, name)
+    if data is None or data.size != 1 or data.dtype.kind != "f":
+        return False
+    return abs(float(np.asarray(data, dtype=np.float64).ravel()[0]) - want) <= 1e-6 * abs(want)
+
+
+def other_input(node: Node, name: str) -> Optional[str]:
+    """The input of a two-input node that is not ``name`` (None when ``name`` is not one of them)."""
+    if len(node.inputs) != 2:
+        return None
+    a, b = node.inputs
+    return b if a == name else a if b == name else None
+
+
+class Chain:
+    """Producer/reader lookups for matching single-reader elementwise chains."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.producers = graph.producers()
+        self.consumers = graph.consumers()
+        self.outputs = set(graph.outputs)
+
+    def only_reader(self, name: str, op_type: str) -> Optional[Node]:
+        """The one node reading ``name`` when it is a standard ``op_type`` and ``name`` is no graph output."""
+        readers = self.consumers.get(name, [])
+        if len(readers) != 1 or name in self.outputs:
+            return None
+        node = readers[0]
+        return node if node.op_type == op_type and node.domain in ("", "ai.onnx") else None
+
+    def produced_by(self, name: str, op_type: str) -> Optional[Node]:
+        node = self.producers.get(name)
+        return node if node is not None and node.op_type == op_type and node.domain in ("", "ai.onnx") else None

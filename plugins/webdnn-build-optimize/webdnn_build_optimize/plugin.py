@@ -18,6 +18,8 @@ Default pipeline (lower ``order`` runs first); ordering constraints beside each:
  30   eliminate_dead_code          after folding: drops the Shape chains folding left unread
  40   fold_batchnorm               after folding (needs constant weights/params); before
                                    fuse_activation (Conv→BN→Relu must be Conv→Relu first)
+ 45   fuse_gelu, fuse_swish        after folding (their constants must be constants); before
+                                   fuse_activation, which can then fold the result into a producer
  50   fuse_activation              last: the fused attributes are for backends only
 ====  ===========================  =========================================================
 
@@ -39,6 +41,8 @@ from .passes import (
     fold_shape_ops,
     fold_shapes_and_constants,
     fuse_activation,
+    fuse_gelu,
+    fuse_swish,
     lower_contrib_ops,
     lower_global_pools,
     refine_shapes,
@@ -63,6 +67,10 @@ def webdnn_register_passes(registry: Registry) -> None:
                       "remove nodes that do not reach a graph output; prune unused values", order=30)
     registry.add_pass("fold_batchnorm", fold_batchnorm.run,
                       "fold inference BatchNormalization into the preceding Conv or Gemm", order=40)
+    registry.add_pass("fuse_gelu", fuse_gelu.run,
+                      "0.5 * x * (1 + Erf(x / sqrt 2)) → Gelu", order=45)
+    registry.add_pass("fuse_swish", fuse_swish.run,
+                      "x * Sigmoid(alpha * x) → Swish (SiLU, QuickGELU)", order=46)
     registry.add_pass("fuse_activation", fuse_activation.run,
                       "fuse Relu/LeakyRelu/Clip/Sigmoid/Tanh/HardSigmoid into the producing op", order=50)
     # building blocks of fold_shapes_and_constants, for explicit pipelines

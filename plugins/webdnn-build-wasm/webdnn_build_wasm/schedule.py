@@ -21,11 +21,12 @@ from webdnn_build.ir import Graph, Node
 SERIAL_BELOW = 16384
 
 #: default of the ``thread_min_work`` backend option: a segment whose split ops add up to less work runs
-#: on the calling thread alone. Waking the workers for a run costs about as much as 0.3-0.5 ms of
-#: single-threaded work in Node on a 2-core VM (bench/bench.py: CLIP-text, MobileNetV3, ViT, the
-#: Whisper encoder and U-Net were as fast or slower at 2 threads than at 1; BERT at 57 M
-#: multiply-adds gained 25 %)
-THREAD_MIN_WORK = 32_000_000
+#: on the calling thread alone. 0: every segment splits. It was 32 M multiply-adds while workers slept
+#: 0.2 ms after a run: waking them cost 0.5-0.7 ms on a 2-core VM, so CLIP-text, MobileNetV3, ViT, the
+#: Whisper encoder and U-Net were slower at 2 threads. Since workers spin ~8 ms after a run (rt.c,
+#: WDN_SPIN_COUNT) the split pays off on all of them (bench/bench.py: DistilBERT 1.50 -> 0.94 ms,
+#: MobileNetV3 0.36 -> 0.25 ms, CLIP-text 0.49 -> 0.39 ms at 2 threads with a GC between runs).
+THREAD_MIN_WORK = 0
 
 #: recurrent ops: already split by (direction, batch) sequence, one thread each; never serialized
 _SEQUENTIAL = {"LSTM", "GRU", "RNN"}

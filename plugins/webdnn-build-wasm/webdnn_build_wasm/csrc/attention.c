@@ -58,14 +58,14 @@ void wdn_attention_f32(const wdn_attention_params* p, int tid, int nth) {
     v128_t s4 = wasm_f32x4_splat(0.0f);
     int j = 0;
     for (; j < Lv; j += 4) {
-      v128_t e = wdn_math_exp_v(wasm_f32x4_sub(LD(sc + j), m4));
+      v128_t e = wdn_math_exp_nonpos_v(wasm_f32x4_sub(LD(sc + j), m4));
       ST(sc + j, e);
       s4 = wasm_f32x4_add(s4, e);
     }
     float s = (wasm_f32x4_extract_lane(s4, 0) + wasm_f32x4_extract_lane(s4, 1)) +
               (wasm_f32x4_extract_lane(s4, 2) + wasm_f32x4_extract_lane(s4, 3));
     for (; j < L; j++) {
-      sc[j] = wdn_math_exp_s(sc[j] - m);
+      sc[j] = wdn_math_exp_nonpos_s(sc[j] - m);
       s += sc[j];
     }
     /* probabilities (NaN -> 0 under the guard), then y = sum_j p_j v_j */

@@ -314,6 +314,90 @@ static void dw3_s2_plane(const wdn_conv2d_params* p, const float* xp, const floa
   dw3_plane(p, xp, wp, bias, yp, rp, oy_lo, oy_hi, av, 2, kern);
 }
 
+/* KH x KW depthwise (KW <= DWK_MAX_KW), any vertical stride, horizontal stride S = 1 or 2, dilation 1: the
+ * 3x3 path's padded strip (dw3_fill_row) generalised, so that every tap of 4 outputs is one unaligned load with
+ * no bounds checks. 8 outputs per step (two accumulators share each weight splat). K is a compile-time
+ * constant in the specialisations below (5x5: SVTR, EfficientNet; 7x7: ConvNeXt), runtime otherwise. */
+#define DWK_MAX_KW 9
+/* floats of a padded half-row: outputs in groups of 8, plus the taps' reach to the right */
+WDN_INLINE int dwk_used(int OW, int KW, int S) { return ((OW + 7) & ~7) + (((S == 1 ? KW - 1 : (KW - 1) / 2) + 3) & ~3); }
+WDN_INLINE int dwk_row_floats(int OW, int KW, int S) { return S * dwk_used(OW, KW, S); }
+
+WDN_INLINE void dwk_plane(const wdn_conv2d_params* p, const float* xp, const float* wp, float bias, float* yp,
+                          const float* rp, int oy_lo, int oy_hi, const wdn_act_vec* av, int KH, int KW, int S) {
+  const int OW = p->ow, SH = p->sh, U = dwk_used(OW, KW, S);
+  const int half = S == 2 ? U : 0, RSTR = S * U;
+  float buf[DW_BUF] __attribute__((aligned(16)));
+  const int strip = (DW_BUF / RSTR - KH) / SH + 1; /* output rows per strip (>= 1: checked by the caller) */
+  const v128_t bv = wasm_f32x4_splat(bias);
+  for (int oy0 = oy_lo; oy0 < oy_hi; oy0 += strip) {
+    int oy1 = wdn_mini(oy_hi, oy0 + strip);
+    int iy0 = oy0 * SH - p->pad_t, nrows = (oy1 - oy0 - 1) * SH + KH;
+    for (int r = 0; r < nrows; r++) dw3_fill_row(p, xp, iy0 + r, buf + r * RSTR, U, half, S);
+    for (int oy = oy0; oy < oy1; oy++) {
+      const float* rows = buf + (oy - oy0) * SH * RSTR;
+      float* yr = yp + (size_t)oy * OW;
+      const float* rr = rp ? rp + (size_t)oy * OW : 0;
+      for (int o = 0; o < OW; o += 8) {
+        v128_t a0 = bv, a1 = bv;
+        for (int ky = 0; ky < KH; ky++) {
+          const float* r = rows + ky * RSTR;
+          for (int kx = 0; kx < KW; kx++) {
+            /* tap kx of outputs o..o+3: S == 1: P[o + kx]; S == 2: P[2o + kx] = (kx even ? E : O)[o + kx / 2] */
+            const float* t = r + (S == 1 ? o + kx : (kx & 1 ? half : 0) + o + kx / 2);
+            v128_t w = wasm_v128_load32_splat(wp + ky * KW + kx);
+            a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(w, wasm_v128_load(t)));
+            a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(w, wasm_v128_load(t + 4)));
+          }
+        }
+        float tmp[8] __attribute__((aligned(16)));
+        if (o + 8 <= OW) {
+          if (rr) {
+            a0 = wasm_f32x4_add(a0, wasm_v128_load(rr + o));
+            a1 = wasm_f32x4_add(a1, wasm_v128_load(rr + o + 4));
+          }
+          wasm_v128_store(yr + o, wdn_act_v4(a0, av));
+          wasm_v128_store(yr + o + 4, wdn_act_v4(a1, av));
+        } else {
+          wasm_v128_store(tmp, a0);
+          wasm_v128_store(tmp + 4, a1);
+          for (int q = 0; o + q < OW; q++) yr[o + q] = wdn_act_s(tmp[q] + (rr ? rr[o + q] : 0.0f), p->act);
+        }
+      }
+    }
+  }
+}
+
+typedef void (*dwk_plane_fn)(const wdn_conv2d_params*, const float*, const float*, float, float*, const float*, int,
+                             int, const wdn_act_vec*);
+#define DWK_SPECIAL(KH, KW, S)                                                                                        \
+  static void dwk_plane_##KH##x##KW##s##S(const wdn_conv2d_params* p, const float* xp, const float* wp, float bias, \
+                                          float* yp, const float* rp, int lo, int hi, const wdn_act_vec* av) {    \
+    dwk_plane(p, xp, wp, bias, yp, rp, lo, hi, av, KH, KW, S);                                                   \
+  }
+DWK_SPECIAL(5, 5, 1)
+DWK_SPECIAL(5, 5, 2)
+DWK_SPECIAL(7, 7, 1)
+static void dwk_plane_any_s1(const wdn_conv2d_params* p, const float* xp, const float* wp, float bias, float* yp,
+                             const float* rp, int lo, int hi, const wdn_act_vec* av) {
+  dwk_plane(p, xp, wp, bias, yp, rp, lo, hi, av, p->kh, p->kw, 1);
+}
+static void dwk_plane_any_s2(const wdn_conv2d_params* p, const float* xp, const float* wp, float bias, float* yp,
+                             const float* rp, int lo, int hi, const wdn_act_vec* av) {
+  dwk_plane(p, xp, wp, bias, yp, rp, lo, hi, av, p->kh, p->kw, 2);
+}
+
+/* the strip path for this depthwise conv, or 0 (then dw_row_any) */
+static dwk_plane_fn dwk_choose(const wdn_conv2d_params* p) {
+  if (p->dh != 1 || p->dw != 1 || (p->sw != 1 && p->sw != 2) || p->kw > DWK_MAX_KW || p->kh > DWK_MAX_KW ||
+      p->pad_l < 0 || p->pad_t < 0)
+    return 0;
+  if (DW_BUF / dwk_row_floats(p->ow, p->kw, p->sw) < p->kh) return 0; /* not even one output row fits */
+  if (p->kh == 5 && p->kw == 5) return p->sw == 1 ? dwk_plane_5x5s1 : dwk_plane_5x5s2;
+  if (p->kh == 7 && p->kw == 7 && p->sw == 1) return dwk_plane_7x7s1;
+  return p->sw == 1 ? dwk_plane_any_s1 : dwk_plane_any_s2;
+}
+
 static void depthwise(const wdn_conv2d_params* p, int tid, int nth) {
   int C = p->cin, OH = p->oh, OW = p->ow, lo, hi;
   wdn_split(p->n * C * OH, tid, nth, &lo, &hi);
@@ -338,6 +422,18 @@ static void depthwise(const wdn_conv2d_params* p, int tid, int nth) {
       size_t yo = (size_t)plane * OH * OW;
       (p->sw == 1 ? dw3_s1_plane : dw3_s2_plane)(p, xp, p->weight + (size_t)c * 9, p->bias ? p->bias[c] : 0.0f,
                                                  p->y + yo, p->residual ? p->residual + yo : 0, oy, oy_hi, &av, kern);
+      r += oy_hi - oy;
+    }
+    return;
+  }
+  dwk_plane_fn strip_fn = dwk_choose(p);
+  if (strip_fn) {
+    for (int r = lo; r < hi;) {
+      int plane = r / OH, oy = r % OH, c = plane % C;
+      int oy_hi = wdn_mini(OH, oy + (hi - r));
+      size_t yo = (size_t)plane * OH * OW;
+      strip_fn(p, p->x + (size_t)plane * p->h * p->w, p->weight + (size_t)c * p->kh * p->kw, p->bias ? p->bias[c] : 0.0f,
+               p->y + yo, p->residual ? p->residual + yo : 0, oy, oy_hi, &av);
       r += oy_hi - oy;
     }
     return;

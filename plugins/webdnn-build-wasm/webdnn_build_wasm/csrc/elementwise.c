@@ -266,6 +266,10 @@ void wdn_unary_f32(int op, int count, const float* x, float* y, float a, float b
           v, wasm_f32x4_add(c1, wasm_f32x4_mul(c3, wasm_f32x4_mul(v, v)))))));
       break;
     }
+    case WDN_UN_SWISH:
+      if (a == 1.0f) UN_LOOP(wasm_f32x4_mul(v, wdn_math_sigmoid_v(v)));
+      else UN_LOOP(wasm_f32x4_mul(v, wdn_math_sigmoid_v(wasm_f32x4_mul(v, va))));
+      break;
     case WDN_UN_RECIPROCAL: UN_LOOP(wasm_f32x4_div(one, v)); break;
     case WDN_UN_COPY:
     default:

@@ -144,9 +144,10 @@ enum {
   WDN_UN_RELU = 0, WDN_UN_SIGMOID = 1, WDN_UN_TANH = 2, WDN_UN_EXP = 3, WDN_UN_LOG = 4, WDN_UN_SQRT = 5,
   WDN_UN_ABS = 6, WDN_UN_NEG = 7, WDN_UN_CLIP = 8, WDN_UN_LEAKY_RELU = 9, WDN_UN_HARD_SIGMOID = 10,
   WDN_UN_HARD_SWISH = 11, WDN_UN_ERF = 12, WDN_UN_GELU = 13, WDN_UN_RECIPROCAL = 14, WDN_UN_COPY = 15,
-  WDN_UN_GELU_TANH = 16  /* Gelu approximate="tanh": x * sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3)) */
+  WDN_UN_GELU_TANH = 16, /* Gelu approximate="tanh": x * sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3)) */
+  WDN_UN_SWISH = 17      /* x * sigmoid(a x) */
 };
-/* y[i] = f(x[i]); a, b are the op's parameters (clip min/max, leaky alpha, hard-sigmoid alpha/beta) */
+/* y[i] = f(x[i]); a, b are the op's parameters (clip min/max, leaky alpha, hard-sigmoid alpha/beta, swish alpha) */
 void wdn_unary_f32(int op, int count, const float* x, float* y, float a, float b, int tid, int nth);
 
 /* ---- softmax family over the innermost axis: x, y are [rows, cols] ---- */

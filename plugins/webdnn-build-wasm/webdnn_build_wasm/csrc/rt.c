@@ -23,7 +23,12 @@
 #define WDN_THREAD_STACK_BYTES (128 * 1024)
 #endif
 #ifndef WDN_SPIN_COUNT
-#define WDN_SPIN_COUNT 200000 /* iterations a worker spins before it sleeps */
+/* Iterations a worker spins (on the dispatch word, or in a barrier) before it sleeps in atomic.wait: about
+ * 8 ms on a 2-core x86 VM. Waking a sleeping worker cost 0.5-0.7 ms there (a halted vCPU), more than a
+ * 1 ms transformer run gains from the second thread; spinning through short gaps between runs (a GC, the
+ * application's pre/post-processing) keeps the split worth it down to small models. OpenMP runtimes spin
+ * far longer by default (KMP_BLOCKTIME / GOMP_SPINCOUNT: ~200 ms). */
+#define WDN_SPIN_COUNT 10000000
 #endif
 
 #if WDN_MAX_THREADS > 15

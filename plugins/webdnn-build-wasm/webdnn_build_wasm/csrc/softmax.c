@@ -39,7 +39,7 @@ void wdn_softmax_f32(int rows, int cols, const float* x, float* y, int log_softm
     /* exp(x - m) and its sum (exps stored in y for softmax) */
     v128_t s4 = wasm_f32x4_splat(0.0f);
     for (int i = 0; i < cv; i += 4) {
-      v128_t e = wdn_math_exp_v(wasm_f32x4_sub(LD(xr + i), m4));
+      v128_t e = wdn_math_exp_nonpos_v(wasm_f32x4_sub(LD(xr + i), m4));
       if (!log_softmax) ST(yr + i, e);
       s4 = wasm_f32x4_add(s4, e);
     }
@@ -47,7 +47,7 @@ void wdn_softmax_f32(int rows, int cols, const float* x, float* y, int log_softm
               (wasm_f32x4_extract_lane(s4, 2) + wasm_f32x4_extract_lane(s4, 3));
     if (ct) {
       float t[4] __attribute__((aligned(16)));
-      ST(t, wdn_math_exp_v(wasm_f32x4_sub(sm_ld_part(xr + cv, ct, 0.0f), m4)));
+      ST(t, wdn_math_exp_nonpos_v(wasm_f32x4_sub(sm_ld_part(xr + cv, ct, 0.0f), m4)));
       for (int k = 0; k < ct; k++) {
         s += t[k];
         if (!log_softmax) yr[cv + k] = t[k];
@@ -82,7 +82,7 @@ void wdn_softmax_axis_f32(int outer, int n, int inner, const float* x, float* y,
     for (int k = 0; k < n; k++) m4 = wasm_f32x4_max(m4, SMA_LD(xs + (ptrdiff_t)k * inner, -__builtin_inff()));
     v128_t s4 = wasm_f32x4_splat(0.0f);
     for (int k = 0; k < n; k++) {
-      v128_t e = wdn_math_exp_v(wasm_f32x4_sub(SMA_LD(xs + (ptrdiff_t)k * inner, 0.0f), m4));
+      v128_t e = wdn_math_exp_nonpos_v(wasm_f32x4_sub(SMA_LD(xs + (ptrdiff_t)k * inner, 0.0f), m4));
       if (!log_softmax) SMA_ST(ys + (ptrdiff_t)k * inner, e);
       s4 = wasm_f32x4_add(s4, e);
     }

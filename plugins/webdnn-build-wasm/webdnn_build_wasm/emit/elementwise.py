@@ -17,7 +17,7 @@ BINARY = {"Add": "WDN_BIN_ADD", "Sub": "WDN_BIN_SUB", "Mul": "WDN_BIN_MUL", "Div
 UNARY = {"Relu": "WDN_UN_RELU", "Sigmoid": "WDN_UN_SIGMOID", "Tanh": "WDN_UN_TANH", "Exp": "WDN_UN_EXP",
          "Log": "WDN_UN_LOG", "Sqrt": "WDN_UN_SQRT", "Abs": "WDN_UN_ABS", "Neg": "WDN_UN_NEG", "Clip": "WDN_UN_CLIP",
          "LeakyRelu": "WDN_UN_LEAKY_RELU", "HardSigmoid": "WDN_UN_HARD_SIGMOID", "HardSwish": "WDN_UN_HARD_SWISH",
-         "Erf": "WDN_UN_ERF", "Gelu": "WDN_UN_GELU", "Reciprocal": "WDN_UN_RECIPROCAL", "Identity": "WDN_UN_COPY",
+         "Erf": "WDN_UN_ERF", "Gelu": "WDN_UN_GELU", "Swish": "WDN_UN_SWISH", "Reciprocal": "WDN_UN_RECIPROCAL", "Identity": "WDN_UN_COPY",
          "Dropout": "WDN_UN_COPY", "Reshape": "WDN_UN_COPY", "Flatten": "WDN_UN_COPY", "Squeeze": "WDN_UN_COPY",
          "Unsqueeze": "WDN_UN_COPY"}
 #: less common activations: csrc/activation.c (wdn_unary_ext_f32), linked only by models that use them
@@ -115,7 +115,7 @@ class UnaryEmitter(Emitter):
             a = attrs.get("alpha", 0.01)
         elif node.op_type == "HardSigmoid":
             a, b = attrs.get("alpha", 0.2), attrs.get("beta", 0.5)
-        elif node.op_type in ("Elu", "Celu"):
+        elif node.op_type in ("Elu", "Celu", "Swish"):
             a = attrs.get("alpha", 1.0)
         elif node.op_type == "Selu":
             a, b = attrs.get("alpha", 1.67326319217681884765625), attrs.get("gamma", 1.05070102214813232421875)

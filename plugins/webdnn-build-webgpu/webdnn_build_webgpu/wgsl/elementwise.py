@@ -67,6 +67,7 @@ UNARY: dict[str, F] = {
     "ThresholdedRelu": lambda a, at: f"select(0.0f, {a[0]}, {a[0]} > {f32lit(at.get('alpha', 1.0))})",
     "HardSigmoid": lambda a, at: f"clamp({f32lit(at.get('alpha', 0.2))} * {a[0]} + {f32lit(at.get('beta', 0.5))}, 0.0f, 1.0f)",
     "HardSwish": lambda a, at: f"({a[0]} * clamp({a[0]} / 6.0f + 0.5f, 0.0f, 1.0f))",
+    "Swish": lambda a, at: f"({a[0]} * sigm({f32lit(at.get('alpha', 1.0))} * {a[0]}))",
     "Gelu": lambda a, at: (f"(0.5f * {a[0]} * (1.0f + tanh_(0.7978845608028654f * ({a[0]} + 0.044715f * {a[0]} * {a[0]} * {a[0]}))))"
                            if _approx(at) == "tanh" else f"(0.5f * {a[0]} * (1.0f + erf_({a[0]} * 0.7071067811865476f)))"),
     "Mish": lambda a, at: f"({a[0]} * tanh_(softplus_({a[0]})))",
