@@ -64,6 +64,10 @@ const cases = [
   { name: 'conv1x1 256->64@56', kind: 'conv', cin: 256, h: 56, cout: 64, k: 1, s: 1, p: 0 },
   { name: 'conv1x1 64->256@56', kind: 'conv', cin: 64, h: 56, cout: 256, k: 1, s: 1, p: 0 },
   { name: 'conv1x1 1024->256@14', kind: 'conv', cin: 1024, h: 14, cout: 256, k: 1, s: 1, p: 0 },
+  // MobileNetV2: a K = 16 expand conv at 112x112 and the last 1x1 conv over 7x7 = 49 pixels (N edge tiles)
+  { name: 'conv1x1 16->96@112', kind: 'conv', cin: 16, h: 112, cout: 96, k: 1, s: 1, p: 0 },
+  { name: 'conv1x1 320->1280@7', kind: 'conv', cin: 320, h: 7, cout: 1280, k: 1, s: 1, p: 0 },
+  { name: 'conv1x1 24->144@56', kind: 'conv', cin: 24, h: 56, cout: 144, k: 1, s: 1, p: 0 },
   { name: 'conv7x7 3->64@224 s2', kind: 'conv', cin: 3, h: 224, cout: 64, k: 7, s: 2, p: 3 },
   { name: 'dw3x3 144@56 s1', kind: 'conv', cin: 144, h: 56, cout: 144, k: 3, s: 1, p: 1, dw: true },
   { name: 'dw3x3 144@56 s2', kind: 'conv', cin: 144, h: 56, cout: 144, k: 3, s: 2, p: 1, dw: true },

@@ -1,4 +1,4 @@
-"""Depthwise Conv on wasm (csrc/conv2d.c): the 3x3 strip kernels, the general KxK strip path (dwk_plane: 5x5,
+"""Depthwise Conv on wasm (csrc/conv2d.c): the 3x3 strip kernels (rows whose last vector is stored whole), the general KxK strip path (dwk_plane: 5x5,
 7x7, non-square, horizontal stride 1 or 2, any vertical stride) and the per-row fallback, with bias, fused
 activations and a fused residual. Every case runs all in wasm and matches onnxruntime (verify's tolerance:
 1e-5 + 1e-4 of the output scale)."""
@@ -17,6 +17,9 @@ CASES = [
     ("svtr_5x5_s21", 1, 8, 12, 80, (5, 5), (2, 1), (2, 2, 2, 2), (1, 1)),
     ("efficientnet_5x5_s2_asym", 1, 6, 16, 16, (5, 5), (2, 2), (1, 1, 2, 2), (1, 1)),
     ("convnext_7x7", 2, 4, 14, 14, (7, 7), (1, 1), (3, 3, 3, 3), (1, 1)),
+    ("mobilenet_3x3_s1_7x7", 1, 9, 7, 7, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
+    ("mobilenet_3x3_s2_14", 1, 7, 14, 14, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1)),
+    ("3x3_s1_ow13", 2, 3, 9, 13, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
     ("3x3_s12", 1, 5, 9, 33, (3, 3), (1, 2), (1, 1, 1, 1), (1, 1)),
     ("3x3_s21", 1, 5, 9, 33, (3, 3), (2, 1), (1, 1, 1, 1), (1, 1)),
     ("4x4_s2_even_kernel", 1, 3, 10, 19, (4, 4), (2, 2), (1, 1, 2, 2), (1, 1)),

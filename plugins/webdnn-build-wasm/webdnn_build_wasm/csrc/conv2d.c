@@ -267,9 +267,11 @@ WDN_INLINE void dw3_plane(const wdn_conv2d_params* p, const float* xp, const flo
     int oy1 = wdn_mini(oy_hi, oy0 + strip);
     int iy0 = oy0 * S - p->pad_t, nrows = (oy1 - oy0 - 1) * S + 3;
     for (int r = 0; r < nrows; r++) dw3_fill_row(p, xp, iy0 + r, buf + r * RSTR, U, half, S);
-    if (ox_c > 0) kern(buf, wp, bias, yp + (size_t)oy0 * OW, OW, oy1 - oy0, ox_c / 4, p->act.a, p->act.b);
-    if (ox_c == OW) continue;
-    for (int oy = oy0; oy < oy1; oy++) {
+    /* the C loop (columns [ox_c, OW)) runs first: a row's last vector may then be stored whole, its extra
+     * lanes landing on the next row's first columns, which the assembly kernel writes afterwards (or the
+     * next strip does). Only the last row of this call's range stores lane by lane: the row after it may
+     * belong to another thread. */
+    for (int oy = oy0; oy < oy1 && ox_c < OW; oy++) {
       const float* r0 = buf + (oy - oy0) * S * RSTR;
       const float* r1 = r0 + RSTR;
       const float* r2 = r1 + RSTR;
@@ -288,7 +290,7 @@ WDN_INLINE void dw3_plane(const wdn_conv2d_params* p, const float* xp, const flo
         ROW3(x, w6, w7, w8, r2)
 #undef ROW3
 #undef TAP
-        if (o + 4 <= OW) {
+        if (o + 4 <= OW || oy < oy_hi - 1) {
           if (rr) x = wasm_f32x4_add(x, wasm_v128_load(rr + o));
           wasm_v128_store(yr + o, wdn_act_v4(x, av));
         } else {
@@ -302,6 +304,7 @@ WDN_INLINE void dw3_plane(const wdn_conv2d_params* p, const float* xp, const flo
         }
       }
     }
+    if (ox_c > 0) kern(buf, wp, bias, yp + (size_t)oy0 * OW, OW, oy1 - oy0, ox_c / 4, p->act.a, p->act.b);
   }
 }
 

@@ -28,6 +28,8 @@ void wdn__kern4x8_epi(const float* a, const float* b, int kc, float* c, int ldc,
 void wdn__kern5x8_epi(const float* a, const float* b, int kc, float* c, int ldc, int load, const wdn__kern_epi* e);
 
 #define MR_MAX 5
+/* K blocks this short run row panel by row panel (see wdn_gemm_core) */
+#define WDN_GEMM_ROWS_FIRST_KC 96
 
 /* epilogue of one row of 8 (v0: columns 0-3, v1: 4-7) of row i, columns [j, j+8) */
 WDN_INLINE void epi_row8(const wdn_gemm_core_t* g, v128_t* v0, v128_t* v1, int i, int j, const wdn_act_vec* av) {
@@ -325,6 +327,33 @@ void wdn_gemm_core(const wdn_gemm_core_t* g, int m0, int m1, int n0, int n1, flo
           int MR = ir < r5 ? 5 : 4;
           pack_a_panel(g, ic + ir, wdn_mini(MR, mcur - ir), MR, pc, kc, ap + (size_t)ir * kc);
           ir += MR;
+        }
+        if (kc <= WDN_GEMM_ROWS_FIRST_KC) {
+          /* short K (1x1 convs after a thin layer: K = 16, 24, 32): a tile is only a few k steps, so the
+           * output writes decide. Sweep each row panel along N: its rows are written sequentially, where
+           * the column-panel order below writes MR rows N floats apart per tile (half cache lines evicted
+           * before their other half comes: twice the write traffic). The B block streams from L2. */
+          const int fused = last && g->alpha == 1.0f && (g->bias_kind == 0 || (g->bias_kind == 1 && g->beta == 1.0f)) &&
+                            (g->act.kind == WDN_ACT_NONE || g->act.kind == WDN_ACT_RELU || g->act.kind == WDN_ACT_CLIP);
+          for (int ir = 0; ir < mcur;) {
+            int MR = ir < r5 ? 5 : 4, mr = wdn_mini(MR, mcur - ir), i = ic + ir, jr = 0;
+            const float* apan = ap + (size_t)ir * kc;
+            if (fused && mr == MR) { /* full tiles straight into the epilogue kernel (what tile() would call) */
+              wdn__kern_epi e;
+              e.bias = g->bias_kind == 1 ? g->bias + i : 0;
+              e.act = g->act.kind; e.lo = g->act.a; e.hi = g->act.b;
+              for (; jr + 8 <= nc; jr += 8) {
+                float* y = g->y + (size_t)i * g->ldy + jc + jr;
+                e.res = g->residual ? g->residual + (size_t)i * g->ldy + jc + jr : 0;
+                if (MR == 5) wdn__kern5x8_epi(apan, bb + (size_t)(jr / 8) * kc * 8, kc, y, g->ldy, !first, &e);
+                else wdn__kern4x8_epi(apan, bb + (size_t)(jr / 8) * kc * 8, kc, y, g->ldy, !first, &e);
+              }
+            }
+            for (; jr < nc; jr += 8)
+              tile(g, apan, bb + (size_t)(jr / 8) * kc * 8, kc, i, jc + jr, MR, mr, wdn_mini(8, nc - jr), first, last);
+            ir += MR;
+          }
+          continue;
         }
         for (int jr = 0; jr < nc; jr += 8) {
           const float* bpan = bb + (size_t)(jr / 8) * kc * 8;

@@ -14,10 +14,12 @@
  *                                   chain: V8 does not interleave iterations, so latency, not op count, decides)
  *   wdn_math_sigmoid_v  1/(1+e^-x)  through wdn_math_exp_nonpos_v(-|x|): rel err <= ~1e-6 for |x| <= 20, outputs
  *                                   below 2^-126 flush to 0
+ *   wdn_math_tanh_v / erf_v use wdn_math_exp_nonpos_v for their exp(-|.|) parts.
  *   wdn_math_erf_v      erf(x)      rel err <= ~3e-7 (odd polynomial for |x| < 0.6, else
  *                                   1 - exp(-x^2) R(1/(1+|x|)), coefficients fitted for this file)
  *   wdn_math_gelu_v     0.5 x (1 + erf(x / sqrt 2)), computed through erfc for x < 0 with an exact
- *                                   split of x^2, rel err <= ~5e-7 down to the underflow
+ *                                   split of x^2, rel err <= ~1e-6 for x > -5, growing as 3e-8 x^2 below
+ *                                   (exp_nonpos of -x^2/2; |gelu| < 1e-6 there), down to 2^-126
  *   wdn_math_pow_s      powf with C99/numpy special cases, computed in double (correctly rounded
  *                                   in practice)
  */
