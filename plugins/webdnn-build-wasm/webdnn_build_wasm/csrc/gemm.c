@@ -328,13 +328,14 @@ void wdn_gemm_core(const wdn_gemm_core_t* g, int m0, int m1, int n0, int n1, flo
           pack_a_panel(g, ic + ir, wdn_mini(MR, mcur - ir), MR, pc, kc, ap + (size_t)ir * kc);
           ir += MR;
         }
+        /* the conv epilogue runs inside the micro-kernel (tile() decides the same) */
+        const int fused = last && g->alpha == 1.0f && (g->bias_kind == 0 || (g->bias_kind == 1 && g->beta == 1.0f)) &&
+                          (g->act.kind == WDN_ACT_NONE || g->act.kind == WDN_ACT_RELU || g->act.kind == WDN_ACT_CLIP);
         if (kc <= WDN_GEMM_ROWS_FIRST_KC) {
           /* short K (1x1 convs after a thin layer: K = 16, 24, 32): a tile is only a few k steps, so the
            * output writes decide. Sweep each row panel along N: its rows are written sequentially, where
            * the column-panel order below writes MR rows N floats apart per tile (half cache lines evicted
            * before their other half comes: twice the write traffic). The B block streams from L2. */
-          const int fused = last && g->alpha == 1.0f && (g->bias_kind == 0 || (g->bias_kind == 1 && g->beta == 1.0f)) &&
-                            (g->act.kind == WDN_ACT_NONE || g->act.kind == WDN_ACT_RELU || g->act.kind == WDN_ACT_CLIP);
           for (int ir = 0; ir < mcur;) {
             int MR = ir < r5 ? 5 : 4, mr = wdn_mini(MR, mcur - ir), i = ic + ir, jr = 0;
             const float* apan = ap + (size_t)ir * kc;
@@ -364,6 +365,24 @@ void wdn_gemm_core(const wdn_gemm_core_t* g, int m0, int m1, int n0, int n1, flo
               tile_n1x2(g, ap + (size_t)ir * kc, ap + (size_t)(ir + MR) * kc, bpan, kc, ic + ir, jc + jr, MR,
                         MR, wdn_mini(MR, mcur - ir - MR), first, last);
               ir += 2 * MR;
+              continue;
+            }
+            if (nr == 8 && ir + MR <= mcur && (!last || fused)) { /* a full tile: the kernel, not tile() */
+              float* y = g->y + (size_t)(ic + ir) * g->ldy + jc + jr;
+              const float* apan = ap + (size_t)ir * kc;
+              if (last) {
+                wdn__kern_epi e;
+                e.bias = g->bias_kind == 1 ? g->bias + ic + ir : 0;
+                e.res = g->residual ? g->residual + (size_t)(ic + ir) * g->ldy + jc + jr : 0;
+                e.act = g->act.kind; e.lo = g->act.a; e.hi = g->act.b;
+                if (MR == 5) wdn__kern5x8_epi(apan, bpan, kc, y, g->ldy, !first, &e);
+                else wdn__kern4x8_epi(apan, bpan, kc, y, g->ldy, !first, &e);
+              } else if (MR == 5) {
+                wdn__kern5x8(apan, bpan, kc, y, g->ldy, !first);
+              } else {
+                wdn__kern4x8(apan, bpan, kc, y, g->ldy, !first);
+              }
+              ir += MR;
               continue;
             }
             tile(g, ap + (size_t)ir * kc, bpan, kc, ic + ir, jc + jr, MR, wdn_mini(MR, mcur - ir), nr, first, last);
