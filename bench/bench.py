@@ -782,6 +782,11 @@ def write_doc(results: List[Dict], builds: Dict, macs: Dict[str, Optional[int]],
     L.append(f"     ≥ {args.target_s:g} s have passed (small models get many more runs), capped at {args.cap_s:g} s; the process prints")
     L.append("     its median (plus min, p10, p90, run count) of the wall time of `runner.run()` / `session.run()`")
     L.append("     (input already in memory, output copied out).")
+    L.append("   - **Threads between runs:** our wasm workers spin ~8 ms after a run before they sleep, so the")
+    L.append("     untimed GC (a few ms in Node) usually falls inside that window and the next run finds them awake;")
+    L.append("     onnxruntime-web's pool workers block sooner and pay a wake-up (0.5-0.7 ms on this kind of VM) per")
+    L.append("     run. In an application whose runs are further apart than ~8 ms both pay it. Both are each")
+    L.append("     runtime's default behaviour.")
     if args.wait_idle_s > 0:
         L.append(f"   - Before each timing process the driver waits (up to {args.wait_idle_s:g} s) for a 1-s window in which other")
         L.append("     processes use < 0.3 cores.")

@@ -63,14 +63,7 @@ SELECTED = CASES if _ALL else CI_CASES
 
 #: (backend, family, export or export.kind) -> ops allowed to run on the js kernels (js steps on wasm, CPU
 #: steps on webgpu), with why; every other case runs every op natively
-_BIG_FC = ("the QDQ graph dequantizes the first fully-connected weight (4096 x 9216, or x 25088 for VGG-19) "
-           "into a computed float tensor of 151-411 MB, over WebGPU's 128 MiB storage-binding limit: its "
-           "DequantizeLinear and Gemm run on the CPU (a constant float weight is split into parts instead)")
-MAX_FALLBACK: dict[tuple[str, str, str], tuple[int, str]] = {
-    ("webgpu", "light_bvlc_alexnet", "zoo.qdq"): (2, _BIG_FC),
-    ("webgpu", "light_zfnet512", "zoo.qdq"): (2, _BIG_FC),
-    ("webgpu", "light_vgg19", "zoo.qdq"): (2, _BIG_FC),
-}
+MAX_FALLBACK: dict[tuple[str, str, str], tuple[int, str]] = {}
 
 #: post-export variants in the default (CI) run: every kind on the MiniLM-style BERT
 CI_DERIVED = (("bert", "legacy", "fused"), ("bert", "legacy", "int8"), ("bert", "legacy", "qdq"),

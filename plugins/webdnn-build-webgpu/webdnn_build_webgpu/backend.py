@@ -2,7 +2,8 @@
 
 1. ``fuse_residual``: Conv + Add(same-shape tensor) become one Conv with a residual input;
    ``fuse_attention``: softmax(Q·Kᵀ·scale + bias)·V over 4-D heads becomes one ``webdnn.FusedAttention``
-   when its kernel fits (wgsl/attention.py).
+   when its kernel fits (wgsl/attention.py); ``fuse_dequantized_weight``: a Gemm whose weight is a per-tensor
+   DequantizeLinear of a constant 8-bit tensor reads the 8-bit tensor and dequantizes on load (fuse_dequantize.py).
 2. Partition: a node runs on the GPU when a WGSL emitter supports it (and can emit it), else on
    the js kernels on the CPU, with explicit transfers (``download`` before, ``upload`` after).
 3. ``fuse_elementwise``: an elementwise GPU node whose output has one reader, itself an
@@ -28,6 +29,7 @@ from webdnn_build.registry import BackendArtifact, BackendOption, CodegenContext
 from webdnn_build.codegen import FUSED_ATTENTION, const_descriptor, copy_graph, fuse_attention, fuse_residual, value_entry
 from webdnn_build_js.backend import JsFallbackBackend, _encode_attr
 
+from .fuse_dequantize import fuse_dequantized_weight
 from .wgsl import EMITTERS, Dispatch, KernelContext
 from .wgsl import base as wgsl_base
 from .wgsl.elementwise import FUSED_OP, chain_of, data_inputs, external_inputs, is_elementwise, make_fused
@@ -96,6 +98,7 @@ class WebGpuBackend(PluginKernelsMixin, JsFallbackBackend):
         g = copy_graph(graph)
         n_residual = fuse_residual(g, EMITTERS[("", "Conv")].supports)
         n_attention = fuse_attention(g, EMITTERS[FUSED_ATTENTION].supports)
+        n_dequantized = fuse_dequantized_weight(g)
 
         def add_const(array: np.ndarray, hint: str) -> str:
             return g.add_const(array, hint)
@@ -256,7 +259,8 @@ class WebGpuBackend(PluginKernelsMixin, JsFallbackBackend):
         }
         n_cpu = len(g.nodes) - n_gpu_nodes
         ctx.log(f"webgpu: {n_gpu_nodes}/{len(g.nodes)} ops on the GPU ({n_dispatches} dispatches, {len(shaders)} shaders, "
-                f"{n_residual} residual adds, {n_attention} attentions and {n_fused} elementwise ops fused), {n_cpu} on the CPU"
+                f"{n_residual} residual adds, {n_attention} attentions, {n_dequantized} weight dequantizations and {n_fused} "
+                f"elementwise ops fused), {n_cpu} on the CPU"
                 + (f" ({', '.join(sorted({n.op_type for n in g.nodes if id(n) not in on_gpu}))})" if n_cpu else "")
                 + f", arena {plan.size / 1e6:.2f} MB, precision {precision}")
         data = bundle_json(program)

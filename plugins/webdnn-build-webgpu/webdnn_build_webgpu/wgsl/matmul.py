@@ -14,6 +14,7 @@ import math
 
 from webdnn_build.ir import Graph, Node
 
+from ..fuse_dequantize import DQ_SCALE, DQ_ZERO
 from .base import (Dispatch, Emitter, KernelBuilder, KernelContext, activation_expr, broadcast_strides, collapse,
                    decompose, dot, f32lit, float32_static, indent, supported_activation, u, with_helpers)
 
@@ -112,8 +113,13 @@ class GemmEmitter(Emitter):
     ops = ("Gemm",)
 
     def supports(self, node: Node, graph: Graph) -> bool:
-        if not float32_static(graph, node.inputs + node.outputs) or not supported_activation(node.attrs):
+        others = [n for i, n in enumerate(node.inputs) if not (i == 1 and DQ_SCALE in node.attrs)]
+        if not float32_static(graph, others + node.outputs) or not supported_activation(node.attrs):
             return False
+        if DQ_SCALE in node.attrs:  # B: a constant 8-bit weight dequantized on load (fuse_dequantize.py)
+            w = graph.values.get(node.inputs[1])
+            if w is None or w.const is None or w.dtype not in ("int8", "uint8"):
+                return False
         return len(graph.values[node.inputs[0]].shape) == 2 and len(graph.values[node.inputs[1]].shape) == 2
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
@@ -132,12 +138,15 @@ class GemmEmitter(Emitter):
             sm, sn = broadcast_strides(ctx.shape(node.inputs[2]), (m, n))
             c = f"{lc}({dot(['m', 'n'], [sm, sn])})"
             v = f"{v} + {c}" if beta == 1.0 else f"{v} + {f32lit(beta)} * {c}"
+        b_load = f"{lb}({b_idx})"
+        if DQ_SCALE in node.attrs:  # (f32(q) - zero point) * scale: DequantizeLinear's own expression
+            b_load = f"(f32({b_load}) - {f32lit(node.attrs[DQ_ZERO])}) * {f32lit(node.attrs[DQ_SCALE])}"
         st = kb.store("y", node.outputs[0])
         e = activation_expr(node.attrs, f"({v})")  # a sum: parenthesized before an activation scales it
         with_helpers(kb, e)
         funcs = f"""
 fn la(b: u32, m: u32, k: u32) -> f32 {{ return {la}({a_idx}); }}
-fn lb(b: u32, k: u32, n: u32) -> f32 {{ return {lb}({b_idx}); }}
+fn lb(b: u32, k: u32, n: u32) -> f32 {{ return {b_load}; }}
 fn epi(b: u32, m: u32, n: u32, v: f32) {{ {st}(m * {u(n)} + n, {e}); }}
 """
         return [gemm_dispatch(kb, m, n, k, 1, funcs, a_k_fast=not ta, b_n_fast=not tb)]
