@@ -24,6 +24,8 @@ import onnx
 from onnx import numpy_helper
 from onnx.backend.test import loader
 
+from webdnn_build.opdecl import attr_defaults
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -67,8 +69,11 @@ def encode_case(case) -> dict:
     opset = {o.domain: o.version for o in m.opset_import}
     nodes = []
     for n in m.graph.node:
+        # the declared defaults the compiler fills in (webdnn_build.opdecl): the kernels read them as given
+        domain_opset = opset.get(n.domain, opset.get("ai.onnx" if not n.domain else n.domain))
+        defaults = attr_defaults(n.op_type, n.domain, domain_opset)
         nodes.append({"op": n.op_type, "domain": n.domain, "name": n.name, "inputs": list(n.input), "outputs": list(n.output),
-                      "attrs": {a.name: encode_attr(a) for a in n.attribute}})
+                      "attrs": {**defaults, **{a.name: encode_attr(a) for a in n.attribute}}})
     inits = {i.name: encode_array(numpy_helper.to_array(i)) for i in m.graph.initializer}
     sets = []
     for inputs, outputs in case.data_sets:

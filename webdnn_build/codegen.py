@@ -12,10 +12,10 @@ from typing import Any, Callable, Optional, Sequence
 
 from .errors import ConfigError, ShapeError
 from .ir import Graph, Node, Shape, Value, dtype_name
+from .opdecl import ACTIVATION_ATTRS
 
-#: the attributes of the fused-activation contract (docs/passes.md)
-FUSED_ACTIVATION_ATTRS = ("fused_activation", "fused_activation_alpha", "fused_activation_beta",
-                          "fused_activation_min", "fused_activation_max")
+#: the attributes of the fused-activation contract (docs/passes.md), declared in webdnn_build.opdecl
+FUSED_ACTIVATION_ATTRS = ACTIVATION_ATTRS
 
 
 def json_shape(shape: Shape) -> Optional[list[Optional[int]]]:
@@ -109,7 +109,7 @@ def fuse_residual(g: Graph, can_run: Callable[[Node, Graph], bool]) -> int:
 def resolve_pads(node: Node, in_hw: Sequence[int], out_hw: Sequence[int], k: Sequence[int], s: Sequence[int],
                  d: Sequence[int], spatial: int) -> tuple[int, int, int, int]:
     """(top, left, bottom, right) padding of a Conv/pool from ``pads`` or ``auto_pad``, 1-D or 2-D."""
-    auto = node.attrs.get("auto_pad", "NOTSET")
+    auto = node.attrs["auto_pad"]
     if isinstance(auto, bytes):
         auto = auto.decode()
     if auto in ("SAME_UPPER", "SAME_LOWER"):
@@ -224,7 +224,7 @@ def fuse_attention(g: Graph, can_run: Callable[[Node, Graph], bool]) -> int:
     fused = 0
     for softmax in [n for n in g.nodes if n.op_type == "Softmax" and not n.domain]:
         scores_shape = _static4(g, softmax.inputs[0]) if softmax.inputs else None
-        if scores_shape is None or int(softmax.attrs.get("axis", -1)) not in (-1, 3) or "fused_activation" in softmax.attrs:
+        if scores_shape is None or int(softmax.attrs["axis"]) not in (-1, 3) or "fused_activation" in softmax.attrs:
             continue
         dead: list[Node] = [softmax]
         x, scale, bias = softmax.inputs[0], 1.0, ""

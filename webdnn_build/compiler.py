@@ -20,11 +20,12 @@ from .escape import bundle_json
 from .ir import Graph, format_shape
 from .limits import check_graph
 from .memory import plan_memory
+from .opdecl import fill_defaults
 from .plugins import get_host
 from .registry import CodegenContext, ImportOptions, PassContext, Registry
 from .weights import WeightPacker
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 Log = Callable[[str], None]
 
 
@@ -73,6 +74,7 @@ def import_model(path: Path, options: BuildOptions, log: Log = stderr_log) -> Gr
     importer = pick_importer(path, host.registry)
     t0 = time.perf_counter()
     graph = importer.load(path, ImportOptions(dict(options.input_shapes)))
+    fill_defaults(graph)  # every declared attribute default into node.attrs, once the opsets are known (opdecl)
     check_graph(graph, str(path))  # whatever the importer: no declared shape beyond what a bundle can hold
     log(f"imported {path.name} with '{importer.name}': {len(graph.nodes)} nodes, "
         f"{len(graph.constants())} constants ({time.perf_counter() - t0:.2f}s)")
@@ -126,6 +128,7 @@ def run_passes(graph: Graph, registry: Registry, pass_ids: Optional[list[str]], 
         before = len(graph.nodes)
         changed = registry.passes[pid].run(graph, ctx)
         if changed:
+            fill_defaults(graph)  # the defaults of the nodes the pass made (opdecl)
             log(f"pass {pid}: {before} → {len(graph.nodes)} nodes ({time.perf_counter() - t0:.2f}s)")
     graph.prune_values()
 

@@ -46,7 +46,7 @@ def matmul_nbits_form(node: Node, graph: Graph) -> Optional[NBitsForm]:
     if not (a and b and scales) or g_idx or len(outs) != 1 or outs[0] != node.outputs[0]:
         return None
     k, n = node.attrs.get("K"), node.attrs.get("N")
-    bits, block = node.attrs.get("bits", 4), node.attrs.get("block_size")
+    bits, block = node.attrs["bits"], node.attrs.get("block_size")
     if bits != 4 or not isinstance(block, int) or block < 16 or block & (block - 1):
         return None
     if not isinstance(k, int) or not isinstance(n, int) or k <= 0 or n <= 0:

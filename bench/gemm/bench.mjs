@@ -54,6 +54,9 @@ const cases = [
   { name: 'gemm 128x784x1152', kind: 'gemm', m: 128, n: 784, k: 1152 },
   { name: 'gemm 256x196x2304', kind: 'gemm', m: 256, n: 196, k: 2304 },
   { name: 'gemm 512x49x4608', kind: 'gemm', m: 512, n: 49, k: 4608 },
+  { name: 'gemm 512x56x4608', kind: 'gemm', m: 512, n: 56, k: 4608 },
+  { name: 'gemm 1280x49x320', kind: 'gemm', m: 1280, n: 49, k: 320 },
+  { name: 'gemm 1280x56x320', kind: 'gemm', m: 1280, n: 56, k: 320 },
   // ResNet-50 v1.5 convs (batch 1): 3x3 pad 1
   { name: 'conv3x3 64@56 s1', kind: 'conv', cin: 64, h: 56, cout: 64, k: 3, s: 1, p: 1 },
   { name: 'conv3x3 128@28 s1', kind: 'conv', cin: 128, h: 28, cout: 128, k: 3, s: 1, p: 1 },

@@ -15,7 +15,7 @@ import { checkSha256 } from './integrity.js';
 
 /** The bundle format this runtime reads. */
 export const BUNDLE_FORMAT = 'webdnn-bundle';
-export const BUNDLE_FORMAT_VERSION = 1;
+export const BUNDLE_FORMAT_VERSION = 2;
 
 /**
  * Imports a Node built-in. The computed specifier and the comments keep bundlers (webpack, Vite)

@@ -14,6 +14,7 @@ import onnx
 import onnxruntime as ort
 
 from webdnn_build.ir import Graph, Node, Value, dtype_name
+from webdnn_build.opdecl import fill_defaults
 from webdnn_build.registry import PassContext
 from webdnn_build_optimize.onnx_bridge import graph_to_model, ir_dtype
 
@@ -62,7 +63,9 @@ class GraphBuilder:
         self.graph.outputs.extend(names)
 
     def build(self) -> Graph:
-        """The graph, with dtypes/shapes the builder was not told filled in by ONNX shape inference."""
+        """The graph, with dtypes/shapes the builder was not told filled in by ONNX shape inference and
+        the declared attribute defaults filled in (as the compiler does after import: webdnn_build.opdecl)."""
+        fill_defaults(self.graph)
         model = onnx.shape_inference.infer_shapes(graph_to_model(self.graph), strict_mode=True)
         g = model.graph
         for info in list(g.value_info) + list(g.output):

@@ -7,6 +7,7 @@ import numpy as np
 from onnx import helper
 
 from webdnn_build.ir import Graph, Node, Value
+from webdnn_build.opdecl import fill_defaults
 from webdnn_build.registry import PassContext
 from webdnn_build_optimize.passes import lower_global_pools
 
@@ -28,6 +29,7 @@ def _pool(op: str, x_shape, y_shape, **attrs) -> tuple[Graph, Node]:
     g.values["y"] = Value("y", "float32", y_shape)
     node = Node(op, ["x"], ["y"], attrs, "", "pool")
     g.inputs, g.outputs, g.nodes = ["x"], ["y"], [node]
+    fill_defaults(g)  # as the compiler does after import
     return g, node
 
 

@@ -25,6 +25,7 @@ from onnx import numpy_helper
 from webdnn_build.errors import ImportError_, ResourceError, ShapeError
 from webdnn_build.ir import Graph, Node, Value
 from webdnn_build.limits import check_dims
+from webdnn_build.opdecl import fill_defaults
 from webdnn_build.registry import ImportOptions
 
 #: oldest default-domain opset kept as is; older models are converted up to it
@@ -469,8 +470,11 @@ def _to_ir(model: onnx.ModelProto, path: Path) -> Graph:
 def graph_from_proto(g: onnx.GraphProto, opsets: dict[str, int], name: str, source: str = "<graph>") -> Graph:
     """An ONNX ``GraphProto`` as an IR graph, the way the importer converts a model's graph (dtypes and
     shapes from its inputs, outputs and value_info; initializers as constants). For passes that build
-    ONNX protos and turn them back into IR (expand_functions); ``source`` names it in error messages."""
-    return _graph_to_ir(g, Path(source), opsets, name)
+    ONNX protos and turn them back into IR (expand_functions); ``source`` names it in error messages.
+    The declared attribute defaults are filled in, as the compiler does for an imported model."""
+    graph = _graph_to_ir(g, Path(source), opsets, name)
+    fill_defaults(graph)
+    return graph
 
 
 def _graph_to_ir(g: onnx.GraphProto, path: Path, opsets: dict[str, int], name: str) -> Graph:

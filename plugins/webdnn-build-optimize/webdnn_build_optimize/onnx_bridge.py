@@ -10,7 +10,7 @@ Conventions:
   lists of those), numpy arrays (tensor attributes) or IR graphs (subgraphs).
   Where the op's schema is known, the schema's attribute type decides the proto
   type (so ``alpha=1`` still becomes a FLOAT);
-- a fused activation (``fused_activation*`` attributes, see :mod:`.fused_activation`)
+- a fused activation (``fused_activation*`` attributes, see :mod:`webdnn_build.opdecl`)
   is emitted as a separate node after the producer;
 - constants become initializers; dtypes and shapes (``int`` → ``dim_value``,
   ``str`` → ``dim_param``, ``None`` → unknown dim) go into value_info.
@@ -25,8 +25,7 @@ import onnx
 from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto, helper, numpy_helper
 
 from webdnn_build.ir import Graph, Node, Value, dtype_name
-
-from .fused_activation import FusedActivation, split_attrs
+from webdnn_build.opdecl import FusedActivation, split_attrs
 
 _IR_TO_ONNX_DTYPE: dict[str, int] = {
     "float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE, "float16": TensorProto.FLOAT16,

@@ -50,7 +50,7 @@ def fuse_dequantized_weight(g: Graph) -> int:
         w = g.values.get(wq)
         if w is None or w.const is None or w.dtype not in _WEIGHT_DTYPES or w.shape is None or len(w.shape) != 2:
             continue
-        if dq.attrs.get("block_size", 0) or g.values[b].dtype != "float32":
+        if dq.attrs.get("block_size") or g.values[b].dtype != "float32":
             continue
         scale = _one_element(g, dq.inputs[1] if len(dq.inputs) > 1 else "")
         zero = _one_element(g, dq.inputs[2]) if len(dq.inputs) > 2 and dq.inputs[2] else 0.0

@@ -13,15 +13,15 @@ from typing import Optional
 import numpy as np
 
 from webdnn_build.ir import Graph, Node
+from webdnn_build.opdecl import ACTIVATION_ATTRS
 from webdnn_build.registry import PassContext
 
-from ..fused_activation import ACTIVATION_ATTRS
 from ..graph_utils import FLOAT_DTYPES, const_of, optional_input, remove_nodes, rename_output
 
 
 def _bn_params(graph: Graph, bn: Node) -> Optional[tuple[np.ndarray, np.ndarray]]:
     """(scale, shift) per channel so that BN(y) = y * scale + shift; None unless BN is foldable."""
-    if int(bn.attrs.get("training_mode", 0)) or int(bn.attrs.get("spatial", 1)) != 1:
+    if bn.attrs.get("training_mode") or bn.attrs.get("spatial", 1) != 1:  # training_mode: opset 14+; spatial: < 9
         return None
     if any(o for o in bn.outputs[1:]):  # running mean/var outputs exist only in training
         return None
@@ -29,7 +29,7 @@ def _bn_params(graph: Graph, bn: Node) -> Optional[tuple[np.ndarray, np.ndarray]
     if any(p is None for p in params):
         return None
     gamma, beta, mean, var = (np.asarray(p, dtype=np.float64).reshape(-1) for p in params)  # type: ignore[arg-type]
-    eps = float(bn.attrs.get("epsilon", 1e-5))
+    eps = float(bn.attrs["epsilon"])
     scale = gamma / np.sqrt(var + eps)
     return scale, beta - mean * scale
 
@@ -54,13 +54,13 @@ def _fold_into_gemm(graph: Graph, gemm: Node, scale: np.ndarray, shift: np.ndarr
     c = const_of(graph, c_name) if c_name else None
     if b is None or b.ndim != 2 or (c_name and c is None):
         return False
-    trans_b = int(gemm.attrs.get("transB", 0))
+    trans_b = int(gemm.attrs["transB"])
     n = b.shape[0] if trans_b else b.shape[1]
     if n != scale.shape[0]:
         return False
     # Y = alpha * A @ B' + beta * C, then BN on Y's columns (BN's channel axis 1 is Gemm's N)
     new_b = b.astype(np.float64) * (scale[:, None] if trans_b else scale[None, :])
-    beta = float(gemm.attrs.get("beta", 1.0))
+    beta = float(gemm.attrs["beta"])
     c_term = np.zeros(n) if c is None else beta * np.asarray(c, dtype=np.float64)
     new_c = c_term * scale + shift  # broadcasts over the last axis, like C itself
     gemm.inputs = [gemm.inputs[0], graph.add_const(new_b.astype(b.dtype), f"{gemm.name or 'gemm'}_b_bn"),

@@ -231,7 +231,7 @@ def _uniform_view(graph: Graph, node: Node, shapes: Optional[list[list[int]]]) -
 
 
 def _gather_elements(node: Node, data: np.ndarray, indices: np.ndarray) -> list[np.ndarray]:
-    axis = int(node.attrs.get("axis", 0))
+    axis = int(node.attrs["axis"])
     axis = axis + data.ndim if axis < 0 else axis
     idx = np.asarray(indices).astype(np.int64)
     idx = np.where(idx < 0, idx + data.shape[axis], idx)
@@ -242,7 +242,7 @@ def _gather_elements(node: Node, data: np.ndarray, indices: np.ndarray) -> list[
 
 def _dequantize_linear(node: Node, x, scale, zero_point=None) -> list[np.ndarray]:
     """(x - zero_point) * scale, per tensor or per axis (no blocks: block_size > 0 is refused)."""
-    if int(node.attrs.get("block_size", 0)):
+    if node.attrs.get("block_size"):  # opset 21+
         raise ValueError("blocked DequantizeLinear is not folded")
     x = np.asarray(x)
     if x.dtype.kind not in "iu":
@@ -250,7 +250,7 @@ def _dequantize_linear(node: Node, x, scale, zero_point=None) -> list[np.ndarray
     scale = np.asarray(scale, np.float32)
     zp = np.zeros((), np.int64) if zero_point is None else np.asarray(zero_point).astype(np.int64)
     if scale.ndim == 1 and scale.size > 1:  # per axis
-        axis = int(node.attrs.get("axis", 1)) % max(x.ndim, 1)
+        axis = int(node.attrs.get("axis", 1)) % max(x.ndim, 1)  # opset 13+ (before: per tensor only)
         shape = [1] * x.ndim
         shape[axis] = scale.size
         scale, zp = scale.reshape(shape), (zp.reshape(shape) if zp.ndim == 1 else zp)

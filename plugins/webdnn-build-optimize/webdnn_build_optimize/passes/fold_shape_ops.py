@@ -23,7 +23,7 @@ def _shape_dims(graph: Graph, node: Node) -> Optional[list[Dim]]:
     if shape is None:
         return None
     rank = len(shape)
-    start = int(node.attrs.get("start", 0))
+    start = int(node.attrs.get("start", 0))  # opset 15+
     end = node.attrs.get("end")
     end = rank if end is None else int(end)
     start = min(max(start + rank if start < 0 else start, 0), rank)
@@ -69,7 +69,7 @@ def _fold_gather_of_shape(graph: Graph, node: Node, producers: dict[str, Node]) 
     """Gather(Shape(x), const indices) where the gathered dims are static, though others are not."""
     dims = _partial_shape_input(graph, node.inputs[0], producers)
     indices = const_of(graph, optional_input(node, 1))
-    if dims is None or indices is None or int(node.attrs.get("axis", 0)) != 0:
+    if dims is None or indices is None or int(node.attrs["axis"]) != 0:
         return False
     idx = np.asarray(indices).astype(np.int64)
     if np.any(idx < -len(dims)) or np.any(idx >= len(dims)):
@@ -118,7 +118,7 @@ def _const_shape_input(graph: Graph, node: Node, index: int, allow_infer: bool) 
     unknown = [i for i, d in enumerate(out) if not isinstance(d, int)]
     if unknown and not (allow_infer and len(unknown) == 1):
         return False
-    if node.op_type == "Reshape" and not int(node.attrs.get("allowzero", 0)) and 0 in out:
+    if node.op_type == "Reshape" and not node.attrs.get("allowzero") and 0 in out:  # allowzero: opset 14+
         return False  # 0 would mean "copy the input's dim"
     shape = np.array([d if isinstance(d, int) else -1 for d in out], dtype=np.int64)
     node.inputs[index] = graph.add_const(shape, f"{node.outputs[0]}_shape")

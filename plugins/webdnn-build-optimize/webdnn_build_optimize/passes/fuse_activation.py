@@ -5,7 +5,7 @@ first become Conv → Relu) and after ``eliminate_identity`` (an Identity betwee
 producer and activation would hide the pair).
 
 The attributes written are the contract in docs/bundle-format.md and
-:mod:`webdnn_build_optimize.fused_activation`.
+:mod:`webdnn_build.opdecl` (the fused-activation contract).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Optional
 import numpy as np
 
 from webdnn_build.ir import Graph, Node
+from webdnn_build.opdecl import ACTIVATION_OPS, FusedActivation
 from webdnn_build.registry import PassContext
 
-from ..fused_activation import ACTIVATION_OPS, FusedActivation
 from ..graph_utils import FLOAT_DTYPES, const_of, optional_input, remove_nodes, rename_output
 
 #: ops that take a fused activation
@@ -48,15 +48,14 @@ def describe_activation(graph: Graph, node: Node) -> Optional[FusedActivation]:
         return None
     op = node.op_type
     if op == "LeakyRelu":
-        return FusedActivation(op, alpha=float(node.attrs.get("alpha", 0.01)))
+        return FusedActivation(op, alpha=float(node.attrs["alpha"]))
     if op == "HardSigmoid":
-        return FusedActivation(op, alpha=float(node.attrs.get("alpha", 0.2)), beta=float(node.attrs.get("beta", 0.5)))
+        return FusedActivation(op, alpha=float(node.attrs["alpha"]), beta=float(node.attrs["beta"]))
     if op == "Clip":
         dtype = graph.value(node.outputs[0]).dtype or "float32"
         lo, hi = _dtype_limits(dtype)
-        if "min" in node.attrs or "max" in node.attrs or graph.opset_for(node.domain) < 11:
-            lo = float(node.attrs.get("min", lo))
-            hi = float(node.attrs.get("max", hi))
+        if graph.opset_for(node.domain) < 11:  # bounds are attributes (declared defaults: the float32 range)
+            lo, hi = max(float(node.attrs["min"]), lo), min(float(node.attrs["max"]), hi)
         else:
             for k in (1, 2):
                 name = optional_input(node, k)

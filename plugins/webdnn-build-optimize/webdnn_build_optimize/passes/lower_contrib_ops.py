@@ -30,9 +30,6 @@ from .refine_shapes import refine_node
 
 MS = "com.microsoft"
 
-#: onnxruntime's default mask_filter_value: what a masked key adds to its score
-_ATTENTION_MASK_FILTER = -10000.0
-
 
 class _Builder:
     """Emits standard nodes that replace one contrib node, with dtype and shape for each new value."""
@@ -129,7 +126,7 @@ def _lower_skip_layernorm(b: _Builder, node: Node) -> bool:
         return False
     beta = optional_input(node, 3)
     b.op("LayerNormalization", [s, node.inputs[2]] + ([beta] if beta else []), b.dtype(s), b.shape(s),
-         {"axis": -1, "epsilon": float(node.attrs.get("epsilon", 1e-12))}, out=node.outputs[0])
+         {"axis": -1, "epsilon": float(node.attrs["epsilon"])}, out=node.outputs[0])
     return True
 
 
@@ -140,7 +137,7 @@ def _lower_skip_simplified_layernorm(b: _Builder, node: Node) -> bool:
     s = _skip_sum(b, node, 3)
     if s is None:
         return False
-    _rms_norm(b, s, node.inputs[2], float(node.attrs.get("epsilon", 1e-12)), node.outputs[0])
+    _rms_norm(b, s, node.inputs[2], float(node.attrs["epsilon"]), node.outputs[0])
     return True
 
 
@@ -149,16 +146,15 @@ def _lower_simplified_layernorm(b: _Builder, node: Node) -> bool:
     if len(node.inputs) < 2 or not _unused(node, 1) or not _float_in(b, node.inputs[0]):
         return False
     shape = b.shape(node.inputs[0])
-    axis = int(node.attrs.get("axis", -1))
+    axis = int(node.attrs["axis"])
     if not (axis == -1 or (shape is not None and axis == len(shape) - 1)):
         return False
-    _rms_norm(b, node.inputs[0], node.inputs[1], float(node.attrs.get("epsilon", 1e-5)), node.outputs[0])
+    _rms_norm(b, node.inputs[0], node.inputs[1], float(node.attrs["epsilon"]), node.outputs[0])
     return True
 
 
 def _gelu(b: _Builder, x: str, out: str, approximate: str = "none") -> None:
-    attrs = {"approximate": approximate} if approximate != "none" else {}
-    b.op("Gelu", [x], b.dtype(x), b.shape(x), attrs, out=out)
+    b.op("Gelu", [x], b.dtype(x), b.shape(x), {"approximate": approximate}, out=out)
 
 
 def _with_bias(b: _Builder, x: str, bias: str) -> str:
@@ -192,7 +188,7 @@ def _lower_quick_gelu(b: _Builder, node: Node) -> bool:
     if not _float_in(b, x):
         return False
     dt, shape = b.dtype(x), b.shape(x)
-    alpha = float(node.attrs.get("alpha", 1.702))
+    alpha = float(node.attrs["alpha"])
     scaled = b.op("Mul", [x, b.const(alpha)], dt, shape) if alpha != 1.0 else x
     b.op("Mul", [x, b.op("Sigmoid", [scaled], dt, shape)], dt, shape, out=node.outputs[0])
     return True
@@ -259,7 +255,7 @@ def _bias_terms(b: _Builder, node: Node, key_mask: str, attn_bias: str, batch: i
                 seq_k: int) -> Optional[list[str]]:
     """The additive score terms of an attention node: its [B, L] key mask, attention_bias, causal mask
     (``unidirectional``); None when a mask or bias has a form the rewrite does not cover."""
-    filter_value = float(node.attrs.get("mask_filter_value", _ATTENTION_MASK_FILTER))
+    filter_value = float(node.attrs["mask_filter_value"])  # what a masked key adds to its score
     terms = []
     if key_mask:
         m = _key_mask_bias(b, key_mask, batch, seq_k, filter_value)
@@ -270,7 +266,7 @@ def _bias_terms(b: _Builder, node: Node, key_mask: str, attn_bias: str, batch: i
         if not _static(b.shape(attn_bias), 4):
             return None
         terms.append(attn_bias)
-    if int(node.attrs.get("unidirectional", 0)):
+    if int(node.attrs["unidirectional"]):
         terms.append(_causal_bias(b, seq_q, seq_k, filter_value))
     return terms
 
@@ -295,7 +291,7 @@ def _lower_attention(b: _Builder, node: Node) -> bool:
         return False  # past / present
     attn_bias = optional_input(node, 5)
     a = node.attrs
-    if int(a.get("do_rotary", 0)) or int(a.get("past_present_share_buffer", 0)):
+    if a.get("do_rotary") or a.get("past_present_share_buffer"):  # (no declared default: absent is off)
         return False
     xs, ws = b.shape(x), b.shape(w)
     if not (_float_in(b, x) and _static(xs, 3) and _static(ws, 2)):
@@ -379,7 +375,7 @@ def _lower_embed_layernorm(b: _Builder, node: Node) -> bool:
     ids_shape = b.shape(ids)
     if not (_static(ids_shape, 2) and word and pos and gamma and _float_in(b, word)):
         return False
-    if int(node.attrs.get("mask_index_type", 1)) != 1 and optional_input_out(node, 1):
+    if int(node.attrs["mask_index_type"]) != 1 and optional_input_out(node, 1):
         return False
     batch, seq = ids_shape  # type: ignore[misc]
     ws = b.shape(word)
@@ -399,7 +395,7 @@ def _lower_embed_layernorm(b: _Builder, node: Node) -> bool:
     if optional_input_out(node, 2):
         acc = b.op("Identity", [acc], dt, out_shape, out=node.outputs[2])
     b.op("LayerNormalization", [acc, gamma] + ([beta] if beta else []), dt, out_shape,
-         {"axis": -1, "epsilon": float(node.attrs.get("epsilon", 1e-12))}, out=node.outputs[0])
+         {"axis": -1, "epsilon": float(node.attrs["epsilon"])}, out=node.outputs[0])
     mask_out = optional_input_out(node, 1)
     if mask_out:
         if mask:

@@ -30,7 +30,7 @@ def _covers_input(node, graph: Graph) -> bool:
     if not kernel or len(kernel) != len(spatial):
         return False
     pads = node.attrs.get("pads") or [0] * (2 * len(spatial))
-    auto_pad = node.attrs.get("auto_pad", "NOTSET")
+    auto_pad = node.attrs["auto_pad"]
     if isinstance(auto_pad, bytes):
         auto_pad = auto_pad.decode()
     dilations = node.attrs.get("dilations") or [1] * len(spatial)

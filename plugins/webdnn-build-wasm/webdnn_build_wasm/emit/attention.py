@@ -27,8 +27,8 @@ class AttentionEmitter(Emitter):
         ctx.decls.append(struct_init("wdn_attention_params", var, {
             "batch": b, "heads": h, "seq_q": s, "seq_k": seq_k, "head_q": d, "head_v": dv,
             "q": ctx.ptr(q), "kt": ctx.ptr(kt), "v": ctx.ptr(v), "bias": ctx.ptr(bias) if bias else "0",
-            "bias_stride": strides, "scale": cfloat(node.attrs.get("scale", 1.0)),
-            "nan_to_zero": int(node.attrs.get("nan_to_zero", 0)), "y": ctx.ptr(node.outputs[0]),
+            "bias_stride": strides, "scale": cfloat(node.attrs["scale"]),
+            "nan_to_zero": int(node.attrs["nan_to_zero"]), "y": ctx.ptr(node.outputs[0]),
             "scratch": "wdn_scratch", "scratch_stride": "WDN_SCRATCH_STRIDE",
         }))
         return [f"wdn_attention_f32(&{var}, tid, nth);"]

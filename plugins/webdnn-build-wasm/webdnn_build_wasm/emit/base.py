@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from webdnn_build.ir import Graph, Node
+from webdnn_build.opdecl import activation_params
 from webdnn_build_js.backend import JsFallbackBackend
 
 #: C element type of a value in wasm memory, by dtype (float16/bfloat16 are stored as float32 like in
@@ -27,6 +28,8 @@ DT_CODES = {"float32": "WDN_DT_F32", "int32": "WDN_DT_I32", "int64": "WDN_DT_I64
 
 _JS_STORAGE = JsFallbackBackend()
 
+#: the C enum (csrc/kernels.h wdn_act) of each kind of the fused-activation contract
+#: (webdnn_build.opdecl.ACTIVATION_KINDS); a kind's parameters are wdn_act's a and b, in the contract's order
 ACT_KINDS = {"Relu": "WDN_ACT_RELU", "Clip": "WDN_ACT_CLIP", "LeakyRelu": "WDN_ACT_LEAKY_RELU",
              "Sigmoid": "WDN_ACT_SIGMOID", "Tanh": "WDN_ACT_TANH", "HardSigmoid": "WDN_ACT_HARD_SIGMOID"}
 
@@ -43,18 +46,10 @@ def cfloat(x: float) -> str:
 
 def act_struct(attrs: dict[str, Any]) -> str:
     """The fused activation of a node (docs/passes.md contract) as a ``wdn_act`` initializer."""
-    kind = attrs.get("fused_activation")
-    if not kind:
+    kind, params = activation_params(attrs)
+    if kind is None:
         return "{WDN_ACT_NONE, 0.f, 0.f}"
-    if kind == "Clip":
-        a = attrs.get("fused_activation_min", -math.inf)
-        b = attrs.get("fused_activation_max", math.inf)
-    elif kind == "LeakyRelu":
-        a, b = attrs.get("fused_activation_alpha", 0.01), 0.0
-    elif kind == "HardSigmoid":
-        a, b = attrs.get("fused_activation_alpha", 0.2), attrs.get("fused_activation_beta", 0.5)
-    else:
-        a, b = 0.0, 0.0
+    a, b = (*params, 0.0, 0.0)[:2]
     return f"{{{ACT_KINDS[kind]}, {cfloat(a)}, {cfloat(b)}}}"
 
 

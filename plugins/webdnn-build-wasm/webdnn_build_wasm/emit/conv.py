@@ -24,7 +24,7 @@ class ConvEmitter(Emitter):
     def emit(self, node: Node, ctx: EmitContext) -> list[str]:
         x_shape, w_shape, y_shape = ctx.shape(node.inputs[0]), ctx.shape(node.inputs[1]), ctx.shape(node.outputs[0])
         h, w, oh, ow, k, s, d, (pt, pl, pb, pr) = spatial_params(node, x_shape, w_shape, y_shape)
-        group = int(node.attrs.get("group", 1))
+        group = int(node.attrs["group"])
         bias = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else None
         residual = node.inputs[3] if len(node.inputs) > 3 and node.inputs[3] else None
         cin_g = x_shape[1] // group

@@ -20,7 +20,7 @@ class ConvTransposeEmitter(Emitter):
         if len(x) not in (3, 4) or len(wt) != len(x) or len(y) != len(x):
             return None
         sp = len(x) - 2
-        group = int(node.attrs.get("group", 1))
+        group = int(node.attrs["group"])
         if group <= 0 or x[1] % group or wt[0] != x[1]:
             return None
         cout = wt[1] * group
@@ -32,7 +32,7 @@ class ConvTransposeEmitter(Emitter):
         strides = [int(v) for v in node.attrs.get("strides", [1] * sp)]
         dil = [int(v) for v in node.attrs.get("dilations", [1] * sp)]
         opad = [int(v) for v in node.attrs.get("output_padding", [0] * sp)]
-        auto = str_attr(node, "auto_pad", "NOTSET")
+        auto = str_attr(node, "auto_pad")
         if "output_shape" in node.attrs or auto not in ("NOTSET", "VALID"):
             return None
         pads = [int(v) for v in node.attrs.get("pads", [0] * (2 * sp))] if auto == "NOTSET" else [0] * (2 * sp)

@@ -90,8 +90,8 @@ class LRNEmitter(Emitter):
     def emit(self, node: Node, ctx: EmitContext) -> list[str]:
         x = ctx.shape(node.inputs[0])
         a = node.attrs
-        return [f"wdn_lrn_f32({x[0]}, {x[1]}, {math.prod(x[2:])}, {int(a['size'])}, {cfloat(a.get('alpha', 1e-4))}, "
-                f"{cfloat(a.get('beta', 0.75))}, {cfloat(a.get('bias', 1.0))}, {ctx.ptr(node.inputs[0])}, "
+        return [f"wdn_lrn_f32({x[0]}, {x[1]}, {math.prod(x[2:])}, {int(a['size'])}, {cfloat(a['alpha'])}, "
+                f"{cfloat(a['beta'])}, {cfloat(a['bias'])}, {ctx.ptr(node.inputs[0])}, "
                 f"{ctx.ptr(node.outputs[0])}, tid, nth);"]
 
 
@@ -101,7 +101,7 @@ class BatchNormEmitter(Emitter):
     ops = ("BatchNormalization",)
 
     def supports(self, node: Node, graph: Graph) -> bool:
-        if len([o for o in node.outputs if o]) != 1 or node.attrs.get("training_mode", 0):
+        if len([o for o in node.outputs if o]) != 1 or node.attrs.get("training_mode"):  # opset 14+
             return False
         if not all(graph.values[n].is_const for n in node.inputs[1:5]):
             return False
@@ -109,7 +109,7 @@ class BatchNormEmitter(Emitter):
 
     def emit(self, node: Node, ctx: EmitContext) -> list[str]:
         scale, bias, mean, var = (np.asarray(ctx.const(n), np.float64) for n in node.inputs[1:5])
-        eps = node.attrs.get("epsilon", 1e-5)
+        eps = node.attrs["epsilon"]
         s = scale / np.sqrt(var + eps)
         t = bias - mean * s
         s_name = ctx.add_const(s.astype(np.float32), "bn_scale")

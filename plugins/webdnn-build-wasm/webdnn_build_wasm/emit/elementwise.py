@@ -94,7 +94,7 @@ class UnaryEmitter(Emitter):
             return all(not n or graph.values[n].is_const or (all_float32_static(graph, [n])
                                                              and math.prod(graph.values[n].shape) == 1)
                        for n in node.inputs[1:])
-        if node.op_type == "Gelu" and node.attrs.get("approximate", "none") not in ("none", "tanh"):
+        if node.op_type == "Gelu" and node.attrs["approximate"] not in ("none", "tanh"):
             return False
         return True
 
@@ -104,6 +104,7 @@ class UnaryEmitter(Emitter):
         if node.op_type == "Clip":
             lo = ctx.const(node.inputs[1]) if len(node.inputs) > 1 and node.inputs[1] else None
             hi = ctx.const(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
+            # no bound input: the attribute before opset 11 (declared default: the float32 range), else open
             a = float(np.asarray(lo).ravel()[0]) if lo is not None else attrs.get("min", -math.inf)
             b = float(np.asarray(hi).ravel()[0]) if hi is not None else attrs.get("max", math.inf)
             # a bound computed at run time: the call reads it (C expression)
@@ -112,17 +113,15 @@ class UnaryEmitter(Emitter):
             if hi is None and len(node.inputs) > 2 and node.inputs[2]:
                 b = f"(*{ctx.ptr(node.inputs[2])})"
         elif node.op_type == "LeakyRelu":
-            a = attrs.get("alpha", 0.01)
+            a = attrs["alpha"]
         elif node.op_type == "HardSigmoid":
-            a, b = attrs.get("alpha", 0.2), attrs.get("beta", 0.5)
-        elif node.op_type in ("Elu", "Celu", "Swish"):
-            a = attrs.get("alpha", 1.0)
+            a, b = attrs["alpha"], attrs["beta"]
+        elif node.op_type in ("Elu", "Celu", "ThresholdedRelu", "Swish"):
+            a = attrs["alpha"]
         elif node.op_type == "Selu":
-            a, b = attrs.get("alpha", 1.67326319217681884765625), attrs.get("gamma", 1.05070102214813232421875)
-        elif node.op_type == "ThresholdedRelu":
-            a = attrs.get("alpha", 1.0)
+            a, b = attrs["alpha"], attrs["gamma"]
         op = UNARY.get(node.op_type) or UNARY_EXT[node.op_type]
-        if node.op_type == "Gelu" and attrs.get("approximate", "none") == "tanh":
+        if node.op_type == "Gelu" and attrs["approximate"] == "tanh":
             op = "WDN_UN_GELU_TANH"
         count = math.prod(ctx.shape(node.outputs[0]))
         fn = "wdn_unary_ext_f32" if node.op_type in UNARY_EXT else "wdn_unary_f32"

@@ -54,13 +54,13 @@ class GemmEmitter(Emitter):
         return all_float32_static(graph, node.inputs + node.outputs) and supported_activation(node.attrs)
 
     def emit(self, node: Node, ctx: EmitContext) -> list[str]:
-        ta, tb = int(node.attrs.get("transA", 0)), int(node.attrs.get("transB", 0))
+        ta, tb = int(node.attrs["transA"]), int(node.attrs["transB"])
         a_shape, b_shape = ctx.shape(node.inputs[0]), ctx.shape(node.inputs[1])
         m, k = (a_shape[1], a_shape[0]) if ta else a_shape
         n = b_shape[0] if tb else b_shape[1]
         fields = {"m": m, "n": n, "k": k, "trans_a": ta, "trans_b": tb, "a": ctx.ptr(node.inputs[0]),
                   "b": ctx.ptr(node.inputs[1]), "y": ctx.ptr(node.outputs[0]),
-                  "alpha": cfloat(node.attrs.get("alpha", 1.0)), "beta": cfloat(node.attrs.get("beta", 1.0)),
+                  "alpha": cfloat(node.attrs["alpha"]), "beta": cfloat(node.attrs["beta"]),
                   "act": act_struct(node.attrs)}
         if len(node.inputs) > 2 and node.inputs[2]:
             c_shape = ctx.shape(node.inputs[2])

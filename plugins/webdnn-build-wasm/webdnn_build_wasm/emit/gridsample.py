@@ -17,7 +17,7 @@ class GridSampleEmitter(Emitter):
     ops = ("GridSample",)
 
     def _mode(self, node: Node, graph: Graph) -> str:
-        return str_attr(node, "mode", "bilinear" if graph.opset_for(node.domain) < 20 else "linear")
+        return str_attr(node, "mode")
 
     def supports(self, node: Node, graph: Graph) -> bool:
         if len(node.inputs) != 2 or len(node.outputs) != 1 or not all(node.inputs) or "fused_activation" in node.attrs:
@@ -29,7 +29,7 @@ class GridSampleEmitter(Emitter):
         if not 1 <= r <= 3 or len(g) != r + 2 or g[-1] != r or g[0] != x[0] or y != x[:2] + g[1:-1]:
             return False
         mode = self._mode(node, graph)
-        if mode not in MODES or str_attr(node, "padding_mode", "zeros") not in PADDINGS:
+        if mode not in MODES or str_attr(node, "padding_mode") not in PADDINGS:
             return False
         return 0 not in x[2:]
 
@@ -39,8 +39,8 @@ class GridSampleEmitter(Emitter):
         var = ctx.fresh("gridsample")
         ctx.decls.append(struct_init("wdn_gridsample_params", var, {
             "r": r, "n": x[0], "c": x[1], "mode": MODES[self._mode(node, ctx.graph)],
-            "padding": PADDINGS[str_attr(node, "padding_mode", "zeros")],
-            "align": int(bool(node.attrs.get("align_corners", 0))),
+            "padding": PADDINGS[str_attr(node, "padding_mode")],
+            "align": int(bool(node.attrs["align_corners"])),
             "dims": c_array(list(x[2:]) + [1] * (3 - r)), "points": math.prod(g[1:-1]),
             "x": ctx.ptr(node.inputs[0]), "grid": ctx.ptr(node.inputs[1]), "y": ctx.ptr(node.outputs[0]),
         }))

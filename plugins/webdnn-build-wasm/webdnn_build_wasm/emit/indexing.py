@@ -67,7 +67,7 @@ class GatherEmitter(Emitter):
 
     @staticmethod
     def _axis(node: Node, rank: int) -> Optional[int]:
-        axis = int(node.attrs.get("axis", 0))
+        axis = int(node.attrs["axis"])
         axis = axis + rank if axis < 0 else axis
         return axis if 0 <= axis < rank else None
 
@@ -106,7 +106,7 @@ class GatherNDEmitter(Emitter):
     def _layout(self, node: Node, graph: Graph):
         data, idx = node.inputs
         d, i = _shape(graph, data), _shape(graph, idx)
-        b = int(node.attrs.get("batch_dims", 0))
+        b = int(node.attrs.get("batch_dims", 0))  # opset 12+
         if not i or b < 0 or b >= len(i):
             return None
         k = i[-1]

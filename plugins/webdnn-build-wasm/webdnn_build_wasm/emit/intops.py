@@ -22,7 +22,7 @@ def _op_code(node: Node) -> str | None:
     if node.op_type == "BitShift":
         return {"LEFT": "WDN_IOP_SHL", "RIGHT": "WDN_IOP_SHR"}.get(node.attrs.get("direction"))
     if node.op_type == "Mod":
-        return "WDN_IOP_FMOD" if node.attrs.get("fmod", 0) else "WDN_IOP_MOD"
+        return "WDN_IOP_FMOD" if node.attrs["fmod"] else "WDN_IOP_MOD"
     return IOPS.get(node.op_type)
 
 
@@ -86,7 +86,7 @@ class TriluEmitter(Emitter):
         var = ctx.fresh("trilu")
         ctx.decls.append(struct_init("wdn_trilu_params", var, {
             "mats": math.prod(shape[:-2]), "rows": shape[-2], "cols": shape[-1],
-            "elem": storage_bytes(ctx.graph.values[node.inputs[0]].dtype), "upper": int(node.attrs.get("upper", 1) != 0),
+            "elem": storage_bytes(ctx.graph.values[node.inputs[0]].dtype), "upper": int(node.attrs["upper"] != 0),
             "k": f"{int(np.asarray(kc).ravel()[0])}LL" if kc is not None else "0",
             "k_ptr": ctx.ptr(k) if k and kc is None else "0",
             "x": ctx.ptr(node.inputs[0]), "y": ctx.ptr(node.outputs[0])}))

@@ -19,7 +19,7 @@ class LayerNormEmitter(Emitter):
         rank = len(shape)
         if rank == 0:
             return None
-        axis = node.attrs.get("axis", -1)
+        axis = node.attrs["axis"]
         axis = axis + rank if axis < 0 else axis
         if not 0 <= axis < rank:
             return None
@@ -30,7 +30,7 @@ class LayerNormEmitter(Emitter):
             return False
         if not node.outputs or not node.outputs[0] or len(node.outputs) > 3:
             return False
-        if node.attrs.get("stash_type", 1) != 1:
+        if node.attrs["stash_type"] != 1:
             return False
         params = [n for n in node.inputs[1:3] if n]
         if not all_float32_static(graph, node.inputs[:1] + params + node.outputs[:1]):
@@ -45,7 +45,7 @@ class LayerNormEmitter(Emitter):
 
     def emit(self, node: Node, ctx: EmitContext) -> list[str]:
         rows, cols = self._rows_cols(node, ctx.graph)
-        eps = node.attrs.get("epsilon", 1e-5)
+        eps = node.attrs["epsilon"]
         bias = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else None
         b = ctx.ptr(bias) if bias else "(const float*)0"
         stats = [ctx.ptr(o) if o else "(float*)0" for o in (list(node.outputs[1:3]) + ["", ""])[:2]]
@@ -73,6 +73,6 @@ class InstanceNormEmitter(Emitter):
 
     def emit(self, node: Node, ctx: EmitContext) -> list[str]:
         x = ctx.shape(node.inputs[0])
-        eps = node.attrs.get("epsilon", 1e-5)
+        eps = node.attrs["epsilon"]
         return [f"wdn_instancenorm_f32({x[0]}, {x[1]}, {math.prod(x[2:])}, {ctx.ptr(node.inputs[0])}, "
                 f"{ctx.ptr(node.inputs[1])}, {ctx.ptr(node.inputs[2])}, {ctx.ptr(node.outputs[0])}, {cfloat(eps)}, tid, nth);"]

@@ -115,8 +115,8 @@ class PredicateEmitter(Emitter):
             return "WDN_UT_ISNAN"
         if node.op_type == "Not":
             return "WDN_UT_NOT"
-        pos = int(node.attrs.get("detect_positive", 1)) != 0
-        neg = int(node.attrs.get("detect_negative", 1)) != 0
+        pos = int(node.attrs["detect_positive"]) != 0
+        neg = int(node.attrs["detect_negative"]) != 0
         return {(True, True): "WDN_UT_ISINF", (True, False): "WDN_UT_ISPOSINF",
                 (False, True): "WDN_UT_ISNEGINF"}.get((pos, neg))  # neither: left to the js kernel
 

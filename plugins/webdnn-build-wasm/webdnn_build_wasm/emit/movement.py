@@ -21,8 +21,10 @@ from webdnn_build.ir import Graph, Node
 from .base import EmitContext, Emitter, all_static, c_array, storage_bytes, struct_init
 
 
-def str_attr(node: Node, key: str, default: str) -> str:
-    v = node.attrs.get(key, default)
+def str_attr(node: Node, key: str, before: Optional[str] = None) -> str:
+    """A string attribute. Its declared default is in ``node.attrs`` already (webdnn_build.opdecl);
+    ``before`` is what the attribute means at the opsets that predate it (it is absent there)."""
+    v = node.attrs[key] if before is None else node.attrs.get(key, before)
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
@@ -116,7 +118,7 @@ class SplitEmitter(Emitter):
 
     def _sizes(self, node: Node, graph: Graph) -> Optional[tuple[int, list[int]]]:
         x = _shape(graph, node.inputs[0])
-        axis = _axis(int(node.attrs.get("axis", 0)), len(x))
+        axis = _axis(int(node.attrs["axis"]), len(x))
         if axis is None:
             return None
         dim = x[axis]
@@ -251,12 +253,12 @@ class PadEmitter(Emitter):
         x = _shape(graph, node.inputs[0])
         rank = len(x)
         dtype = graph.values[node.inputs[0]].dtype
-        mode = str_attr(node, "mode", "constant")
+        mode = str_attr(node, "mode")
         if mode not in PAD_MODES:
             return None
         if graph.opset_for(node.domain) < 11:
             pads = [int(v) for v in node.attrs.get("pads", [])]
-            value = float(node.attrs.get("value", 0.0))
+            value = float(node.attrs["value"])
             axes = list(range(rank))
         else:
             ins = list(node.inputs) + [""] * (4 - len(node.inputs))

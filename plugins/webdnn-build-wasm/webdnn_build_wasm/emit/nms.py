@@ -52,7 +52,7 @@ class NonMaxSuppressionEmitter(Emitter):
         ctx.scratch.append(f"WDN_NMS_SCRATCH_BYTES({b[1]})")
         ctx.decls.append(struct_init("wdn_nms_params", var, {
             "batches": b[0], "boxes_n": b[1], "classes": s[1],
-            "center_point_box": int(bool(node.attrs.get("center_point_box", 0))), "op_index": ctx.op_index,
+            "center_point_box": int(bool(node.attrs["center_point_box"])), "op_index": ctx.op_index,
             "rows": ctx.shape(node.outputs[0])[0], "boxes": ctx.ptr(node.inputs[0]), "scores": ctx.ptr(node.inputs[1]),
             "max_out": ctx.ptr(max_out) if max_out else "0", "iou": ctx.ptr(iou) if iou else "0",
             "score": ctx.ptr(score) if score else "0", "y": ctx.ptr(node.outputs[0]),

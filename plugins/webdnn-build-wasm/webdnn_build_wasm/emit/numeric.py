@@ -119,7 +119,7 @@ class AnyBinaryEmitter(Emitter):
     @staticmethod
     def _op(node: Node) -> Optional[str]:
         if node.op_type == "Mod":
-            return "WDN_NB_FMOD" if node.attrs.get("fmod", 0) else "WDN_NB_MOD"
+            return "WDN_NB_FMOD" if node.attrs["fmod"] else "WDN_NB_MOD"
         return BIN_OPS.get(node.op_type)
 
     def supports(self, node: Node, graph: Graph) -> bool:
@@ -212,8 +212,8 @@ class AnyUnaryEmitter(Emitter):
         if node.op_type == "IsNaN":
             return "WDN_NU_ISNAN"
         if node.op_type == "IsInf":
-            pos = int(node.attrs.get("detect_positive", 1)) != 0
-            neg = int(node.attrs.get("detect_negative", 1)) != 0
+            pos = int(node.attrs["detect_positive"]) != 0
+            neg = int(node.attrs["detect_negative"]) != 0
             return {(True, True): "WDN_NU_ISINF", (True, False): "WDN_NU_ISPOSINF",
                     (False, True): "WDN_NU_ISNEGINF"}.get((pos, neg))
         return UNARY_ANY.get(node.op_type) or UNARY_MORE.get(node.op_type)
@@ -232,7 +232,7 @@ class AnyUnaryEmitter(Emitter):
         else:
             dts = ("float32", "float16", "bfloat16")
         if node.op_type == "Elu" and (node.attrs.get("fused_activation")
-                                      or not math.isfinite(float(node.attrs.get("alpha", 1.0)))):
+                                      or not math.isfinite(float(node.attrs["alpha"]))):
             return False
         if not all_static(graph, node.inputs, dts):
             return False
@@ -243,6 +243,6 @@ class AnyUnaryEmitter(Emitter):
     def emit(self, node: Node, ctx: EmitContext) -> list[str]:
         x = node.inputs[0]
         count = math.prod(ctx.shape(node.outputs[0]))
-        alpha = float(np.float32(node.attrs.get("alpha", 1.0))) if node.op_type == "Elu" else 0.0
+        alpha = float(np.float32(node.attrs["alpha"])) if node.op_type == "Elu" else 0.0
         return [f"wdn_unary_any({self._op(node)}, {NUM_CODES[_dtype(ctx.graph, x)]}, {count}, {ctx.ptr(x)}, "
                 f"{ctx.ptr(node.outputs[0])}, {alpha!r}, tid, nth);"]

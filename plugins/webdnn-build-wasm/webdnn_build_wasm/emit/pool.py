@@ -19,7 +19,7 @@ class PoolEmitter(Emitter):
     def supports(self, node: Node, graph: Graph) -> bool:
         if len([o for o in node.outputs if o]) != 1 or not all_float32_static(graph, node.inputs + node.outputs[:1]):
             return False
-        if node.attrs.get("storage_order", 0):
+        if node.attrs.get("storage_order"):  # MaxPool from opset 8 only
             return False
         return len(graph.values[node.inputs[0]].shape) in (3, 4)
 
@@ -31,7 +31,7 @@ class PoolEmitter(Emitter):
         ctx.decls.append(struct_init("wdn_pool2d_params", var, {
             "n": x[0], "c": x[1], "h": h, "w": w, "oh": oh, "ow": ow, "kh": k[0], "kw": k[1], "sh": s[0], "sw": s[1],
             "dh": d[0], "dw": d[1], "pad_t": pt, "pad_l": pl, "pad_b": pb, "pad_r": pr,
-            "count_include_pad": int(node.attrs.get("count_include_pad", 0)),
+            "count_include_pad": int(bool(node.attrs.get("count_include_pad"))),  # AveragePool only
             "x": ctx.ptr(node.inputs[0]), "y": ctx.ptr(node.outputs[0]),
         }))
         fn = "wdn_maxpool2d_f32" if node.op_type == "MaxPool" else "wdn_avgpool2d_f32"
@@ -57,7 +57,7 @@ def nd_pads(node: Node, x: tuple[int, ...], y: tuple[int, ...], k: list[int], s:
             d: list[int]) -> Optional[tuple[list[int], list[int]]]:
     """(begins, ends) of the spatial axes from ``pads`` or ``auto_pad`` (SAME_*: from the output size)."""
     n = len(k)
-    auto = str_attr(node, "auto_pad", "NOTSET")
+    auto = str_attr(node, "auto_pad")
     if auto in ("SAME_UPPER", "SAME_LOWER"):
         begins, ends = [], []
         for i in range(n):
@@ -119,7 +119,7 @@ class PoolNdEmitter(Emitter):
                 return False
             if tuple(graph.values[outs[1]].shape) != tuple(graph.values[outs[0]].shape):
                 return False
-        if node.op_type == "LpPool" and int(node.attrs.get("p", 2)) < 1:
+        if node.op_type == "LpPool" and int(node.attrs["p"]) < 1:
             return False
         return self._geometry(node, graph) is not None
 
@@ -130,8 +130,10 @@ class PoolNdEmitter(Emitter):
         has_idx = len(node.outputs) == 2 and node.outputs[1]
         ctx.decls.append(struct_init("wdn_pool_nd_params", var, {
             "kind": POOL_KINDS[node.op_type], "dtype": DT_CODES[dtype], "planes": g["planes"],
-            "count_include_pad": int(bool(node.attrs.get("count_include_pad", 0))),
-            "storage_order": int(bool(node.attrs.get("storage_order", 0))), "p": int(node.attrs.get("p", 2)),
+            # count_include_pad: AveragePool's; storage_order: MaxPool's (opset 8+); p: LpPool's
+            "count_include_pad": int(bool(node.attrs.get("count_include_pad"))),
+            "storage_order": int(bool(node.attrs.get("storage_order"))),
+            "p": int(node.attrs["p"]) if node.op_type == "LpPool" else 0,
             **{key: c_array(g[key]) for key in ("in", "out", "k", "s", "d", "pb", "pe")},
             "x": ctx.ptr(node.inputs[0]), "y": ctx.ptr(node.outputs[0]),
             "indices": ctx.ptr(node.outputs[1]) if has_idx else "0",

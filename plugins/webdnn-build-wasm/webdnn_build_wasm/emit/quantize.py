@@ -41,7 +41,7 @@ def _layout(node: Node, graph: Graph, x: str) -> Optional[tuple[int, int, int]]:
         return 1, 1, total
     if len(sizes) != 1 or ranks != {1}:
         return None
-    axis = int(node.attrs.get("axis", 1))
+    axis = int(node.attrs.get("axis", 1))  # opset 13+ (before, scales are per tensor)
     axis = axis + len(shape) if axis < 0 else axis
     if not 0 <= axis < len(shape) or shape[axis] != sizes.pop():
         return None
@@ -49,7 +49,7 @@ def _layout(node: Node, graph: Graph, x: str) -> Optional[tuple[int, int, int]]:
 
 
 def _quant_supports(node: Node, graph: Graph, qside: str, fside: str, qdtypes: tuple[str, ...]) -> bool:
-    if node.attrs.get("block_size", 0) or len(node.inputs) < 2 or not node.inputs[0] or not node.inputs[1]:
+    if node.attrs.get("block_size") or len(node.inputs) < 2 or not node.inputs[0] or not node.inputs[1]:
         return False
     if not all_static(graph, [node.inputs[0], node.inputs[1], node.outputs[0]]):
         return False
@@ -80,7 +80,7 @@ class DequantizeEmitter(Emitter):
     ops = ("DequantizeLinear",)
 
     def supports(self, node: Node, graph: Graph) -> bool:
-        if len(_outs(node)) != 1 or node.attrs.get("output_dtype", FLOAT) != FLOAT:
+        if len(_outs(node)) != 1 or node.attrs.get("output_dtype") not in (None, 0, FLOAT):  # 0: the scale's type
             return False
         return _quant_supports(node, graph, node.inputs[0], node.outputs[0], (*Q8, "int32"))
 
@@ -94,10 +94,12 @@ class QuantizeEmitter(Emitter):
     ops = ("QuantizeLinear",)
 
     def supports(self, node: Node, graph: Graph) -> bool:
-        if len(_outs(node)) != 1 or node.attrs.get("saturate", 1) != 1 or node.attrs.get("precision", FLOAT) != FLOAT:
+        # saturate: opset 19+; precision: opset 23+, 0 (its default) is the scale's type
+        if len(_outs(node)) != 1 or node.attrs.get("saturate", 1) != 1 \
+                or node.attrs.get("precision") not in (None, 0, FLOAT):
             return False
-        want = node.attrs.get("output_dtype")
-        if want is not None and ONNX_Q.get(want) != _dtype(graph, node.outputs[0]):
+        want = node.attrs.get("output_dtype")  # opset 21+; 0: the zero point's type
+        if want and ONNX_Q.get(want) != _dtype(graph, node.outputs[0]):
             return False
         return _quant_supports(node, graph, node.outputs[0], node.inputs[0], Q8)
 
@@ -187,7 +189,7 @@ class ConvIntegerEmitter(Emitter):
         if not all_static(graph, [x, w], Q8) or not all_static(graph, [y], ("int32",)):
             return False
         sx, sw, sy = (tuple(graph.values[n].shape) for n in (x, w, y))
-        group = int(node.attrs.get("group", 1))
+        group = int(node.attrs["group"])
         if len(sx) not in (3, 4) or len(sw) != len(sx) or len(sy) != len(sx) or group < 1:
             return False
         if sx[1] % group or sw[0] % group or sw[1] * group != sx[1] or sy[:2] != (sx[0], sw[0]):
@@ -206,7 +208,7 @@ class ConvIntegerEmitter(Emitter):
         w_zp = node.inputs[3] if len(node.inputs) > 3 and node.inputs[3] else ""
         sx, sw, sy = ctx.shape(x), ctx.shape(w), ctx.shape(node.outputs[0])
         h, wd, oh, ow, k, s, d, (pt, pl, _pb, _pr) = spatial_params(node, sx, sw, sy)
-        group = int(node.attrs.get("group", 1))
+        group = int(node.attrs["group"])
         ctx.scratch.append(f"WDN_CONV_INTEGER_SCRATCH_BYTES({sw[1] * k[0] * k[1]})")
         var = ctx.fresh("convi")
         ctx.decls.append(struct_init("wdn_conv_integer_params", var, {

@@ -64,7 +64,7 @@ class ReduceEmitter(Emitter):
         else:
             axes = [int(a) for a in node.attrs.get("axes", [])]
         if not axes:
-            axes = [] if node.attrs.get("noop_with_empty_axes", 0) else list(range(rank))
+            axes = [] if node.attrs.get("noop_with_empty_axes") else list(range(rank))  # opset 13/18+
         norm = [a + rank if a < 0 else a for a in axes]
         if any(not 0 <= a < rank for a in norm):
             return None
@@ -72,7 +72,7 @@ class ReduceEmitter(Emitter):
         strides = [math.prod(x[a + 1:]) for a in range(rank)]
         kept = _merge([(x[a], strides[a]) for a in range(rank) if a not in red])
         rdims = _merge([(x[a], strides[a]) for a in range(rank) if a in red])
-        if int(node.attrs.get("keepdims", 1)):
+        if int(node.attrs["keepdims"]):
             out = tuple(1 if a in red else x[a] for a in range(rank))
         else:
             out = tuple(x[a] for a in range(rank) if a not in red)
@@ -84,7 +84,7 @@ class ReduceEmitter(Emitter):
         y = tuple(graph.values[node.outputs[0]].shape)
         if len(x) > 6 or naxes > len(x):
             return False
-        if int(node.attrs.get("keepdims", 1)):
+        if int(node.attrs["keepdims"]):
             return len(y) == len(x) and all(b in (a, 1) for a, b in zip(x, y))
         return len(y) == len(x) - naxes
 
@@ -116,8 +116,8 @@ class ReduceEmitter(Emitter):
             var = ctx.fresh("red")
             ctx.decls.append(struct_init("wdn_reduce_dyn_params", var, {
                 "op": REDUCE_OPS[node.op_type], "dtype": dtype, "rank": len(x), "naxes": naxes,
-                "noop": int(bool(node.attrs.get("noop_with_empty_axes", 0))),
-                "keepdims": int(bool(node.attrs.get("keepdims", 1))), "yrank": len(y), "op_index": ctx.op_index,
+                "noop": int(bool(node.attrs.get("noop_with_empty_axes"))),
+                "keepdims": int(bool(node.attrs["keepdims"])), "yrank": len(y), "op_index": ctx.op_index,
                 "xshape": c_array(list(x) + [1] * (6 - len(x))), "yshape": c_array(list(y) + [1] * (6 - len(y))),
                 "axes": ctx.ptr(node.inputs[1]), "x": ctx.ptr(node.inputs[0]), "y": ctx.ptr(node.outputs[0]),
             }))
@@ -146,11 +146,11 @@ class ArgExtremeEmitter(Emitter):
     def _layout(self, node: Node, graph: Graph) -> Optional[tuple[int, int, int, tuple[int, ...]]]:
         x = tuple(graph.values[node.inputs[0]].shape)
         rank = len(x)
-        axis = int(node.attrs.get("axis", 0))
+        axis = int(node.attrs["axis"])
         axis = axis + rank if axis < 0 else axis
         if not 0 <= axis < rank:
             return None
-        if int(node.attrs.get("keepdims", 1)):
+        if int(node.attrs["keepdims"]):
             out = x[:axis] + (1,) + x[axis + 1:]
         else:
             out = x[:axis] + x[axis + 1:]
@@ -169,5 +169,5 @@ class ArgExtremeEmitter(Emitter):
     def emit(self, node: Node, ctx: EmitContext) -> list[str]:
         outer, dim, inner, _ = self._layout(node, ctx.graph)
         return [f"wdn_argextreme({DT_CODES[ctx.graph.values[node.inputs[0]].dtype]}, {int(node.op_type == 'ArgMin')}, "
-                f"{int(bool(node.attrs.get('select_last_index', 0)))}, {outer}, {dim}, {inner}, "
+                f"{int(bool(node.attrs.get('select_last_index')))}, {outer}, {dim}, {inner}, "
                 f"{ctx.ptr(node.inputs[0])}, {ctx.ptr(node.outputs[0])}, tid, nth);"]

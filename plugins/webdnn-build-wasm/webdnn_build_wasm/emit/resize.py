@@ -99,12 +99,12 @@ class ResizeEmitter(Emitter):
             return None
         opset = graph.opset_for(node.domain)
         ins = list(node.inputs) + [""] * (4 - len(node.inputs))
-        mode = str_attr(node, "mode", "nearest")
+        mode = str_attr(node, "mode")
         if mode in ("bilinear",):
             mode = "linear"
-        if mode not in ("nearest", "linear") or int(node.attrs.get("antialias", 0)):
+        if mode not in ("nearest", "linear") or node.attrs.get("antialias"):  # antialias: opset 18+
             return None
-        if str_attr(node, "keep_aspect_ratio_policy", "stretch") != "stretch":
+        if str_attr(node, "keep_aspect_ratio_policy", before="stretch") != "stretch":  # opset 18+
             return None
         if opset < 11:
             scales, sizes = _const_floats(graph, ins[1]), None
@@ -112,8 +112,8 @@ class ResizeEmitter(Emitter):
                 return None
             ctm, nearest = "asymmetric", None
         else:
-            ctm = str_attr(node, "coordinate_transformation_mode", "half_pixel")
-            nearest = str_attr(node, "nearest_mode", "round_prefer_floor")
+            ctm = str_attr(node, "coordinate_transformation_mode")
+            nearest = str_attr(node, "nearest_mode")
             scales = _const_floats(graph, ins[2]) if ins[2] else None
             sizes = _const_floats(graph, ins[3]) if ins[3] else None
             if ins[2] and scales is None or ins[3] and sizes is None:
@@ -158,7 +158,7 @@ class ResizeEmitter(Emitter):
         oh, ow = (y[-2], y[-1]) if rank >= 2 else (1, y[-1])
         sh, sw = (float(scales[-2]), float(scales[-1])) if rank >= 2 else (1.0, float(scales[-1]))
         planes = math.prod(x[:-2]) if rank >= 2 else 1
-        excl = bool(node.attrs.get("exclude_outside", 0))
+        excl = bool(node.attrs.get("exclude_outside"))  # opset 11+
         if excl and mode == "nearest":
             return None
         if opset < 11 and mode == "nearest":
@@ -245,7 +245,7 @@ class ResizeAnyEmitter(Emitter):
                 return ""
             return name if v.dtype in dtypes else None
 
-        mode = str_attr(node, "mode", "nearest")
+        mode = str_attr(node, "mode")
         if mode not in MODE_CODES:
             return None
         plan = {"mode": MODE_CODES[mode], "ctm": 3, "nearest": 2, "legacy": 0, "antialias": 0, "exclude": 0,
@@ -265,16 +265,16 @@ class ResizeAnyEmitter(Emitter):
             plan["scales"] = given(ins[1], ("float32",))
             plan["legacy"] = 1
         else:
-            ctm = str_attr(node, "coordinate_transformation_mode", "half_pixel")
-            nearest = str_attr(node, "nearest_mode", "round_prefer_floor")
-            policy = str_attr(node, "keep_aspect_ratio_policy", "stretch")
+            ctm = str_attr(node, "coordinate_transformation_mode")
+            nearest = str_attr(node, "nearest_mode")
+            policy = str_attr(node, "keep_aspect_ratio_policy", before="stretch")  # opset 18+
             if ctm not in CTM_CODES or nearest not in NEAREST_CODES or policy not in POLICY_CODES:
                 return None
             plan.update(ctm=CTM_CODES[ctm], nearest=NEAREST_CODES[nearest], policy=POLICY_CODES[policy],
-                        antialias=int(bool(node.attrs.get("antialias", 0))),
-                        exclude=int(bool(node.attrs.get("exclude_outside", 0))),
-                        cubic_a=float(node.attrs.get("cubic_coeff_a", -0.75)),
-                        extrapolation=float(node.attrs.get("extrapolation_value", 0.0)))
+                        antialias=int(bool(node.attrs.get("antialias"))),  # opset 18+
+                        exclude=int(bool(node.attrs["exclude_outside"])),
+                        cubic_a=float(node.attrs["cubic_coeff_a"]),
+                        extrapolation=float(node.attrs["extrapolation_value"]))
             plan["roi"] = given(ins[1], ("float32",)) if ctm == "tf_crop_and_resize" else ""
             plan["scales"] = given(ins[2], ("float32",))
             plan["sizes"] = given(ins[3], ("int64",))

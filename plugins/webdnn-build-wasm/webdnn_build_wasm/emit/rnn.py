@@ -17,10 +17,10 @@ class RNNEmitter(Emitter):
 
     def _geometry(self, node: Node, graph: Graph):
         a = node.attrs
-        direction = str_attr(node, "direction", "forward")
+        direction = str_attr(node, "direction")
         if direction not in ("forward", "reverse", "bidirectional"):
             return None
-        if "clip" in a or int(a.get("layout", 0)) or int(a.get("input_forget", 0)):
+        if "clip" in a or a.get("layout") or a.get("input_forget"):  # layout: opset 14+; input_forget: LSTM's
             return None
         d = 2 if direction == "bidirectional" else 1
         acts = a.get("activations")
@@ -52,7 +52,7 @@ class RNNEmitter(Emitter):
             if o and (sh is None or tuple(graph.values[o].shape) != sh):
                 return None
         return dict(seq=t, batch=n, input=i, hidden=h, num_dir=d, reverse=int(direction == "reverse"),
-                    lbr=int(bool(a.get("linear_before_reset", 0))), g=g, opt=opt, outs=outs)
+                    lbr=int(bool(a.get("linear_before_reset"))), g=g, opt=opt, outs=outs)  # lbr: GRU's
 
     def supports(self, node: Node, graph: Graph) -> bool:
         if not node.inputs or len(node.inputs) < 3 or not all(node.inputs[:3]) or len(node.outputs) > 3:

@@ -47,7 +47,7 @@ class DropoutEmitter(Emitter):
         if _shape(graph, x) != _shape(graph, y):
             return False
         opset = graph.opset_for(node.domain)
-        if opset < 7 and not node.attrs.get("is_test", 0):
+        if opset < 7 and not node.attrs["is_test"]:
             return False
         mask = node.outputs[1] if len(node.outputs) > 1 else ""
         if mask:
@@ -130,9 +130,9 @@ class BatchNormDynEmitter(Emitter):
         if node.attrs.get("fused_activation"):
             return False
         opset = graph.opset_for(node.domain)
-        if opset < 9 and node.attrs.get("spatial", 1) == 0:
+        if opset < 9 and node.attrs["spatial"] == 0:
             return False
-        training = opset >= 14 and node.attrs.get("training_mode", 0) == 1
+        training = opset >= 14 and node.attrs["training_mode"] == 1
         outs = list(node.outputs)
         if len(outs) > 3 or (not training and any(outs[1:])) or (training and len(outs) > 1 and not all(outs[1:])):
             return False
@@ -147,13 +147,13 @@ class BatchNormDynEmitter(Emitter):
         g = ctx.graph
         x, scale, bias, mean, var = node.inputs
         xs = _shape(g, x)
-        training = g.opset_for(node.domain) >= 14 and node.attrs.get("training_mode", 0) == 1
+        training = g.opset_for(node.domain) >= 14 and node.attrs["training_mode"] == 1
         outs = list(node.outputs) + [""] * (3 - len(node.outputs))
         var_name = ctx.fresh("bnd")
         ctx.decls.append(struct_init("wdn_batchnorm_dyn_params", var_name, {
             "n": xs[0], "c": xs[1], "s": math.prod(xs[2:]), "training": int(training),
-            "eps": _f64(np.float32(node.attrs.get("epsilon", 1e-5))),
-            "momentum": _f64(np.float32(node.attrs.get("momentum", 0.9))),
+            "eps": _f64(np.float32(node.attrs["epsilon"])),
+            "momentum": _f64(np.float32(node.attrs["momentum"])),
             "x": ctx.ptr(x), "scale": ctx.ptr(scale), "bias": ctx.ptr(bias), "mean": ctx.ptr(mean),
             "var": ctx.ptr(var), "y": ctx.ptr(outs[0]), "run_mean": ctx.ptr(outs[1]) if outs[1] else "0",
             "run_var": ctx.ptr(outs[2]) if outs[2] else "0"}))
@@ -195,7 +195,7 @@ class ReverseSequenceEmitter(Emitter):
         xs = _shape(graph, x)
         if graph.values[x].dtype != graph.values[y].dtype or _shape(graph, y) != xs or not 2 <= len(xs) <= 6:
             return False
-        b, t = int(node.attrs.get("batch_axis", 1)), int(node.attrs.get("time_axis", 0))
+        b, t = int(node.attrs["batch_axis"]), int(node.attrs["time_axis"])
         if not (-len(xs) <= b < len(xs) and -len(xs) <= t < len(xs)) or b % len(xs) == t % len(xs):
             return False
         return _shape(graph, lens) == (xs[b % len(xs)],)
@@ -207,8 +207,8 @@ class ReverseSequenceEmitter(Emitter):
         var = ctx.fresh("revseq")
         ctx.decls.append(struct_init("wdn_reverse_sequence_params", var, {
             "rank": len(xs), "elem": storage_bytes(g.values[x].dtype),
-            "batch_axis": int(node.attrs.get("batch_axis", 1)) % len(xs),
-            "time_axis": int(node.attrs.get("time_axis", 0)) % len(xs), "op": ctx.op_index,
+            "batch_axis": int(node.attrs["batch_axis"]) % len(xs),
+            "time_axis": int(node.attrs["time_axis"]) % len(xs), "op": ctx.op_index,
             "shape": c_array(xs + [1] * (6 - len(xs))), "lens": ctx.ptr(lens), "x": ctx.ptr(x),
             "y": ctx.ptr(node.outputs[0])}))
         return [f"wdn_reverse_sequence(&{var}, tid, nth);"]

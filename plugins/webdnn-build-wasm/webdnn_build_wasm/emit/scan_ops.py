@@ -49,7 +49,7 @@ class CumulativeEmitter(Emitter):
         var = ctx.fresh("cum")
         ctx.decls.append(struct_init("wdn_cumulative_params", var, {
             "prod": int(node.op_type == "CumProd"), "dtype": CODES[dtype], "rank": len(x),
-            "exclusive": int(bool(node.attrs.get("exclusive", 0))), "reverse": int(bool(node.attrs.get("reverse", 0))),
+            "exclusive": int(bool(node.attrs["exclusive"])), "reverse": int(bool(node.attrs["reverse"])),
             "axis_i64": int(ctx.graph.values[node.inputs[1]].dtype == "int64"), "op_index": ctx.op_index,
             "axis": c[0] if c is not None else 0, "shape": c_array(list(x) + [1] * (6 - len(x))),
             "axis_ptr": "0" if c is not None else ctx.ptr(node.inputs[1]),
@@ -67,7 +67,7 @@ class HardmaxEmitter(Emitter):
     def _layout(self, node: Node, graph: Graph):
         x = tuple(graph.values[node.inputs[0]].shape)
         new = graph.opset_for(node.domain) >= 13
-        axis = _axis(int(node.attrs.get("axis", -1 if new else 1)), len(x))
+        axis = _axis(int(node.attrs["axis"]), len(x))
         if axis is None:
             return None
         if new:
@@ -94,7 +94,7 @@ class TopKEmitter(Emitter):
 
     def _layout(self, node: Node, graph: Graph):
         x = tuple(graph.values[node.inputs[0]].shape)
-        axis = _axis(int(node.attrs.get("axis", -1)), len(x))
+        axis = _axis(int(node.attrs["axis"]), len(x))
         if axis is None:
             return None
         k = tuple(graph.values[node.outputs[0]].shape)[axis]
@@ -133,6 +133,7 @@ class TopKEmitter(Emitter):
         var = ctx.fresh("topk")
         ctx.scratch.append(f"WDN_TOPK_SCRATCH_BYTES({k})")
         ctx.decls.append(struct_init("wdn_topk_params", var, {
+            # largest: opset 11+ (TopK 1 and 10 take the largest)
             "dtype": CODES[dtype], "elem": ELEM[dtype], "largest": int(bool(node.attrs.get("largest", 1))),
             "op_index": ctx.op_index, "outer": outer, "dim": dim, "inner": inner, "k": k,
             "k_ptr": ctx.ptr(node.inputs[1]) if has_k else "0",

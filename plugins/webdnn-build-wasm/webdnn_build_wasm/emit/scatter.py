@@ -29,7 +29,7 @@ def _shape(graph: Graph, name: str) -> tuple[int, ...]:
 
 
 def _reduction(node: Node, dtype: str) -> Optional[str]:
-    red = str_attr(node, "reduction", "none") if node.op_type != "Scatter" else "none"
+    red = str_attr(node, "reduction", before="none") if node.op_type != "Scatter" else "none"  # opset 16+
     if red not in REDUCTIONS or (red != "none" and dtype == "bool"):
         return None
     return REDUCTIONS[red]
@@ -59,7 +59,7 @@ class ScatterElementsEmitter(Emitter):
         ds, ish = _shape(graph, data), _shape(graph, idx)
         if not 1 <= len(ds) <= 6 or ish != _shape(graph, upd) or len(ish) != len(ds):
             return False
-        axis = int(node.attrs.get("axis", 0))
+        axis = int(node.attrs["axis"])
         if not -len(ds) <= axis < len(ds):
             return False
         a = axis % len(ds)
@@ -73,7 +73,7 @@ class ScatterElementsEmitter(Emitter):
         dt = g.values[data].dtype
         var = ctx.fresh("scel")
         ctx.decls.append(struct_init("wdn_scatter_elements_params", var, {
-            "rank": len(ds), "axis": int(node.attrs.get("axis", 0)) % len(ds), "dt": NUM_CODES[dt],
+            "rank": len(ds), "axis": int(node.attrs["axis"]) % len(ds), "dt": NUM_CODES[dt],
             "idx_i64": int(g.values[idx].dtype == "int64"), "reduction": _reduction(node, dt), "op": ctx.op_index,
             "shape": c_array(ds + [1] * pad), "ishape": c_array(ish + [1] * pad), "data": ctx.ptr(data),
             "indices": ctx.ptr(idx), "updates": ctx.ptr(upd), "y": ctx.ptr(node.outputs[0])}))
@@ -125,7 +125,7 @@ class TensorScatterEmitter(Emitter):
         ps, us = _shape(graph, past), _shape(graph, upd)
         if _shape(graph, y) != ps or len(us) != len(ps) or len(ps) < 2:
             return False
-        axis = int(node.attrs.get("axis", -2))
+        axis = int(node.attrs["axis"])
         if not -len(ps) <= axis < len(ps) or axis % len(ps) == 0:
             return False
         a = axis % len(ps)
@@ -133,19 +133,19 @@ class TensorScatterEmitter(Emitter):
             return False
         if wi and _shape(graph, wi) != (ps[0],):
             return False
-        return str_attr(node, "mode", "linear") in ("linear", "circular")
+        return str_attr(node, "mode") in ("linear", "circular")
 
     def emit(self, node: Node, ctx: EmitContext) -> list[str]:
         g = ctx.graph
         past, upd = node.inputs[:2]
         wi = node.inputs[2] if len(node.inputs) > 2 else ""
         ps, us = _shape(g, past), _shape(g, upd)
-        a = int(node.attrs.get("axis", -2)) % len(ps)
+        a = int(node.attrs["axis"]) % len(ps)
         var = ctx.fresh("tsc")
         ctx.decls.append(struct_init("wdn_tensor_scatter_params", var, {
             "batch": ps[0], "rows_per_batch": math.prod(ps[1:a]), "max_len": ps[a], "seq_len": us[a],
             "inner_bytes": math.prod(ps[a + 1:]) * storage_bytes(g.values[past].dtype),
-            "circular": int(str_attr(node, "mode", "linear") == "circular"), "op": ctx.op_index,
+            "circular": int(str_attr(node, "mode") == "circular"), "op": ctx.op_index,
             "past": ctx.ptr(past), "update": ctx.ptr(upd), "write_indices": ctx.ptr(wi) if wi else "0",
             "y": ctx.ptr(node.outputs[0])}))
         return [f"wdn_tensor_scatter(&{var}, tid, nth);"]
@@ -169,7 +169,7 @@ class OneHotEmitter(Emitter):
         if graph.values[values].dtype != graph.values[y].dtype:
             return False
         ish, ys = _shape(graph, idx), _shape(graph, y)
-        axis = int(node.attrs.get("axis", -1))
+        axis = int(node.attrs["axis"])
         r = len(ish) + 1
         if not -r <= axis < r or len(ys) != r:
             return False
@@ -180,7 +180,7 @@ class OneHotEmitter(Emitter):
         g = ctx.graph
         idx, depth, values = node.inputs
         ys = _shape(g, node.outputs[0])
-        a = int(node.attrs.get("axis", -1)) % len(ys)
+        a = int(node.attrs["axis"]) % len(ys)
         var = ctx.fresh("onehot")
         ctx.decls.append(struct_init("wdn_onehot_params", var, {
             "outer": math.prod(ys[:a]), "depth": ys[a], "inner": math.prod(ys[a + 1:]),
@@ -288,7 +288,7 @@ class UniqueEmitter(Emitter):
         ctx.scratch.append(f"WDN_UNIQUE_SCRATCH_BYTES({dim})")
         var = ctx.fresh("uniq")
         ctx.decls.append(struct_init("wdn_unique_params", var, {
-            "dt": NUM_CODES[g.values[node.inputs[0]].dtype], "sorted": int(node.attrs.get("sorted", 1) != 0),
+            "dt": NUM_CODES[g.values[node.inputs[0]].dtype], "sorted": int(node.attrs["sorted"] != 0),
             "op": ctx.op_index, "outer": outer, "dim": dim, "inner": inner, "n": self._count(node, g),
             "x": ctx.ptr(node.inputs[0]), "y": ctx.ptr(outs[0]) if outs[0] else "0",
             "indices": ctx.ptr(outs[1]) if outs[1] else "0", "inverse": ctx.ptr(outs[2]) if outs[2] else "0",

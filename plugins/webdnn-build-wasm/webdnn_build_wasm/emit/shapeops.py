@@ -86,7 +86,7 @@ class ShapeEmitter(Emitter):
             v = v + r if v < 0 else v
             return min(max(v, 0), r)
 
-        start = clamp(int(node.attrs.get("start", 0)))
+        start = clamp(int(node.attrs.get("start", 0)))  # opset 15+
         end = clamp(int(node.attrs.get("end", r)))
         return dims[start:max(start, end)]
 
@@ -140,7 +140,7 @@ class EyeLikeEmitter(Emitter):
     def emit(self, node: Node, ctx: EmitContext) -> list[str]:
         rows, cols = _shape(ctx.graph, node.inputs[0])
         dtype = ctx.graph.values[node.outputs[0]].dtype
-        eye = np.eye(rows, cols, k=int(node.attrs.get("k", 0)))
+        eye = np.eye(rows, cols, k=int(node.attrs["k"]))
         return copy_const(ctx, storage_array(eye, dtype), node.outputs[0], "eye")
 
 
@@ -239,7 +239,7 @@ class SplitDynEmitter(SplitEmitter):
         if len(node.inputs) < 2 or not node.inputs[1] or graph.values[node.inputs[1]].const is not None:
             return None
         x = _shape(graph, node.inputs[0])
-        axis = int(node.attrs.get("axis", 0))
+        axis = int(node.attrs["axis"])
         axis = axis + len(x) if axis < 0 else axis
         if not 0 <= axis < len(x) or not all(graph.values.get(o) is not None and graph.values[o].is_static
                                                for o in node.outputs):
@@ -312,7 +312,7 @@ class PadDynEmitter(Emitter):
             return False
         ins = list(node.inputs) + [""] * (4 - len(node.inputs))
         x = ins[0]
-        if not x or not ins[1] or str_attr(node, "mode", "constant") not in PAD_MODES:
+        if not x or not ins[1] or str_attr(node, "mode") not in PAD_MODES:
             return False
         if not all_static(graph, [x, y]) or graph.values[x].dtype != graph.values[y].dtype:
             return False
@@ -355,7 +355,7 @@ class PadDynEmitter(Emitter):
         naxes = math.prod(_shape(g, ins[3])) if ins[3] else len(xs)
         var = ctx.fresh("padd")
         inner = {
-            "rank": len(xs), "elem": storage_bytes(dtype), "mode": PAD_MODES[str_attr(node, "mode", "constant")],
+            "rank": len(xs), "elem": storage_bytes(dtype), "mode": PAD_MODES[str_attr(node, "mode")],
             "in_shape": c_array(xs + [1] * pad), "out_shape": c_array(ys + [1] * pad), "pad_begin": c_array([0] * 6),
             "in_stride": c_array(strides + [0] * pad), "value": f"{int(bits)}ULL", "x": ctx.ptr(x), "y": ctx.ptr(y),
             "value_ptr": value_ptr}

@@ -59,8 +59,8 @@ class AttentionEmitter(Emitter):
         r = rows_per_block(s, l, d)
         nb = -(-s // r)
         rows = b * h * nb
-        scale = float(node.attrs.get("scale", 1.0))
-        nan_to_zero = bool(node.attrs.get("nan_to_zero", 0))
+        scale = float(node.attrs["scale"])
+        nan_to_zero = bool(node.attrs["nan_to_zero"])
         kb = KernelBuilder(ctx)
         lq, lk, lv = kb.load("q", q), kb.load("kt", kt), kb.load("v", v)
         if bias:

@@ -33,6 +33,7 @@ from webdnn_build.codegen import broadcast_strides, collapse_axes  # noqa: F401 
 import numpy as np
 
 from webdnn_build.ir import Graph, Node
+from webdnn_build.opdecl import activation_params
 
 MAX_BINDING_BYTES = 128 << 20       # the smallest maxStorageBufferBindingSize seen (software adapters)
 MAX_STORAGE_BINDINGS = 8            # per kernel (Chromium allows 10; the default limit is 8)
@@ -294,7 +295,17 @@ def collapse(shape: tuple[int, ...], strides: list[list[int]]) -> tuple[list[int
 
 # ---------------------------------------------------------------- activations
 
-ACTIVATIONS = ("Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "HardSigmoid")
+#: the WGSL of each kind of the fused-activation contract (webdnn_build.opdecl.ACTIVATION_KINDS): operand, then
+#: the kind's parameters in the contract's order, as WGSL literals
+ACTIVATION_WGSL: dict[str, Callable[..., str]] = {
+    "Relu": lambda x: f"max({x}, 0.0f)",
+    "LeakyRelu": lambda x, alpha: f"leaky({x}, {alpha})",
+    "Clip": lambda x, lo, hi: f"min(max({x}, {lo}), {hi})",
+    "Sigmoid": lambda x: f"sigm({x})",
+    "Tanh": lambda x: f"tanh_({x})",
+    "HardSigmoid": lambda x, alpha, beta: f"clamp({alpha} * ({x}) + {beta}, 0.0f, 1.0f)",
+}
+ACTIVATIONS = tuple(ACTIVATION_WGSL)
 
 
 def supported_activation(attrs: dict[str, Any]) -> bool:
@@ -303,24 +314,12 @@ def supported_activation(attrs: dict[str, Any]) -> bool:
 
 def activation_expr(attrs: dict[str, Any], x: str) -> str:
     """The fused activation (docs/passes.md contract) applied to WGSL f32 expression ``x``."""
-    kind = attrs.get("fused_activation")
-    if not kind:
+    kind, params = activation_params(attrs)
+    if kind is None:
         return x
-    if kind == "Relu":
-        return f"max({x}, 0.0f)"
-    if kind == "LeakyRelu":
-        return f"leaky({x}, {f32lit(attrs.get('fused_activation_alpha', 0.01))})"
-    if kind == "Clip":
-        return (f"min(max({x}, {f32lit(attrs.get('fused_activation_min', -3.4028234663852886e38))}), "
-                f"{f32lit(attrs.get('fused_activation_max', 3.4028234663852886e38))})")
-    if kind == "Sigmoid":
-        return f"sigm({x})"
-    if kind == "Tanh":
-        return f"tanh_({x})"
-    if kind == "HardSigmoid":
-        return (f"clamp({f32lit(attrs.get('fused_activation_alpha', 0.2))} * ({x}) + "
-                f"{f32lit(attrs.get('fused_activation_beta', 0.5))}, 0.0f, 1.0f)")
-    raise ValueError(f"unknown fused activation {kind}")
+    if kind not in ACTIVATION_WGSL:
+        raise ValueError(f"unknown fused activation {kind}")
+    return ACTIVATION_WGSL[kind](x, *(f32lit(p) for p in params))
 
 
 #: helper functions the expressions above may call (declared once per shader when used)

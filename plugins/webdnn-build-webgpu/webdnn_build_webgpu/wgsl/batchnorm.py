@@ -22,7 +22,7 @@ class BatchNormStatsEmitter(Emitter):
     rank = 1
 
     def _training(self, node: Node) -> bool:
-        return bool(int(node.attrs.get("training_mode", 0)))
+        return bool(int(node.attrs.get("training_mode", 0)))  # opset 14+
 
     def supports(self, node: Node, graph: Graph) -> bool:
         if len(node.inputs) != 5 or not all(node.inputs) or not node.outputs[0]:
@@ -47,10 +47,10 @@ class BatchNormStatsEmitter(Emitter):
         y = node.outputs[0]
         xs = ctx.shape(x)
         n, c, inner = xs[0], xs[1], math.prod(xs[2:])
-        eps = float(node.attrs.get("epsilon", 1e-5))
+        eps = float(node.attrs["epsilon"])
         out: list[Dispatch] = []
         if self._training(node):
-            momentum = float(node.attrs.get("momentum", 0.9))
+            momentum = float(node.attrs["momentum"])
             stats = ctx.add_temp((2 * c,), "float32", "bn_stats")
             kb = KernelBuilder(ctx)
             kb.override("WG_X", 64)

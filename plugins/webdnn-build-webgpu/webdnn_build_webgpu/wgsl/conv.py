@@ -34,7 +34,7 @@ class ConvEmitter(Emitter):
         x_shape, w_shape, y_shape = ctx.shape(node.inputs[0]), ctx.shape(node.inputs[1]), ctx.shape(node.outputs[0])
         h, w, oh, ow, (kh, kw), (sh, sw), (dh, dw), (pt, pl, _, _) = spatial_params(node, x_shape, w_shape[2:], y_shape)
         n, cin, cout = x_shape[0], x_shape[1], y_shape[1]
-        group = int(node.attrs.get("group", 1))
+        group = int(node.attrs["group"])
         cin_g, cout_g = cin // group, cout // group
         kk = cin_g * kh * kw
         bias = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else None

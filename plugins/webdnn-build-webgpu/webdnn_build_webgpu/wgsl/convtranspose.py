@@ -26,7 +26,7 @@ def _geometry(node: Node, graph: Graph) -> Optional[dict]:
     s = list(a.get("strides", [1] * nd))
     d = list(a.get("dilations", [1] * nd))
     op = list(a.get("output_padding", [0] * nd))
-    auto = a.get("auto_pad", "NOTSET")
+    auto = a["auto_pad"]
     auto = auto.decode() if isinstance(auto, bytes) else auto
     if list(k) != list(w[2:]) or len(s) != nd or len(d) != nd or len(op) != nd:
         return None
@@ -47,7 +47,7 @@ def _geometry(node: Node, graph: Graph) -> Optional[dict]:
     if nd == 1:
         k, s, d, pads = [1] + k, [1] + s, [1] + d, [0, pads[0], 0, pads[1]]
         x, y = tuple(x[:2]) + (1,) + tuple(x[2:]), tuple(y[:2]) + (1,) + tuple(y[2:])
-    group = int(a.get("group", 1))
+    group = int(a["group"])
     if x[1] % group or w[0] != x[1] or y[1] != w[1] * group:
         return None
     return {"x": x, "y": y, "k": k, "s": s, "d": d, "pads": pads, "group": group}

@@ -86,8 +86,8 @@ class CumulativeEmitter(Emitter):
         else:
             kb.decls.append(IMUL_JS)
             ident, comb = "1i", "imul_js_(acc, v)"
-        exclusive = bool(node.attrs.get("exclusive", 0))
-        reverse = bool(node.attrs.get("reverse", 0))
+        exclusive = bool(node.attrs["exclusive"])
+        reverse = bool(node.attrs["reverse"])
         pos = "dim - 1u - s" if reverse else "s"
         lines += ["if ((i / inner) % dim != 0u) { return; }",
                   f"var acc = {ident};",
@@ -122,7 +122,7 @@ class TopKEmitter(Emitter):
         x, y, yi = (graph.values[n] for n in (node.inputs[0], outs[0], outs[1]))
         if x.dtype != y.dtype or not x.shape or tuple(y.shape) != tuple(yi.shape) or len(y.shape) != len(x.shape):
             return False
-        axis = int(node.attrs.get("axis", -1))
+        axis = int(node.attrs["axis"])
         if not -len(x.shape) <= axis < len(x.shape):
             return False
         axis %= len(x.shape)
@@ -136,13 +136,13 @@ class TopKEmitter(Emitter):
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
         shape = list(ctx.shape(node.inputs[0]))
-        axis = int(node.attrs.get("axis", -1)) % len(shape)
+        axis = int(node.attrs["axis"]) % len(shape)
         dim, inner = shape[axis], math.prod(shape[axis + 1:])
         k = ctx.shape(node.outputs[0])[axis]
         dtype = ctx.graph.values[node.inputs[0]].dtype
         kb = KernelBuilder(ctx)
         lx, sv, si = kb.load("x", node.inputs[0]), kb.store("v", node.outputs[0]), kb.store("ix", node.outputs[1])
-        largest = bool(node.attrs.get("largest", 1))
+        largest = bool(node.attrs.get("largest", 1))  # opset 11+
         if dtype == "float32":  # NaN sorts as the largest value
             gt = "fn gt_(a: f32, b: f32) -> bool { return a > b || (isnan_(a) && !isnan_(b)); }"
             eq = "fn eq_(a: f32, b: f32) -> bool { return a == b || (isnan_(a) && isnan_(b)); }"

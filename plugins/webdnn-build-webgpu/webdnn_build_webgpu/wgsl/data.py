@@ -222,7 +222,7 @@ class PadEmitter(Emitter):
         """(begin pads per axis or None: read at run time, constant value or None: read at run time)."""
         rank = len(graph.values[node.inputs[0]].shape)
         if graph.opset_for(node.domain) < 11:
-            pads, value, axes = list(node.attrs.get("pads", [])), node.attrs.get("value", 0.0), None
+            pads, value, axes = list(node.attrs.get("pads", [])), node.attrs["value"], None
             return (pads[:rank] if len(pads) == 2 * rank else None), value
         p, c, a = self._inputs(node)
         pads, axes = const_ints(graph, p), const_ints(graph, a) if a else None
@@ -240,7 +240,7 @@ class PadEmitter(Emitter):
         return begin, value
 
     def supports(self, node: Node, graph: Graph) -> bool:
-        mode = node.attrs.get("mode", "constant")
+        mode = node.attrs["mode"]
         mode = mode.decode() if isinstance(mode, bytes) else mode
         if mode not in ("constant", "edge", "reflect", "wrap"):
             return False
@@ -270,7 +270,7 @@ class PadEmitter(Emitter):
         begin, value = self._params(node, g)
         x, y = ctx.shape(node.inputs[0]), ctx.shape(node.outputs[0])
         rank = len(x)
-        mode = node.attrs.get("mode", "constant")
+        mode = node.attrs["mode"]
         mode = mode.decode() if isinstance(mode, bytes) else mode
         dtype = g.values[node.inputs[0]].dtype
         strides = contiguous_strides(x)
@@ -338,7 +338,7 @@ class SplitEmitter(Emitter):
                        and graph.values[c.outputs[0]].numel() > 0 for o in empty for c in consumers.get(o, [])):
                 return False
         x = graph.values[node.inputs[0]].shape
-        axis = int(node.attrs.get("axis", 0))
+        axis = int(node.attrs["axis"])
         if not -len(x) <= axis < len(x):
             return False
         axis %= len(x)
@@ -349,7 +349,7 @@ class SplitEmitter(Emitter):
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
         x = ctx.shape(node.inputs[0])
-        axis = int(node.attrs.get("axis", 0)) % len(x)
+        axis = int(node.attrs["axis"]) % len(x)
         inner = math.prod(x[axis + 1:])
         dispatches, offset = [], 0
         for name in node.outputs:

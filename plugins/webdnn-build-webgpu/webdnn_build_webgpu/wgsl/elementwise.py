@@ -58,16 +58,16 @@ UNARY: dict[str, F] = {
     "Erf": lambda a, at: f"erf_({a[0]})",
     "Softplus": lambda a, at: f"softplus_({a[0]})",
     "Softsign": lambda a, at: f"({a[0]} / (1.0f + abs({a[0]})))",
-    "LeakyRelu": lambda a, at: f"leaky({a[0]}, {f32lit(at.get('alpha', 0.01))})",
-    "Elu": lambda a, at: f"select({f32lit(at.get('alpha', 1.0))} * (exp({a[0]}) - 1.0f), {a[0]}, {a[0]} > 0.0f)",
-    "Selu": lambda a, at: (f"({f32lit(at.get('gamma', 1.0507009873554805))} * select({f32lit(at.get('alpha', 1.6732632423543772))}"
+    "LeakyRelu": lambda a, at: f"leaky({a[0]}, {f32lit(at['alpha'])})",
+    "Elu": lambda a, at: f"select({f32lit(at['alpha'])} * (exp({a[0]}) - 1.0f), {a[0]}, {a[0]} > 0.0f)",
+    "Selu": lambda a, at: (f"({f32lit(at['gamma'])} * select({f32lit(at['alpha'])}"
                            f" * (exp({a[0]}) - 1.0f), {a[0]}, {a[0]} > 0.0f))"),
-    "Celu": lambda a, at: (f"(max({a[0]}, 0.0f) + min(0.0f, {f32lit(at.get('alpha', 1.0))} * "
-                           f"(exp({a[0]} / {f32lit(at.get('alpha', 1.0))}) - 1.0f)))"),
-    "ThresholdedRelu": lambda a, at: f"select(0.0f, {a[0]}, {a[0]} > {f32lit(at.get('alpha', 1.0))})",
-    "HardSigmoid": lambda a, at: f"clamp({f32lit(at.get('alpha', 0.2))} * {a[0]} + {f32lit(at.get('beta', 0.5))}, 0.0f, 1.0f)",
+    "Celu": lambda a, at: (f"(max({a[0]}, 0.0f) + min(0.0f, {f32lit(at['alpha'])} * "
+                           f"(exp({a[0]} / {f32lit(at['alpha'])}) - 1.0f)))"),
+    "ThresholdedRelu": lambda a, at: f"select(0.0f, {a[0]}, {a[0]} > {f32lit(at['alpha'])})",
+    "HardSigmoid": lambda a, at: f"clamp({f32lit(at['alpha'])} * {a[0]} + {f32lit(at['beta'])}, 0.0f, 1.0f)",
     "HardSwish": lambda a, at: f"({a[0]} * clamp({a[0]} / 6.0f + 0.5f, 0.0f, 1.0f))",
-    "Swish": lambda a, at: f"({a[0]} * sigm({f32lit(at.get('alpha', 1.0))} * {a[0]}))",
+    "Swish": lambda a, at: f"({a[0]} * sigm({f32lit(at['alpha'])} * {a[0]}))",
     "Gelu": lambda a, at: (f"(0.5f * {a[0]} * (1.0f + tanh_(0.7978845608028654f * ({a[0]} + 0.044715f * {a[0]} * {a[0]} * {a[0]}))))"
                            if _approx(at) == "tanh" else f"(0.5f * {a[0]} * (1.0f + erf_({a[0]} * 0.7071067811865476f)))"),
     "Mish": lambda a, at: f"({a[0]} * tanh_(softplus_({a[0]})))",
@@ -156,7 +156,7 @@ HELPERS.update({
 
 
 def _approx(attrs: dict) -> str:
-    a = attrs.get("approximate", "none")
+    a = attrs["approximate"]
     return a.decode() if isinstance(a, bytes) else str(a)
 
 
@@ -180,7 +180,7 @@ def _clip_bounds(node: Node, graph: Graph) -> Optional[tuple[float, float]]:
                 return None
             bounds.append(float(np.asarray(v.const).ravel()[0]))
         return bounds[0], bounds[1]
-    return float(node.attrs.get("min", -3.4028234663852886e38)), float(node.attrs.get("max", 3.4028234663852886e38))
+    return float(node.attrs["min"]), float(node.attrs["max"])  # before opset 11 (declared defaults: the float32 range)
 
 
 def data_inputs(node: Node) -> list[str]:
@@ -368,7 +368,7 @@ def _expr(n: Node, args: list[str], graph: Graph) -> str:
     if op == "IsNaN":
         return f"isnan_({args[0]})"
     if op == "IsInf":
-        pos, neg = int(n.attrs.get("detect_positive", 1)), int(n.attrs.get("detect_negative", 1))
+        pos, neg = int(n.attrs["detect_positive"]), int(n.attrs["detect_negative"])
         if pos and neg:
             return f"isinf_({args[0]})"
         if pos or neg:
@@ -395,9 +395,9 @@ def _expr(n: Node, args: list[str], graph: Graph) -> str:
         return _wrap(e, dout)
     if op == "Mod":
         if dout == "float32":
-            fmod = int(n.attrs.get("fmod", 0)) == 1
+            fmod = int(n.attrs["fmod"]) == 1
             return f"{'fmodf_' if fmod else 'pymodf_'}({args[0]}, {args[1]})"
-        if int(n.attrs.get("fmod", 0)) == 1:
+        if int(n.attrs["fmod"]) == 1:
             return f"{'itmod_' if dout in SIGNED else 'umod_'}({args[0]}, {args[1]})"
         return f"{'imod_' if dout in SIGNED else 'umod_'}({args[0]}, {args[1]})"
     if op in BITWISE:

@@ -32,13 +32,13 @@ REFLECT = """fn reflect_(x: f32, lo: f32, hi: f32) -> f32 {
 }"""
 
 
-def _attr(node: Node, key: str, default: str) -> str:
-    v = node.attrs.get(key, default)
+def _attr(node: Node, key: str) -> str:
+    v = node.attrs[key]  # declared defaults are filled in (webdnn_build.opdecl)
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
 def _mode(node: Node, graph: Graph) -> str:
-    return _attr(node, "mode", "bilinear" if graph.opset_for(node.domain) < 20 else "linear")
+    return _attr(node, "mode")
 
 
 class GridSampleEmitter(Emitter):
@@ -49,7 +49,7 @@ class GridSampleEmitter(Emitter):
             return False
         if not float32_static(graph, node.inputs[:2] + node.outputs):
             return False
-        if _mode(node, graph) not in MODES or _attr(node, "padding_mode", "zeros") not in PADDINGS:
+        if _mode(node, graph) not in MODES or _attr(node, "padding_mode") not in PADDINGS:
             return False
         x, g, y = (tuple(graph.values[n].shape) for n in (node.inputs[0], node.inputs[1], node.outputs[0]))
         r = len(x) - 2
@@ -58,7 +58,7 @@ class GridSampleEmitter(Emitter):
         if any(d == 0 for d in x):
             return False
         # reflection over a one-sample dim with align_corners has an empty range (division by zero)
-        return not (_attr(node, "padding_mode", "zeros") == "reflection" and node.attrs.get("align_corners", 0)
+        return not (_attr(node, "padding_mode") == "reflection" and node.attrs["align_corners"]
                     and any(d == 1 for d in x[2:]))
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
@@ -69,8 +69,8 @@ class GridSampleEmitter(Emitter):
         points, plane = math.prod(out_sp), math.prod(dims)
         strides = [math.prod(dims[d + 1:]) for d in range(r)]
         mode = MODES[_mode(node, ctx.graph)]
-        padding = _attr(node, "padding_mode", "zeros")
-        align = bool(node.attrs.get("align_corners", 0))
+        padding = _attr(node, "padding_mode")
+        align = bool(node.attrs["align_corners"])
         taps = {"nearest": 1, "linear": 2, "cubic": 4}[mode]
         kb = KernelBuilder(ctx)
         lx, lg, st = kb.load("x", node.inputs[0]), kb.load("g", node.inputs[1]), kb.store("y", node.outputs[0])

@@ -55,7 +55,7 @@ class GatherEmitter(Emitter):
         if not gpu_static(graph, node.inputs[:1] + node.outputs) or not gpu_static(graph, node.inputs[1:2], INDEX_DTYPES):
             return False
         x = graph.values[node.inputs[0]].shape
-        axis = node.attrs.get("axis", 0)
+        axis = node.attrs["axis"]
         if not -len(x) <= axis < len(x):
             return False
         d = x[axis % len(x)]
@@ -63,7 +63,7 @@ class GatherEmitter(Emitter):
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
         x = ctx.shape(node.inputs[0])
-        axis = node.attrs.get("axis", 0) % len(x)
+        axis = node.attrs["axis"] % len(x)
         n_idx = ctx.numel(node.inputs[1])
         outer, inner, d = math.prod(x[:axis]), math.prod(x[axis + 1:]), x[axis]
         kb = KernelBuilder(ctx)
@@ -88,7 +88,7 @@ class GatherNDEmitter(Emitter):
         if not gpu_static(graph, node.inputs[:1] + node.outputs) or not gpu_static(graph, node.inputs[1:2], INDEX_DTYPES):
             return False
         data, idx = graph.values[node.inputs[0]].shape, graph.values[node.inputs[1]].shape
-        b = int(node.attrs.get("batch_dims", 0))
+        b = int(node.attrs.get("batch_dims", 0))  # opset 12+
         if not idx or b < 0 or b >= min(len(data), len(idx)):
             return False
         k = idx[-1]
@@ -98,7 +98,7 @@ class GatherNDEmitter(Emitter):
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
         data, idx = ctx.shape(node.inputs[0]), ctx.shape(node.inputs[1])
-        b = int(node.attrs.get("batch_dims", 0))
+        b = int(node.attrs.get("batch_dims", 0))  # opset 12+
         k = idx[-1]
         tuples = math.prod(idx[:-1])                 # index tuples (batch dims included)
         per_batch = math.prod(idx[b:-1])             # tuples per batch entry
@@ -132,7 +132,7 @@ class GatherElementsEmitter(Emitter):
             return False
         if len(x) == 0 or len(idx) != len(x) or tuple(graph.values[node.outputs[0]].shape) != tuple(idx):
             return False
-        axis = int(node.attrs.get("axis", 0))
+        axis = int(node.attrs["axis"])
         if not -len(x) <= axis < len(x):
             return False
         axis %= len(x)
@@ -142,7 +142,7 @@ class GatherElementsEmitter(Emitter):
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
         x, idx = ctx.shape(node.inputs[0]), ctx.shape(node.inputs[1])
-        axis = int(node.attrs.get("axis", 0)) % len(x)
+        axis = int(node.attrs["axis"]) % len(x)
         xs = [math.prod(x[d + 1:]) for d in range(len(x))]
         kb = KernelBuilder(ctx)
         lx, li, st = kb.load("x", node.inputs[0]), kb.load("idx", node.inputs[1]), kb.store("y", node.outputs[0])

@@ -123,8 +123,8 @@ class GemmEmitter(Emitter):
         return len(graph.values[node.inputs[0]].shape) == 2 and len(graph.values[node.inputs[1]].shape) == 2
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
-        ta, tb = int(node.attrs.get("transA", 0)), int(node.attrs.get("transB", 0))
-        alpha, beta = float(node.attrs.get("alpha", 1.0)), float(node.attrs.get("beta", 1.0))
+        ta, tb = int(node.attrs["transA"]), int(node.attrs["transB"])
+        alpha, beta = float(node.attrs["alpha"]), float(node.attrs["beta"])
         a_shape, b_shape = ctx.shape(node.inputs[0]), ctx.shape(node.inputs[1])
         m, k = (a_shape[1], a_shape[0]) if ta else a_shape
         n = b_shape[0] if tb else b_shape[1]

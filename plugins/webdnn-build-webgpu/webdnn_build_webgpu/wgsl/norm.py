@@ -19,7 +19,8 @@ class BatchNormEmitter(Emitter):
     ops = ("BatchNormalization",)
 
     def supports(self, node: Node, graph: Graph) -> bool:
-        if len([o for o in node.outputs if o]) != 1 or not node.outputs[0] or node.attrs.get("training_mode", 0):
+        # training_mode: opset 14+
+        if len([o for o in node.outputs if o]) != 1 or not node.outputs[0] or node.attrs.get("training_mode"):
             return False
         if len(node.inputs) < 5 or not all(graph.values[n].is_const for n in node.inputs[1:5]):
             return False
@@ -28,7 +29,7 @@ class BatchNormEmitter(Emitter):
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
         scale, bias, mean, var = (np.asarray(ctx.const(n), np.float64) for n in node.inputs[1:5])
-        eps = node.attrs.get("epsilon", 1e-5)
+        eps = node.attrs["epsilon"]
         s = scale / np.sqrt(var + eps)
         t = bias - mean * s
         s_name = ctx.add_const(s.astype(np.float32), "bn_scale")
@@ -73,17 +74,17 @@ class LayerNormEmitter(Emitter):
 
     def supports(self, node: Node, graph: Graph) -> bool:
         """Y, and the optional Mean / InvStdDev (float32 with stash_type 1), over any axis."""
-        if node.attrs.get("stash_type", 1) != 1 or len(node.outputs) > 3 or not node.inputs or not node.outputs[0]:
+        if node.attrs["stash_type"] != 1 or len(node.outputs) > 3 or not node.inputs or not node.outputs[0]:
             return False
         shape = graph.values[node.inputs[0]].shape if node.inputs[0] in graph.values else None
-        axis = int(node.attrs.get("axis", -1))
+        axis = int(node.attrs["axis"])
         if not shape or not -len(shape) <= axis < len(shape):
             return False
         return float32_static(graph, node.inputs + node.outputs)
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
         shape = ctx.shape(node.inputs[0])
-        axis = node.attrs.get("axis", -1)
+        axis = node.attrs["axis"]
         axis = axis + len(shape) if axis < 0 else axis
         rows, cols = math.prod(shape[:axis]), math.prod(shape[axis:])
         norm_shape = tuple(shape[axis:])
@@ -113,7 +114,7 @@ class LayerNormEmitter(Emitter):
             stats.append(f"{kb.store('mean', node.outputs[1])}(row, mean);")
         if len(node.outputs) > 2 and node.outputs[2]:
             stats.append(f"{kb.store('rstd', node.outputs[2])}(row, rstd);")
-        return [_normalize_rows(ctx, node.inputs[0], node.outputs[0], rows, cols, node.attrs.get("epsilon", 1e-5),
+        return [_normalize_rows(ctx, node.inputs[0], node.outputs[0], rows, cols, node.attrs["epsilon"],
                                 scale, bias, kb, lx, st, " ".join(stats))]
 
 
@@ -130,7 +131,7 @@ class InstanceNormEmitter(Emitter):
         lx, st = kb.load("x", node.inputs[0]), kb.store("y", node.outputs[0])
         ls, lb = kb.load("scale", node.inputs[1]), kb.load("bias", node.inputs[2])
         c = f"(row % {u(shape[1])})"
-        return [_normalize_rows(ctx, node.inputs[0], node.outputs[0], rows, cols, node.attrs.get("epsilon", 1e-5),
+        return [_normalize_rows(ctx, node.inputs[0], node.outputs[0], rows, cols, node.attrs["epsilon"],
                                 f"{ls}{c}", f"{lb}{c}", kb, lx, st)]
 
 
@@ -156,7 +157,7 @@ for (var k = max(ch - {lo}i, 0i); k <= min(ch + {hi}i, {c - 1}i); k = k + 1i) {{
   let v = {lx}(base + u32(k) * {u(inner)});
   sq = sq + v * v;
 }}
-let d = pow({f32lit(a.get('bias', 1.0))} + {f32lit(a.get('alpha', 1e-4) / size)} * sq, {f32lit(a.get('beta', 0.75))});
+let d = pow({f32lit(a['bias'])} + {f32lit(a['alpha'] / size)} * sq, {f32lit(a['beta'])});
 {st}(i, {lx}(i) / d);
 """
         return [linear_kernel(kb, math.prod(x), body)]
@@ -172,16 +173,16 @@ class LpNormEmitter(Emitter):
         if len(node.outputs) != 1 or not float32_static(graph, node.inputs[:1] + node.outputs):
             return False
         shape = graph.values[node.inputs[0]].shape
-        axis = int(node.attrs.get("axis", -1))
-        return int(node.attrs.get("p", 2)) in (1, 2) and len(shape) >= 1 and -len(shape) <= axis < len(shape) \
+        axis = int(node.attrs["axis"])
+        return int(node.attrs["p"]) in (1, 2) and len(shape) >= 1 and -len(shape) <= axis < len(shape) \
             and all(d > 0 for d in shape)
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
         shape = ctx.shape(node.inputs[0])
-        axis = int(node.attrs.get("axis", -1)) % len(shape)
+        axis = int(node.attrs["axis"]) % len(shape)
         n, inner = shape[axis], math.prod(shape[axis + 1:])
         rows = math.prod(shape) // n
-        p = int(node.attrs.get("p", 2))
+        p = int(node.attrs["p"])
         kb = KernelBuilder(ctx)
         lx, st = kb.load("x", node.inputs[0]), kb.store("y", node.outputs[0])
         kb.override("WG_X", 64)

@@ -24,11 +24,11 @@ def pool_geometry(node: Node, x: tuple[int, ...]) -> Optional[tuple[list[int], l
     strides = [int(v) for v in a.get("strides", [1] * rank)]
     dil = [int(v) for v in a.get("dilations", [1] * rank)]
     pads = [int(v) for v in a.get("pads", [0] * (2 * rank))]
-    auto = a.get("auto_pad", "NOTSET")
+    auto = a["auto_pad"]
     auto = auto.decode() if isinstance(auto, bytes) else auto
     if len(strides) != rank or len(dil) != rank or len(pads) != 2 * rank or min(strides + dil) < 1:
         return None
-    ceil = bool(a.get("ceil_mode", 0))
+    ceil = bool(a.get("ceil_mode"))  # opset 10+ (LpPool 18+)
     out, begin, end = [], [], []
     for i in range(rank):
         ek = (kernel[i] - 1) * dil[i] + 1
@@ -83,7 +83,7 @@ class PoolEmitter(Emitter):
         elif not float32_static(graph, node.inputs[:1] + outs[:1]):
             return False
         # p = 1: the js kernel sums x (not |x|); kept on the CPU rather than copying or contradicting it
-        if node.op_type == "LpPool" and not 2 <= int(node.attrs.get("p", 2)) <= 8:
+        if node.op_type == "LpPool" and not 2 <= int(node.attrs["p"]) <= 8:
             return False
         x = tuple(graph.values[node.inputs[0]].shape)
         if not 3 <= len(x) <= 5 or math.prod(x) >= 1 << 31:
@@ -131,7 +131,7 @@ class PoolEmitter(Emitter):
         elif op == "AveragePool":
             inner.append(f"{pad}s = s + v; n = n + 1u;")
         else:
-            p = int(node.attrs.get("p", 2))
+            p = int(node.attrs["p"])
             term = " * ".join(["av"] * p)
             inner.append(f"{pad}let av = abs(v);")
             inner.append(f"{pad}s = s + {term}; n = n + 1u;")
@@ -142,7 +142,7 @@ class PoolEmitter(Emitter):
             lines.append(f"{st}(i, best);")
             if len(node.outputs) > 1 and node.outputs[1]:
                 si = kb.store("ind", node.outputs[1])
-                if int(node.attrs.get("storage_order", 0)) == 1:  # column-major spatial offset
+                if int(node.attrs.get("storage_order", 0)) == 1:  # (opset 8+) column-major spatial offset
                     cm, mul = [], 1
                     for a in range(rank):
                         cm.append(f"((arg / {sst[a]}i) % {sp[a]}i) * {mul}i")
@@ -152,7 +152,7 @@ class PoolEmitter(Emitter):
                     idx = "arg"
                 lines.append(f"if (arg >= 0i) {{ {si}(i, i32(xoff) + {idx}); }} else {{ {si}(i, 0i); }}")
         elif op == "AveragePool":
-            if int(node.attrs.get("count_include_pad", 0)):
+            if int(node.attrs["count_include_pad"]):
                 lines.append("var cnt = 1u;")
                 for a in range(rank):
                     lines += [f"var m{a} = 0u;",
@@ -165,7 +165,7 @@ class PoolEmitter(Emitter):
             else:
                 lines.append(f"{st}(i, s / f32(n));")
         else:
-            p = int(node.attrs.get("p", 2))
+            p = int(node.attrs["p"])
             fin = "sqrt(s)" if p == 2 else f"pow(s, {f32lit(1.0 / p)})"
             lines.append(f"{st}(i, {fin});")
         return [linear_kernel(kb, x[0] * x[1] * P, "\n".join(lines))]

@@ -51,7 +51,7 @@ def _layout(node: Node, graph: Graph) -> Optional[tuple[int, int]]:
         return 1, max(math.prod(shape), 1)
     if len(sizes) != 1 or ranks != {1}:
         return None
-    axis = int(node.attrs.get("axis", 1))
+    axis = int(node.attrs.get("axis", 1))  # opset 13+ (before, scales are per tensor)
     axis = axis + len(shape) if axis < 0 else axis
     if not 0 <= axis < len(shape) or shape[axis] != sizes.pop():
         return None
@@ -59,7 +59,7 @@ def _layout(node: Node, graph: Graph) -> Optional[tuple[int, int]]:
 
 
 def _quant_supports(node: Node, graph: Graph, qside: str, fside: str, qdtypes: tuple[str, ...]) -> bool:
-    if node.attrs.get("block_size", 0) or len(node.inputs) < 2 or not node.inputs[0] or not node.inputs[1]:
+    if node.attrs.get("block_size") or len(node.inputs) < 2 or not node.inputs[0] or not node.inputs[1]:
         return False
     if len([o for o in node.outputs if o]) != 1 or not node.outputs[0]:
         return False
@@ -92,7 +92,7 @@ class DequantizeEmitter(Emitter):
     ops = ("DequantizeLinear",)
 
     def supports(self, node: Node, graph: Graph) -> bool:
-        if node.attrs.get("output_dtype", FLOAT) != FLOAT:
+        if node.attrs.get("output_dtype") not in (None, 0, FLOAT):  # opset 23+; 0: the scale's type
             return False
         return _quant_supports(node, graph, node.inputs[0], node.outputs[0], (*Q8, "int32"))
 
@@ -119,10 +119,11 @@ class QuantizeEmitter(Emitter):
     ops = ("QuantizeLinear",)
 
     def supports(self, node: Node, graph: Graph) -> bool:
-        if node.attrs.get("saturate", 1) != 1 or node.attrs.get("precision", FLOAT) != FLOAT:
+        # saturate: opset 19+; precision: opset 23+, 0 (its default) is the scale's type
+        if node.attrs.get("saturate", 1) != 1 or node.attrs.get("precision") not in (None, 0, FLOAT):
             return False
-        want = node.attrs.get("output_dtype")
-        if want is not None and ONNX_Q.get(want) != _dtype(graph, node.outputs[0]):
+        want = node.attrs.get("output_dtype")  # opset 21+; 0: the zero point's type
+        if want and ONNX_Q.get(want) != _dtype(graph, node.outputs[0]):
             return False
         return _quant_supports(node, graph, node.outputs[0], node.inputs[0], Q8)
 
@@ -344,7 +345,7 @@ class ConvIntegerEmitter(Emitter):
         sx, sw = tuple(graph.values[x].shape), tuple(graph.values[w].shape)
         if len(sx) not in (3, 4) or len(sw) != len(sx):
             return False
-        group = int(node.attrs.get("group", 1))
+        group = int(node.attrs["group"])
         if group < 1 or sx[1] % group or sw[0] % group or sw[1] * group != sx[1]:
             return False
         for zp, src, sizes in ((_inp(node, 2), x, {1}), (_inp(node, 3), w, {1, sw[0]})):
@@ -360,7 +361,7 @@ class ConvIntegerEmitter(Emitter):
         x_shape, w_shape, y_shape = ctx.shape(x), ctx.shape(w), ctx.shape(y)
         h, wd, oh, ow, (kh, kw), (sh, sw), (dh, dw), (pt, pl, _, _) = spatial_params(node, x_shape, w_shape[2:], y_shape)
         n, cin, cout = x_shape[0], x_shape[1], y_shape[1]
-        group = int(node.attrs.get("group", 1))
+        group = int(node.attrs["group"])
         cin_g, cout_g = cin // group, cout // group
         kk, ohw = cin_g * kh * kw, oh * ow
         kb = KernelBuilder(ctx)

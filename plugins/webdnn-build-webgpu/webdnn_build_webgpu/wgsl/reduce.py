@@ -72,7 +72,7 @@ def reduce_axes(node: Node, graph: Graph) -> list[int] | None:
     else:
         axes = list(node.attrs.get("axes", []))
     if not axes:
-        if node.attrs.get("noop_with_empty_axes", 0):
+        if node.attrs.get("noop_with_empty_axes"):  # opset 13/18+
             return []
         axes = list(range(rank))
     if any(not -rank <= a < rank for a in axes):
@@ -257,7 +257,7 @@ class ReduceEmitter(Emitter):
         name = _runtime_axes(node, ctx.graph)
         assert name is not None
         n_axes, rank = ctx.numel(name), len(shape)
-        keepdims = int(node.attrs.get("keepdims", 1))
+        keepdims = int(node.attrs["keepdims"])
         kb = KernelBuilder(ctx)
         la = kb.load("ax", name)
         pro = ["var mask = 0u;",
@@ -298,15 +298,15 @@ class ArgExtremeEmitter(Emitter):
                 or not gpu_static(graph, node.outputs, ("int64",)):
             return False
         shape = graph.values[node.inputs[0]].shape
-        axis = int(node.attrs.get("axis", 0))
+        axis = int(node.attrs["axis"])
         return len(shape) >= 1 and -len(shape) <= axis < len(shape) and shape[axis] > 0
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
         shape = ctx.shape(node.inputs[0])
-        axis = int(node.attrs.get("axis", 0)) % len(shape)
+        axis = int(node.attrs["axis"]) % len(shape)
         outer, n, inner = math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:])
         cmp = ">" if node.op_type == "ArgMax" else "<"
-        if node.attrs.get("select_last_index", 0):
+        if node.attrs.get("select_last_index"):  # opset 12+
             cmp += "="
         kb = KernelBuilder(ctx)
         lx, st = kb.load("x", node.inputs[0]), kb.store("y", node.outputs[0])

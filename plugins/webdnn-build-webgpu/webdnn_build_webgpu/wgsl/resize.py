@@ -14,7 +14,7 @@ the CPU). Scales given at run time go to ``ResizeRuntimeScalesEmitter``. tf_crop
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -79,8 +79,10 @@ fn div_floor_(u: u32, s: f32) -> vec2<u32> {
 }"""
 
 
-def _attr(node: Node, key: str, default):
-    v = node.attrs.get(key, default)
+def _attr(node: Node, key: str, before: Any = None):
+    """An attribute; its declared default is filled in (webdnn_build.opdecl). ``before``: what it means at
+    the opsets that predate it."""
+    v = node.attrs[key] if before is None else node.attrs.get(key, before)
     return v.decode() if isinstance(v, bytes) else v
 
 
@@ -120,8 +122,8 @@ def _plan(node: Node, graph: Graph) -> Optional[tuple[list[float], str, str, str
     rank = len(x)
     opset = graph.opset_for(node.domain)
     legacy = node.op_type == "Upsample" or opset < 11
-    mode = _attr(node, "mode", "nearest")
-    policy = _attr(node, "keep_aspect_ratio_policy", "stretch")
+    mode = _attr(node, "mode")
+    policy = _attr(node, "keep_aspect_ratio_policy", before="stretch")  # opset 18+
     aspect: Optional[float] = None
     if legacy:
         scales = node.attrs.get("scales") if len(node.inputs) < 2 else _const_floats(graph, node.inputs[1])
@@ -139,7 +141,7 @@ def _plan(node: Node, graph: Graph) -> Optional[tuple[list[float], str, str, str
         sizes = _const_floats(graph, z_name) if z_name else None
         if s_name and scales is None:
             return None  # scales known at run time only: the coordinates depend on their values
-        ctm, nm = _attr(node, "coordinate_transformation_mode", "half_pixel"), _attr(node, "nearest_mode", "round_prefer_floor")
+        ctm, nm = _attr(node, "coordinate_transformation_mode"), _attr(node, "nearest_mode")
         axes = node.attrs.get("axes")
         axes = [a % rank for a in axes] if axes is not None else list(range(rank))
         if z_name and sizes is None:
@@ -193,7 +195,7 @@ def _plan(node: Node, graph: Graph) -> Optional[tuple[list[float], str, str, str
         return None
     if ctm not in MODES or (nm not in NEAREST and nm != "legacy"):
         return None
-    if node.attrs.get("antialias", 0) and mode == "nearest":
+    if node.attrs.get("antialias") and mode == "nearest":  # opset 18+
         return None
     return scales, mode, ctm, nm
 
@@ -310,9 +312,9 @@ class ResizeEmitter(Emitter):
         lines = decompose("i", list(y))
         fixed = [f"c{d} * {u(strides[d])}" for d in range(len(x)) if d not in axes and x[d] > 1]
         lines.append(f"let base = {' + '.join(fixed) or '0u'};")
-        cubic_a = float(node.attrs.get("cubic_coeff_a", -0.75))
-        antialias = bool(node.attrs.get("antialias", 0))
-        exclude = bool(node.attrs.get("exclude_outside", 0))
+        cubic_a = float(node.attrs.get("cubic_coeff_a", -0.75))  # Resize 11+ (Upsample, Resize 10: no cubic)
+        antialias = bool(node.attrs.get("antialias"))  # opset 18+
+        exclude = bool(node.attrs.get("exclude_outside"))  # Resize 11+
         interp = []  # (axis, taps) of the interpolated axes
         for a in axes:
             idx, w = axis_taps(x[a], y[a], scales[a], mode, ctm, nm, cubic_a, antialias, exclude)
@@ -359,12 +361,11 @@ class ResizeRuntimeScalesEmitter(Emitter):
 
     def _modes(self, node: Node, graph: Graph) -> tuple[str, str, str]:
         """(mode, coordinate mode, nearest mode) as the js kernels read them."""
-        mode = _attr(node, "mode", "nearest")
+        mode = _attr(node, "mode")
         if self._legacy(node, graph):
             # js Upsample: floor; Resize 10: floor when upsampling, ceil when downsampling
             return mode, "asymmetric", "floor" if node.op_type == "Upsample" else "legacy"
-        return (mode, _attr(node, "coordinate_transformation_mode", "half_pixel"),
-                _attr(node, "nearest_mode", "round_prefer_floor"))
+        return mode, _attr(node, "coordinate_transformation_mode"), _attr(node, "nearest_mode")
 
     def _geometry(self, node: Node, graph: Graph) -> Optional[tuple[str, list[int]]]:
         """(scales value, axes the scales apply to) when this kernel applies."""
@@ -410,7 +411,7 @@ class ResizeRuntimeScalesEmitter(Emitter):
         if len(x) != len(y) or any(d == 0 for d in x + y):
             return False
         _, axes = geo
-        if node.attrs.get("antialias", 0) and any(2 * math.ceil(2 * x[a] / y[a]) + 2 > 64 for a in axes):
+        if node.attrs.get("antialias") and any(2 * math.ceil(2 * x[a] / y[a]) + 2 > 64 for a in axes):
             return False  # a filter longer than the kernel's tap arrays
         if any(x[a] != y[a] for a in range(len(x)) if a not in axes):
             return False
@@ -425,9 +426,9 @@ class ResizeRuntimeScalesEmitter(Emitter):
             return [self._nearest(node, ctx, s_name, axes, x, y, strides)]
         cubic = mode in ("cubic", "bicubic")
         n = 4 if cubic else 2
-        A = float(node.attrs.get("cubic_coeff_a", -0.75))
-        exclude = bool(node.attrs.get("exclude_outside", 0))
-        antialias = bool(node.attrs.get("antialias", 0))
+        A = float(node.attrs.get("cubic_coeff_a", -0.75))  # Resize 11+ (Upsample, Resize 10: no cubic)
+        exclude = bool(node.attrs.get("exclude_outside"))  # Resize 11+
+        antialias = bool(node.attrs.get("antialias"))  # opset 18+
         kb = KernelBuilder(ctx)
         lx, st, ls = kb.load("x", node.inputs[0]), kb.store("y", node.outputs[0]), kb.load("s", s_name)
         if cubic:

@@ -86,9 +86,10 @@ class RecurrentEmitter(Emitter):
         x, w, r = _inp(node, 0), _inp(node, 1), _inp(node, 2)
         if not (x and w and r) or _inp(node, 4) or node.attrs.get("clip") is not None:
             return False
+        # layout: opset 14+; input_forget: LSTM's
         if int(node.attrs.get("layout", 0)) != 0 or int(node.attrs.get("input_forget", 0)) != 0:
             return False
-        direction = _name(node.attrs.get("direction", "forward"))
+        direction = _name(node.attrs["direction"])
         if direction not in ("forward", "reverse", "bidirectional"):
             return False
         num_dir = 2 if direction == "bidirectional" else 1
@@ -124,13 +125,13 @@ class RecurrentEmitter(Emitter):
         op = node.op_type
         x, w, r, bias, h0 = (_inp(node, k) for k in (0, 1, 2, 3, 5))
         c0, peep = (_inp(node, 6), _inp(node, 7)) if op == "LSTM" else ("", "")
-        direction = _name(node.attrs.get("direction", "forward"))
+        direction = _name(node.attrs["direction"])
         nd = 2 if direction == "bidirectional" else 1
         t, n, i = ctx.shape(x)
         g = GATES[op]
         h = ctx.shape(r)[2]
         gh = g * h
-        lbr = op == "GRU" and int(node.attrs.get("linear_before_reset", 0)) != 0
+        lbr = op == "GRU" and int(node.attrs["linear_before_reset"]) != 0
         acts = activations(node, nd)
         assert acts is not None
         xw = ctx.add_temp((nd, t * n, gh), "float32", "rnn_xw")

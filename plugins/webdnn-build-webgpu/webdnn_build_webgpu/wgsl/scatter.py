@@ -35,7 +35,7 @@ MAX_SEARCH = 1 << 26
 
 
 def _reduction(node: Node) -> str:
-    r = node.attrs.get("reduction", "none")
+    r = node.attrs.get("reduction", "none")  # opset 16+
     return r.decode() if isinstance(r, bytes) else str(r)
 
 
@@ -78,7 +78,7 @@ class ScatterElementsEmitter(Emitter):
         r = len(dv.shape)
         if r == 0 or tuple(iv.shape) != tuple(uv.shape) or len(iv.shape) != r:
             return False
-        axis = int(node.attrs.get("axis", 0))
+        axis = int(node.attrs["axis"])
         if not -r <= axis < r:
             return False
         axis %= r
@@ -90,7 +90,7 @@ class ScatterElementsEmitter(Emitter):
         data, idx, upd, out = node.inputs[0], node.inputs[1], node.inputs[2], node.outputs[0]
         dshape, ishape = list(ctx.shape(data)), list(ctx.shape(idx))
         r = len(dshape)
-        axis = int(node.attrs.get("axis", 0)) % r
+        axis = int(node.attrs["axis"]) % r
         red = _reduction(node)
         kb = KernelBuilder(ctx)
         lx, li, lu, st = kb.load("x", data), kb.load("idx", idx), kb.load("u", upd), kb.store("y", out)
@@ -175,7 +175,7 @@ class TensorScatterEmitter(Emitter):
     ops = ("TensorScatter",)
 
     def _axis(self, node: Node, rank: int) -> Optional[int]:
-        a = int(node.attrs.get("axis", -2))
+        a = int(node.attrs["axis"])
         if not -rank <= a < rank:
             return None
         a %= rank
@@ -195,7 +195,7 @@ class TensorScatterEmitter(Emitter):
             return False
         r = len(cv.shape)
         axis = self._axis(node, r)
-        mode = node.attrs.get("mode", "linear")
+        mode = node.attrs["mode"]
         mode = mode.decode() if isinstance(mode, bytes) else str(mode)
         if axis is None or mode not in ("linear", "circular") or len(uv.shape) != r:
             return False
@@ -209,7 +209,7 @@ class TensorScatterEmitter(Emitter):
         cshape, ushape = list(ctx.shape(cache)), list(ctx.shape(upd))
         r = len(cshape)
         axis = self._axis(node, r)
-        mode = node.attrs.get("mode", "linear")
+        mode = node.attrs["mode"]
         circular = (mode.decode() if isinstance(mode, bytes) else str(mode)) == "circular"
         L, S = cshape[axis], ushape[axis]
         kb = KernelBuilder(ctx)

@@ -33,7 +33,7 @@ class OneHotEmitter(Emitter):
         if vv.dtype != ov.dtype or vv.numel() != 2:
             return False
         r = len(iv.shape) + 1
-        axis = int(node.attrs.get("axis", -1))
+        axis = int(node.attrs["axis"])
         if not -r <= axis < r or len(ov.shape) != r:
             return False
         axis %= r
@@ -43,7 +43,7 @@ class OneHotEmitter(Emitter):
         idx, _, vals = node.inputs
         out = node.outputs[0]
         oshape = ctx.shape(out)
-        axis = int(node.attrs.get("axis", -1)) % len(oshape)
+        axis = int(node.attrs["axis"]) % len(oshape)
         depth, inner = oshape[axis], math.prod(oshape[axis + 1:])
         kb = KernelBuilder(ctx)
         li, lv, st = kb.load("idx", idx), kb.load("v", vals), kb.store("y", out)
@@ -118,14 +118,14 @@ class ReverseSequenceEmitter(Emitter):
         if not gpu_static(graph, [x, out], COPY_DTYPES) or not gpu_static(graph, [lens], INDEX_DTYPES):
             return False
         xs = tuple(graph.values[x].shape)
-        b, t = int(node.attrs.get("batch_axis", 1)), int(node.attrs.get("time_axis", 0))
+        b, t = int(node.attrs["batch_axis"]), int(node.attrs["time_axis"])
         return (len(xs) >= 2 and {b, t} <= {0, 1} and b != t and xs == tuple(graph.values[out].shape)
                 and tuple(graph.values[lens].shape) == (xs[b],))
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
         x, lens, out = node.inputs[0], node.inputs[1], node.outputs[0]
         xs = list(ctx.shape(x))
-        b, t = int(node.attrs.get("batch_axis", 1)), int(node.attrs.get("time_axis", 0))
+        b, t = int(node.attrs["batch_axis"]), int(node.attrs["time_axis"])
         strides = contiguous_strides(xs)
         kb = KernelBuilder(ctx)
         lx, ll, st = kb.load("x", x), kb.load("len", lens), kb.store("y", out)

@@ -34,7 +34,7 @@ def _shape_slice(node: Node, graph: Graph) -> Optional[list[int]]:
     if x is None or not x.is_static:
         return None
     rank = len(x.shape)
-    start, end = int(node.attrs.get("start", 0)), node.attrs.get("end")
+    start, end = int(node.attrs.get("start", 0)), node.attrs.get("end")  # opset 15+; no default
     end = rank if end is None else int(end)
     start = min(max(start + rank if start < 0 else start, 0), rank)
     end = min(max(end + rank if end < 0 else end, 0), rank)
@@ -107,7 +107,7 @@ class EyeLikeEmitter(Emitter):
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
         out = node.outputs[0]
         rows, cols = ctx.shape(out)
-        k = int(node.attrs.get("k", 0))
+        k = int(node.attrs["k"])
         dt = ctx.graph.values[out].dtype
         dt = "float32" if dt == "float64" else dt
         kb = KernelBuilder(ctx)

@@ -14,7 +14,7 @@ def softmax_geometry(node: Node, graph: Graph) -> tuple[int, int, int]:
     shape = tuple(graph.values[node.inputs[0]].shape)
     rank = max(len(shape), 1)
     opset = graph.opset_for(node.domain)
-    axis = node.attrs.get("axis", 1 if opset < 13 else -1)
+    axis = node.attrs["axis"]  # the declared default: 1 before opset 13, then -1
     axis = axis + rank if axis < 0 else axis
     if not shape:
         return 1, 1, 1

@@ -42,7 +42,7 @@ class TriluEmitter(Emitter):
             kexpr = f"({kk}i)"
         else:
             kexpr = f"{kb.load('k', kname)}(0u)"
-        cmp = ">=" if node.attrs.get("upper", 1) else "<="
+        cmp = ">=" if node.attrs["upper"] else "<="
         body = (f"let c = i32(i % {u(cols)});\n"
                 f"let r = i32((i / {u(cols)}) % {u(rows)});\n"
                 f"let keep = (c - r) {cmp} {kexpr};\n"
@@ -62,8 +62,7 @@ class HardmaxEmitter(Emitter):
         shape = graph.values[node.inputs[0]].shape
         if not shape:
             return False
-        opset = graph.opset_for(node.domain)
-        axis = int(node.attrs.get("axis", 1 if opset < 13 else -1))
+        axis = int(node.attrs["axis"])  # the declared default: 1 before opset 13, then -1
         return -len(shape) <= axis < len(shape)
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:

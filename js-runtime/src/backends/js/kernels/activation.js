@@ -18,26 +18,26 @@ function softplus(x) {
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
 // Each entry: attrs -> scalar function (for float inputs). Exported for the contrib kernels (contrib.js).
+// Attributes arrive with their declared defaults filled in (the compiler: webdnn_build/opdecl.py).
 export const FLOAT_ACTIVATIONS = {
-  LeakyRelu: ({ alpha = 0.01 }) => (x) => (x < 0 ? alpha * x : x),
-  Elu: ({ alpha = 1.0 }) => (x) => (x < 0 ? alpha * (Math.exp(x) - 1) : x),
-  Selu: ({ alpha = 1.67326319217681884765625, gamma = 1.05070102214813232421875 }) =>
-    (x) => (x <= 0 ? gamma * alpha * (Math.exp(x) - 1) : gamma * x),
-  Celu: ({ alpha = 1.0 }) => (x) => Math.max(0, x) + Math.min(0, alpha * (Math.exp(x / alpha) - 1)),
-  HardSigmoid: ({ alpha = 0.2, beta = 0.5 }) => (x) => Math.max(0, Math.min(1, alpha * x + beta)),
+  LeakyRelu: ({ alpha }) => (x) => (x < 0 ? alpha * x : x),
+  Elu: ({ alpha }) => (x) => (x < 0 ? alpha * (Math.exp(x) - 1) : x),
+  Selu: ({ alpha, gamma }) => (x) => (x <= 0 ? gamma * alpha * (Math.exp(x) - 1) : gamma * x),
+  Celu: ({ alpha }) => (x) => Math.max(0, x) + Math.min(0, alpha * (Math.exp(x / alpha) - 1)),
+  HardSigmoid: ({ alpha, beta }) => (x) => Math.max(0, Math.min(1, alpha * x + beta)),
   HardSwish: () => (x) => x * Math.max(0, Math.min(1, x / 6 + 0.5)),
   Softplus: () => softplus,
   Softsign: () => (x) => x / (1 + Math.abs(x)),
   Sigmoid: () => sigmoid,
   Tanh: () => Math.tanh,
-  Gelu: ({ approximate = 'none' }) => {
+  Gelu: ({ approximate }) => {
     if (approximate === 'none') return (x) => 0.5 * x * (1 + erf(x / Math.SQRT2));
     if (approximate === 'tanh') return (x) => 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));
     throw new Error(`Gelu: approximate=${approximate} is not supported`);
   },
   Mish: () => (x) => x * Math.tanh(softplus(x)),
-  Swish: ({ alpha = 1.0 }) => (x) => x * sigmoid(alpha * x),
-  ThresholdedRelu: ({ alpha = 1.0 }) => (x) => (x > alpha ? x : 0),
+  Swish: ({ alpha }) => (x) => x * sigmoid(alpha * x),
+  ThresholdedRelu: ({ alpha }) => (x) => (x > alpha ? x : 0),
 };
 
 function floatActivation(makeFn) {
@@ -68,8 +68,7 @@ function prelu([x, slope], _attrs, ctx) {
 
 /** Shrink works on every numeric type; integers compute in float64 and truncate on store. */
 function shrink([x], attrs, ctx) {
-  const bias = attrs.bias ?? 0;
-  const lambd = attrs.lambd ?? 0.5;
+  const { bias, lambd } = attrs;
   const big = isBigInt(x.dtype);
   const fn = (v) => {
     const n = Number(v);
@@ -83,8 +82,8 @@ function shrink([x], attrs, ctx) {
 function clip([x, minT, maxT], attrs, ctx) {
   let lo, hi;
   if (ctx.opset < 11) {
-    lo = attrs.min ?? -Infinity;
-    hi = attrs.max ?? Infinity;
+    lo = attrs.min; // (declared defaults: the float32 range)
+    hi = attrs.max;
   } else {
     lo = minT ? minT.data[0] : undefined;
     hi = maxT ? maxT.data[0] : undefined;
@@ -104,23 +103,28 @@ function clip([x, minT, maxT], attrs, ctx) {
   return [roundToDtype(mapUnary(x, out, (v) => Math.min(Math.max(v, lo), hi)))];
 }
 
-/** The scalar function of a fused activation (see applyActivation). */
+/**
+ * The scalar function of each fused-activation kind (see applyActivation), given the producer's attributes.
+ * The kinds and their parameters (fused_activation_alpha / _beta / _min / _max, every one a kind declares is
+ * in the bundle) are the contract of webdnn_build/opdecl.py; tests/test_opdecl.py checks that each is here.
+ */
+export const FUSED_ACTIVATIONS = {
+  Relu: () => (x) => (x < 0 ? 0 : x),
+  LeakyRelu: (a) => FLOAT_ACTIVATIONS.LeakyRelu({ alpha: a.fused_activation_alpha }),
+  Clip: (a) => {
+    const lo = a.fused_activation_min, hi = a.fused_activation_max;
+    return (x) => Math.min(Math.max(x, lo), hi);
+  },
+  Sigmoid: () => sigmoid,
+  Tanh: () => Math.tanh,
+  HardSigmoid: (a) => FLOAT_ACTIVATIONS.HardSigmoid({ alpha: a.fused_activation_alpha, beta: a.fused_activation_beta }),
+};
+
 function fusedActivationFn(attrs) {
-  const alpha = attrs.fused_activation_alpha;
-  switch (attrs.fused_activation) {
-    case 'Relu': return (x) => (x < 0 ? 0 : x);
-    case 'LeakyRelu': return FLOAT_ACTIVATIONS.LeakyRelu({ alpha: alpha ?? 0.01 });
-    case 'Clip': {
-      const lo = attrs.fused_activation_min ?? -Infinity;
-      const hi = attrs.fused_activation_max ?? Infinity;
-      return (x) => Math.min(Math.max(x, lo), hi);
-    }
-    case 'Sigmoid': return sigmoid;
-    case 'Tanh': return Math.tanh;
-    case 'HardSigmoid':
-      return FLOAT_ACTIVATIONS.HardSigmoid({ alpha: alpha ?? 0.2, beta: attrs.fused_activation_beta ?? 0.5 });
-    default: throw new Error(`fused activation ${attrs.fused_activation} is not supported`);
-  }
+  const kind = attrs.fused_activation;
+  const make = Object.hasOwn(FUSED_ACTIVATIONS, kind) ? FUSED_ACTIVATIONS[kind] : null;
+  if (!make) throw new Error(`fused activation ${attrs.fused_activation} is not supported`);
+  return make(attrs);
 }
 
 /**

@@ -60,7 +60,7 @@ function makeBias(mask, attrs, { B, Hq, Sq, kvLen, pastLen, nonpad }) {
   }
   const isBool = mask && mask.dtype === 'bool';
   const causal = !!attrs.is_causal;
-  const left = attrs.left_window_size ?? -1;
+  const left = attrs.left_window_size ?? -1; // opset 25+
   const right = attrs.right_window_size ?? -1;
   const offsetOf = (b) => (pastLen ? pastLen : nonpad ? Number(nonpad.data[b]) - Sq : 0);
 
@@ -125,8 +125,8 @@ function attention(inputs, attrs, ctx) {
   const presentK = presentCache(pastKey, k, kv, outputOrScratch(ctx, 1, [B, Hkv, L, kv.D], k.dtype));
   const presentV = presentCache(pastValue, v, vv, outputOrScratch(ctx, 2, [B, Hkv, L, Dv], v.dtype));
   const scale = attrs.scale ?? 1 / Math.sqrt(D);
-  const softcap = attrs.softcap ?? 0;
-  const mode = attrs.qk_matmul_output_mode ?? 0;
+  const softcap = attrs.softcap;
+  const mode = attrs.qk_matmul_output_mode;
   const round = rounderFor(q.dtype);
 
   const bias = makeBias(mask, attrs, { B, Hq, Sq, kvLen: L, pastLen, nonpad });
@@ -248,7 +248,7 @@ function swiglu([a, b], attrs, ctx) {
   if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) {
     throw new Error(`SwiGLU: inputs must have identical shapes, got [${a.shape}] and [${b.shape}]`);
   }
-  const alpha = attrs.alpha ?? 1;
+  const alpha = attrs.alpha;
   const out = ctx.output(0, a.shape, a.dtype);
   const round = rounderFor(a.dtype);
   for (let i = 0; i < sizeOf(a.shape); i++) {

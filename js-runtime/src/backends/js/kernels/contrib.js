@@ -8,7 +8,7 @@ import { FLOAT_ACTIVATIONS } from './activation.js';
 import { kernels as attentionKernels } from './attention.js';
 import { makeTensor, requireFloat, rounderFor, sizeOf } from './util.js';
 
-const gelu = FLOAT_ACTIVATIONS.Gelu({});
+const gelu = FLOAT_ACTIVATIONS.Gelu({ approximate: 'none' });
 const geluTanh = FLOAT_ACTIVATIONS.Gelu({ approximate: 'tanh' });
 
 /** out[i] = fn(x[i] + bias[i % bias.length]) (bias along the last axis, or none). */
@@ -37,7 +37,7 @@ function skipNorm(op, simplified) {
   return ([x, skip, gamma, beta, bias], attrs, ctx) => {
     if (simplified) { bias = beta; beta = null; }
     requireFloat(op, x);
-    const eps = attrs.epsilon ?? 1e-12;
+    const eps = attrs.epsilon;
     const H = x.shape[x.shape.length - 1];
     const rows = x.data.length / H;
     const y = ctx.output(0, x.shape, x.dtype);
@@ -73,9 +73,9 @@ function skipNorm(op, simplified) {
 function simplifiedLayerNorm([x, scale], attrs, ctx) {
   requireFloat('SimplifiedLayerNormalization', x);
   const rank = x.shape.length;
-  const axis = (attrs.axis ?? -1) < 0 ? (attrs.axis ?? -1) + rank : attrs.axis;
+  const axis = attrs.axis < 0 ? attrs.axis + rank : attrs.axis;
   const cols = sizeOf(x.shape.slice(axis)), rows = x.data.length / cols;
-  const eps = attrs.epsilon ?? 1e-5;
+  const eps = attrs.epsilon;
   const y = ctx.output(0, x.shape, x.dtype);
   const inv = 1 < (ctx.numOutputs ?? 0) ? ctx.output(1, x.shape.map((d, i) => (i < axis ? d : 1)), 'float32') : null;
   const round = rounderFor(x.dtype);
@@ -194,7 +194,7 @@ function msAttention([x, w, bias, mask, past, attnBias], attrs, ctx) {
       present.data[(((1 * B + b) * N + h) * T + j) * Hk + d] = valAt(b, h, j, d);
     }
   }
-  const filter = attrs.mask_filter_value ?? -10000;
+  const filter = attrs.mask_filter_value;
   const maskAt = attentionMask(mask, B, S, T, filter);
   const biasAt = biasOf(attnBias, B, N, S, T);
   const causal = !!attrs.unidirectional;
@@ -240,7 +240,7 @@ function msMultiHeadAttention([q, k, v, bias, kpm, attnBias, pastK, pastV], attr
     for (let d = 0; d < Hq && presentK; d++) presentK.data[((b * N + h) * T + j) * Hq + d] = keyAt(b, h, j, d);
     for (let d = 0; d < Hv && presentV; d++) presentV.data[((b * N + h) * T + j) * Hv + d] = valAt(b, h, j, d);
   }
-  const filter = attrs.mask_filter_value ?? -10000;
+  const filter = attrs.mask_filter_value;
   const maskAt = kpm ? attentionMask(kpm, B, S, T, filter) : () => 0;
   const biasAt = biasOf(attnBias, B, N, S, T);
   const causal = !!attrs.unidirectional;
@@ -266,7 +266,7 @@ function msMultiHeadAttention([q, k, v, bias, kpm, attnBias, pastK, pastV], attr
 function embedLayerNorm([ids, segIds, word, pos, seg, gamma, beta, mask, posIds], attrs, ctx) {
   const [B, S] = ids.shape;
   const H = word.shape[1];
-  const eps = attrs.epsilon ?? 1e-12;
+  const eps = attrs.epsilon;
   const y = ctx.output(0, [B, S, H], word.dtype);
   const wants = (i) => i < (ctx.numOutputs ?? 0);
   const maskIndex = wants(1) ? ctx.output(1, [B], 'int32') : null;
@@ -322,7 +322,7 @@ function msRotaryEmbedding([x, positionIds, cosCache, sinCache], attrs, ctx) {
   }
   const numHeads = attrs.num_heads || (x.shape.length === 3 ? x.shape[2] / (2 * cosCache.shape[1]) : 0);
   return attentionKernels.RotaryEmbedding([x, cosCache, sinCache, ids],
-    { interleaved: attrs.interleaved ?? 0, num_heads: numHeads, rotary_embedding_dim: attrs.rotary_embedding_dim ?? 0 }, ctx);
+    { interleaved: attrs.interleaved, num_heads: numHeads, rotary_embedding_dim: attrs.rotary_embedding_dim }, ctx);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -344,7 +344,7 @@ function unpack(bytes, base, i, bits) {
 function matMulNBits([a, b, scales, zeroPoints, gIdx, bias], attrs, ctx) {
   requireFloat('MatMulNBits', a);
   if (gIdx) throw new Error('MatMulNBits: g_idx (act-order) is not supported');
-  const K = attrs.K, N = attrs.N, bits = attrs.bits ?? 4, block = attrs.block_size;
+  const K = attrs.K, N = attrs.N, bits = attrs.bits, block = attrs.block_size;
   if (![2, 4, 8].includes(bits)) throw new Error(`MatMulNBits: bits=${bits} is not supported`);
   if (a.shape[a.shape.length - 1] !== K) throw new Error(`MatMulNBits: A's last dimension ${a.shape.at(-1)} is not K=${K}`);
   const blocks = Math.ceil(K / block), blob = (block * bits) / 8;
@@ -383,7 +383,7 @@ export const msKernels = {
   Gelu: biasedUnary('Gelu', gelu),
   BiasGelu: biasedUnary('BiasGelu', gelu),
   FastGelu: biasedUnary('FastGelu', geluTanh),
-  QuickGelu: biasedUnary('QuickGelu', (x, attrs) => x / (1 + Math.exp(-(attrs.alpha ?? 1.702) * x))),
+  QuickGelu: biasedUnary('QuickGelu', (x, attrs) => x / (1 + Math.exp(-attrs.alpha * x))),
   BiasAdd: biasAdd,
   Attention: msAttention,
   MultiHeadAttention: msMultiHeadAttention,

@@ -8,14 +8,14 @@
 import { newScratch, roundToDtype, sizeOf, stridesOf, toNumbers } from './util.js';
 import { gemmNT, transposeInto } from './matmul.js';
 
-/** Spatial attributes shared by convolutions and pools, with ONNX defaults applied. */
+/** Spatial attributes shared by convolutions and pools (no declared default: 1s and 0s by rank). */
 export function spatialAttrs(attrs, rank, kernel) {
   return {
     kernel,
     strides: attrs.strides ?? new Array(rank).fill(1),
     dilations: attrs.dilations ?? new Array(rank).fill(1),
     pads: attrs.pads ?? new Array(2 * rank).fill(0),
-    autoPad: attrs.auto_pad ?? 'NOTSET',
+    autoPad: attrs.auto_pad,
   };
 }
 
@@ -159,7 +159,7 @@ function convSetup(X, W, attrs, op) {
   const kernel = attrs.kernel_shape ?? W.shape.slice(2);
   const sp = spatialAttrs(attrs, rank, kernel);
   const geom = windowGeometry(X.shape.slice(2), sp, op);
-  return { sp, geom, group: attrs.group ?? 1 };
+  return { sp, geom, group: attrs.group };
 }
 
 function Conv([X, W, B], attrs, ctx) {
@@ -200,7 +200,7 @@ function ConvTranspose([X, W, B], attrs, ctx) {
   const [N, C] = X.shape;
   const inSp = X.shape.slice(2);
   const kernel = attrs.kernel_shape ?? W.shape.slice(2);
-  const group = attrs.group ?? 1;
+  const group = attrs.group;
   const { strides, dilations, autoPad } = spatialAttrs(attrs, rank, kernel);
   const outPad = attrs.output_padding ?? new Array(rank).fill(0);
   const Cg = C / group, Mg = W.shape[1], M = Mg * group;

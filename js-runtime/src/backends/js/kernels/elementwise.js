@@ -156,8 +156,8 @@ function numericUnary(fn, big) {
 
 function isInf([x], attrs, ctx) {
   requireFloat('IsInf', x);
-  const pos = (attrs.detect_positive ?? 1) !== 0;
-  const neg = (attrs.detect_negative ?? 1) !== 0;
+  const pos = attrs.detect_positive !== 0;
+  const neg = attrs.detect_negative !== 0;
   return [mapUnary(x, ctx.output(0, x.shape, 'bool'), (v) => ((v === Infinity && pos) || (v === -Infinity && neg) ? 1 : 0))];
 }
 
@@ -224,7 +224,7 @@ function pickDiv(dtype, _attrs, ctx) {
 
 function pickMod(dtype, attrs, ctx) {
   numericOnly(ctx, dtype);
-  const fmod = (attrs.fmod ?? 0) !== 0;
+  const fmod = !!attrs.fmod;
   if (isFloat(dtype)) {
     if (fmod) return (x, y) => x % y;
     // numpy.mod: result has the sign of the divisor.

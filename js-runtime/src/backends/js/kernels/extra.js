@@ -53,8 +53,8 @@ function BitCast([x], attrs, ctx) {
  */
 function TensorScatter([past, update, writeIndices], attrs, ctx) {
   const rank = past.shape.length;
-  const axis = normalizeAxis(attrs.axis ?? -2, rank);
-  const mode = attrs.mode ?? 'linear';
+  const axis = normalizeAxis(attrs.axis, rank);
+  const mode = attrs.mode;
   if (mode !== 'linear' && mode !== 'circular') throw new Error(`TensorScatter: mode=${mode} is not supported`);
   if (axis === 0) throw new Error('TensorScatter: axis must not be the batch dimension');
   if (update.shape.length !== rank || update.shape.some((d, i) => (i === axis ? d > past.shape[i] : d !== past.shape[i]))) {
@@ -113,7 +113,7 @@ function DeformConv([X, Wt, offset, B, mask], attrs, ctx) {
   const kernel = attrs.kernel_shape ?? Wt.shape.slice(2);
   const [kh, kw] = kernel;
   const { strides, dilations, pads } = spatialAttrs(attrs, 2, kernel);
-  const group = attrs.group ?? 1, offsetGroup = attrs.offset_group ?? 1;
+  const group = attrs.group, offsetGroup = attrs.offset_group;
   const geom = windowGeometry([H, W], { kernel, strides, dilations, pads, autoPad: 'NOTSET' }, 'DeformConv');
   const [oh, ow] = geom.out;
   const P = oh * ow, KK = kh * kw;
@@ -199,7 +199,7 @@ function QLinearConv([x, xScale, xZero, w, wScale, wZero, yScale, yZero, B], att
  */
 function CausalConvWithState([input, weight, bias, pastState], attrs, ctx) {
   requireFloat('CausalConvWithState', input);
-  const activation = attrs.activation ?? 'none';
+  const activation = attrs.activation;
   if (!['none', 'silu', 'swish'].includes(activation)) throw new Error(`CausalConvWithState: activation=${activation} is not supported`);
   if (input.shape.length !== 3) throw new Error(`CausalConvWithState: input must be rank 3, got [${input.shape}]`);
   const [N, C, L] = input.shape;
@@ -237,7 +237,7 @@ function CausalConvWithState([input, weight, bias, pastState], attrs, ctx) {
  */
 function LinearAttention([query, key, value, pastState, decay, beta], attrs, ctx) {
   requireFloat('LinearAttention', query);
-  const rule = attrs.update_rule ?? 'gated_delta';
+  const rule = attrs.update_rule;
   if (!['linear', 'gated', 'delta', 'gated_delta'].includes(rule)) throw new Error(`LinearAttention: update_rule=${rule} is not supported`);
   const gated = rule === 'gated' || rule === 'gated_delta';
   const delta = rule === 'delta' || rule === 'gated_delta';

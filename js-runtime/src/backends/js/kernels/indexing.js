@@ -26,7 +26,7 @@ const int64Zero = (ctx, index, shape) => ctx.output(index, shape, 'int64');
 
 function Gather(inputs, attrs, ctx) {
   const [data, indices] = inputs;
-  const axis = normalizeAxis(attrs.axis ?? 0, data.shape.length);
+  const axis = normalizeAxis(attrs.axis, data.shape.length);
   const { outer, dim, inner } = around(data.shape, axis);
   const idx = toNumbers(indices).map((v) => checkIndex(v, dim, 'Gather'));
   const shape = [...data.shape.slice(0, axis), ...indices.shape, ...data.shape.slice(axis + 1)];
@@ -41,7 +41,7 @@ function Gather(inputs, attrs, ctx) {
 function GatherElements(inputs, attrs, ctx) {
   const [data, indices] = inputs;
   const r = data.shape.length;
-  const axis = normalizeAxis(attrs.axis ?? 0, r);
+  const axis = normalizeAxis(attrs.axis, r);
   const strides = stridesOf(data.shape);
   const dim = data.shape[axis];
   const out = ctx.output(0, indices.shape, data.dtype);
@@ -85,7 +85,7 @@ function forEachNDIndex(data, indices, batchDims, op, visit) {
 
 function GatherND(inputs, attrs, ctx) {
   const [data, indices] = inputs;
-  const b = attrs.batch_dims ?? 0;
+  const b = attrs.batch_dims ?? 0; // opset 12+
   const k = indices.shape[indices.shape.length - 1];
   const shape = [...indices.shape.slice(0, -1), ...data.shape.slice(b + k)];
   const out = ctx.output(0, shape, data.dtype);
@@ -114,7 +114,7 @@ function reducer(reduction, dtype, op) {
 function ScatterElements(inputs, attrs, ctx) {
   const [data, indices, updates] = inputs;
   const r = data.shape.length;
-  const axis = normalizeAxis(attrs.axis ?? 0, r);
+  const axis = normalizeAxis(attrs.axis, r);
   const reduce = reducer(attrs.reduction, data.dtype, ctx.opType);
   const strides = stridesOf(data.shape);
   const dim = data.shape[axis];
@@ -155,7 +155,7 @@ function OneHot(inputs, attrs, ctx) {
   const [indices, depthT, values] = inputs;
   const depth = Math.trunc(scalarOf(depthT));
   const r = indices.shape.length + 1;
-  const axis = normalizeAxis(attrs.axis ?? -1, r);
+  const axis = normalizeAxis(attrs.axis, r);
   const shape = [...indices.shape.slice(0, axis), depth, ...indices.shape.slice(axis)];
   const out = ctx.output(0, shape, values.dtype);
   const [off, on] = [values.data[0], values.data[1]];
@@ -219,8 +219,8 @@ function compareValues(a, b) {
 function TopK(inputs, attrs, ctx) {
   const x = inputs[0];
   const k = ctx.opset < 10 ? attrs.k : scalarOf(inputs[1]);
-  const axis = normalizeAxis(attrs.axis ?? -1, x.shape.length);
-  const largest = (attrs.largest ?? 1) !== 0;
+  const axis = normalizeAxis(attrs.axis, x.shape.length);
+  const largest = attrs.largest !== 0; // absent before opset 11: largest
   const { outer, dim, inner } = around(x.shape, axis);
   if (k < 0 || k > dim) throw new Error(`TopK: k=${k} out of range for dimension ${dim}`);
   const shape = [...x.shape];
@@ -247,9 +247,9 @@ function TopK(inputs, attrs, ctx) {
 
 function argExtreme(inputs, attrs, ctx, isMax) {
   const x = inputs[0];
-  const axis = normalizeAxis(attrs.axis ?? 0, x.shape.length);
-  const keepdims = (attrs.keepdims ?? 1) !== 0;
-  const last = (attrs.select_last_index ?? 0) !== 0;
+  const axis = normalizeAxis(attrs.axis, x.shape.length);
+  const keepdims = attrs.keepdims !== 0;
+  const last = !!attrs.select_last_index; // opset 12+
   const { outer, dim, inner } = around(x.shape, axis);
   const shape = keepdims ? x.shape.map((d, a) => (a === axis ? 1 : d)) : x.shape.filter((_, a) => a !== axis);
   const out = int64Zero(ctx, 0, shape);
@@ -276,8 +276,8 @@ function argExtreme(inputs, attrs, ctx, isMax) {
 function cumulative(inputs, attrs, ctx, combine, identity) {
   const x = inputs[0];
   const axis = normalizeAxis(scalarOf(inputs[1]), x.shape.length);
-  const exclusive = (attrs.exclusive ?? 0) !== 0;
-  const reverse = (attrs.reverse ?? 0) !== 0;
+  const exclusive = !!attrs.exclusive;
+  const reverse = !!attrs.reverse;
   const { outer, dim, inner } = around(x.shape, axis);
   const out = ctx.output(0, x.shape, x.dtype);
   const round = rounderFor(x.dtype);
@@ -301,8 +301,8 @@ function cumulative(inputs, attrs, ctx, combine, identity) {
 
 function ReverseSequence(inputs, attrs, ctx) {
   const [x, lens] = inputs;
-  const batchAxis = normalizeAxis(attrs.batch_axis ?? 1, x.shape.length);
-  const timeAxis = normalizeAxis(attrs.time_axis ?? 0, x.shape.length);
+  const batchAxis = normalizeAxis(attrs.batch_axis, x.shape.length);
+  const timeAxis = normalizeAxis(attrs.time_axis, x.shape.length);
   const strides = stridesOf(x.shape);
   const seqLens = toNumbers(lens);
   const out = ctx.output(0, x.shape, x.dtype);
@@ -323,7 +323,7 @@ function ReverseSequence(inputs, attrs, ctx) {
 
 function Unique(inputs, attrs, ctx) {
   const x = inputs[0];
-  const sorted = (attrs.sorted ?? 1) !== 0;
+  const sorted = attrs.sorted !== 0;
   const hasAxis = attrs.axis !== undefined;
   const shape = hasAxis ? x.shape : [x.data.length];
   const axis = hasAxis ? normalizeAxis(attrs.axis, x.shape.length) : 0;

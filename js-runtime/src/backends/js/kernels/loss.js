@@ -8,7 +8,7 @@ import { requireFloat, rounderFor, sizeOf } from './util.js';
  */
 function nllLoss(op, logp, shape, dtype, target, weight, attrs, ctx) {
   if (shape.length < 2) throw new Error(`${op}: input must have rank >= 2, got [${shape}]`);
-  const reduction = attrs.reduction ?? 'mean';
+  const reduction = attrs.reduction;
   if (!['none', 'sum', 'mean'].includes(reduction)) throw new Error(`${op}: reduction=${reduction} is not supported`);
   const ignore = attrs.ignore_index;
   const [N, C] = shape;

@@ -169,8 +169,7 @@ function MatMul([A, B], attrs, ctx) {
 // Gemm
 
 function Gemm([A, B, C], attrs, ctx) {
-  const transA = attrs.transA ?? 0, transB = attrs.transB ?? 0;
-  const alpha = attrs.alpha ?? 1, beta = attrs.beta ?? 1;
+  const { transA, transB, alpha, beta } = attrs;
   if (A.shape.length !== 2 || B.shape.length !== 2) throw new Error('Gemm: A and B must be 2-D');
   const [M, K] = transA ? [A.shape[1], A.shape[0]] : A.shape;
   const [K2, N] = transB ? [B.shape[1], B.shape[0]] : B.shape;

@@ -13,7 +13,7 @@ function fill(out, fn) {
 }
 
 function outputDtype(op, attrs) {
-  const dtype = dtypeFromOnnx(attrs.output_datatype ?? 1, op);
+  const dtype = dtypeFromOnnx(attrs.output_datatype, op);
   if (dtype === 'string' || dtype === 'bool') throw new Error(`${op}: output_datatype ${attrs.output_datatype} is not supported`);
   return dtype;
 }
@@ -24,7 +24,7 @@ function outputDtype(op, attrs) {
 function windowKernel(op, formula) {
   return ([size], attrs, ctx) => {
     const n = scalarOf(size);
-    const N = (attrs.periodic ?? 1) ? n : n - 1;
+    const N = attrs.periodic !== 0 ? n : n - 1;
     return [fill(ctx.output(0, [n], outputDtype(op, attrs)), (i) => formula(i, N))];
   };
 }
@@ -170,10 +170,10 @@ function cubicWeights(t, w) {
  */
 function gridSample([x, grid], attrs, ctx) {
   requireFloat('GridSample', x);
-  let mode = attrs.mode ?? (ctx.opset < 20 ? 'bilinear' : 'linear');
+  let mode = attrs.mode;
   mode = { bilinear: 'linear', bicubic: 'cubic' }[mode] ?? mode;
   if (!['nearest', 'linear', 'cubic'].includes(mode)) throw new Error(`GridSample: mode=${mode} is not supported`);
-  const padding = attrs.padding_mode ?? 'zeros';
+  const padding = attrs.padding_mode;
   if (!['zeros', 'border', 'reflection'].includes(padding)) throw new Error(`GridSample: padding_mode=${padding} is not supported`);
   const align = !!attrs.align_corners;
   const [N, C, ...dims] = x.shape;
@@ -303,12 +303,13 @@ function col2im([input, imageShape, blockShape], attrs, ctx) {
 
 function roiAlign([x, rois, batchIndices], attrs, ctx) {
   requireFloat('RoiAlign', x);
-  const halfPixel = (attrs.coordinate_transformation_mode ?? (ctx.opset >= 16 ? 'half_pixel' : 'output_half_pixel')) === 'half_pixel';
-  const mode = attrs.mode ?? 'avg';
+  // coordinate_transformation_mode: opset 16+; RoiAlign 10 samples as output_half_pixel
+  const halfPixel = attrs.coordinate_transformation_mode === 'half_pixel';
+  const mode = attrs.mode;
   if (mode !== 'avg' && mode !== 'max') throw new Error(`RoiAlign: mode=${mode} is not supported`);
-  const outH = attrs.output_height ?? 1, outW = attrs.output_width ?? 1;
-  const ratio = attrs.sampling_ratio ?? 0;
-  const scale = attrs.spatial_scale ?? 1;
+  const outH = attrs.output_height, outW = attrs.output_width;
+  const ratio = attrs.sampling_ratio;
+  const scale = attrs.spatial_scale;
   const [, C, H, W] = x.shape;
   const R = rois.shape[0];
   const out = ctx.output(0, [R, C, outH, outW], x.dtype);

@@ -28,14 +28,14 @@ function normalizeRows(x, y, rows, cols, stats, affine) {
 // BatchNormalization
 
 function BatchNormalization([X, scale, B, mean, variance], attrs, ctx) {
-  const eps = attrs.epsilon ?? 1e-5;
-  const momentum = attrs.momentum ?? 0.9;
+  const eps = attrs.epsilon;
+  const momentum = attrs.momentum;
   const [N, C] = X.shape;
   const S = sizeOf(X.shape.slice(2));
   // Batch statistics only for opset 14+ training_mode=1; older forms (is_test, output count) are
   // run in inference mode, as runtimes do.
-  const training = ctx.opset >= 14 && (attrs.training_mode ?? 0) === 1;
-  if (ctx.opset < 9 && (attrs.spatial ?? 1) === 0) throw new Error('BatchNormalization: spatial=0 is not supported');
+  const training = ctx.opset >= 14 && attrs.training_mode === 1;
+  if (ctx.opset < 9 && attrs.spatial === 0) throw new Error('BatchNormalization: spatial=0 is not supported');
   const y = ctx.output(0, X.shape, X.dtype);
   const m = new Float64Array(C), v = new Float64Array(C);
   if (training) {
@@ -73,7 +73,7 @@ function BatchNormalization([X, scale, B, mean, variance], attrs, ctx) {
 // Instance / Group normalization: statistics over contiguous blocks of the [N, C, ...] input.
 
 function InstanceNormalization([X, scale, B], attrs, ctx) {
-  const eps = attrs.epsilon ?? 1e-5;
+  const eps = attrs.epsilon;
   const C = X.shape[1], S = sizeOf(X.shape.slice(2));
   const y = ctx.output(0, X.shape, X.dtype);
   normalizeRows(X.data, y.data, X.shape[0] * C, S, (r) => {
@@ -84,7 +84,7 @@ function InstanceNormalization([X, scale, B], attrs, ctx) {
 }
 
 function GroupNormalization([X, scale, B], attrs, ctx) {
-  const eps = attrs.epsilon ?? 1e-5;
+  const eps = attrs.epsilon;
   const G = attrs.num_groups;
   const C = X.shape[1], S = sizeOf(X.shape.slice(2));
   if (!G || C % G !== 0) throw new Error(`GroupNormalization: ${C} channels not divisible by num_groups=${G}`);
@@ -109,7 +109,7 @@ function GroupNormalization([X, scale, B], attrs, ctx) {
 /** Row/column split at `axis` and the index maps of scale/bias over the normalized shape. */
 function trailingSetup(X, attrs, tensors) {
   const rank = X.shape.length;
-  const axis = normalizeAxis(attrs.axis ?? -1, rank);
+  const axis = normalizeAxis(attrs.axis, rank);
   const inner = X.shape.slice(axis);
   const rows = sizeOf(X.shape.slice(0, axis)), cols = sizeOf(inner);
   const maps = tensors.map((t) => (!t || t.data.length === cols ? null : broadcastIndex(t.shape, inner)));
@@ -117,11 +117,11 @@ function trailingSetup(X, attrs, tensors) {
 }
 
 function LayerNormalization([X, scale, B], attrs, ctx) {
-  const eps = attrs.epsilon ?? 1e-5;
+  const eps = attrs.epsilon;
   const { axis, rows, cols, maps: [sMap, bMap] } = trailingSetup(X, attrs, [scale, B]);
   const y = ctx.output(0, X.shape, X.dtype);
   const statShape = X.shape.map((d, i) => (i < axis ? d : 1));
-  const stash = ONNX_DTYPES[attrs.stash_type ?? 1];
+  const stash = ONNX_DTYPES[attrs.stash_type];
   const stashType = FLOAT_DTYPES.has(stash) ? stash : 'float32';
   const meanOut = ctx.output(1, statShape, stashType), invOut = ctx.output(2, statShape, stashType);
   normalizeRows(X.data, y.data, rows, cols, (r) => {
@@ -134,7 +134,7 @@ function LayerNormalization([X, scale, B], attrs, ctx) {
 }
 
 function RMSNormalization([X, scale], attrs, ctx) {
-  const eps = attrs.epsilon ?? 1e-5;
+  const eps = attrs.epsilon;
   const { rows, cols, maps: [sMap] } = trailingSetup(X, attrs, [scale]);
   const y = ctx.output(0, X.shape, X.dtype);
   normalizeRows(X.data, y.data, rows, cols, (r) => {
@@ -149,7 +149,7 @@ function RMSNormalization([X, scale], attrs, ctx) {
 // LRN, LpNormalization, MeanVarianceNormalization
 
 function LRN([X], attrs, ctx) {
-  const alpha = attrs.alpha ?? 1e-4, beta = attrs.beta ?? 0.75, bias = attrs.bias ?? 1, size = attrs.size;
+  const { alpha, beta, bias, size } = attrs;
   if (!size) throw new Error('LRN: size is required');
   const [N, C] = X.shape;
   const S = sizeOf(X.shape.slice(2));
@@ -178,9 +178,9 @@ function forEachLane(shape, axis, fn) {
 }
 
 function LpNormalization([X], attrs, ctx) {
-  const p = attrs.p ?? 2;
+  const p = attrs.p;
   if (p !== 1 && p !== 2) throw new Error(`LpNormalization: p=${p} is not supported`);
-  const axis = normalizeAxis(attrs.axis ?? -1, X.shape.length);
+  const axis = normalizeAxis(attrs.axis, X.shape.length);
   const x = X.data, y = ctx.output(0, X.shape, X.dtype);
   forEachLane(X.shape, axis, (off, len, step) => {
     let s = 0;
@@ -193,7 +193,7 @@ function LpNormalization([X], attrs, ctx) {
 
 function MeanVarianceNormalization([X], attrs, ctx) {
   const rank = X.shape.length;
-  const axes = (attrs.axes ?? [0, 2, 3]).map((a) => normalizeAxis(a, rank));
+  const axes = attrs.axes.map((a) => normalizeAxis(a, rank));
   const kept = X.shape.map((d, i) => (axes.includes(i) ? 1 : d));
   const map = broadcastIndex(kept, X.shape); // element -> its statistics slot
   const slots = sizeOf(kept), count = X.data.length / slots;

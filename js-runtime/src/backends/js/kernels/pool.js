@@ -71,7 +71,7 @@ function MaxPool([X], attrs, ctx) {
   const y = ctx.output(0, outShape, X.dtype);
   const ind = ctx.output(1, outShape, 'int64');
   const x = X.data, yd = y.data, id = ind.data;
-  const colMajor = (attrs.storage_order ?? 0) === 1;
+  const colMajor = attrs.storage_order === 1; // opset 8+
   for (let pl = 0; pl < planes; pl++) {
     const xOff = pl * S, yOff = pl * P;
     for (let p = 0; p < P; p++) {
@@ -94,7 +94,7 @@ function MaxPool([X], attrs, ctx) {
 function sumPool(X, attrs, op, p) {
   const { table, planes, S, P, KK, outShape, geom, sp, inSp } = poolSetup(X, attrs, op);
   const y = { shape: outShape, dtype: X.dtype, data: new Float64Array(sizeOf(outShape)) };
-  const includePad = (attrs.count_include_pad ?? 0) === 1;
+  const includePad = attrs.count_include_pad === 1; // (AveragePool's)
   const divisor = op === 'AveragePool' && includePad ? paddedCounts(geom, sp, inSp) : null;
   const x = X.data, yd = y.data;
   for (let pl = 0; pl < planes; pl++) {
@@ -126,7 +126,7 @@ function AveragePool([X], attrs, ctx) {
 }
 
 function LpPool([X], attrs, ctx) {
-  return finish(sumPool(X, attrs, 'LpPool', attrs.p ?? 2), ctx);
+  return finish(sumPool(X, attrs, 'LpPool', attrs.p), ctx);
 }
 
 /** Global pools: reduce each (n, c) plane with `reduce(data, offset, length)`. */
@@ -156,7 +156,7 @@ function GlobalMaxPool([X], attrs, ctx) {
 }
 
 function GlobalLpPool([X], attrs, ctx) {
-  const p = attrs.p ?? 2;
+  const p = attrs.p;
   return globalPool(X, ctx, (d, o, n) => {
     let s = 0;
     for (let i = o; i < o + n; i++) s += Math.abs(d[i]) ** p;

@@ -57,8 +57,8 @@ function quantizeLinear([x, scale, zeroPoint], attrs, ctx) {
   }
   const [lo, hi] = quantRange(op, outType);
   if (attrs.saturate === 0) throw new Error(`${op}: saturate=0 only applies to float8 outputs, which are not supported`);
-  const axis = attrs.axis ?? 1;
-  const block = attrs.block_size ?? 0;
+  const axis = attrs.axis ?? 1; // opset 13+ (before: per tensor)
+  const block = attrs.block_size ?? 0; // opset 21+
   const sIdx = paramIndexer(op, scale, x.shape, axis, block);
   const zIdx = zeroPoint ? paramIndexer(op, zeroPoint, x.shape, axis, block) : null;
   // x / scale is computed in the precision attribute's type, else in x's (numpy promotes x with scale).
@@ -85,8 +85,8 @@ function dequantizeLinear([x, scale, zeroPoint], attrs, ctx) {
   if (zeroPoint && zeroPoint.dtype !== x.dtype) throw new Error(`${op}: zero point type ${zeroPoint.dtype} differs from input type ${x.dtype}`);
   const outType = attrs.output_dtype ? dtypeFromOnnx(attrs.output_dtype, op) : scale.dtype;
   const round = precisionOf(outType, op);
-  const axis = attrs.axis ?? 1;
-  const block = attrs.block_size ?? 0;
+  const axis = attrs.axis ?? 1; // opset 13+ (before: per tensor)
+  const block = attrs.block_size ?? 0; // opset 21+
   const sIdx = paramIndexer(op, scale, x.shape, axis, block);
   const zIdx = zeroPoint ? paramIndexer(op, zeroPoint, x.shape, axis, block) : null;
   const out = ctx.output(0, x.shape, outType);

@@ -39,7 +39,7 @@ function makeReduce(spec) {
     const x = inputs[0];
     const rank = x.shape.length;
     const inputForm = ctx.opset >= (spec.axesInputSince ?? 18);
-    const keepdims = attrs.keepdims ?? 1;
+    const keepdims = attrs.keepdims !== 0;
     // [] (noop_with_empty_axes) reduces over no axis: each output is the op applied to one element,
     // like numpy's reduction over axis=() in the reference (e.g. ReduceL2 gives |x|).
     const axes = reductionAxes(inputs, attrs, inputForm, rank) ?? x.shape.map((_, i) => i);
@@ -129,11 +129,11 @@ for (const [op, spec] of Object.entries(reduceSpecs)) kernels[op] = makeReduce(s
 function softmaxLayout(shape, attrs, opset) {
   const rank = shape.length;
   if (opset < 13) {
-    const axis = normalizeAxis(attrs.axis ?? 1, Math.max(rank, 1));
+    const axis = normalizeAxis(attrs.axis, Math.max(rank, 1));
     const outer = sizeOf(shape.slice(0, axis));
     return [outer, sizeOf(shape.slice(axis)), 1];
   }
-  const axis = normalizeAxis(attrs.axis ?? -1, rank);
+  const axis = normalizeAxis(attrs.axis, rank);
   return [sizeOf(shape.slice(0, axis)), shape[axis], sizeOf(shape.slice(axis + 1))];
 }
 

@@ -181,10 +181,10 @@ function Resize(inputs, attrs, ctx) {
   const rank = X.shape.length;
   const legacy = ctx.opset < 11; // opset 10: (X, scales), Upsample semantics
   let [roi, scales, sizes] = legacy ? [null, given(inputs[1]), null] : [given(inputs[1]), given(inputs[2]), given(inputs[3])];
-  const mode = attrs.mode ?? 'nearest';
-  const antialias = (attrs.antialias ?? 0) === 1;
+  const mode = attrs.mode;
+  const antialias = attrs.antialias === 1; // opset 18+
   const axes = attrs.axes ? attrs.axes.map((a) => normalizeAxis(a, rank)) : null;
-  const policy = attrs.keep_aspect_ratio_policy ?? 'stretch';
+  const policy = attrs.keep_aspect_ratio_policy ?? 'stretch'; // opset 18+
   // Expand per-`axes` values to full rank.
   if (axes) {
     if (scales) { const s = new Array(rank).fill(1); axes.forEach((a, i) => { s[a] = scales[i]; }); scales = s; }
@@ -216,13 +216,13 @@ function Resize(inputs, attrs, ctx) {
   } else {
     throw new Error('Resize: one of scales or sizes is required');
   }
-  let ctm = attrs.coordinate_transformation_mode ?? 'half_pixel';
-  let nearestMode = attrs.nearest_mode ?? 'round_prefer_floor';
+  let ctm = attrs.coordinate_transformation_mode; // opset 11+, as nearest_mode, exclude_outside, ...
+  let nearestMode = attrs.nearest_mode;
   if (legacy) ctm = 'asymmetric';
   const opts = {
     ctm,
-    excludeOutside: (attrs.exclude_outside ?? 0) === 1,
-    extrapolationValue: attrs.extrapolation_value ?? 0,
+    excludeOutside: attrs.exclude_outside === 1,
+    extrapolationValue: attrs.extrapolation_value,
     coeffs: null,
   };
   if (mode === 'nearest') {
@@ -236,7 +236,7 @@ function Resize(inputs, attrs, ctx) {
   } else if (mode === 'linear' || mode === 'bilinear' || mode === 'trilinear') {
     opts.coeffs = linearCoeffs(antialias);
   } else if (mode === 'cubic' || mode === 'bicubic') {
-    opts.coeffs = cubicCoeffs(attrs.cubic_coeff_a ?? -0.75, antialias);
+    opts.coeffs = cubicCoeffs(attrs.cubic_coeff_a, antialias);
   } else {
     throw new Error(`Resize: mode=${mode} is not supported`);
   }
@@ -247,7 +247,7 @@ function Upsample([X, scalesIn], attrs, ctx) {
   // Opset 7: scales attribute; opset 9: scales input. Coordinates are asymmetric (x = y / scale).
   const scales = scalesIn ? toNumbers(scalesIn) : attrs.scales;
   if (!scales) throw new Error('Upsample: scales is required');
-  const mode = attrs.mode ?? 'nearest';
+  const mode = attrs.mode;
   const linear = mode === 'linear' || mode === 'bilinear';
   if (!linear && mode !== 'nearest') throw new Error(`Upsample: mode=${mode} is not supported`);
   const outShape = X.shape.map((d, i) => Math.floor(d * scales[i]));

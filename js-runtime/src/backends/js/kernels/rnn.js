@@ -63,8 +63,8 @@ function activationFns(op, attrs, defaults, numDir) {
 function runRecurrent(op, spec, inputs, attrs, ctx) {
   const [X, W, R, B, seqLensT, initialH] = inputs;
   const initialC = spec.hasCell ? inputs[6] ?? null : null;
-  const layout = attrs.layout ?? 0;
-  const direction = attrs.direction ?? 'forward';
+  const layout = attrs.layout ?? 0; // opset 14+
+  const direction = attrs.direction;
   if (!['forward', 'reverse', 'bidirectional'].includes(direction)) throw new Error(`${op}: direction=${direction} is not supported`);
   const numDir = direction === 'bidirectional' ? 2 : 1;
   const G = spec.gates;
@@ -161,7 +161,7 @@ function rnnStep(st, active) {
 function gruStep(st, active) {
   const { H, N, GH, xw, hr, h, clip, attrs } = st;
   const [f, g] = st.act;
-  const linearBeforeReset = (attrs.linear_before_reset ?? 0) !== 0;
+  const linearBeforeReset = !!attrs.linear_before_reset;
   const z = st.z ??= new Float64Array(N * H);
   if (linearBeforeReset) {
     projectState(st, h, 0, GH); // r ⊙ (Ht-1·Rhᵀ + Rbh)
@@ -200,7 +200,7 @@ function lstmStep(st, active) {
   const [f, g, hAct] = st.act;
   const P = inputs[7] ? inputs[7].data : null;
   const pOff = d * 3 * H;
-  const inputForget = (attrs.input_forget ?? 0) !== 0;
+  const inputForget = !!attrs.input_forget;
   projectState(st, h, 0, GH);
   for (const [b, , x] of active) {
     const a = b * GH;

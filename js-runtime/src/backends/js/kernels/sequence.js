@@ -139,13 +139,13 @@ function SequenceLength([seq]) {
 
 function ConcatFromSequence([seq], attrs) {
   expectSequence(seq, 'ConcatFromSequence');
-  return [concatTensors(seq, attrs.axis ?? 0, Boolean(attrs.new_axis ?? 0))];
+  return [concatTensors(seq, attrs.axis ?? 0, Boolean(attrs.new_axis))];
 }
 
 function SplitToSequence([x, split], attrs) {
-  const axis = normalizeAxis(attrs.axis ?? 0, x.shape.length);
+  const axis = normalizeAxis(attrs.axis, x.shape.length);
   const dim = x.shape[axis];
-  const keepdims = (attrs.keepdims ?? 1) !== 0;
+  const keepdims = attrs.keepdims !== 0;
   let sizes;
   let squeeze = false;
   if (!split) {

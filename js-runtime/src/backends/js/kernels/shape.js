@@ -86,7 +86,7 @@ function attrOrInput(ctx, attrs, inputs, name, inputIndex, inputSince) {
 function Reshape(inputs, attrs, ctx) {
   const x = inputs[0];
   const target = ctx.opset < 5 ? attrs.shape : toNumbers(inputs[1]);
-  const allowzero = attrs.allowzero ?? 0;
+  const allowzero = !!attrs.allowzero; // opset 14+
   const shape = target.map((d, i) => (d === 0 && !allowzero ? x.shape[i] : d));
   const neg = shape.indexOf(-1);
   if (neg >= 0) {
@@ -102,7 +102,7 @@ function Reshape(inputs, attrs, ctx) {
 function Flatten(inputs, attrs, ctx) {
   const x = inputs[0];
   const r = x.shape.length;
-  let axis = attrs.axis ?? 1;
+  let axis = attrs.axis;
   if (axis < 0) axis += r;
   if (axis < 0 || axis > r) throw new Error(`Flatten: axis ${attrs.axis} out of range for rank ${r}`);
   return [reshaped(ctx, x, [sizeOf(x.shape.slice(0, axis)), sizeOf(x.shape.slice(axis))])];
@@ -146,8 +146,8 @@ function Dropout(inputs, attrs, ctx) {
     ratio = inputs[1] ? scalarOf(inputs[1]) : 0.5;
     training = inputs[2] ? Boolean(scalarOf(inputs[2])) : false;
   } else {
-    ratio = attrs.ratio ?? 0.5;
-    training = ctx.opset < 7 && !(attrs.is_test ?? 0);
+    ratio = attrs.ratio;
+    training = ctx.opset < 7 && !attrs.is_test;
   }
   if (training && ratio > 0) throw new Error('Dropout: training mode with ratio > 0 (random) is not supported');
   const y = reshaped(ctx, x, x.shape);
@@ -180,7 +180,7 @@ function reshuffle(ctx, x, tmpShape, perm, outShape) {
 function DepthToSpace(inputs, attrs, ctx) {
   const x = inputs[0];
   const bs = attrs.blocksize;
-  const mode = attrs.mode ?? 'DCR';
+  const mode = attrs.mode ?? 'DCR'; // opset 11+
   if (x.shape.length !== 4) throw new Error('DepthToSpace: input must be 4-D');
   const [b, c, h, w] = x.shape;
   const c2 = c / (bs * bs);
@@ -194,7 +194,7 @@ function DepthToSpace(inputs, attrs, ctx) {
 function SpaceToDepth(inputs, attrs, ctx) {
   const x = inputs[0];
   const bs = attrs.blocksize;
-  const mode = attrs.mode ?? 'DCR';
+  const mode = attrs.mode ?? 'DCR'; // opset 28+
   if (x.shape.length !== 4) throw new Error('SpaceToDepth: input must be 4-D');
   const [b, c, h, w] = x.shape;
   if (h % bs || w % bs) throw new Error('SpaceToDepth: spatial dims not divisible by blocksize');
@@ -229,7 +229,7 @@ function Concat(inputs, attrs, ctx) {
 
 function Split(inputs, attrs, ctx) {
   const x = inputs[0];
-  const axis = normalizeAxis(attrs.axis ?? 0, x.shape.length);
+  const axis = normalizeAxis(attrs.axis, x.shape.length);
   const dim = x.shape[axis];
   let sizes = attrOrInput(ctx, attrs, inputs, 'split', 1, 13);
   const count = ctx.numOutputs ?? attrs.num_outputs ?? null;
@@ -381,11 +381,11 @@ function padTensor(ctx, x, before, after, mode, fill) {
 function Pad(inputs, attrs, ctx) {
   const x = inputs[0];
   const r = x.shape.length;
-  const mode = attrs.mode ?? 'constant';
+  const mode = attrs.mode;
   let pads, value, axes = null;
   if (ctx.opset < 11) {
     pads = attrs.pads ?? attrs.paddings;
-    value = attrs.value ?? 0;
+    value = attrs.value;
   } else {
     pads = toNumbers(inputs[1]);
     value = inputs[2] && inputs[2].data.length ? inputs[2].data[0] : 0;
@@ -432,7 +432,7 @@ function Shape(inputs, attrs, ctx) {
   const dims = inputs[0].shape;
   const r = dims.length;
   const clamp = (v) => Math.min(Math.max(v < 0 ? v + r : v, 0), r);
-  const start = clamp(attrs.start ?? 0);
+  const start = clamp(attrs.start ?? 0); // opset 15+
   const end = clamp(attrs.end ?? r);
   return [int64Tensor(ctx, 0, dims.slice(start, Math.max(start, end)))];
 }
@@ -489,7 +489,7 @@ function EyeLike(inputs, attrs, ctx) {
   if (x.shape.length !== 2) throw new Error('EyeLike: input must be 2-D');
   const dtype = attrs.dtype !== undefined ? dtypeFromOnnx(attrs.dtype, 'EyeLike') : x.dtype;
   const [rows, cols] = x.shape;
-  const k = attrs.k ?? 0;
+  const k = attrs.k;
   const out = ctx.output(0, x.shape, dtype);
   const one = castScalar(1, dtype);
   for (let i = 0; i < rows; i++) {
@@ -502,7 +502,7 @@ function EyeLike(inputs, attrs, ctx) {
 function Trilu(inputs, attrs, ctx) {
   const x = inputs[0];
   const k = inputs[1] ? scalarOf(inputs[1]) : 0;
-  const upper = (attrs.upper ?? 1) !== 0;
+  const upper = attrs.upper !== 0;
   const r = x.shape.length;
   if (r < 2) throw new Error('Trilu: input rank must be >= 2');
   const rows = x.shape[r - 2];

@@ -104,10 +104,10 @@ function transform(op, X, axis, n, inverse, onesided, ctx) {
 function DFT([X, dftLength, axisT], attrs, ctx) {
   requireFloat('DFT', X);
   const rank = X.shape.length;
-  const rawAxis = ctx.opset >= 20 ? (axisT ? scalarOf(axisT) : -2) : attrs.axis ?? 1;
+  const rawAxis = ctx.opset >= 20 ? (axisT ? scalarOf(axisT) : -2) : attrs.axis;
   const axis = normalizeAxis(rawAxis, rank);
-  const inverse = (attrs.inverse ?? 0) !== 0;
-  const onesided = (attrs.onesided ?? 0) !== 0;
+  const inverse = !!attrs.inverse;
+  const onesided = !!attrs.onesided;
   let n;
   if (dftLength) n = scalarOf(dftLength);
   else n = inverse && onesided ? 2 * (X.shape[axis] - 1) : X.shape[axis];
@@ -118,7 +118,7 @@ function DFT([X, dftLength, axisT], attrs, ctx) {
 /** STFT: signal [batch, length, 1 or 2] -> [batch, frames, bins, 2]. */
 function STFT([signal, frameStepT, window, frameLengthT], attrs, ctx) {
   requireFloat('STFT', signal);
-  const onesided = (attrs.onesided ?? 1) !== 0;
+  const onesided = attrs.onesided !== 0;
   const [batch, len, comps] = signal.shape;
   if (signal.shape.length !== 3 || (comps !== 1 && comps !== 2)) throw new Error(`STFT: signal must be [batch, length, 1 or 2], got [${signal.shape}]`);
   const step = scalarOf(frameStepT);

@@ -82,9 +82,9 @@ function StringNormalizer([x], attrs, ctx) {
   if (!(rank === 1 || (rank === 2 && x.shape[0] === 1))) {
     throw new Error(`StringNormalizer: input must be [C] or [1, C], got [${x.shape}]`);
   }
-  const action = attrs.case_change_action ?? 'NONE';
+  const action = attrs.case_change_action;
   if (!['NONE', 'LOWER', 'UPPER'].includes(action)) throw new Error(`StringNormalizer: case_change_action=${action} is not supported`);
-  const caseSensitive = (attrs.is_case_sensitive ?? 0) !== 0;
+  const caseSensitive = !!attrs.is_case_sensitive;
   const key = caseSensitive ? (s) => s : (s) => s.toLowerCase();
   const stops = new Set((attrs.stopwords ?? []).map(key));
   let kept = x.data.filter((s) => !stops.has(key(s)));
