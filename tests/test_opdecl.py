@@ -137,9 +137,11 @@ REFERENCE = {
     "Sigmoid": lambda x: 1 / (1 + np.exp(-x)),
     "Tanh": np.tanh,
     "HardSigmoid": lambda x, a, b: np.clip(a * x + b, 0, 1),
+    "HardSwish": lambda x: x * np.clip(x / 6 + 0.5, 0, 1),
+    "Swish": lambda x, a: x / (1 + np.exp(-a * x)),
 }
 #: parameter values to apply (not the defaults: a backend that ignored them would pass with those)
-PARAMS = {"LeakyRelu": (0.3,), "Clip": (-0.5, 0.75), "HardSigmoid": (0.4, 0.25)}
+PARAMS = {"LeakyRelu": (0.3,), "Clip": (-0.5, 0.75), "HardSigmoid": (0.4, 0.25), "Swish": (1.702,)}
 
 
 def test_the_test_knows_every_kind():

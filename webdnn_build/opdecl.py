@@ -153,6 +153,8 @@ ACTIVATION_KINDS: dict[str, ActivationKind] = {k.op_type: k for k in (
     ActivationKind("Sigmoid"),
     ActivationKind("Tanh"),
     ActivationKind("HardSigmoid", (("alpha", 0.2), ("beta", 0.5))),
+    ActivationKind("HardSwish"),
+    ActivationKind("Swish", (("alpha", 1.0),)),  # SiLU (alpha 1), QuickGELU (1.702): fuse_swish makes them
 )}
 
 #: the activations ``fuse_activation`` knows how to fuse

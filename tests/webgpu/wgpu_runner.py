@@ -244,6 +244,10 @@ def _activation(x: np.ndarray, a: dict[str, Any]) -> np.ndarray:
         return np.tanh(x)
     if kind == "HardSigmoid":
         return np.clip(a["fused_activation_alpha"] * x + a["fused_activation_beta"], 0, 1).astype(x.dtype)
+    if kind == "HardSwish":
+        return (x * np.clip(x / 6 + 0.5, 0, 1)).astype(x.dtype)
+    if kind == "Swish":
+        return (x / (1 + np.exp(-a["fused_activation_alpha"] * x))).astype(x.dtype)
     raise NotImplementedError(kind)
 
 

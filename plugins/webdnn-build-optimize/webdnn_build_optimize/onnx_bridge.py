@@ -133,7 +133,7 @@ def activation_nodes(act: FusedActivation, x: str, y: str, opset: int, taken: se
     attrs: dict[str, Any] = {}
     inputs = [x]
     inits: list[TensorProto] = []
-    if act.op_type in ("LeakyRelu", "HardSigmoid") and act.alpha is not None:
+    if act.op_type in ("LeakyRelu", "HardSigmoid", "Swish") and act.alpha is not None:
         attrs["alpha"] = act.alpha
     if act.op_type == "HardSigmoid" and act.beta is not None:
         attrs["beta"] = act.beta

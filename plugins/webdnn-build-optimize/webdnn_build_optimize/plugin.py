@@ -72,7 +72,7 @@ def webdnn_register_passes(registry: Registry) -> None:
     registry.add_pass("fuse_swish", fuse_swish.run,
                       "x * Sigmoid(alpha * x) → Swish (SiLU, QuickGELU)", order=46)
     registry.add_pass("fuse_activation", fuse_activation.run,
-                      "fuse Relu/LeakyRelu/Clip/Sigmoid/Tanh/HardSigmoid into the producing op", order=50)
+                      "fuse Relu/LeakyRelu/Clip/Sigmoid/Tanh/HardSigmoid/HardSwish/Swish into the producing op", order=50)
     # building blocks of fold_shapes_and_constants, for explicit pipelines
     registry.add_pass("fold_shape_ops", fold_shape_ops.run,
                       "turn Shape/Size and shape inputs answered by static shapes into constants")

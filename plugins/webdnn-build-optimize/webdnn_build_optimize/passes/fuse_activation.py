@@ -51,6 +51,8 @@ def describe_activation(graph: Graph, node: Node) -> Optional[FusedActivation]:
         return FusedActivation(op, alpha=float(node.attrs["alpha"]))
     if op == "HardSigmoid":
         return FusedActivation(op, alpha=float(node.attrs["alpha"]), beta=float(node.attrs["beta"]))
+    if op == "Swish":
+        return FusedActivation(op, alpha=float(node.attrs["alpha"]))
     if op == "Clip":
         dtype = graph.value(node.outputs[0]).dtype or "float32"
         lo, hi = _dtype_limits(dtype)
@@ -70,7 +72,7 @@ def describe_activation(graph: Graph, node: Node) -> Optional[FusedActivation]:
 
 
 def run(graph: Graph, ctx: PassContext) -> bool:
-    """Fuse Relu, LeakyRelu, Clip, Sigmoid, Tanh and HardSigmoid into the op before them.
+    """Fuse Relu, LeakyRelu, Clip, Sigmoid, Tanh, HardSigmoid, HardSwish and Swish into the op before them.
 
     The producer is a Conv, ConvTranspose, Gemm, MatMul, Add or
     BatchNormalization with a float output read only by the activation, not a

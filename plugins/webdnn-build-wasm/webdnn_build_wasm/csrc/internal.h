@@ -8,19 +8,19 @@
  *                                                 (depends only on total/tid/nth: deterministic)
  *   wdn_split_blocks(total, blk, tid, nth, ...)   the same for 64-bit totals, shares in whole blocks of blk
  *   wdn_nd_first / wdn_nd_next                     walk an output range in rows of the innermost axis
- *   wdn_exp_v / wdn_exp_s                          exp(x), f32x4 / scalar (polynomial, rel err ~2e-7)
  *   wdn_act_v(v, act) / wdn_act_s(x, act)          apply a fused activation (wdn_act) to a v128 /
  *                                                  a float. Use wdn_act_v4 on hot paths: it takes
  *                                                  the activation pre-broadcast (wdn_act_vec).
  *
- * Numerics: sigmoid = 1 / (1 + exp(-x)); tanh = 1 - 2 / (exp(2x) + 1); both saturate correctly
- * for large |x| (exp input is clamped to [-88, 88]). No relaxed SIMD (deterministic results).
+ * Numerics: the fused Sigmoid, Tanh and Swish are mathfn.h's (the same functions as the standalone ops);
+ * no relaxed SIMD (deterministic results).
  */
 #ifndef WEBDNN_INTERNAL_H
 #define WEBDNN_INTERNAL_H
 
 #include <wasm_simd128.h>
 #include "kernels.h"
+#include "mathfn.h"
 
 #define WDN_INLINE static inline __attribute__((always_inline))
 /* before a loop: keep it scalar (no auto-vectorization, interleaving or unrolling). For the many small
@@ -81,23 +81,6 @@ WDN_INLINE void wdn_nd_next(wdn_nd_iter* it, const int* shape, const int* const*
   }
 }
 
-/* exp(x) on f32x4: x = n*ln2 + r, |r| <= ln2/2, 2^n built in the exponent field. */
-WDN_INLINE v128_t wdn_exp_v(v128_t x) {
-  x = wasm_f32x4_min(wasm_f32x4_max(x, wasm_f32x4_splat(-87.0f)), wasm_f32x4_splat(88.0f));
-  v128_t n = wasm_f32x4_nearest(wasm_f32x4_mul(x, wasm_f32x4_splat(1.44269504088896341f)));
-  v128_t r = wasm_f32x4_sub(x, wasm_f32x4_mul(n, wasm_f32x4_splat(0.693359375f)));
-  r = wasm_f32x4_sub(r, wasm_f32x4_mul(n, wasm_f32x4_splat(-2.12194440e-4f)));
-  v128_t p = wasm_f32x4_splat(1.9875691500e-4f);
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.3981999507e-3f));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(8.3334519073e-3f));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(4.1665795894e-2f));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.6666665459e-1f));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(5.0000001201e-1f));
-  p = wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(p, r), r), wasm_f32x4_add(r, wasm_f32x4_splat(1.0f)));
-  v128_t e = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
-  return wasm_f32x4_mul(p, e);
-}
-WDN_INLINE float wdn_exp_s(float x) { return wasm_f32x4_extract_lane(wdn_exp_v(wasm_f32x4_splat(x)), 0); }
 
 /* activation with its parameters broadcast once (hot loops) */
 typedef struct { int kind; v128_t a, b; } wdn_act_vec;
@@ -120,19 +103,17 @@ WDN_INLINE v128_t wdn_act_v4(v128_t v, const wdn_act_vec* act) {
       v128_t neg = wasm_f32x4_lt(v, wasm_f32x4_splat(0.0f));
       return wasm_v128_bitselect(wasm_f32x4_mul(v, act->a), v, neg);
     }
-    case WDN_ACT_SIGMOID: {
-      v128_t one = wasm_f32x4_splat(1.0f);
-      return wasm_f32x4_div(one, wasm_f32x4_add(one, wdn_exp_v(wasm_f32x4_neg(v))));
-    }
-    case WDN_ACT_TANH: {
-      v128_t one = wasm_f32x4_splat(1.0f);
-      v128_t e = wdn_exp_v(wasm_f32x4_add(v, v));
-      return wasm_f32x4_sub(one, wasm_f32x4_div(wasm_f32x4_splat(2.0f), wasm_f32x4_add(e, one)));
-    }
+    case WDN_ACT_SIGMOID: return wdn_math_sigmoid_v(v);
+    case WDN_ACT_TANH: return wdn_math_tanh_v(v);
     case WDN_ACT_HARD_SIGMOID: {
       v128_t t = wasm_f32x4_add(wasm_f32x4_mul(v, act->a), act->b);
       return wasm_f32x4_pmin(wasm_f32x4_pmax(t, wasm_f32x4_splat(0.0f)), wasm_f32x4_splat(1.0f));
     }
+    case WDN_ACT_HARD_SWISH: { /* x * max(0, min(1, x / 6 + 1/2)), as the standalone HardSwish computes it */
+      v128_t t = wasm_f32x4_add(wasm_f32x4_mul(v, wasm_f32x4_splat(1.0f / 6.0f)), wasm_f32x4_splat(0.5f));
+      return wasm_f32x4_mul(v, wasm_f32x4_min(wasm_f32x4_max(t, wasm_f32x4_splat(0.0f)), wasm_f32x4_splat(1.0f)));
+    }
+    case WDN_ACT_SWISH: return wasm_f32x4_mul(v, wdn_math_sigmoid_v(wasm_f32x4_mul(v, act->a)));
     default: return v;
   }
 }

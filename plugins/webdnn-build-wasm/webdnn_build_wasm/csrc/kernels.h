@@ -30,7 +30,9 @@ enum {
   WDN_ACT_LEAKY_RELU = 3,  /* alpha = a */
   WDN_ACT_SIGMOID = 4,
   WDN_ACT_TANH = 5,
-  WDN_ACT_HARD_SIGMOID = 6 /* max(0, min(1, a*x + b)) */
+  WDN_ACT_HARD_SIGMOID = 6, /* max(0, min(1, a*x + b)) */
+  WDN_ACT_HARD_SWISH = 7,   /* x * max(0, min(1, x/6 + 1/2)) */
+  WDN_ACT_SWISH = 8         /* x * sigmoid(a*x) */
 };
 typedef struct { int kind; float a, b; } wdn_act;
 

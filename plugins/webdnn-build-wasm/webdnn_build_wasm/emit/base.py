@@ -31,7 +31,8 @@ _JS_STORAGE = JsFallbackBackend()
 #: the C enum (csrc/kernels.h wdn_act) of each kind of the fused-activation contract
 #: (webdnn_build.opdecl.ACTIVATION_KINDS); a kind's parameters are wdn_act's a and b, in the contract's order
 ACT_KINDS = {"Relu": "WDN_ACT_RELU", "Clip": "WDN_ACT_CLIP", "LeakyRelu": "WDN_ACT_LEAKY_RELU",
-             "Sigmoid": "WDN_ACT_SIGMOID", "Tanh": "WDN_ACT_TANH", "HardSigmoid": "WDN_ACT_HARD_SIGMOID"}
+             "Sigmoid": "WDN_ACT_SIGMOID", "Tanh": "WDN_ACT_TANH", "HardSigmoid": "WDN_ACT_HARD_SIGMOID",
+             "HardSwish": "WDN_ACT_HARD_SWISH", "Swish": "WDN_ACT_SWISH"}
 
 
 def cfloat(x: float) -> str:

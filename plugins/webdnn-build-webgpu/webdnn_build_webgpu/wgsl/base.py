@@ -304,6 +304,8 @@ ACTIVATION_WGSL: dict[str, Callable[..., str]] = {
     "Sigmoid": lambda x: f"sigm({x})",
     "Tanh": lambda x: f"tanh_({x})",
     "HardSigmoid": lambda x, alpha, beta: f"clamp({alpha} * ({x}) + {beta}, 0.0f, 1.0f)",
+    "HardSwish": lambda x: f"hswish({x})",
+    "Swish": lambda x, alpha: f"swish({x}, {alpha})",
 }
 ACTIVATIONS = tuple(ACTIVATION_WGSL)
 
@@ -327,6 +329,8 @@ HELPERS = {
     "f32_bits": "fn f32_bits(b: u32) -> f32 { return bitcast<f32>(b); }",
     "leaky": "fn leaky(x: f32, a: f32) -> f32 { return select(a * x, x, x >= 0.0f); }",
     "sigm": "fn sigm(x: f32) -> f32 { return 1.0f / (1.0f + exp(-x)); }",
+    "hswish": "fn hswish(x: f32) -> f32 { return x * clamp(x / 6.0f + 0.5f, 0.0f, 1.0f); }",
+    "swish": "fn swish(x: f32, a: f32) -> f32 { return x * sigm(a * x); }",
     "erf_": ("fn erf_(x: f32) -> f32 {\n"
              "  let a = abs(x);\n"
              "  let t = 1.0f / (1.0f + 0.3275911f * a);\n"

@@ -118,6 +118,8 @@ export const FUSED_ACTIVATIONS = {
   Sigmoid: () => sigmoid,
   Tanh: () => Math.tanh,
   HardSigmoid: (a) => FLOAT_ACTIVATIONS.HardSigmoid({ alpha: a.fused_activation_alpha, beta: a.fused_activation_beta }),
+  HardSwish: () => FLOAT_ACTIVATIONS.HardSwish({}),
+  Swish: (a) => FLOAT_ACTIVATIONS.Swish({ alpha: a.fused_activation_alpha }),
 };
 
 function fusedActivationFn(attrs) {
