@@ -11,7 +11,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CSRC = HERE.parents[1] / "webdnn_build_wasm" / "csrc"
-SOURCES = [CSRC / "gemm.c", CSRC / "gemm_kern.s", CSRC / "conv2d.c", CSRC / "dw_kern.s", CSRC / "rt.c", HERE / "driver.c"]
+SOURCES = [CSRC / "gemm.c", CSRC / "gemm_kern.s", CSRC / "conv2d.c", CSRC / "dw_kern.s", CSRC / "act.c", CSRC / "rt.c",
+           HERE / "driver.c"]
 MEMORY_BYTES = 512 * 1024 * 1024  # fixed size: the threaded module needs a shared memory with a maximum
 MAX_THREADS = 8
 BASE = ["--target=wasm32-freestanding", "-msimd128", "-mbulk-memory", "-O3", "-g0", "-ffreestanding",

@@ -23,7 +23,7 @@ from tests.helpers import require_or_skip
 
 HERE = Path(__file__).resolve().parent
 CSRC = HERE.parents[1] / "webdnn_build_wasm" / "csrc"
-SOURCES = [CSRC / "pool.c", CSRC / "elementwise.c", CSRC / "softmax.c", CSRC / "misc.c", HERE / "pe_driver.c"]
+SOURCES = [CSRC / "pool.c", CSRC / "elementwise.c", CSRC / "softmax.c", CSRC / "misc.c", CSRC / "act.c", HERE / "pe_driver.c"]
 FLAGS = ["--target=wasm32-freestanding", "-msimd128", "-O3", "-g0", "-ffreestanding", "-fno-math-errno",
          "-nostdlib", "-Wall", "-Wextra", "-Werror", "-Wno-unused-function", "-Wno-unused-parameter",
          f"-I{CSRC}", "-Wl,--no-entry", "-Wl,--import-memory",

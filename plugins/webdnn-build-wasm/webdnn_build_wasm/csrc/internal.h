@@ -20,7 +20,6 @@
 
 #include <wasm_simd128.h>
 #include "kernels.h"
-#include "mathfn.h"
 
 #define WDN_INLINE static inline __attribute__((always_inline))
 /* before a loop: keep it scalar (no auto-vectorization, interleaving or unrolling). For the many small
@@ -82,6 +81,10 @@ WDN_INLINE void wdn_nd_next(wdn_nd_iter* it, const int* shape, const int* const*
 }
 
 
+/* the activations built on exp (sigmoid, tanh, swish), out of line (elementwise.c): inlined, their
+ * polynomials were copied into every kernel with an epilogue (+50 KB of ResNet-50's module) */
+v128_t wdn__act_exp_v(v128_t v, int kind, v128_t a);
+
 /* activation with its parameters broadcast once (hot loops) */
 typedef struct { int kind; v128_t a, b; } wdn_act_vec;
 WDN_INLINE wdn_act_vec wdn_act_prep(wdn_act act) {
@@ -103,8 +106,9 @@ WDN_INLINE v128_t wdn_act_v4(v128_t v, const wdn_act_vec* act) {
       v128_t neg = wasm_f32x4_lt(v, wasm_f32x4_splat(0.0f));
       return wasm_v128_bitselect(wasm_f32x4_mul(v, act->a), v, neg);
     }
-    case WDN_ACT_SIGMOID: return wdn_math_sigmoid_v(v);
-    case WDN_ACT_TANH: return wdn_math_tanh_v(v);
+    case WDN_ACT_SIGMOID:
+    case WDN_ACT_TANH:
+    case WDN_ACT_SWISH: return wdn__act_exp_v(v, act->kind, act->a);
     case WDN_ACT_HARD_SIGMOID: {
       v128_t t = wasm_f32x4_add(wasm_f32x4_mul(v, act->a), act->b);
       return wasm_f32x4_pmin(wasm_f32x4_pmax(t, wasm_f32x4_splat(0.0f)), wasm_f32x4_splat(1.0f));
@@ -113,7 +117,6 @@ WDN_INLINE v128_t wdn_act_v4(v128_t v, const wdn_act_vec* act) {
       v128_t t = wasm_f32x4_add(wasm_f32x4_mul(v, wasm_f32x4_splat(1.0f / 6.0f)), wasm_f32x4_splat(0.5f));
       return wasm_f32x4_mul(v, wasm_f32x4_min(wasm_f32x4_max(t, wasm_f32x4_splat(0.0f)), wasm_f32x4_splat(1.0f)));
     }
-    case WDN_ACT_SWISH: return wasm_f32x4_mul(v, wdn_math_sigmoid_v(wasm_f32x4_mul(v, act->a)));
     default: return v;
   }
 }
