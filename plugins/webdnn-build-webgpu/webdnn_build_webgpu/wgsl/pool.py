@@ -83,7 +83,7 @@ class PoolEmitter(Emitter):
         elif not float32_static(graph, node.inputs[:1] + outs[:1]):
             return False
         # p = 1: the js kernel sums x (not |x|); kept on the CPU rather than copying or contradicting it
-        if node.op_type == "LpPool" and not 2 <= int(node.attrs["p"]) <= 8:
+        if node.op_type == "LpPool" and not 1 <= int(node.attrs["p"]) <= 8:
             return False
         x = tuple(graph.values[node.inputs[0]].shape)
         if not 3 <= len(x) <= 5 or math.prod(x) >= 1 << 31:
@@ -166,7 +166,7 @@ class PoolEmitter(Emitter):
                 lines.append(f"{st}(i, s / f32(n));")
         else:
             p = int(node.attrs["p"])
-            fin = "sqrt(s)" if p == 2 else f"pow(s, {f32lit(1.0 / p)})"
+            fin = "s" if p == 1 else "sqrt(s)" if p == 2 else f"pow(s, {f32lit(1.0 / p)})"
             lines.append(f"{st}(i, {fin});")
         return [linear_kernel(kb, x[0] * x[1] * P, "\n".join(lines))]
 

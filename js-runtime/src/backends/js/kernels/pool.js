@@ -105,7 +105,7 @@ function sumPool(X, attrs, op, p) {
         const src = table[kk];
         if (src < 0) continue;
         const v = x[xOff + src];
-        s += p === 1 ? v : p === 2 ? v * v : Math.abs(v) ** p;
+        s += op === 'AveragePool' ? v : p === 2 ? v * v : Math.abs(v) ** p; // LpPool: |x|^p, also for p = 1
         n++;
       }
       if (op === 'AveragePool') yd[yOff + q] = s / (divisor ? divisor[q] : n);
