@@ -196,8 +196,9 @@ def _single_reader(g: Graph, consumers: dict[str, list[Node]], name: str, reader
     return name not in g.outputs and len(readers) == 1 and readers[0] is reader
 
 
-def _const_scalar(g: Graph, name: str) -> Optional[float]:
-    v = g.values.get(name)
+def const_scalar(g: Graph, name: str) -> Optional[float]:
+    """The value of a one-element constant (not a graph input, which callers may override), else None."""
+    v = g.values.get(name) if name else None
     if v is None or v.const is None or v.const.size != 1 or name in g.inputs:
         return None
     return float(v.const.reshape(()))
@@ -251,7 +252,7 @@ def fuse_attention(g: Graph, can_run: Callable[[Node, Graph], bool]) -> int:
         node = producers.get(x)
         if node is not None and node.op_type in ("Mul", "Div") and not node.domain and len(node.inputs) == 2 \
                 and "fused_activation" not in node.attrs:
-            c = _const_scalar(g, node.inputs[1])
+            c = const_scalar(g, node.inputs[1])
             if c is None or c == 0 or not _single_reader(g, consumers, x, dead[-1]):
                 continue
             scale = c if node.op_type == "Mul" else 1.0 / c
@@ -275,7 +276,7 @@ def fuse_attention(g: Graph, can_run: Callable[[Node, Graph], bool]) -> int:
         if len(readers) == 2 and {r.op_type for r in readers} == {"IsNaN", "Where"}:
             isnan = next(r for r in readers if r.op_type == "IsNaN")
             where = next(r for r in readers if r.op_type == "Where")
-            zero = _const_scalar(g, where.inputs[1]) if len(where.inputs) == 3 else None
+            zero = const_scalar(g, where.inputs[1]) if len(where.inputs) == 3 else None
             if not (where.inputs[0] == isnan.outputs[0] and where.inputs[2] == p and zero == 0.0
                     and _single_reader(g, consumers, isnan.outputs[0], where)):
                 continue

@@ -50,12 +50,18 @@ def rename_output(graph: Graph, node: Node, old: str, new: str) -> None:
     graph.values.pop(old, None)
 
 
-def scalar_near(graph: Graph, name: str, want: float) -> bool:
-    """Whether ``name`` is a one-element constant within 1e-6 (relative) of ``want``."""
+def float_scalar(graph: Graph, name: str) -> Optional[float]:
+    """The value of a one-element floating-point constant, else None."""
     data = const_of(graph, name)
     if data is None or data.size != 1 or data.dtype.kind != "f":
-        return False
-    return abs(float(np.asarray(data, dtype=np.float64).ravel()[0]) - want) <= 1e-6 * abs(want)
+        return None
+    return float(np.asarray(data, dtype=np.float64).ravel()[0])
+
+
+def scalar_near(graph: Graph, name: str, want: float) -> bool:
+    """Whether ``name`` is a one-element floating-point constant within 1e-6 (relative) of ``want``."""
+    value = float_scalar(graph, name)
+    return value is not None and abs(value - want) <= 1e-6 * abs(want)
 
 
 def other_input(node: Node, name: str) -> Optional[str]:

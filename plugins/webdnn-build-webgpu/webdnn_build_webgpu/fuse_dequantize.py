@@ -15,22 +15,14 @@ whose dequantized value feeds this Gemm alone; the result is bit-identical to De
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
+from webdnn_build.codegen import const_scalar
 from webdnn_build.ir import Graph, Node
 
 #: the attributes the fused Gemm carries (read by wgsl/matmul.py)
 DQ_SCALE, DQ_ZERO = "dq_b_scale", "dq_b_zero_point"
 _WEIGHT_DTYPES = ("int8", "uint8")
-
-
-def _one_element(graph: Graph, name: str) -> Optional[float]:
-    v = graph.values.get(name) if name else None
-    if v is None or v.const is None or np.asarray(v.const).size != 1:
-        return None
-    return float(np.asarray(v.const).ravel()[0])
 
 
 def fuse_dequantized_weight(g: Graph) -> int:
@@ -52,8 +44,8 @@ def fuse_dequantized_weight(g: Graph) -> int:
             continue
         if dq.attrs.get("block_size") or g.values[b].dtype != "float32":
             continue
-        scale = _one_element(g, dq.inputs[1] if len(dq.inputs) > 1 else "")
-        zero = _one_element(g, dq.inputs[2]) if len(dq.inputs) > 2 and dq.inputs[2] else 0.0
+        scale = const_scalar(g, dq.inputs[1] if len(dq.inputs) > 1 else "")
+        zero = const_scalar(g, dq.inputs[2]) if len(dq.inputs) > 2 and dq.inputs[2] else 0.0
         if scale is None or zero is None:
             continue
         gemm.inputs[1] = wq

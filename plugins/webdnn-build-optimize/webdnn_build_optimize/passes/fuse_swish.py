@@ -21,16 +21,9 @@ import numpy as np
 from webdnn_build.ir import Graph, Node
 from webdnn_build.registry import PassContext
 
-from ..graph_utils import Chain, const_of, other_input, remove_nodes
+from ..graph_utils import Chain, float_scalar, other_input, remove_nodes
 
 _DTYPES = ("float32", "float16")
-
-
-def _scalar(graph: Graph, name: str) -> Optional[float]:
-    data = const_of(graph, name)
-    if data is None or data.size != 1 or data.dtype.kind != "f":
-        return None
-    return float(np.asarray(data, dtype=np.float64).ravel()[0])
 
 
 def _match(chain: Chain, sig: Node) -> Optional[tuple[str, float, list[Node], str]]:
@@ -50,7 +43,7 @@ def _match(chain: Chain, sig: Node) -> Optional[tuple[str, float, list[Node], st
         scale = chain.produced_by(z, "Mul")
         if scale is None or chain.only_reader(z, "Sigmoid") is not sig or other_input(scale, x) is None:
             return None
-        found = _scalar(g, other_input(scale, x) or "")
+        found = float_scalar(g, other_input(scale, x) or "")
         if found is None:
             return None
         alpha = found

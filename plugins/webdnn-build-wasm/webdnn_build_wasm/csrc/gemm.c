@@ -195,27 +195,40 @@ static void __attribute__((noinline)) narrow4(const float* a, const float* b, in
 
 /* one MR x 8 tile over kc: a = packed A panel (kc x MR), b = packed B panel (kc x 8). A full tile is
  * accumulated in y itself (partial sums of earlier K blocks are there), then the epilogue runs in place. */
+/* whether the epilogue can run inside the micro-kernel (wdn__kern*x8_epi): the common conv epilogue, alpha 1,
+ * no bias or a per-row bias with beta 1, any residual, activation none/relu/clip (no second pass over the tile) */
+WDN_INLINE int epi_in_kernel(const wdn_gemm_core_t* g) {
+  return g->alpha == 1.0f && (g->bias_kind == 0 || (g->bias_kind == 1 && g->beta == 1.0f)) &&
+         (g->act.kind == WDN_ACT_NONE || g->act.kind == WDN_ACT_RELU || g->act.kind == WDN_ACT_CLIP);
+}
+
+/* a full MR x 8 tile at (i, j) straight into the micro-kernel, in y; on the last K block (last) with the
+ * epilogue in the kernel, so only when epi_in_kernel(g) */
+WDN_INLINE void kern_tile(const wdn_gemm_core_t* g, const float* a, const float* b, int kc, int i, int j, int MR,
+                          int first, int last) {
+  float* y = g->y + (size_t)i * g->ldy + j;
+  if (last) {
+    wdn__kern_epi e;
+    e.bias = g->bias_kind == 1 ? g->bias + i : 0;
+    e.res = g->residual ? g->residual + (size_t)i * g->ldy + j : 0;
+    e.act = g->act.kind; e.lo = g->act.a; e.hi = g->act.b;
+    if (MR == 5) wdn__kern5x8_epi(a, b, kc, y, g->ldy, !first, &e);
+    else wdn__kern4x8_epi(a, b, kc, y, g->ldy, !first, &e);
+  } else if (MR == 5) {
+    wdn__kern5x8(a, b, kc, y, g->ldy, !first);
+  } else {
+    wdn__kern4x8(a, b, kc, y, g->ldy, !first);
+  }
+}
+
 static void __attribute__((noinline)) tile(const wdn_gemm_core_t* g, const float* a, const float* b, int kc,
                                            int i, int j, int MR, int mr, int nr, int first, int last) {
   float* y = g->y + (size_t)i * g->ldy + j;
   if (mr == MR && nr == 8) {
-    if (last && g->alpha == 1.0f && (g->bias_kind == 0 || (g->bias_kind == 1 && g->beta == 1.0f)) &&
-        (g->act.kind == WDN_ACT_NONE || g->act.kind == WDN_ACT_RELU || g->act.kind == WDN_ACT_CLIP)) {
-      /* the common conv epilogue, fused into the micro-kernel (no second pass over the tile) */
-      wdn__kern_epi e;
-      e.bias = g->bias_kind == 1 ? g->bias + i : 0;
-      e.res = g->residual ? g->residual + (size_t)i * g->ldy + j : 0;
-      e.act = g->act.kind; e.lo = g->act.a; e.hi = g->act.b;
-      if (MR == 5) wdn__kern5x8_epi(a, b, kc, y, g->ldy, !first, &e);
-      else wdn__kern4x8_epi(a, b, kc, y, g->ldy, !first, &e);
-      return;
-    }
-    if (MR == 5) wdn__kern5x8(a, b, kc, y, g->ldy, !first);
-    else wdn__kern4x8(a, b, kc, y, g->ldy, !first);
-    if (last) {
-      int plain = g->alpha == 1.0f && g->bias_kind == 0 && !g->residual && g->act.kind == WDN_ACT_NONE;
-      if (!plain) store_tile(g, y, g->ldy, i, j, mr, 8, 1);
-    }
+    int in_kernel = last && epi_in_kernel(g);
+    kern_tile(g, a, b, kc, i, j, MR, first, in_kernel);
+    int plain = g->alpha == 1.0f && g->bias_kind == 0 && !g->residual && g->act.kind == WDN_ACT_NONE;
+    if (last && !in_kernel && !plain) store_tile(g, y, g->ldy, i, j, mr, 8, 1);
     return;
   }
   /* edge tile: through a buffer */
@@ -328,9 +341,8 @@ void wdn_gemm_core(const wdn_gemm_core_t* g, int m0, int m1, int n0, int n1, flo
           pack_a_panel(g, ic + ir, wdn_mini(MR, mcur - ir), MR, pc, kc, ap + (size_t)ir * kc);
           ir += MR;
         }
-        /* the conv epilogue runs inside the micro-kernel (tile() decides the same) */
-        const int fused = last && g->alpha == 1.0f && (g->bias_kind == 0 || (g->bias_kind == 1 && g->beta == 1.0f)) &&
-                          (g->act.kind == WDN_ACT_NONE || g->act.kind == WDN_ACT_RELU || g->act.kind == WDN_ACT_CLIP);
+        /* full tiles call the micro-kernel directly (not tile()) unless the epilogue needs a C pass */
+        const int direct = !last || epi_in_kernel(g);
         if (kc <= WDN_GEMM_ROWS_FIRST_KC) {
           /* short K (1x1 convs after a thin layer: K = 16, 24, 32): a tile is only a few k steps, so the
            * output writes decide. Sweep each row panel along N: its rows are written sequentially, where
@@ -339,17 +351,8 @@ void wdn_gemm_core(const wdn_gemm_core_t* g, int m0, int m1, int n0, int n1, flo
           for (int ir = 0; ir < mcur;) {
             int MR = ir < r5 ? 5 : 4, mr = wdn_mini(MR, mcur - ir), i = ic + ir, jr = 0;
             const float* apan = ap + (size_t)ir * kc;
-            if (fused && mr == MR) { /* full tiles straight into the epilogue kernel (what tile() would call) */
-              wdn__kern_epi e;
-              e.bias = g->bias_kind == 1 ? g->bias + i : 0;
-              e.act = g->act.kind; e.lo = g->act.a; e.hi = g->act.b;
-              for (; jr + 8 <= nc; jr += 8) {
-                float* y = g->y + (size_t)i * g->ldy + jc + jr;
-                e.res = g->residual ? g->residual + (size_t)i * g->ldy + jc + jr : 0;
-                if (MR == 5) wdn__kern5x8_epi(apan, bb + (size_t)(jr / 8) * kc * 8, kc, y, g->ldy, !first, &e);
-                else wdn__kern4x8_epi(apan, bb + (size_t)(jr / 8) * kc * 8, kc, y, g->ldy, !first, &e);
-              }
-            }
+            if (direct && mr == MR)
+              for (; jr + 8 <= nc; jr += 8) kern_tile(g, apan, bb + (size_t)(jr / 8) * kc * 8, kc, i, jc + jr, MR, first, last);
             for (; jr < nc; jr += 8)
               tile(g, apan, bb + (size_t)(jr / 8) * kc * 8, kc, i, jc + jr, MR, mr, wdn_mini(8, nc - jr), first, last);
             ir += MR;
@@ -367,21 +370,8 @@ void wdn_gemm_core(const wdn_gemm_core_t* g, int m0, int m1, int n0, int n1, flo
               ir += 2 * MR;
               continue;
             }
-            if (nr == 8 && ir + MR <= mcur && (!last || fused)) { /* a full tile: the kernel, not tile() */
-              float* y = g->y + (size_t)(ic + ir) * g->ldy + jc + jr;
-              const float* apan = ap + (size_t)ir * kc;
-              if (last) {
-                wdn__kern_epi e;
-                e.bias = g->bias_kind == 1 ? g->bias + ic + ir : 0;
-                e.res = g->residual ? g->residual + (size_t)(ic + ir) * g->ldy + jc + jr : 0;
-                e.act = g->act.kind; e.lo = g->act.a; e.hi = g->act.b;
-                if (MR == 5) wdn__kern5x8_epi(apan, bpan, kc, y, g->ldy, !first, &e);
-                else wdn__kern4x8_epi(apan, bpan, kc, y, g->ldy, !first, &e);
-              } else if (MR == 5) {
-                wdn__kern5x8(apan, bpan, kc, y, g->ldy, !first);
-              } else {
-                wdn__kern4x8(apan, bpan, kc, y, g->ldy, !first);
-              }
+            if (direct && nr == 8 && ir + MR <= mcur) {
+              kern_tile(g, ap + (size_t)ir * kc, bpan, kc, ic + ir, jc + jr, MR, first, last);
               ir += MR;
               continue;
             }
