@@ -24,7 +24,7 @@ SERIAL_BELOW = 16384
 #: on the calling thread alone. 0: every segment splits. It was 32 M multiply-adds while workers slept
 #: 0.2 ms after a run: waking them cost 0.5-0.7 ms on a 2-core VM, so CLIP-text, MobileNetV3, ViT, the
 #: Whisper encoder and U-Net were slower at 2 threads. Since workers spin ~8 ms after a run (rt.c,
-#: WDN_SPIN_COUNT) the split pays off on all of them (bench/bench.py: DistilBERT 1.50 -> 0.94 ms,
+#: WDN_SPIN_COUNT) the split pays off on all of them (timed in-process, a GC before each run: DistilBERT 1.50 -> 0.94 ms,
 #: MobileNetV3 0.36 -> 0.25 ms, CLIP-text 0.49 -> 0.39 ms at 2 threads with a GC between runs).
 THREAD_MIN_WORK = 0
 
