@@ -1,4 +1,4 @@
-"""Depthwise Conv on wasm (csrc/conv2d.c): the 3x3 strip kernels (rows whose last vector is stored whole), the general KxK strip path (dwk_plane: 5x5,
+"""Depthwise Conv on wasm (csrc/conv_depthwise.c): the 3x3 strip kernels (rows whose last vector is stored whole), the general KxK strip path (dwk_plane: 5x5,
 7x7, non-square, horizontal stride 1 or 2, any vertical stride) and the per-row fallback, with bias, fused
 activations and a fused residual. Every case runs all in wasm and matches onnxruntime (verify's tolerance:
 1e-5 + 1e-4 of the output scale)."""

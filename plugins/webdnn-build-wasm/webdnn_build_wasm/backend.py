@@ -50,6 +50,9 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
     options = (
         BackendOption("threads", "bool", "true", "also build the threaded module (model-mt.wasm)"),
         BackendOption("segment_per_op", "bool", "false", "one step per op, so that Runner.profile() times each op"),
+        BackendOption("winograd", "bool", "true",
+                      "3x3 stride-1 convs with enough channels by Winograd F(2x2, 3x3) (2.25x fewer multiply-adds; "
+                      "the transformed weights take 16/9 of their size in wasm memory at load)"),
         BackendOption("emit_c", "bool", "false", "write the generated C next to the module (wasm/model.c), for debugging"),
         BackendOption("serial_below", "int", str(SERIAL_BELOW),
                       "ops with less work (multiply-adds, else elements read and written) run on one thread, "
@@ -105,7 +108,7 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
             return name
 
         counter = iter(range(1 << 30))
-        ectx = EmitContext(g, ptr, add_const, lambda hint: f"{hint}_{next(counter)}")
+        ectx = EmitContext(g, ptr, add_const, lambda hint: f"{hint}_{next(counter)}", options=dict(ctx.options))
 
         # wasm.segment_per_op=true: one step per op, so that Runner.profile() times each op
         per_op = option_flag(ctx.options, "segment_per_op", False)

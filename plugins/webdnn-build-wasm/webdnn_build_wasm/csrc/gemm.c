@@ -17,10 +17,7 @@
  */
 #include "internal.h"
 
-/* the micro-kernels (gemm_kern.s), MR = 4 or 5, r < MR, j < 8:
- * c[r*ldc + j] = (load ? c[r*ldc + j] : 0) + sum_k a[k*MR + r] * b[k*8 + j] */
-void wdn__kern4x8(const float* a, const float* b, int kc, float* c, int ldc, int load);
-void wdn__kern5x8(const float* a, const float* b, int kc, float* c, int ldc, int load);
+/* the micro-kernels wdn__kern4x8 / wdn__kern5x8: internal.h */
 /* the same, then the epilogue in registers: + bias[r] (bias != NULL), + res[r*ldc + j] (res != NULL),
  * act 0: none, 1: max(x, 0), 2: min(max(x, lo), hi) (= epi_row8 with alpha == beta == 1) */
 typedef struct { const float* bias; const float* res; int act; float lo, hi; } wdn__kern_epi; /* layout: gen_kern.py */
@@ -305,13 +302,6 @@ static void pack_a_panel(const wdn_gemm_core_t* g, int i0, int mr, int MR, int k
   }
 }
 
-/* panels of an M block of mc rows: n5 5-row panels first, then 4-row panels (the last may be partial) */
-WDN_INLINE int panels5(int mc) {
-  if (mc < 12) return 0;
-  int q = (4 * mc) % 5; /* 4-row panels: 4*q == mc (mod 5) */
-  return (mc - 4 * q) / 5;
-}
-
 void wdn_gemm_core(const wdn_gemm_core_t* g, int m0, int m1, int n0, int n1, float* bp, int nc_max) {
   int K = g->k;
   if (m0 >= m1 || n0 >= n1) return;
@@ -334,7 +324,7 @@ void wdn_gemm_core(const wdn_gemm_core_t* g, int m0, int m1, int n0, int n1, flo
       else g->pack_b(g->pack_ctx, pc, kc, jc, nc, bp);
       for (int ic = m0; ic < m1; ic += WDN_GEMM_MC) {
         int mcur = wdn_mini(WDN_GEMM_MC, m1 - ic);
-        int n5 = panels5(mcur), r5 = 5 * n5;
+        int n5 = wdn__gemm_panels5(mcur), r5 = 5 * n5;
         /* pack: 5-row panels for rows [0, r5), then 4-row panels */
         for (int ir = 0; ir < mcur;) {
           int MR = ir < r5 ? 5 : 4;

@@ -150,6 +150,17 @@ typedef struct {
   const float* packed_b; int packed_npad;
 } wdn_gemm_core_t;
 void wdn_gemm_core(const wdn_gemm_core_t* g, int m0, int m1, int n0, int n1, float* bscratch, int nc_max);
+/* the 5-row panels of an M block of mc rows (5-row panels first, then 4-row panels, the last of which
+ * may be partial): 4-row panels q with 4q == mc (mod 5) cover mc exactly when mc >= 12 */
+WDN_INLINE int wdn__gemm_panels5(int mc) {
+  if (mc < 12) return 0;
+  int q = (4 * mc) % 5;
+  return (mc - 4 * q) / 5;
+}
+/* the micro-kernels (gemm_kern.s), MR = 4 or 5, r < MR, j < 8:
+ * c[r*ldc + j] = (load ? c[r*ldc + j] : 0) + sum_k a[k*MR + r] * b[k*8 + j] */
+void wdn__kern4x8(const float* a, const float* b, int kc, float* c, int ldc, int load);
+void wdn__kern5x8(const float* a, const float* b, int kc, float* c, int ldc, int load);
 /* the split rule used by gemm and conv: along M (units of 4 rows) or N (units of 8 columns) */
 WDN_INLINE void wdn_gemm_split(int m, int n, int tid, int nth, int* m0, int* m1, int* n0, int* n1) {
   int mb = (m + 3) / 4, nb = (n + 7) / 8, lo, hi;

@@ -77,6 +77,7 @@ void wdn_gemm_prepack_b(const float* b, int k, int n, int trans_b, float* dst);
 #define WDN_GEMM_MC 128
 #define WDN_GEMM_NC 512
 #define WDN__MIN(a, b) ((a) < (b) ? (a) : (b))
+#define WDN__MAX(a, b) ((a) > (b) ? (a) : (b))
 #define WDN__RUP(x, r) ((((x) + (r) - 1) / (r)) * (r))
 #define WDN__GEMM_BLOCKS_BYTES(m, n, k, nc) \
   WDN__RUP(4 * WDN__MIN((k), WDN_GEMM_KC) * (WDN__MIN(WDN__RUP((n), 8), (nc)) + \
@@ -85,7 +86,7 @@ void wdn_gemm_prepack_b(const float* b, int k, int n, int trans_b, float* dst);
 
 /* ---- 2-D convolution, NCHW, weights OIHW (as in ONNX, group g: W is [Cout, Cin/g, kh, kw]) ----
  * y = act(conv(x, w) + bias[cout] + residual)   (residual: NULL or same shape as y)
- * Depthwise (group == cin == cout) uses a dedicated direct kernel; other groups loop over groups.
+ * wdn_conv2d_f32 loops over groups; depthwise convs (group == cin == cout) have their own kernel.
  */
 typedef struct {
   int n, cin, h, w;
@@ -101,8 +102,12 @@ typedef struct {
   uint8_t* scratch;
   int scratch_stride;
   wdn_act act;
+  const float* wino_u;    /* wdn_conv3x3_wino_f32 only: the transformed weights (wdn_conv3x3_wino_prepare) */
 } wdn_conv2d_params;
 void wdn_conv2d_f32(const wdn_conv2d_params* p, int tid, int nth);
+/* depthwise (group == cin == cout > 1; conv_depthwise.c): no scratch. wdn_conv2d_f32 computes these too,
+ * group by group, much slower. */
+void wdn_conv2d_dw_f32(const wdn_conv2d_params* p, int tid, int nth);
 /* Aliasing: y must not overlap x, weight, bias or residual. Per thread the scratch holds an im2col
  * (or packed input) block of <= WDN_GEMM_KC x WDN_CONV2D_NC floats (512 KiB) and a packed weight
  * block of <= WDN_GEMM_MC x WDN_GEMM_KC floats (256 KiB). The bound below does not depend on cout
@@ -110,6 +115,19 @@ void wdn_conv2d_f32(const wdn_conv2d_params* p, int tid, int nth);
 #define WDN_CONV2D_NC 256
 #define WDN_CONV2D_SCRATCH_BYTES(cin_per_group, kh, kw, oh, ow) \
   WDN__GEMM_BLOCKS_BYTES(WDN_GEMM_MC, (oh) * (ow), (cin_per_group) * (kh) * (kw), WDN_CONV2D_NC)
+
+/* 3x3, stride 1, dilation 1, group 1 (any padding) by Winograd F(2x2, 3x3) (conv_winograd.c): the same
+ * result as wdn_conv2d_f32 up to rounding. p->wino_u holds the weights transformed once at load by
+ * wdn_conv3x3_wino_prepare into WDN_CONV_WINO_U_FLOATS(cin, cout) floats. Scratch per thread: the
+ * transformed input and the GEMM results of one block of WDN_CONV_WINO_TILES(cin, cout) 2x2 tiles. */
+void wdn_conv3x3_wino_prepare(const float* weight, int cout, int cin, float* u);
+void wdn_conv3x3_wino_f32(const wdn_conv2d_params* p, int tid, int nth);
+#define WDN_CONV_WINO_U_FLOATS(cin, cout) (16 * (cin) * WDN__RUP((cout), 8))
+/* tiles per block: the block's 16 input and 16 result matrices in about 1 MiB (an L2), at least 12 (two panels) */
+#define WDN_CONV_WINO_TILES(cin, cout) \
+  WDN__MIN(256, WDN__MAX(12, 16384 / ((cin) + WDN__RUP((cout), 8))))
+#define WDN_CONV_WINO_SCRATCH_BYTES(cin, cout) \
+  (4 * 16 * WDN__RUP(WDN_CONV_WINO_TILES((cin), (cout)), 4) * ((cin) + WDN__RUP((cout), 8)) + 64)
 
 /* ---- pooling, NCHW ---- */
 typedef struct {

@@ -77,10 +77,12 @@ class EmitContext:
     prepare: list[str] = field(default_factory=list)
     #: name -> C identifier of what ``prepare`` already made (one packed copy per constant)
     prepared: dict[str, str] = field(default_factory=dict)
-    #: bytes of static buffers ``prepare`` fills, against PREPACK_BUDGET
+    #: bytes of static buffers ``prepare`` fills (see prepared_buffer)
     prepared_bytes: int = 0
     #: whole C functions the backend adds after the segments (wdn_segment_threads)
     extra_functions: list[str] = field(default_factory=list)
+    #: the build's ``--backend-option wasm.KEY=VALUE`` settings (checked against WasmBackend.options)
+    options: dict[str, str] = field(default_factory=dict)
 
     def shape(self, name: str) -> tuple[int, ...]:
         return tuple(self.graph.values[name].shape)  # type: ignore[arg-type]
@@ -88,6 +90,21 @@ class EmitContext:
     def const(self, name: str) -> Optional[np.ndarray]:
         v = self.graph.values.get(name)
         return None if v is None else v.const
+
+
+def prepared_buffer(ctx: EmitContext, key: str, floats: str, nbytes: int, budget: int, fill: str) -> Optional[str]:
+    """A static float buffer of ``floats`` (a C constant expression; ``nbytes`` its size) filled once at load
+    by ``fill`` (a C statement where ``{buf}`` names the buffer): one per ``key``. None when the model's
+    prepared buffers would pass ``budget`` bytes of wasm memory."""
+    if key not in ctx.prepared:
+        if ctx.prepared_bytes + nbytes > budget:
+            return None
+        var = ctx.fresh("prepared")
+        ctx.decls.append(f"static float {var}[{floats}] __attribute__((aligned(16)));")
+        ctx.prepare.append(fill.format(buf=var))
+        ctx.prepared[key] = var
+        ctx.prepared_bytes += nbytes
+    return ctx.prepared[key]
 
 
 class Emitter:

@@ -1,4 +1,5 @@
-"""Conv (1-D and 2-D, any group) → wdn_conv2d_f32, with an optional fused residual input.
+"""Conv (1-D and 2-D, any group) → wdn_conv2d_f32 (im2col + GEMM), wdn_conv2d_dw_f32 (depthwise) or
+wdn_conv3x3_wino_f32 (Winograd), with an optional fused residual input.
 
 The residual form is produced by ``fuse_residual`` in the backend: Conv followed by an Add of a
 same-shape tensor becomes one Conv whose 4th input is that tensor (added before the activation).
@@ -6,10 +7,32 @@ same-shape tensor becomes one Conv whose 4th input is that tensor (added before 
 
 from __future__ import annotations
 
-from webdnn_build.codegen import spatial_params
+from webdnn_build.codegen import option_flag, spatial_params
 from webdnn_build.ir import Graph, Node
 
-from .base import EmitContext, Emitter, act_struct, all_float32_static, struct_init, supported_activation
+from .base import EmitContext, Emitter, act_struct, all_float32_static, prepared_buffer, struct_init, supported_activation
+
+#: Winograd F(2x2, 3x3) (csrc/conv_winograd.c) for 3x3 stride-1 convs with at least this many input and
+#: output channels: below it the input and output transforms (per tile and channel) cost more than the
+#: multiply-adds they save
+WINOGRAD_MIN_CHANNELS = 32
+#: the transformed weights (16/9 of the 3x3 weights) take wasm memory next to the weights: at most this much
+#: per model, the convs after it use im2col
+WINOGRAD_BUDGET = 256 << 20
+
+
+def _winograd_weights(node: Node, ctx: EmitContext, x_shape, w_shape, k, s, d) -> str | None:
+    """The static buffer of the Winograd-transformed weights when the conv takes that path, else None."""
+    group = int(node.attrs["group"])
+    cout, cin = w_shape[0], w_shape[1]
+    if (len(x_shape) != 4 or tuple(k) != (3, 3) or tuple(s) != (1, 1) or tuple(d) != (1, 1) or group != 1
+            or min(cin, cout) < WINOGRAD_MIN_CHANNELS or ctx.const(node.inputs[1]) is None
+            or not option_flag(ctx.options, "winograd", True)):
+        return None
+    npad = (cout + 7) // 8 * 8
+    return prepared_buffer(ctx, f"wino/{node.inputs[1]}", f"WDN_CONV_WINO_U_FLOATS({cin}, {cout})",
+                           4 * 16 * cin * npad, WINOGRAD_BUDGET,
+                           f"wdn_conv3x3_wino_prepare({ctx.ptr(node.inputs[1])}, {cout}, {cin}, {{buf}});")
 
 
 class ConvEmitter(Emitter):
@@ -28,8 +51,16 @@ class ConvEmitter(Emitter):
         bias = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else None
         residual = node.inputs[3] if len(node.inputs) > 3 and node.inputs[3] else None
         cin_g = x_shape[1] // group
-        scratch = f"WDN_CONV2D_SCRATCH_BYTES({cin_g}, {k[0]}, {k[1]}, {oh}, {ow})"
-        ctx.scratch.append(scratch)
+        # one kernel per conv family, so that a model links only the ones it uses
+        wino_u = _winograd_weights(node, ctx, x_shape, w_shape, k, s, d)
+        if wino_u:
+            fn = "wdn_conv3x3_wino_f32"
+            ctx.scratch.append(f"WDN_CONV_WINO_SCRATCH_BYTES({cin_g}, {y_shape[1]})")
+        elif group > 1 and group == x_shape[1] == y_shape[1]:
+            fn = "wdn_conv2d_dw_f32"
+        else:
+            fn = "wdn_conv2d_f32"
+            ctx.scratch.append(f"WDN_CONV2D_SCRATCH_BYTES({cin_g}, {k[0]}, {k[1]}, {oh}, {ow})")
         var = ctx.fresh("conv")
         ctx.decls.append(struct_init("wdn_conv2d_params", var, {
             "n": x_shape[0], "cin": x_shape[1], "h": h, "w": w, "cout": y_shape[1], "oh": oh, "ow": ow,
@@ -38,6 +69,6 @@ class ConvEmitter(Emitter):
             "x": ctx.ptr(node.inputs[0]), "weight": ctx.ptr(node.inputs[1]),
             "bias": ctx.ptr(bias) if bias else "0", "residual": ctx.ptr(residual) if residual else "0",
             "y": ctx.ptr(node.outputs[0]), "scratch": "wdn_scratch", "scratch_stride": "WDN_SCRATCH_STRIDE",
-            "act": act_struct(node.attrs),
+            "act": act_struct(node.attrs), "wino_u": wino_u or "0",
         }))
-        return [f"wdn_conv2d_f32(&{var}, tid, nth);"]
+        return [f"{fn}(&{var}, tid, nth);"]

@@ -121,9 +121,11 @@ class UnaryEmitter(Emitter):
         elif node.op_type == "Selu":
             a, b = attrs["alpha"], attrs["gamma"]
         op = UNARY.get(node.op_type) or UNARY_EXT[node.op_type]
+        count = math.prod(ctx.shape(node.outputs[0]))
+        if op == "WDN_UN_COPY":  # a plain copy (memory.copy), not the whole unary kernel
+            return [f"wdn_copy_bytes({4 * count}, {ctx.ptr(node.inputs[0])}, {ctx.ptr(node.outputs[0])}, tid, nth);"]
         if node.op_type == "Gelu" and attrs["approximate"] == "tanh":
             op = "WDN_UN_GELU_TANH"
-        count = math.prod(ctx.shape(node.outputs[0]))
         fn = "wdn_unary_ext_f32" if node.op_type in UNARY_EXT else "wdn_unary_f32"
         call = (f"{fn}({op}, {count}, {ctx.ptr(node.inputs[0])}, {ctx.ptr(node.outputs[0])}, "
                 f"{a if isinstance(a, str) else cfloat(a)}, {b if isinstance(b, str) else cfloat(b)}, tid, nth);")

@@ -6,7 +6,8 @@ import math
 
 from webdnn_build.ir import Graph, Node
 
-from .base import EmitContext, Emitter, act_struct, all_float32_static, cfloat, struct_init, supported_activation
+from .base import (EmitContext, Emitter, act_struct, all_float32_static, cfloat, prepared_buffer, struct_init,
+                   supported_activation)
 
 
 #: a constant B is packed once at load (wdn_prepare) when M is at most this: the run-time packing of B
@@ -20,17 +21,9 @@ PREPACK_BUDGET = 64 << 20
 def _packed_b(ctx: EmitContext, b: str, k: int, n: int, trans_b: int) -> str:
     """A static buffer holding the constant ``b`` packed for wdn_gemm_core, filled at wdn_prepare; "0" when
     the budget is spent."""
-    key = f"{b}/{trans_b}"
-    if key not in ctx.prepared:
-        nbytes = 4 * k * ((n + 7) // 8 * 8)
-        if ctx.prepared_bytes + nbytes > PREPACK_BUDGET:
-            return "0"
-        var = ctx.fresh("packed_b")
-        ctx.decls.append(f"static float {var}[WDN_GEMM_PREPACKED_FLOATS({k}, {n})] __attribute__((aligned(16)));")
-        ctx.prepare.append(f"wdn_gemm_prepack_b({ctx.ptr(b)}, {k}, {n}, {trans_b}, {var});")
-        ctx.prepared[key] = var
-        ctx.prepared_bytes += nbytes
-    return ctx.prepared[key]
+    buf = prepared_buffer(ctx, f"{b}/{trans_b}", f"WDN_GEMM_PREPACKED_FLOATS({k}, {n})", 4 * k * ((n + 7) // 8 * 8),
+                          PREPACK_BUDGET, f"wdn_gemm_prepack_b({ctx.ptr(b)}, {k}, {n}, {trans_b}, {{buf}});")
+    return buf or "0"
 
 
 def _gemm_call(ctx: EmitContext, fields: dict, b_name: str = "") -> str:
