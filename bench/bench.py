@@ -53,8 +53,10 @@ DOC = os.path.join(ROOT, "docs", "performance.md")
 SUITE_DIR = os.path.join(ROOT, "build", "model-suite")
 MODEL_SUITE = os.path.join(ROOT, "tools", "model_suite.py")
 
-# Targets from /work/shared/BASELINES.md (ratio ours / onnxruntime-web wasm, measured in the same run, same threads).
-TARGETS = {("resnet50", 1): 0.60, ("resnet50", 2): 0.60, ("mobilenetv2", 1): 0.65}
+# Targets (ratio ours / onnxruntime-web wasm, measured in the same run, same threads): issue 9's "Done when"
+# (ResNet-50 and MobileNetV2 <= 0.55; /work/shared/BASELINES.md asked for 0.60 / 0.65 before it). Every other
+# model of the suite has <= 0.70, checked by reading the table.
+TARGETS = {("resnet50", 1): 0.55, ("resnet50", 2): 0.55, ("mobilenetv2", 1): 0.55, ("mobilenetv2", 2): 0.55}
 # onnxruntime-web 1.30 medians from BASELINES.md (2-vCPU Zen 5 VM, Node 20.20.2), to compare machines.
 PEER_ORT_MS = {("resnet50", 1): 250, ("resnet50", 2): 128, ("mobilenetv2", 1): 25.5, ("mobilenetv2", 2): 14.3}
 # Backends timed against onnxruntime-web's WebGPU EP, one configuration per model (no threads).

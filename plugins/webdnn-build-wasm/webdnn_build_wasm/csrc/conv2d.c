@@ -100,7 +100,56 @@ static void pack_im2col(const void* vctx, int k0, int kc, int n0, int nc, float*
 #undef KB
 }
 
+/* a pointwise conv with few pixels and W^T packed at load (p->packed_wt; the 7x7 maps of a classifier's last
+ * stage: N = 49 pixels are 6 full 8-column panels and one narrow column): computed as Y^T = X^T . W^T, so that
+ * the pixels are the micro-kernels' rows (49 = 9*5 + 4 exactly) and the output channels their columns (full
+ * panels), then transposed from the scratch into y with bias, residual and activation. Threads split the
+ * output channels (or the pixels) as wdn_gemm_split does. */
+static void pointwise_transposed(const wdn_conv2d_params* p, int tid, int nth) {
+  const int N = p->oh * p->ow, C = p->cin, K = p->cout, ldt = (K + 7) & ~7;
+  float* bscratch = wdn_scratch_f32(p->scratch, p->scratch_stride, tid);
+  float* t = bscratch + WDN__GEMM_BLOCKS_BYTES(N, K, C, WDN_GEMM_NC) / 4;
+  const wdn_act_vec av = wdn_act_prep(p->act);
+  int m0, m1, n0, n1;
+  wdn_gemm_split(N, K, tid, nth, &m0, &m1, &n0, &n1);
+  for (int b = 0; b < p->n; b++) {
+    wdn_gemm_core_t core;
+    core.m = N; core.n = K; core.k = C;
+    core.a = p->x + (size_t)b * C * N; core.a_rs = 1; core.a_cs = N; /* X^T[pixel, cin] */
+    core.pack_b = 0; core.pack_ctx = 0;
+    core.packed_b = p->packed_wt; core.packed_npad = ldt;
+    core.bias = 0; core.bias_kind = 0; core.alpha = 1.0f; core.beta = 1.0f;
+    core.residual = 0; core.y = t; core.ldy = ldt;
+    core.act.kind = WDN_ACT_NONE; core.act.a = 0.0f; core.act.b = 0.0f;
+    wdn_gemm_core(&core, m0, m1, n0, n1, bscratch, WDN_GEMM_NC);
+    size_t yoff = (size_t)b * K * N;
+    for (int c = n0; c < n1; c++) {
+      v128_t bv = wasm_f32x4_splat(p->bias ? p->bias[c] : 0.0f);
+      float* yc = p->y + yoff + (size_t)c * N;
+      const float* rc = p->residual ? p->residual + yoff + (size_t)c * N : 0;
+      for (int i = m0; i < m1; i += 4) {
+        int nv = wdn_mini(4, m1 - i);
+        const float* tc = t + (size_t)i * ldt + c;
+        v128_t v = wasm_f32x4_make(tc[0], nv > 1 ? tc[ldt] : 0.0f, nv > 2 ? tc[2 * ldt] : 0.0f, nv > 3 ? tc[3 * ldt] : 0.0f);
+        v = wasm_f32x4_add(v, bv);
+        if (nv == 4) {
+          if (rc) v = wasm_f32x4_add(v, wasm_v128_load(rc + i));
+          wasm_v128_store(yc + i, wdn_act_v4(v, &av));
+        } else {
+          float o[4] __attribute__((aligned(16)));
+          wasm_v128_store(o, v);
+          for (int q = 0; q < nv; q++) yc[i + q] = wdn_act_s(o[q] + (rc ? rc[i + q] : 0.0f), p->act);
+        }
+      }
+    }
+  }
+}
+
 void wdn_conv2d_f32(const wdn_conv2d_params* p, int tid, int nth) {
+  if (p->packed_wt) {
+    pointwise_transposed(p, tid, nth);
+    return;
+  }
   int G = p->group, cin_g = p->cin / G, cout_g = p->cout / G;
   int K = cin_g * p->kh * p->kw, N = p->oh * p->ow, HW = p->h * p->w;
   int pointwise = p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 && p->pad_t == 0 && p->pad_l == 0 &&

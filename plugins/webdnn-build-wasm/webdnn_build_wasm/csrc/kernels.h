@@ -103,6 +103,10 @@ typedef struct {
   int scratch_stride;
   wdn_act act;
   const float* wino_u;    /* wdn_conv3x3_wino_f32 only: the transformed weights (wdn_conv3x3_wino_prepare) */
+  /* NULL, or (a 1x1 stride-1 unpadded ungrouped conv) W^T packed at load by wdn_gemm_prepack_b(weight, cin, cout,
+   * 1, .): then the conv is computed transposed, pixels as GEMM rows (for few pixels, e.g. 7x7; scratch:
+   * WDN_CONV1X1_T_SCRATCH_BYTES) */
+  const float* packed_wt;
 } wdn_conv2d_params;
 void wdn_conv2d_f32(const wdn_conv2d_params* p, int tid, int nth);
 /* depthwise (group == cin == cout > 1; conv_depthwise.c): no scratch. wdn_conv2d_f32 computes these too,
@@ -115,6 +119,9 @@ void wdn_conv2d_dw_f32(const wdn_conv2d_params* p, int tid, int nth);
 #define WDN_CONV2D_NC 256
 #define WDN_CONV2D_SCRATCH_BYTES(cin_per_group, kh, kw, oh, ow) \
   WDN__GEMM_BLOCKS_BYTES(WDN_GEMM_MC, (oh) * (ow), (cin_per_group) * (kh) * (kw), WDN_CONV2D_NC)
+
+#define WDN_CONV1X1_T_SCRATCH_BYTES(cin, cout, pixels) \
+  (WDN__GEMM_BLOCKS_BYTES((pixels), (cout), (cin), WDN_GEMM_NC) + 4 * (pixels) * WDN__RUP((cout), 8) + 64)
 
 /* 3x3, stride 1, dilation 1, group 1 (any padding) by Winograd F(2x2, 3x3) (conv_winograd.c): the same
  * result as wdn_conv2d_f32 up to rounding. p->wino_u holds the weights transformed once at load by

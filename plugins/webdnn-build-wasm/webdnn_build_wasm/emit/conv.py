@@ -21,6 +21,24 @@ WINOGRAD_MIN_CHANNELS = 32
 WINOGRAD_BUDGET = 256 << 20
 
 
+#: a 1x1 conv over fewer pixels than this, not a multiple of 8 (the 7x7 maps of a classifier's last stage),
+#: runs transposed (pixels as the GEMM's rows: no narrow edge column) on weights packed once at load
+TRANSPOSED_POINTWISE_MAX_PIXELS = 128
+
+
+def _transposed_pointwise_weights(node: Node, ctx: EmitContext, w_shape, pixels: int, k, s, pads) -> str | None:
+    """The static buffer of W^T packed as a GEMM B when the 1x1 conv takes the transposed path, else None."""
+    from .gemm import PREPACK_BUDGET
+
+    cout, cin = w_shape[0], w_shape[1]
+    if (tuple(k) != (1, 1) or any(v != 1 for v in s) or any(pads) or int(node.attrs["group"]) != 1
+            or pixels >= TRANSPOSED_POINTWISE_MAX_PIXELS or pixels % 8 == 0 or ctx.const(node.inputs[1]) is None):
+        return None
+    npad = (cout + 7) // 8 * 8
+    return prepared_buffer(ctx, f"{node.inputs[1]}/1", f"WDN_GEMM_PREPACKED_FLOATS({cin}, {cout})", 4 * cin * npad,
+                           PREPACK_BUDGET, f"wdn_gemm_prepack_b({ctx.ptr(node.inputs[1])}, {cin}, {cout}, 1, {{buf}});")
+
+
 def _winograd_weights(node: Node, ctx: EmitContext, x_shape, w_shape, k, s, d) -> str | None:
     """The static buffer of the Winograd-transformed weights when the conv takes that path, else None."""
     group = int(node.attrs["group"])
@@ -53,11 +71,15 @@ class ConvEmitter(Emitter):
         cin_g = x_shape[1] // group
         # one kernel per conv family, so that a model links only the ones it uses
         wino_u = _winograd_weights(node, ctx, x_shape, w_shape, k, s, d)
+        packed_wt = None if wino_u else _transposed_pointwise_weights(node, ctx, w_shape, oh * ow, k, s, (pt, pl, pb, pr))
         if wino_u:
             fn = "wdn_conv3x3_wino_f32"
             ctx.scratch.append(f"WDN_CONV_WINO_SCRATCH_BYTES({cin_g}, {y_shape[1]})")
         elif group > 1 and group == x_shape[1] == y_shape[1]:
             fn = "wdn_conv2d_dw_f32"
+        elif packed_wt:
+            fn = "wdn_conv2d_f32"
+            ctx.scratch.append(f"WDN_CONV1X1_T_SCRATCH_BYTES({cin_g}, {y_shape[1]}, {oh * ow})")
         else:
             fn = "wdn_conv2d_f32"
             ctx.scratch.append(f"WDN_CONV2D_SCRATCH_BYTES({cin_g}, {k[0]}, {k[1]}, {oh}, {ow})")
@@ -69,6 +91,6 @@ class ConvEmitter(Emitter):
             "x": ctx.ptr(node.inputs[0]), "weight": ctx.ptr(node.inputs[1]),
             "bias": ctx.ptr(bias) if bias else "0", "residual": ctx.ptr(residual) if residual else "0",
             "y": ctx.ptr(node.outputs[0]), "scratch": "wdn_scratch", "scratch_stride": "WDN_SCRATCH_STRIDE",
-            "act": act_struct(node.attrs), "wino_u": wino_u or "0",
+            "act": act_struct(node.attrs), "wino_u": wino_u or "0", "packed_wt": packed_wt or "0",
         }))
         return [f"{fn}(&{var}, tid, nth);"]
