@@ -20,23 +20,32 @@ from .config import ModelConfig, find_config, load_config, merge_backend_options
 from .errors import ConfigError, WebDNNError
 from .plugins import get_host
 from .registry import PassContext
+from .symdim import DimSpec, parse_shape
 from .verify import REFERENCE_LEVELS
 
 
-def parse_input_shape(specs: Sequence[str]) -> dict[str, tuple[int, ...]]:
+def parse_input_shape(specs: Sequence[str]) -> dict[str, tuple[DimSpec, ...]]:
+    """``NAME=D1,D2,...``: each dim a positive size, or left open (``?``, ``LO..HI``, ``dimname:?``,
+    ``dimname:LO..HI``; webdnn_build.symdim)."""
     shapes = {}
     for spec in specs:
         name, sep, dims = spec.rpartition("=")
-        try:
-            if not sep or not name:
-                raise ValueError
-            shape = tuple(int(d) for d in dims.split(","))
-            if any(d <= 0 for d in shape):
-                raise ValueError
-        except ValueError:
-            raise ConfigError(f"--input-shape '{spec}': expected NAME=D1,D2,... with positive integers") from None
-        shapes[name] = shape
+        if not sep or not name or not dims:
+            raise ConfigError(f"--input-shape '{spec}': expected NAME=D1,D2,... (sizes, or ? / LO..HI for dims "
+                              "left open)")
+        shapes[name] = parse_shape(dims.split(","), f"--input-shape '{spec}'")
     return shapes
+
+
+def parse_dim_sizes(specs: Sequence[str]) -> dict[str, int]:
+    """``--dim seq=128`` -> {"seq": 128}"""
+    sizes = {}
+    for spec in specs:
+        name, sep, size = spec.partition("=")
+        if not sep or not name or not size.isdigit() or int(size) <= 0:
+            raise ConfigError(f"--dim '{spec}': expected NAME=N with a positive size")
+        sizes[name] = int(size)
+    return sizes
 
 
 def parse_backend_options(specs: Sequence[str]) -> dict[str, dict[str, str]]:
@@ -75,7 +84,7 @@ def build_key(model: ModelConfig) -> str:
     h.update(model.path.read_bytes())
     h.update(json.dumps({
         "backends": model.backends, "passes": model.passes,
-        "shapes": {k: list(v) for k, v in sorted(model.input_shapes.items())},
+        "shapes": {k: [d if isinstance(d, int) else str(d) for d in v] for k, v in sorted(model.input_shapes.items())},
         "backendOptions": {b: dict(sorted(t.items())) for b, t in sorted(model.backend_options.items()) if t},
         "compiler": __version__,
         "plugins": sorted((i.distribution, i.version) for i in get_host().infos.values()),
@@ -232,7 +241,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.per_node or args.per_node_all:
         return _verify_per_node(args, opts, inputs)
     reports = verify_model(Path(args.model), args.backend, opts, inputs, rtol=args.rtol, atol=args.atol, seed=args.seed,
-                           threads=args.threads, reference_level=args.reference_optimization)
+                           threads=args.threads, reference_level=args.reference_optimization,
+                           dims=parse_dim_sizes(args.dim or []))
     ok = all(r.ok for r in reports)
     if args.json:
         print(json.dumps({"ok": ok, "backend": args.backend, "outputs": [r.__dict__ for r in reports]}, default=list))
@@ -293,7 +303,9 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("model", nargs="?", help="model file; omit to build every model listed in the config")
     b.add_argument("-o", "--output", help="bundle folder (default: ./<model name>)")
     b.add_argument("--backends", help="comma-separated backends (default: every installed one)")
-    b.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,...", help="fix an input's shape (repeatable)")
+    b.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,...",
+                   help="fix an input's shape (repeatable); a dim given as ?, LO..HI, NAME:? or NAME:LO..HI stays open: "
+                        "sized by the feeds at run time (js backend)")
     b.add_argument("--backend-option", action="append", metavar="BACKEND.KEY=VALUE",
                    help="a backend's option, e.g. wasm.threads=false (repeatable; `webdnn-build plugins` lists them)")
     pa = b.add_mutually_exclusive_group()
@@ -322,6 +334,9 @@ def make_parser() -> argparse.ArgumentParser:
     v.add_argument("--backend", default="js")
     v.add_argument("--input", action="append", metavar="NAME=file.npy", help="input data (default: random)")
     v.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,...")
+    v.add_argument("--dim", action="append", metavar="NAME=N",
+                   help="the size of a dim left open by --input-shape, for the random inputs (default: 7 within its "
+                        "range, or the size an --input file gives)")
     v.add_argument("--rtol", type=float, default=1e-4)
     v.add_argument("--atol", type=float, default=1e-5)
     v.add_argument("--seed", type=int, default=0)

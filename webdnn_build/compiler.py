@@ -23,6 +23,7 @@ from .memory import plan_memory
 from .opdecl import fill_defaults
 from .plugins import get_host
 from .registry import CodegenContext, ImportOptions, PassContext, Registry
+from .symdim import DimSpec
 from .weights import WeightPacker
 
 FORMAT_VERSION = 2
@@ -36,7 +37,7 @@ def stderr_log(msg: str) -> None:
 @dataclass
 class BuildOptions:
     backends: Optional[list[str]] = None
-    input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    input_shapes: dict[str, tuple[DimSpec, ...]] = field(default_factory=dict)
     #: explicit pass ids; None = the default pipeline
     passes: Optional[list[str]] = None
     #: per-backend options: backend name -> {key: value}
@@ -154,11 +155,19 @@ def unsupported_nodes(graph: Graph, backend: Any) -> list[str]:
 
 
 def io_entries(graph: Graph, names: list[str]) -> list[dict[str, Any]]:
+    """Graph inputs/outputs for the manifest: a dim left open at build time by its name (manifest["dims"])."""
     out = []
     for name in names:
         v = graph.values[name]
-        out.append({"name": name, "shape": json_shape(v.shape), "dtype": v.dtype})
+        shape = json_shape(v.shape)
+        if shape is not None and v.shape is not None:
+            shape = [d if isinstance(d, str) and d in graph.dims else j for d, j in zip(v.shape, shape)]
+        out.append({"name": name, "shape": shape, "dtype": v.dtype})
     return out
+
+
+#: backends that run a graph with dims left open (the others bake every size into their code)
+OPEN_DIM_BACKENDS = ("js",)
 
 
 def compile_model(
@@ -190,12 +199,19 @@ def compile_model(
     usable, skipped = [], {}
     for backend in backends:
         missing = unsupported_nodes(graph, backend)
-        if missing:
+        if graph.dims and backend.name not in OPEN_DIM_BACKENDS:
+            skipped[backend.name] = (f"input dims left open ({', '.join(sorted(graph.dims))}): this backend needs "
+                                     "every size at build time (fix them with --input-shape)")
+        elif missing:
             skipped[backend.name] = f"cannot run {len(missing)} node(s), first {missing[0]}"
         else:
             usable.append(backend)
     if not usable:
         asked = ", ".join(b.name for b in backends)
+        if graph.dims and all(not unsupported_nodes(graph, b) for b in backends):
+            raise ConfigError(f"{path}: input dims are left open ({', '.join(sorted(graph.dims))}), and only the "
+                              f"{', '.join(OPEN_DIM_BACKENDS)} backend runs such a graph so far (asked: {asked}); "
+                              "add it, or fix every dim with --input-shape")
         details = []
         for backend in backends:
             missing = sorted({n.split('(')[-1].rstrip(')') for n in unsupported_nodes(graph, backend)})
@@ -228,6 +244,8 @@ def compile_model(
         "weights": {"file": "weights.bin", "byteLength": packer.size},
         "backends": {},
     }
+    if graph.dims:  # sized by the feeds at run time: the runtime checks them against these ranges
+        manifest["dims"] = {name: {"min": lo, "max": hi} for name, (lo, hi) in sorted(graph.dims.items())}
     if skipped:
         manifest["skippedBackends"] = skipped
     if extra_manifest:

@@ -27,6 +27,7 @@ from typing import Any, Optional
 import tomli
 
 from .errors import ConfigError
+from .symdim import DimSpec, parse_shape
 
 ALLOWED_TOP = {"out-dir", "backends", "passes", "models", "input-shapes", "backend-options"}
 ALLOWED_MODEL = {"path", "out", "backends", "passes", "input-shapes", "backend-options"}
@@ -41,7 +42,7 @@ class ModelConfig:
     out: Path
     backends: Optional[list[str]] = None
     passes: Optional[list[str]] = None
-    input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    input_shapes: dict[str, tuple[DimSpec, ...]] = field(default_factory=dict)
     backend_options: BackendOptions = field(default_factory=dict)
 
 
@@ -52,7 +53,7 @@ class ProjectConfig:
     out_dir: Path
     backends: Optional[list[str]] = None
     passes: Optional[list[str]] = None
-    input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    input_shapes: dict[str, tuple[DimSpec, ...]] = field(default_factory=dict)
     backend_options: BackendOptions = field(default_factory=dict)
     models: list[ModelConfig] = field(default_factory=list)
 
@@ -74,14 +75,15 @@ def find_config(start: Path) -> Optional[Path]:
     return None
 
 
-def parse_shape_table(value: Any, where: str) -> dict[str, tuple[int, ...]]:
+def parse_shape_table(value: Any, where: str) -> dict[str, tuple[DimSpec, ...]]:
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: input-shapes must be a table of name = [dims]")
     shapes = {}
     for name, dims in value.items():
-        if not isinstance(dims, list) or not all(isinstance(d, int) and d > 0 for d in dims):
-            raise ConfigError(f"{where}: input-shapes.{name} must be a list of positive integers")
-        shapes[name] = tuple(dims)
+        if not isinstance(dims, list):
+            raise ConfigError(f"{where}: input-shapes.{name} must be a list of dims (positive integers, or strings "
+                              "such as \"?\" or \"1..512\" for dims left open)")
+        shapes[name] = parse_shape(dims, f"{where}: input-shapes.{name}")
     return shapes
 
 

@@ -120,6 +120,9 @@ class Graph:
     #: where the model came from, for error messages
     source: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: input dims left open at build time (webdnn_build.symdim): name -> (min, max or None); value shapes
+    #: carry these names as ``str`` dims
+    dims: dict[str, tuple[int, Optional[int]]] = field(default_factory=dict)
 
     _counter: Iterator[int] = field(default_factory=itertools.count, repr=False, compare=False)
 

@@ -12,6 +12,7 @@ from typing import Any, Callable, Optional, Protocol
 
 from .errors import ConfigError, PluginError
 from .ir import Graph
+from .symdim import DimSpec
 
 
 @dataclass
@@ -28,8 +29,8 @@ class Importer:
 
 @dataclass
 class ImportOptions:
-    #: fixed sizes for dynamic dims: input name -> full shape
-    input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    #: input name -> full shape: sizes, or symdim.OpenDim for a dim left open (sized at run time)
+    input_shapes: dict[str, tuple[DimSpec, ...]] = field(default_factory=dict)
 
 
 @dataclass

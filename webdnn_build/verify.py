@@ -36,11 +36,43 @@ class OutputReport:
     mean_abs: float = 0.0
 
 
-def random_inputs(manifest: dict, seed: int = 0) -> dict[str, np.ndarray]:
+#: the size ``verify`` gives a dim left open at build time when neither --dim nor an input file sets it (odd and
+#: small: no kernel gets a power of two for free), clamped into the dim's range
+OPEN_DIM_DEFAULT = 7
+
+
+def open_dim_sizes(manifest: dict, given: Optional[dict[str, Any]] = None,
+                   dims: Optional[dict[str, int]] = None) -> dict[str, int]:
+    """Sizes for the dims a bundle left open (manifest["dims"]): from the shapes of ``given`` arrays, then
+    ``dims`` (--dim NAME=N), else OPEN_DIM_DEFAULT within the dim's range."""
+    table = manifest.get("dims") or {}
+    unknown = sorted(set(dims or {}) - set(table))
+    if unknown:
+        raise VerifyError(f"--dim names {', '.join(unknown)}, but the bundle's open dims are {sorted(table) or 'none'}")
+    sizes = dict(dims or {})
+    for inp in manifest["inputs"]:
+        arr = (given or {}).get(inp["name"])
+        if isinstance(arr, np.ndarray) and inp["shape"] is not None and arr.ndim == len(inp["shape"]):
+            for d, n in zip(inp["shape"], arr.shape):
+                if isinstance(d, str) and d in table:
+                    sizes.setdefault(d, int(n))
+    for name, rng in table.items():
+        hi = rng.get("max")
+        sizes.setdefault(name, max(rng["min"], min(OPEN_DIM_DEFAULT, hi if hi is not None else OPEN_DIM_DEFAULT)))
+    return sizes
+
+
+def random_inputs(manifest: dict, seed: int = 0, sizes: Optional[dict[str, int]] = None) -> dict[str, np.ndarray]:
+    """Random feeds for every input; ``sizes`` gives the dims left open (open_dim_sizes)."""
     rng = np.random.default_rng(seed)
+    sizes = sizes if sizes is not None else open_dim_sizes(manifest)
     feeds = {}
     for inp in manifest["inputs"]:
-        shape, dtype = inp["shape"], inp["dtype"]
+        dtype = inp["dtype"]
+        shape = None if inp["shape"] is None else [sizes.get(d, d) if isinstance(d, str) else d for d in inp["shape"]]
+        if shape is not None and not all(isinstance(d, int) for d in shape):
+            raise VerifyError(f"input '{inp['name']}' has dims known only at run time ({inp['shape']}); "
+                              "pass --input NAME=file.npy")
         if dtype in _RANDOM_DTYPES:
             feeds[inp["name"]] = rng.standard_normal(shape).astype(_RANDOM_DTYPES[dtype])
         elif dtype == "bool":
@@ -110,12 +142,15 @@ def verify_model(
     log: Log = stderr_log,
     threads: Optional[int] = None,
     reference_level: str = "all",
+    dims: Optional[dict[str, int]] = None,
 ) -> list[OutputReport]:
+    """Build ``model`` for ``backend``, run it in Node on ``inputs`` (random where not given; ``dims``: sizes of
+    the dims left open at build time) and compare every output with onnxruntime's."""
     options = options or BuildOptions()
     options.backends = [backend]
     with tempfile.TemporaryDirectory(prefix="webdnn-verify-") as tmp:
         result = compile_model(model, Path(tmp) / "bundle", options, log)
-        feeds = random_inputs(result.manifest, seed)
+        feeds = random_inputs(result.manifest, seed, open_dim_sizes(result.manifest, inputs, dims))
         feeds.update(inputs or {})
         with NodeWorker() as worker:
             loaded = worker.load(result.out_dir, [backend], threads)

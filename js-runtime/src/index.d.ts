@@ -50,12 +50,14 @@ export type Feed = TensorFeed | Array<TensorFeed> | null;
 export type Value = Tensor | Tensor[] | null;
 
 /**
- * A model input or output as declared in the manifest. Output shapes may hold null for run-time dims.
+ * A model input or output as declared in the manifest. A dim left open at build time (`--input-shape x=1,?`) is
+ * its name (a string; its range is in `manifest.dims`): feeds give its size, and inputs sharing the name must
+ * agree. Output shapes may also hold null for dims known only at run time.
  * Sequence / optional values have a dtype like "sequence<float32>" / "optional<float32>" and shape null.
  */
 export interface TensorSpec {
   name: string;
-  shape: Array<number | null> | null;
+  shape: Array<number | string | null> | null;
   dtype: DType | (string & {});
 }
 

@@ -7,7 +7,7 @@
 
 import { openBundle } from './bundle.js';
 import { BACKENDS, DEFAULT_BACKENDS } from './backends/registry.js';
-import { feedToValue, valueToOutput } from './tensor-io.js';
+import { checkOpenDims, feedToValue, valueToOutput } from './tensor-io.js';
 import { registerKernel as registerJsKernel } from './backends/js/kernels/custom.js';
 import { gpuCounters } from './backends/counters.js';
 
@@ -272,6 +272,7 @@ export class Runner {
     for (const spec of this.inputs) {
       if (!tensors.has(spec.name)) throw new Error(`missing input '${spec.name}' (the model's inputs are ${expected})`);
     }
+    if (this.manifest.dims) checkOpenDims(this.manifest.dims, this.inputs, tensors);
     return tensors;
   }
 

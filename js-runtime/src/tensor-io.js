@@ -31,13 +31,43 @@ function isArrayLike(x) {
   return Array.isArray(x) || (ArrayBuffer.isView(x) && !(x instanceof DataView));
 }
 
-/** Formats a shape for messages: [1,3,224,224], dynamic dims as '?'. */
+/** Formats a shape for messages: [1,3,224,224]; a dim left open by its name, an unknown one as '?'. */
 export function formatShape(shape) {
-  return `[${shape.map((d) => (typeof d === 'number' && d >= 0 ? d : '?')).join(',')}]`;
+  return `[${shape.map((d) => (typeof d === 'number' && d >= 0 ? d : typeof d === 'string' ? d : '?')).join(',')}]`;
 }
 
 function isStaticDim(d) {
   return typeof d === 'number' && d >= 0;
+}
+
+/**
+ * Checks the sizes of the dims left open at build time (manifest.dims: name -> { min, max }, max null when
+ * unbounded): inputs that share a dim name give it the same size, within its range. Returns name -> size.
+ *
+ * @param {Record<string, {min: number, max: number|null}>} dims
+ * @param {Array<{name: string, shape: Array<number|null|string>|null}>} specs manifest inputs
+ * @param {Map<string, {shape?: number[]}>} tensors validated feeds by input name
+ */
+export function checkOpenDims(dims, specs, tensors) {
+  const sizes = new Map(); // dim name -> [size, where it was first seen]
+  for (const spec of specs) {
+    const shape = tensors.get(spec.name)?.shape;
+    if (!Array.isArray(spec.shape) || !Array.isArray(shape)) continue;
+    spec.shape.forEach((d, axis) => {
+      if (typeof d !== 'string' || !Object.hasOwn(dims, d)) return;
+      const size = shape[axis], where = `input '${spec.name}' dim ${axis} (${d})`;
+      const seen = sizes.get(d);
+      if (seen && seen[0] !== size) {
+        throw new RangeError(`${where} is ${size}, but ${seen[1]} is ${seen[0]}: dims with one name must agree`);
+      }
+      const { min, max } = dims[d];
+      if (size < min || (max !== null && max !== undefined && size > max)) {
+        throw new RangeError(`${where} is ${size}, outside the range the bundle was built for: ${min}..${max ?? ''}`);
+      }
+      sizes.set(d, [size, where]);
+    });
+  }
+  return new Map([...sizes].map(([name, [size]]) => [name, size]));
 }
 
 /**

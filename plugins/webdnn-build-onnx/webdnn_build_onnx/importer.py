@@ -27,6 +27,7 @@ from webdnn_build.ir import Graph, Node, Value
 from webdnn_build.limits import check_dims
 from webdnn_build.opdecl import fill_defaults
 from webdnn_build.registry import ImportOptions
+from webdnn_build.symdim import OpenDim
 
 #: oldest default-domain opset kept as is; older models are converted up to it
 MIN_OPSET = 7
@@ -226,8 +227,11 @@ def _default_opset(model: onnx.ModelProto) -> int:
 
 
 def _fix_input_shapes(model: onnx.ModelProto, options: ImportOptions, path: Path,
-                      standins: set[str] = frozenset()) -> None:
-    """Apply --input-shape overrides; refuse unknown names and rank changes."""
+                      standins: set[str] = frozenset()) -> dict[str, tuple[int, Optional[int]]]:
+    """Apply --input-shape overrides; refuse unknown names and rank changes. A dim left open (OpenDim) becomes a
+    ``dim_param``: its name from the spec, else the model's ``dim_param``, else ``<input>_<axis>``. Returns the open
+    dims: name -> (min, max or None), the ranges of dims sharing a name intersected."""
+    dims_table: dict[str, tuple[int, Optional[int]]] = {}
     inits = {i.name for i in model.graph.initializer} | set(standins)
     inputs = {i.name: i for i in model.graph.input if i.name not in inits}
     for name, shape in options.input_shapes.items():
@@ -241,16 +245,36 @@ def _fix_input_shapes(model: onnx.ModelProto, options: ImportOptions, path: Path
         dims = tt.shape.dim
         if tt.HasField("shape") and len(dims) != len(shape):
             raise ShapeError(f"{path}: input '{name}' has rank {len(dims)}, --input-shape gives {len(shape)} dims")
-        if tt.HasField("shape"):
-            for d, size in zip(dims, shape):
-                if d.HasField("dim_value") and d.dim_value != size:
-                    raise ShapeError(f"{path}: input '{name}' dim fixed to {d.dim_value} in the model, --input-shape gives {size}")
+        model_dims = list(dims) if tt.HasField("shape") else [None] * len(shape)
+        for axis, (d, size) in enumerate(zip(model_dims, shape)):
+            if d is not None and d.HasField("dim_value") and (isinstance(size, OpenDim) or d.dim_value != size):
+                raise ShapeError(f"{path}: input '{name}' dim {axis} fixed to {d.dim_value} in the model, "
+                                 f"--input-shape gives {size}" + (" (the model's own computations assume that size)"
+                                                                  if isinstance(size, OpenDim) else ""))
+        names = []
+        for axis, (d, size) in enumerate(zip(model_dims, shape)):
+            if not isinstance(size, OpenDim):
+                names.append(None)
+                continue
+            dim_name = size.name or (d.dim_param if d is not None and d.dim_param else f"{name}_{axis}")
+            lo, hi = dims_table.get(dim_name, (1, None))
+            lo, hi = max(lo, size.lo), (size.hi if hi is None else hi if size.hi is None else min(hi, size.hi))
+            if hi is not None and hi < lo:
+                raise ShapeError(f"{path}: dim '{dim_name}' (input '{name}' dim {axis}) has an empty range: "
+                                 f"the --input-shape ranges of that dim do not overlap")
+            dims_table[dim_name] = (lo, hi)
+            names.append(dim_name)
         tt.shape.Clear()
-        for size in shape:
-            tt.shape.dim.add().dim_value = int(size)
+        for size, dim_name in zip(shape, names):
+            if dim_name is None:
+                tt.shape.dim.add().dim_value = int(size)
+            else:
+                tt.shape.dim.add().dim_param = dim_name
+    return dims_table
 
 
-def _dynamic_dims(model: onnx.ModelProto, standins: set[str] = frozenset()) -> list[str]:
+def _dynamic_dims(model: onnx.ModelProto, standins: set[str] = frozenset(), open_dims=frozenset()) -> list[str]:
+    """The input dims neither fixed by the model or --input-shape nor left open on purpose (``open_dims``)."""
     inits = {i.name for i in model.graph.initializer} | set(standins)
     problems = []
     for inp in model.graph.input:
@@ -261,7 +285,7 @@ def _dynamic_dims(model: onnx.ModelProto, standins: set[str] = frozenset()) -> l
             problems.append(f"'{inp.name}' has unknown rank")
             continue
         for i, d in enumerate(tt.shape.dim):
-            if not d.HasField("dim_value"):
+            if not d.HasField("dim_value") and d.dim_param not in open_dims:
                 label = d.dim_param or "?"
                 problems.append(f"'{inp.name}' dim {i} ({label})")
     return problems
@@ -419,13 +443,18 @@ def _check_declared_sizes(g: onnx.GraphProto, path: Path) -> None:
 DATA_PROP_MAX_VECTOR = 1 << 12
 
 
-def _has_long_vector(model: onnx.ModelProto) -> bool:
+def _has_long_vector(model: onnx.ModelProto, open_dims: dict[str, tuple[int, Optional[int]]]) -> bool:
+    """Whether a rank-1 value may be longer than DATA_PROP_MAX_VECTOR. Unknown lengths count as long; an open dim
+    does not (data propagation allocates nothing per element of a vector whose length is a symbol)."""
     g = model.graph
     for vi in list(g.input) + list(g.value_info) + list(g.output):
         if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape"):
             dims = vi.type.tensor_type.shape.dim
-            if len(dims) == 1 and (not dims[0].HasField("dim_value") or dims[0].dim_value > DATA_PROP_MAX_VECTOR):
-                return True
+            if len(dims) == 1:
+                d = dims[0]
+                length = d.dim_value if d.HasField("dim_value") else 0 if d.dim_param in open_dims else None
+                if length is None or length > DATA_PROP_MAX_VECTOR:
+                    return True
     return any(len(i.dims) == 1 and i.dims[0] > DATA_PROP_MAX_VECTOR for i in g.initializer)
 
 
@@ -437,25 +466,37 @@ def load_onnx(path: Path, options: ImportOptions) -> Graph:
     _check(skeleton, path)
     skeleton = _upgrade_opset(skeleton, path)
     standins = {i.name for i in removed}  # graph inputs that are really (large) initializers
-    _fix_input_shapes(skeleton, options, path, standins)
-    dynamic = _dynamic_dims(skeleton, standins)
+    open_dims = _fix_input_shapes(skeleton, options, path, standins)
+    dynamic = _dynamic_dims(skeleton, standins, open_dims)
     if dynamic:
         raise ShapeError(
             f"{path}: the model has dynamic input dims that must be fixed at build time: "
             + ", ".join(dynamic)
-            + ". Pass --input-shape NAME=D1,D2,... (or input-shapes in the config) for each input."
+            + ". Pass --input-shape NAME=D1,D2,... (or input-shapes in the config) for each input; "
+            "? or LO..HI for a dim keeps it open (sized at run time)."
         )
     try:
         inferred = onnx.shape_inference.infer_shapes(skeleton, check_type=False, strict_mode=False, data_prop=False)
         # onnx's data propagation allocates per element of rank-1 values (an Add of a float [n] input
         # asks for n dims: gigabytes for a large n); shape vectors are small, so it runs only when
         # no rank-1 value is large
-        if not _has_long_vector(inferred):
+        if not _has_long_vector(inferred, open_dims):
             inferred = onnx.shape_inference.infer_shapes(skeleton, check_type=False, strict_mode=False,
                                                          data_prop=True)
     except Exception as exc:  # inference is best effort; the graph stays usable with unknown shapes
         raise ImportError_(f"{path}: ONNX shape inference failed: {exc}") from exc
-    return _to_ir(_restore(inferred, removed, added), path)
+    graph = _to_ir(_restore(inferred, removed, added), path)
+    graph.dims = open_dims
+    _forget_inferred_dim_names(graph)
+    return graph
+
+
+def _forget_inferred_dim_names(graph: Graph) -> None:
+    """Only the open input dims stay symbolic: the names onnx's inference makes up (``unk__N``, fresh in each
+    inference run) and a model's own ``dim_param`` names elsewhere become unknown (None)."""
+    for v in graph.values.values():
+        if v.shape is not None and any(isinstance(d, str) and d not in graph.dims for d in v.shape):
+            v.shape = tuple(None if isinstance(d, str) and d not in graph.dims else d for d in v.shape)
 
 
 def _to_ir(model: onnx.ModelProto, path: Path) -> Graph:
