@@ -55,7 +55,12 @@ def zig_version() -> str:
 
 
 def _zig_cc(args: Sequence[str], what: str) -> None:
-    proc = subprocess.run([sys.executable, "-m", "ziglang", "cc", *args], capture_output=True, text=True)
+    # Zig keeps a copy of every output in its global cache (~/.cache/zig), never pruned: tens of GB after a few
+    # thousand test builds. Our own cache (cache_dir) already keys objects and modules by their inputs, so each
+    # compile gets a throwaway Zig cache (nothing else is built there for wasm32-freestanding: no time lost).
+    with tempfile.TemporaryDirectory(prefix="webdnn-zig-") as zig_cache:
+        env = {**os.environ, "ZIG_GLOBAL_CACHE_DIR": zig_cache, "ZIG_LOCAL_CACHE_DIR": zig_cache}
+        proc = subprocess.run([sys.executable, "-m", "ziglang", "cc", *args], capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise WebDNNError(f"wasm compile of {what} failed:\n{proc.stderr.strip()[:4000]}")
 
