@@ -5,7 +5,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'smol-toml';
-import { PluginError } from './options.js';
+import { isDim, PluginError } from './options.js';
 
 const ALLOWED_TOP = new Set(['out-dir', 'backends', 'passes', 'models', 'input-shapes', 'backend-options']);
 const ALLOWED_MODEL = new Set(['path', 'out', 'backends', 'passes', 'input-shapes', 'backend-options']);
@@ -97,10 +97,10 @@ function shapeTable(value, where) {
   }
   const out = {};
   for (const [name, dims] of Object.entries(value)) {
-    if (!Array.isArray(dims) || !dims.every((d) => Number.isInteger(Number(d)) && Number(d) > 0)) {
-      throw new PluginError(`${where}: input-shapes.${name} must be a list of positive integers`);
+    if (!Array.isArray(dims) || !dims.every((d) => isDim(typeof d === 'bigint' ? Number(d) : d))) {
+      throw new PluginError(`${where}: input-shapes.${name} must be a list of dims: positive integers, or strings for dims left open ("?", "1..512", "seq:1..512")`);
     }
-    out[name] = dims.map(Number);
+    out[name] = dims.map((d) => (typeof d === 'string' ? d : Number(d)));
   }
   return out;
 }

@@ -25,8 +25,8 @@ const check = {
   shapes(v, where) {
     if (!isObject(v)) throw new PluginError(`${where} must be an object mapping input names to shapes, e.g. { input: [1, 3, 224, 224] }`);
     for (const [name, dims] of Object.entries(v)) {
-      if (!Array.isArray(dims) || !dims.every((d) => Number.isInteger(d) && d > 0)) {
-        throw new PluginError(`${where}.${name} must be an array of positive integers`);
+      if (!Array.isArray(dims) || !dims.every(isDim)) {
+        throw new PluginError(`${where}.${name} must be an array of dims: positive integers, or strings for dims left open ("?", "1..512", "seq:?", "seq:1..512")`);
       }
     }
   },
@@ -42,6 +42,16 @@ const check = {
 };
 
 /** Options that may be given per model (plugin option `models`, and in part the import query). */
+/**
+ * One dim of an input shape: a positive integer, or a string the compiler reads as a dim left open at build time
+ * (sized by the feeds at run time; docs/dynamic-shapes.md): `?`, `LO..HI` (either end may be left out), `NAME:?`,
+ * `NAME:LO..HI`. The compiler checks the rest (ranges, names against the model).
+ */
+export function isDim(d) {
+  if (typeof d === 'number') return Number.isInteger(d) && d > 0;
+  return typeof d === 'string' && /^(?:[A-Za-z_][A-Za-z0-9_.-]{0,63}:)?(?:\?|(?:\d+|\?)?\.\.(?:\d+)?)$/.test(d);
+}
+
 const MODEL_OPTIONS = {
   backends: check.stringList,
   passes: check.passes,
@@ -124,9 +134,10 @@ export function parseQuery(query, file) {
       for (const spec of value.split(';').filter(Boolean)) {
         const at = spec.lastIndexOf(':');
         const name = spec.slice(0, at);
-        const dims = spec.slice(at + 1).split(',').map(Number);
-        if (at <= 0 || !dims.every((d) => Number.isInteger(d) && d > 0)) {
-          throw new PluginError(`${file}: ?shape=${spec}: expected NAME:D1,D2,... with positive integers`);
+        // sizes, or ? / LO..HI for dims left open (named open dims need the config: ':' separates the name here)
+        const dims = spec.slice(at + 1).split(',').map((d) => (/^\d+$/.test(d) ? Number(d) : d));
+        if (at <= 0 || !dims.every((d) => isDim(d) && !String(d).includes(':'))) {
+          throw new PluginError(`${file}: ?shape=${spec}: expected NAME:D1,D2,... with positive integers (or ? / LO..HI for dims left open)`);
         }
         (out.inputShapes ??= {})[name] = dims;
       }

@@ -6,8 +6,11 @@ export interface WebdnnModelOptions {
   backends?: string[];
   /** Optimization passes to run instead of the default pipeline (`--passes`); [] runs none. Default: the config's, else the default pipeline. */
   passes?: string[];
-  /** Fixed input shapes, e.g. { input: [1, 3, 224, 224] } (needed for models with dynamic dims). */
-  inputShapes?: Record<string, number[]>;
+  /**
+   * Input shapes, e.g. { input: [1, 3, 224, 224] } (needed for models with dynamic dims). A string dim stays open,
+   * sized by the feeds at run time (js backend so far): "?", "1..512", "seq:?", "seq:1..512" (docs/dynamic-shapes.md).
+   */
+  inputShapes?: Record<string, Array<number | string>>;
   /** Backend options passed as --backend-option, e.g. { wasm: { threads: false } } (`webdnn-build plugins` lists each backend's). */
   backendOptions?: Record<string, Record<string, string | number | boolean>>;
 }

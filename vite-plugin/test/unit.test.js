@@ -8,7 +8,7 @@ import { Compiler, nodeOf } from '../src/compiler.js';
 import { configOptionsFor, findConfig } from '../src/config.js';
 import { WebdnnCore } from '../src/core.js';
 import { externalDataLocations } from '../src/onnx-deps.js';
-import { mergeModelOptions, parseQuery, validateOptions } from '../src/options.js';
+import { isDim, mergeModelOptions, parseQuery, validateOptions } from '../src/options.js';
 import { models, skipReason } from './helpers.js';
 
 function tmp() {
@@ -57,6 +57,26 @@ test('import queries: backends and shapes; unknown parameters refused; Vite\'s o
   assert.throws(() => parseQuery('?backends=', 'x.onnx'), /comma-separated/);
 });
 
+test('dims left open (docs/dynamic-shapes.md): in queries, options and the config; typos refused', async () => {
+  assert.deepEqual(parseQuery('?shape=input_ids:1,1..512;x:1,3,?,?', 'x.onnx').inputShapes,
+    { input_ids: [1, '1..512'], x: [1, 3, '?', '?'] });
+  assert.throws(() => parseQuery('?shape=input_ids:1,seq', 'x.onnx'), /or \? \/ LO\.\.HI for dims left open/);
+  for (const d of [1, '?', '1..512', '..64', '8..', 'seq:?', 'seq:1..512']) assert.ok(isDim(d), String(d));
+  for (const d of [0, -1, 1.5, 'seq', '1..x', '', 'a b:?', '$(rm -rf /):?', null]) assert.ok(!isDim(d), String(d));
+  assert.doesNotThrow(() => validateOptions({ inputShapes: { ids: [1, 'seq:1..512'] } }));
+  assert.throws(() => validateOptions({ inputShapes: { ids: [1, 'seq'] } }), /strings for dims left open/);
+  const t = tmp();
+  try {
+    writeFileSync(path.join(t.dir, 'webdnn.toml'), 'input-shapes = { ids = [1, "1..512"] }\n');
+    assert.deepEqual((await configOptionsFor(path.join(t.dir, 'webdnn.toml'), path.join(t.dir, 'm.onnx'))).inputShapes,
+      { ids: [1, '1..512'] });
+    writeFileSync(path.join(t.dir, 'webdnn.toml'), 'input-shapes = { ids = [1, "seq"] }\n');
+    await assert.rejects(configOptionsFor(path.join(t.dir, 'webdnn.toml'), path.join(t.dir, 'm.onnx')), /strings for dims left open/);
+  } finally {
+    t.cleanup();
+  }
+});
+
 test('option layers merge: backends replaced, shapes and backend options merged per key', () => {
   const m = mergeModelOptions(
     { backends: ['js'], inputShapes: { a: [1] } },
@@ -67,7 +87,7 @@ test('option layers merge: backends replaced, shapes and backend options merged 
   assert.deepEqual(mergeModelOptions({ passes: ['a'] }, { passes: [] }).passes, [], 'an explicit [] means no passes');
   assert.deepEqual(mergeModelOptions({ passes: ['a'] }, {}).passes, ['a']);
   assert.throws(() => validateOptions({ compiler: 3 }), /`compiler` must be a path/);
-  assert.throws(() => validateOptions({ inputShapes: { a: [1, -2] } }), /inputShapes`\.a must be an array of positive integers/);
+  assert.throws(() => validateOptions({ inputShapes: { a: [1, -2] } }), /inputShapes`\.a must be an array of dims: positive integers/);
   assert.throws(() => validateOptions({ dts: 'yes' }), /`dts` must be true or false/);
 });
 
