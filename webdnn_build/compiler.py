@@ -24,6 +24,7 @@ from .opdecl import fill_defaults
 from .plugins import get_host
 from .registry import CodegenContext, ImportOptions, PassContext, Registry
 from .symdim import DimSpec
+from .symshape import infer_symbolic_shapes
 from .weights import WeightPacker
 
 FORMAT_VERSION = 2
@@ -195,6 +196,10 @@ def compile_model(
     supported = set.intersection(*(b.supported_ops() for b in backends))
     run_passes(graph, registry, options.passes,
                PassContext(supported_ops=supported, runs_natively=_runs_natively(backends), log=log), log)
+
+    if graph.dims:  # shapes in terms of the open dims where onnx's inference gave up (shape-vector arithmetic)
+        filled = infer_symbolic_shapes(graph)
+        log(f"symbolic shapes: {filled} dim(s) in terms of {', '.join(sorted(graph.dims))}")
 
     usable, skipped = [], {}
     for backend in backends:
