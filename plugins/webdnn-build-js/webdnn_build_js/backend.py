@@ -20,6 +20,7 @@ from webdnn_build.codegen import value_entry
 from webdnn_build.errors import UnsupportedOpsError
 from webdnn_build.ir import Graph, Node, Value
 from webdnn_build.registry import BackendArtifact, BackendOption, CodegenContext
+from webdnn_build.symshape import to_json
 
 #: bytes per element in the js backend's storage (float16/bfloat16 are computed in Float32Array)
 _STORAGE_BYTES = {
@@ -95,11 +96,20 @@ def _encode_program(graph: Graph, ctx: CodegenContext, plan: Optional[Any]) -> d
             slot = plan.slots.get(name) if plan is not None else None
             if slot is not None:
                 entry["arena"] = {"offset": slot.offset, "byteLength": slot.byte_length}
+            elif plan is not None and graph.dims:
+                entry.update(_symbolic_slot(v, graph))
             index[name] = len(values)
             values.append(entry)
         return index[name]
 
     inputs = [ref(n) for n in graph.inputs]
+    if plan is not None and graph.dims:  # where the runtime reads each open dim's size: (value index, axis)
+        dims: dict[str, list[int]] = {}
+        for vi, name in zip(inputs, graph.inputs):
+            for axis, d in enumerate(graph.values[name].shape or ()):
+                if isinstance(d, str) and d in graph.dims:
+                    dims.setdefault(d, [vi, axis])
+        program_dims = {"dims": dims}
     ops = []
     for node in graph.nodes:
         op = {
@@ -116,12 +126,27 @@ def _encode_program(graph: Graph, ctx: CodegenContext, plan: Optional[Any]) -> d
         ops.append(op)
     outputs = [ref(n) for n in graph.outputs]
     program: dict[str, Any] = {"values": values, "inputs": inputs, "outputs": outputs}
+    if plan is not None and graph.dims:
+        program.update(program_dims)
     if plan is not None:
         program["arena"] = {"byteLength": plan.size, "unsharedByteLength": plan.unshared_size}
     else:
         program["captures"] = [ref(n) for n in graph.outer_reads()]
     program["ops"] = ops
     return program
+
+
+def _symbolic_slot(v: Value, graph: Graph) -> dict[str, Any]:
+    """For an intermediate whose shape is known in terms of the open dims: its shape as dim expressions
+    (webdnn_build.symshape text form) and its element size, so that the runtime plans its arena slot once per
+    input shape (docs/dynamic-shapes.md). Empty for graph inputs/outputs and values with unknown dims."""
+    if (v.is_const or v.shape is None or v.dtype is None or any(d is None for d in v.shape)
+            or v.name in graph.inputs or v.name in graph.outputs):
+        return {}
+    elem = _STORAGE_BYTES.get(v.dtype)
+    if elem is None:
+        return {}
+    return {"symShape": [d if isinstance(d, int) else to_json(d) for d in v.shape], "elemBytes": elem}
 
 
 def _encode_attr(v: Any, node: Node, key: str, ctx: CodegenContext) -> Any:

@@ -9,6 +9,7 @@ import { findKernel } from './kernels/index.js';
 import * as activationModule from './kernels/activation.js';
 import { TYPED_ARRAYS, isBigInt, makeTensor, sizeOf } from './kernels/util.js';
 import { checkCount, decodeConstant, isConstDescriptor } from '../../bundle.js';
+import { parseDimExpr } from '../../dim-expr.js';
 
 /**
  * Creates the js backend's executor for a bundle.
@@ -150,6 +151,44 @@ class Subgraph {
   }
 }
 
+/** The largest arena the open-dim values may take (bytes); beyond it they are allocated one by one. */
+const MAX_OPEN_DIM_ARENA = 2 ** 31;
+
+/**
+ * The open dims of a top-level program (null when it has none): where each dim's size is read (value index,
+ * axis of a graph input), and per value sized by them its parsed shape expressions and life (first and last
+ * step), placed after the build-time arena (`base`).
+ */
+function compileOpenDims(program, g) {
+  if (!program.dims || typeof program.dims !== 'object') return null;
+  const dims = new Map();
+  for (const [name, where] of Object.entries(program.dims)) {
+    const [vi, axis] = Array.isArray(where) ? where : [];
+    if (!g.inputIndices.includes(vi) || !Number.isInteger(axis) || axis < 0) {
+      throw new Error(`program "dims": '${name}' is not read from an axis of a graph input`);
+    }
+    dims.set(name, [vi, axis]);
+  }
+  const first = new Map();
+  g.steps.forEach((step, k) => step.op.outputs.forEach((vi) => { if (vi >= 0 && !first.has(vi)) first.set(vi, k); }));
+  const entries = [];
+  g.values.forEach((v, vi) => {
+    if (!Array.isArray(v.symShape) || !first.has(vi) || g.slots[vi]) return;
+    if (!(Number.isInteger(v.elemBytes) && v.elemBytes > 0 && v.elemBytes <= 16)) {
+      throw new Error(`value '${v.name}': bad "elemBytes"`);
+    }
+    let parsed;
+    try {
+      parsed = v.symShape.map(parseDimExpr);
+    } catch (e) {
+      throw new Error(`value '${v.name}': "symShape": ${e.message}`, { cause: e });
+    }
+    entries.push({ vi, dims: parsed, elemBytes: v.elemBytes, first: first.get(vi), last: Math.max(first.get(vi), g.lastUse[vi]) });
+  });
+  const base = Math.ceil((program.arena?.byteLength ?? 0) / 16) * 16;
+  return entries.length ? { dims, entries, base } : null;
+}
+
 /** Executes one js program. Not re-entrant: one run at a time (runs are synchronous). */
 export class JsExecutor {
   /**
@@ -171,6 +210,48 @@ export class JsExecutor {
     this.top = this._compile(program, weights, null, 'program', arenaBytes);
     this.inputIndex = new Map(this.top.inputIndices.map((vi) => [this.top.values[vi].name, vi]));
     this.outputIndices = this.top.outputIndices;
+    // dims left open at build time: the slots of the values sized by them are planned per input shape
+    this.openDims = options.arena ? null : compileOpenDims(program, this.top);
+    this.openDimsKey = null;
+  }
+
+  /**
+   * Places the values whose size depends on the open dims (program.dims, values' symShape) after the planned
+   * arena, once per distinct set of sizes: greedy by size, at the lowest offset free during the value's life
+   * (what webdnn_build/memory.py does at build time). A value that turns out larger than its slot is allocated
+   * on its own (ctx.output), so a wrong expression costs memory, never correctness.
+   */
+  _planOpenDims(feeds) {
+    const { dims, entries, base } = this.openDims;
+    const sizes = new Map();
+    for (const [name, [vi, axis]] of dims) sizes.set(name, feeds.get(this.top.values[vi].name)?.shape?.[axis]);
+    const key = [...sizes.values()].join(',');
+    if (key === this.openDimsKey) return;
+    const placed = [];
+    let end = base;
+    const sized = entries.map((e) => {
+      let n = e.elemBytes;
+      for (const d of e.dims) n *= d(sizes);
+      return { ...e, bytes: Math.max(16, Math.ceil(n / 16) * 16) };
+    }).filter((e) => Number.isFinite(e.bytes) && e.bytes > 0);
+    sized.sort((a, b) => b.bytes - a.bytes || a.first - b.first);
+    for (const e of sized) {
+      const busy = placed.filter((p) => !(p.last < e.first || e.last < p.first)).sort((a, b) => a.offset - b.offset);
+      let offset = base;
+      for (const p of busy) {
+        if (offset + e.bytes <= p.offset) break;
+        offset = Math.max(offset, p.offset + p.bytes);
+      }
+      placed.push({ ...e, offset });
+      end = Math.max(end, offset + e.bytes);
+    }
+    if (end > MAX_OPEN_DIM_ARENA) { // absurd sizes: leave those values to be allocated one by one
+      for (const e of entries) this.top.slots[e.vi] = undefined;
+    } else {
+      if (end > this.arena.byteLength) this.arena = new ArrayBuffer(end);
+      for (const p of placed) this.top.slots[p.vi] = { offset: p.offset, byteLength: p.bytes };
+    }
+    this.openDimsKey = key;
   }
 
   /**
@@ -238,6 +319,7 @@ export class JsExecutor {
 
     // Drop references to intermediates after their last reader (or at once when never read).
     const lastUse = new Array(values.length).fill(-1);
+    g.lastUse = lastUse;
     g.steps.forEach((step, k) => step.reads.forEach((vi) => { lastUse[vi] = k; }));
     g.steps.forEach((step, k) => {
       step.op.outputs.forEach((vi) => { if (vi >= 0 && lastUse[vi] < k && !keep.has(vi)) step.frees.push(vi); });
@@ -396,6 +478,7 @@ export class JsExecutor {
    */
   run(feeds) {
     if (!this.top) throw new Error('js backend has been disposed');
+    if (this.openDims) this._planOpenDims(feeds);
     const { values } = this.top;
     const storage = this.top.constants.slice();
     for (const [name, vi] of this.inputIndex) {
