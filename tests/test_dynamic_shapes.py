@@ -89,6 +89,17 @@ def test_a_dim_the_model_fixes_cannot_be_opened(tmp_path):
         compile_model(model, tmp_path / "b", BuildOptions(input_shapes={"x": (1, OpenDim())}), log=lambda m: None)
 
 
+def test_model_dim_names_that_cannot_be_written_are_replaced(tmp_path):
+    """A model's dim_param ends up in the bundle's expressions: one that is not a plain name is not used."""
+    model = save_model([helper.make_node("Relu", ["in put"], ["mid"]), helper.make_node("Neg", ["mid"], ["y"])],
+                       [helper.make_tensor_value_info("in put", TensorProto.FLOAT, [1, "seq len"])],
+                       [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "seq len"])], tmp_path / "m.onnx")
+    result = compile_model(model, tmp_path / "b", BuildOptions(input_shapes={"in put": (1, OpenDim())},
+                                                               backends=["js"]), log=lambda m: None)
+    assert result.manifest["dims"] == {"dim0": {"min": 1, "max": None}}
+    assert result.manifest["inputs"][0]["shape"] == [1, "dim0"]
+
+
 def test_open_dims_the_user_did_not_open_are_still_refused(tmp_path):
     model = _cnn(tmp_path / "cnn.onnx")
     proc = run_cli("build", str(model), "-o", str(tmp_path / "b"))

@@ -27,7 +27,7 @@ from webdnn_build.ir import Graph, Node, Value
 from webdnn_build.limits import check_dims
 from webdnn_build.opdecl import fill_defaults
 from webdnn_build.registry import ImportOptions
-from webdnn_build.symdim import OpenDim
+from webdnn_build.symdim import DIM_NAME, OpenDim
 
 #: oldest default-domain opset kept as is; older models are converted up to it
 MIN_OPSET = 7
@@ -256,7 +256,7 @@ def _fix_input_shapes(model: onnx.ModelProto, options: ImportOptions, path: Path
             if not isinstance(size, OpenDim):
                 names.append(None)
                 continue
-            dim_name = size.name or (d.dim_param if d is not None and d.dim_param else f"{name}_{axis}")
+            dim_name = size.name or _open_dim_name(d.dim_param if d is not None else "", name, axis, dims_table)
             lo, hi = dims_table.get(dim_name, (1, None))
             lo, hi = max(lo, size.lo), (size.hi if hi is None else hi if size.hi is None else min(hi, size.hi))
             if hi is not None and hi < lo:
@@ -271,6 +271,18 @@ def _fix_input_shapes(model: onnx.ModelProto, options: ImportOptions, path: Path
             else:
                 tt.shape.dim.add().dim_param = dim_name
     return dims_table
+
+
+def _open_dim_name(dim_param: str, input_name: str, axis: int, taken: dict) -> str:
+    """The name of a dim opened without one: the model's ``dim_param``, else ``<input>_<axis>``, where that is a
+    valid dim name (symdim.DIM_NAME: names reach the bundle's expressions), else ``dim<k>``."""
+    for candidate in (dim_param, f"{input_name}_{axis}"):
+        if candidate and DIM_NAME.fullmatch(candidate):
+            return candidate
+    k = 0
+    while f"dim{k}" in taken:
+        k += 1
+    return f"dim{k}"
 
 
 def _dynamic_dims(model: onnx.ModelProto, standins: set[str] = frozenset(), open_dims=frozenset()) -> list[str]:
