@@ -205,3 +205,30 @@ def test_js_has_every_kind():
     for kind, got in result["out"].items():
         want = REFERENCE[kind](x.astype(np.float64), *PARAMS.get(kind, ()))
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6, err_msg=kind)
+
+
+# -- the recurrent ops' activations ----------------------------------------------------------------
+
+RNN_JS = ROOT / "js-runtime/src/backends/js/kernels/rnn.js"
+
+
+def test_js_rnn_activation_params_match_the_declaration():
+    """rnn.js's ``ACTIVATIONS`` (uses alpha, uses beta, default alpha, default beta per name) is
+    opdecl.RNN_ACTIVATION_PARAMS, which the webgpu emitter reads."""
+    src = RNN_JS.read_text()
+    block = re.search(r"^const ACTIVATIONS = \{\n(.*?)^\};", src, re.S | re.M)
+    assert block, "rnn.js: no `const ACTIVATIONS = { ... };` table"
+    lines = [ln for ln in block.group(1).splitlines() if ln.strip()]
+    entry = re.compile(r"^\s*(\w+):\s*\[\s*(true|false),\s*(true|false),\s*([-+0-9.eE]+),\s*([-+0-9.eE]+),")
+    js = {}
+    for ln in lines:
+        m = entry.match(ln)
+        assert m, f"rnn.js ACTIVATIONS: cannot read {ln!r}"
+        js[m.group(1)] = (m.group(2) == "true", m.group(3) == "true", float(m.group(4)), float(m.group(5)))
+    assert js == {k: (ua, ub, float(a), float(b)) for k, (ua, ub, a, b) in opdecl.RNN_ACTIVATION_PARAMS.items()}
+
+
+def test_webgpu_rnn_takes_every_declared_activation():
+    from webdnn_build_webgpu.wgsl import rnn
+
+    assert set(rnn.EXPRS) == set(opdecl.RNN_ACTIVATION_PARAMS)

@@ -218,3 +218,25 @@ def split_attrs(attrs: dict[str, Any]) -> tuple[dict[str, Any], Optional[FusedAc
     """``attrs`` without the contract's keys, and the fused activation they described."""
     rest = {k: v for k, v in attrs.items() if k not in ACTIVATION_ATTRS}
     return rest, FusedActivation.from_attrs(attrs)
+
+
+# -- the recurrent ops' activations ----------------------------------------------------------------
+
+#: RNN / GRU / LSTM ``activations``: lower-case name -> (uses alpha, uses beta, default alpha, default beta).
+#: ``activation_alpha`` / ``activation_beta`` are consumed in order by the functions that use them; a
+#: function that uses one beyond the given list takes its default here. Every backend must agree: the
+#: webgpu emitter (wgsl/rnn.py) reads this table; the js kernel (js-runtime/src/backends/js/kernels/rnn.js,
+#: ``ACTIVATIONS``) spells it again in JS, and tests/test_opdecl.py fails when the two differ.
+RNN_ACTIVATION_PARAMS: dict[str, tuple[bool, bool, float, float]] = {
+    "relu": (False, False, 0, 0),
+    "tanh": (False, False, 0, 0),
+    "sigmoid": (False, False, 0, 0),
+    "affine": (True, True, 1, 0),
+    "leakyrelu": (True, False, 0.01, 0),
+    "thresholdedrelu": (True, False, 1, 0),
+    "scaledtanh": (True, True, 1, 1),
+    "hardsigmoid": (True, True, 0.2, 0.5),
+    "elu": (True, False, 1, 0),
+    "softsign": (False, False, 0, 0),
+    "softplus": (False, False, 0, 0),
+}

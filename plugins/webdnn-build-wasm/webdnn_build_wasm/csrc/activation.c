@@ -34,18 +34,6 @@ static __attribute__((noinline)) v128_t expm1_v(v128_t v) {
   v128_t big = wasm_f32x4_sub(wdn_math_exp_v(v), wasm_f32x4_splat(1.0f));
   return wasm_v128_bitselect(small, big, wasm_f32x4_lt(wasm_f32x4_abs(v), wasm_f32x4_splat(0.5f)));
 }
-#define UN_LOOP(EXPR)                                                  \
-  do {                                                                 \
-    int64_t i = lo;                                                    \
-    for (; i + 4 <= hi; i += 4) {                                      \
-      v128_t v = LD(x + i);                                            \
-      ST(y + i, (EXPR));                                               \
-    }                                                                  \
-    if (i < hi) {                                                      \
-      v128_t v = ld_part(x + i, hi - i);                               \
-      st_part(y + i, (EXPR), hi - i);                                  \
-    }                                                                  \
-  } while (0)
 
 void wdn_unary_ext_f32(int op, int count, const float* x, float* y, float a, float b, int tid, int nth) {
   int64_t lo, hi;
@@ -54,26 +42,26 @@ void wdn_unary_ext_f32(int op, int count, const float* x, float* y, float a, flo
   const v128_t va = wasm_f32x4_splat(a), vb = wasm_f32x4_splat(b);
   const v128_t zero = wasm_f32x4_splat(0.0f), one = wasm_f32x4_splat(1.0f);
   switch (op) {
-    case WDN_UN_FLOOR: UN_LOOP(wasm_f32x4_floor(v)); break;
-    case WDN_UN_CEIL: UN_LOOP(wasm_f32x4_ceil(v)); break;
-    case WDN_UN_ROUND: UN_LOOP(wasm_f32x4_nearest(v)); break; /* half to even, as ONNX */
+    case WDN_UN_FLOOR: WDN_UN_LOOP(wasm_f32x4_floor(v)); break;
+    case WDN_UN_CEIL: WDN_UN_LOOP(wasm_f32x4_ceil(v)); break;
+    case WDN_UN_ROUND: WDN_UN_LOOP(wasm_f32x4_nearest(v)); break; /* half to even, as ONNX */
     case WDN_UN_SIGN: /* -1, 0 or 1; NaN stays NaN (x - x) */
-      UN_LOOP(wasm_v128_bitselect(wdn_math_copysign_v(one, v), wasm_f32x4_sub(v, v), wasm_f32x4_ne(v, zero)));
+      WDN_UN_LOOP(wasm_v128_bitselect(wdn_math_copysign_v(one, v), wasm_f32x4_sub(v, v), wasm_f32x4_ne(v, zero)));
       break;
-    case WDN_UN_SOFTPLUS: UN_LOOP(softplus_v(v)); break;
-    case WDN_UN_SOFTSIGN: UN_LOOP(wasm_f32x4_div(v, wasm_f32x4_add(one, wasm_f32x4_abs(v)))); break;
+    case WDN_UN_SOFTPLUS: WDN_UN_LOOP(softplus_v(v)); break;
+    case WDN_UN_SOFTSIGN: WDN_UN_LOOP(wasm_f32x4_div(v, wasm_f32x4_add(one, wasm_f32x4_abs(v)))); break;
     case WDN_UN_ELU: /* x < 0 ? a (exp(x) - 1) : x */
-      UN_LOOP(wasm_v128_bitselect(wasm_f32x4_mul(va, expm1_v(v)), v, wasm_f32x4_lt(v, zero)));
+      WDN_UN_LOOP(wasm_v128_bitselect(wasm_f32x4_mul(va, expm1_v(v)), v, wasm_f32x4_lt(v, zero)));
       break;
     case WDN_UN_SELU: /* gamma (x <= 0 ? a (exp(x) - 1) : x) */
-      UN_LOOP(wasm_f32x4_mul(vb, wasm_v128_bitselect(wasm_f32x4_mul(va, expm1_v(v)), v, wasm_f32x4_le(v, zero))));
+      WDN_UN_LOOP(wasm_f32x4_mul(vb, wasm_v128_bitselect(wasm_f32x4_mul(va, expm1_v(v)), v, wasm_f32x4_le(v, zero))));
       break;
     case WDN_UN_CELU: /* max(0, x) + min(0, a (exp(x / a) - 1)) */
-      UN_LOOP(wasm_f32x4_add(wasm_f32x4_pmax(v, zero),
-                             wasm_f32x4_pmin(wasm_f32x4_mul(va, expm1_v(wasm_f32x4_div(v, va))), zero)));
+      WDN_UN_LOOP(wasm_f32x4_add(wasm_f32x4_pmax(v, zero),
+                                 wasm_f32x4_pmin(wasm_f32x4_mul(va, expm1_v(wasm_f32x4_div(v, va))), zero)));
       break;
-    case WDN_UN_THRESHOLDED_RELU: UN_LOOP(wasm_v128_and(v, wasm_f32x4_gt(v, va))); break;
-    case WDN_UN_MISH: UN_LOOP(wasm_f32x4_mul(v, wdn_math_tanh_v(softplus_v(v)))); break;
+    case WDN_UN_THRESHOLDED_RELU: WDN_UN_LOOP(wasm_v128_and(v, wasm_f32x4_gt(v, va))); break;
+    case WDN_UN_MISH: WDN_UN_LOOP(wasm_f32x4_mul(v, wdn_math_tanh_v(softplus_v(v)))); break;
     default: break;
   }
 }

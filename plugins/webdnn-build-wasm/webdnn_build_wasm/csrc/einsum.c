@@ -24,7 +24,7 @@ void wdn_einsum(const wdn_einsum_params* p, int tid, int nth) {
   for (int d = 0; d < p->nout; d++) total *= p->odims[d];
   for (int d = 0; d < p->nsum; d++) count *= p->sdims[d];
   if (total <= 0) return;
-  const int f64 = p->dtype == WDN_RED_DT_F64;
+  const int f64 = p->dtype == WDN_DT_F64;
   int64_t lo, hi;
   wdn_split_blocks(total, 1, tid, nth, &lo, &hi);
   for (int64_t o = lo; o < hi; o++) {

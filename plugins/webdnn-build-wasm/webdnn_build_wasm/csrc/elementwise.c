@@ -216,18 +216,6 @@ void wdn_binary_f32(const wdn_binary_params* p, int tid, int nth) {
 }
 
 /* ---- unary ---- */
-#define UN_LOOP(EXPR)                                                  \
-  do {                                                                 \
-    int i = lo;                                                        \
-    for (; i + 4 <= hi; i += 4) {                                      \
-      v128_t v = LD(x + i);                                            \
-      ST(y + i, (EXPR));                                               \
-    }                                                                  \
-    if (i < hi) {                                                      \
-      v128_t v = ld_part(x + i, hi - i);                               \
-      st_part(y + i, (EXPR), hi - i);                                  \
-    }                                                                  \
-  } while (0)
 
 void wdn_unary_f32(int op, int count, const float* x, float* y, float a, float b, int tid, int nth) {
   int lo, hi;
@@ -236,44 +224,44 @@ void wdn_unary_f32(int op, int count, const float* x, float* y, float a, float b
   const v128_t va = wasm_f32x4_splat(a), vb = wasm_f32x4_splat(b);
   const v128_t zero = wasm_f32x4_splat(0.0f), one = wasm_f32x4_splat(1.0f);
   switch (op) {
-    case WDN_UN_RELU: UN_LOOP(wasm_f32x4_max(v, zero)); break;
-    case WDN_UN_SIGMOID: UN_LOOP(wdn_math_sigmoid_v(v)); break;
-    case WDN_UN_TANH: UN_LOOP(wdn_math_tanh_v(v)); break;
-    case WDN_UN_EXP: UN_LOOP(wdn_math_exp_v(v)); break;
-    case WDN_UN_LOG: UN_LOOP(wdn_math_log_v(v)); break;
-    case WDN_UN_SQRT: UN_LOOP(wasm_f32x4_sqrt(v)); break;
-    case WDN_UN_ABS: UN_LOOP(wasm_f32x4_abs(v)); break;
-    case WDN_UN_NEG: UN_LOOP(wasm_f32x4_neg(v)); break;
-    case WDN_UN_CLIP: UN_LOOP(wasm_f32x4_min(wasm_f32x4_max(v, va), vb)); break;
+    case WDN_UN_RELU: WDN_UN_LOOP(wasm_f32x4_max(v, zero)); break;
+    case WDN_UN_SIGMOID: WDN_UN_LOOP(wdn_math_sigmoid_v(v)); break;
+    case WDN_UN_TANH: WDN_UN_LOOP(wdn_math_tanh_v(v)); break;
+    case WDN_UN_EXP: WDN_UN_LOOP(wdn_math_exp_v(v)); break;
+    case WDN_UN_LOG: WDN_UN_LOOP(wdn_math_log_v(v)); break;
+    case WDN_UN_SQRT: WDN_UN_LOOP(wasm_f32x4_sqrt(v)); break;
+    case WDN_UN_ABS: WDN_UN_LOOP(wasm_f32x4_abs(v)); break;
+    case WDN_UN_NEG: WDN_UN_LOOP(wasm_f32x4_neg(v)); break;
+    case WDN_UN_CLIP: WDN_UN_LOOP(wasm_f32x4_min(wasm_f32x4_max(v, va), vb)); break;
     case WDN_UN_LEAKY_RELU:
-      UN_LOOP(wasm_v128_bitselect(wasm_f32x4_mul(v, va), v, wasm_f32x4_lt(v, zero)));
+      WDN_UN_LOOP(wasm_v128_bitselect(wasm_f32x4_mul(v, va), v, wasm_f32x4_lt(v, zero)));
       break;
     case WDN_UN_HARD_SIGMOID:
-      UN_LOOP(wasm_f32x4_min(wasm_f32x4_max(wasm_f32x4_add(wasm_f32x4_mul(v, va), vb), zero), one));
+      WDN_UN_LOOP(wasm_f32x4_min(wasm_f32x4_max(wasm_f32x4_add(wasm_f32x4_mul(v, va), vb), zero), one));
       break;
     case WDN_UN_HARD_SWISH: {
       const v128_t sixth = wasm_f32x4_splat(1.0f / 6.0f), half = wasm_f32x4_splat(0.5f);
-      UN_LOOP(wasm_f32x4_mul(
+      WDN_UN_LOOP(wasm_f32x4_mul(
           v, wasm_f32x4_min(wasm_f32x4_max(wasm_f32x4_add(wasm_f32x4_mul(v, sixth), half), zero), one)));
       break;
     }
-    case WDN_UN_ERF: UN_LOOP(wdn_math_erf_v(v)); break;
-    case WDN_UN_GELU: UN_LOOP(wdn_math_gelu_v(v)); break;
+    case WDN_UN_ERF: WDN_UN_LOOP(wdn_math_erf_v(v)); break;
+    case WDN_UN_GELU: WDN_UN_LOOP(wdn_math_gelu_v(v)); break;
     case WDN_UN_GELU_TANH: {
       /* 0.5 x (1 + tanh(z)) == x sigmoid(2z): no cancellation in 1 + tanh(z) for x << 0 */
       const v128_t c1 = wasm_f32x4_splat(1.5957691216057308f), c3 = wasm_f32x4_splat(0.0713548162726f);
-      UN_LOOP(wasm_f32x4_mul(v, wdn_math_sigmoid_v(wasm_f32x4_mul(
+      WDN_UN_LOOP(wasm_f32x4_mul(v, wdn_math_sigmoid_v(wasm_f32x4_mul(
           v, wasm_f32x4_add(c1, wasm_f32x4_mul(c3, wasm_f32x4_mul(v, v)))))));
       break;
     }
     case WDN_UN_SWISH:
-      if (a == 1.0f) UN_LOOP(wasm_f32x4_mul(v, wdn_math_sigmoid_v(v)));
-      else UN_LOOP(wasm_f32x4_mul(v, wdn_math_sigmoid_v(wasm_f32x4_mul(v, va))));
+      if (a == 1.0f) WDN_UN_LOOP(wasm_f32x4_mul(v, wdn_math_sigmoid_v(v)));
+      else WDN_UN_LOOP(wasm_f32x4_mul(v, wdn_math_sigmoid_v(wasm_f32x4_mul(v, va))));
       break;
-    case WDN_UN_RECIPROCAL: UN_LOOP(wasm_f32x4_div(one, v)); break;
+    case WDN_UN_RECIPROCAL: WDN_UN_LOOP(wasm_f32x4_div(one, v)); break;
     case WDN_UN_COPY:
     default:
-      if (x != y) UN_LOOP(v);
+      if (x != y) WDN_UN_LOOP(v);
       break;
   }
 }

@@ -11,6 +11,7 @@
  *   wdn_act_v(v, act) / wdn_act_s(x, act)          apply a fused activation (wdn_act) to a v128 /
  *                                                  a float. Use wdn_act_v4 on hot paths: it takes
  *                                                  the activation pre-broadcast (wdn_act_vec).
+ *   WDN_UN_LOOP(EXPR)                              y = EXPR of each 4 lanes v of x over [lo, hi) (float unary ops)
  *
  * Numerics: the fused Sigmoid, Tanh and Swish are mathfn.h's (the same functions as the standalone ops);
  * no relaxed SIMD (deterministic results).
@@ -25,6 +26,20 @@
 /* before a loop: keep it scalar (no auto-vectorization, interleaving or unrolling). For the many small
  * typed-kernel variants (indexing.c, logical.c, cast.c), where vector code would multiply the code size. */
 #define WDN_SCALAR_LOOP _Pragma("clang loop vectorize(disable) interleave(disable) unroll(disable)")
+/* y[i] = EXPR over [lo, hi) of x (float), 4 lanes at a time with `v` the lanes of x; the tail through the
+ * including file's ld_part / st_part. The index has lo's type (int or int64_t, as the caller's range). */
+#define WDN_UN_LOOP(EXPR)                                              \
+  do {                                                                 \
+    __typeof__(lo) i = lo;                                             \
+    for (; i + 4 <= hi; i += 4) {                                      \
+      v128_t v = wasm_v128_load(x + i);                                \
+      wasm_v128_store(y + i, (EXPR));                                  \
+    }                                                                  \
+    if (i < hi) {                                                      \
+      v128_t v = ld_part(x + i, hi - i);                               \
+      st_part(y + i, (EXPR), hi - i);                                  \
+    }                                                                  \
+  } while (0)
 
 WDN_INLINE int wdn_mini(int a, int b) { return a < b ? a : b; }
 WDN_INLINE int wdn_maxi(int a, int b) { return a > b ? a : b; }

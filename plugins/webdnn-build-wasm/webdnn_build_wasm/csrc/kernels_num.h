@@ -13,7 +13,7 @@
 
 #include "kernels.h"
 
-/* dtype codes beyond kernels.h's WDN_DT_F32..WDN_DT_BOOL (for the kernels of this header only) */
+/* dtype codes beyond kernels.h's WDN_DT_F32..WDN_DT_BOOL (F64 and U64 also for kernels_rrp.h's kernels) */
 enum { WDN_DT_I16 = 6, WDN_DT_U16 = 7, WDN_DT_U32 = 8, WDN_DT_U64 = 9, WDN_DT_F64 = 10, WDN_DT_F16 = 11,
        WDN_DT_BF16 = 12 };
 

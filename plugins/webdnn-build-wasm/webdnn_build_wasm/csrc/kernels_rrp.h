@@ -11,10 +11,8 @@
 enum { WDN_ERR_REDUCE_AXES = 9 };
 /* run-time error kind: Resize's scales / sizes give an output shape other than the planned one */
 enum { WDN_ERR_RESIZE_SHAPE = 10 };
-/* the dtype code of float64 reductions (wdn_reduce / wdn_reduce_dyn; scalar, in double) */
-enum { WDN_RED_DT_F64 = 64 };
-/* uint64 elements (TopK) */
-enum { WDN_X_DT_U64 = 65 };
+/* float64 / uint64 elements are kernels_num.h's WDN_DT_F64 / WDN_DT_U64: one set of dtype codes for all
+ * kernels (float64 reductions run scalar, in double) */
 /* run-time error kind: an axis (CumSum) or k (TopK) read at run time that is out of range or differs
  * from the planned one */
 enum { WDN_ERR_AXIS = 11 };
@@ -65,7 +63,7 @@ typedef struct {
 void wdn_resize_nd(const wdn_resize_nd_params* p, int tid, int nth);
 
 /* ---- CumSum / CumProd (scan_ops.c) of x [shape] (rank <= 6) along an axis read at run time (axis_ptr:
- * an int32 or int64 scalar; NULL: `axis`), exclusive / reverse as ONNX. dtype F32, F64 (WDN_RED_DT_F64),
+ * an int32 or int64 scalar; NULL: `axis`), exclusive / reverse as ONNX. dtype F32, F64 (WDN_DT_F64),
  * I32 (wrapping), I64 (wrapping; uint64 too). An axis out of range is WDN_ERR_AXIS. */
 typedef struct {
   int prod, dtype, rank, exclusive, reverse, axis_i64, op_index;
@@ -82,7 +80,7 @@ void wdn_hardmax_f32(int64_t outer, int64_t dim, int64_t inner, const float* x, 
 
 /* ---- TopK of x [outer, dim, inner] along dim (scan_ops.c): values [outer, k, inner] (elem bytes per element),
  * int64 indices; largest or smallest first, the lower index first among equal values (sorted output).
- * dtype F32, F64 (WDN_RED_DT_F64), I32, I64, U64 (WDN_X_DT_U64), U8. k_ptr: the k input read at run time
+ * dtype F32, F64 (WDN_DT_F64), I32, I64, U64 (WDN_DT_U64), U8. k_ptr: the k input read at run time
  * (NULL: none), which must equal k (else WDN_ERR_AXIS). Scratch per thread: WDN_TOPK_SCRATCH_BYTES(k). */
 typedef struct {
   int dtype, elem, largest, op_index;
@@ -126,7 +124,7 @@ typedef struct {
 void wdn_gridsample_f32(const wdn_gridsample_params* p, int tid, int nth);
 
 /* ---- Einsum of nops (1 or 2) operands (einsum.c), float32 (round_bf16: bfloat16 values stored as float32, the
- * result rounded to bfloat16) or float64 (WDN_RED_DT_F64): y [odims] (row-major,
+ * result rounded to bfloat16) or float64 (WDN_DT_F64): y [odims] (row-major,
  * nout <= 8 labels) = sum over the nsum (<= 8) summed labels (sdims) of the product of x[k] at offset
  * sum_d index_d * stride[k][d] (ostride for output labels, sstride for summed ones). */
 typedef struct {

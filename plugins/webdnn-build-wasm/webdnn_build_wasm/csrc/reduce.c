@@ -333,7 +333,7 @@ void wdn_reduce(const wdn_reduce_params* p, int tid, int nth) {
   for (int d = 0; d < p->nr; d++) count *= p->rshape[d];
   if (total <= 0) return;
   if (p->dtype == WDN_DT_F32) reduce_f32(p, total, count, tid, nth);
-  else if (p->dtype == WDN_RED_DT_F64) reduce_f64(p, total, count, tid, nth);
+  else if (p->dtype == WDN_DT_F64) reduce_f64(p, total, count, tid, nth);
   else reduce_int(p, total, tid, nth);
 }
 

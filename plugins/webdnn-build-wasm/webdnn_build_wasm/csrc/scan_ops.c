@@ -8,19 +8,20 @@
 #include "kernels_rrp.h"
 
 /* ---- CumSum / CumProd ---- */
-#define CUM_LINE(T)                                                                          \
+/* TS: the element type in memory; TA: the accumulator (the unsigned type of integers, so that they wrap) */
+#define CUM_LINE(TS, TA)                                                                     \
   do {                                                                                       \
-    const T* xs = (const T*)p->x;                                                            \
-    T* ys = (T*)p->y;                                                                        \
+    const TS* xs = (const TS*)p->x;                                                          \
+    TS* ys = (TS*)p->y;                                                                      \
     for (int64_t l = lo; l < hi; l++) {                                                      \
       const int64_t base = (l / inner) * dim * inner + (l % inner);                          \
-      T acc = p->prod ? (T)1 : (T)0;                                                         \
+      TA acc = p->prod ? (TA)1 : (TA)0;                                                      \
       for (int64_t t = 0; t < dim; t++) {                                                    \
         const int64_t j = p->reverse ? dim - 1 - t : t;                                      \
-        const T v = xs[base + j * inner];                                                    \
-        if (p->exclusive) ys[base + j * inner] = acc;                                        \
-        acc = p->prod ? (T)(acc * v) : (T)(acc + v);                                         \
-        if (!p->exclusive) ys[base + j * inner] = acc;                                       \
+        const TA v = (TA)xs[base + j * inner];                                               \
+        if (p->exclusive) ys[base + j * inner] = (TS)acc;                                    \
+        acc = p->prod ? (TA)(acc * v) : (TA)(acc + v);                                       \
+        if (!p->exclusive) ys[base + j * inner] = (TS)acc;                                   \
       }                                                                                      \
     }                                                                                        \
   } while (0)
@@ -37,42 +38,13 @@ void wdn_cumulative(const wdn_cumulative_params* p, int tid, int nth) {
   if (outer * inner * dim == 0) return;
   wdn_split_blocks(outer * inner, 1, tid, nth, &lo, &hi);
   switch (p->dtype) {
-    case WDN_DT_F32: CUM_LINE(float); break;
-    case WDN_RED_DT_F64: CUM_LINE(double); break;
-    case WDN_DT_I32: { /* wrapping */
-      const int32_t* xs = (const int32_t*)p->x;
-      int32_t* ys = (int32_t*)p->y;
-      for (int64_t l = lo; l < hi; l++) {
-        const int64_t base = (l / inner) * dim * inner + (l % inner);
-        uint32_t acc = p->prod ? 1u : 0u;
-        for (int64_t t = 0; t < dim; t++) {
-          const int64_t j = p->reverse ? dim - 1 - t : t;
-          const uint32_t v = (uint32_t)xs[base + j * inner];
-          if (p->exclusive) ys[base + j * inner] = (int32_t)acc;
-          acc = p->prod ? acc * v : acc + v;
-          if (!p->exclusive) ys[base + j * inner] = (int32_t)acc;
-        }
-      }
-      break;
-    }
-    default: { /* int64 / uint64, wrapping */
-      const uint64_t* xs = (const uint64_t*)p->x;
-      uint64_t* ys = (uint64_t*)p->y;
-      for (int64_t l = lo; l < hi; l++) {
-        const int64_t base = (l / inner) * dim * inner + (l % inner);
-        uint64_t acc = p->prod ? 1u : 0u;
-        for (int64_t t = 0; t < dim; t++) {
-          const int64_t j = p->reverse ? dim - 1 - t : t;
-          const uint64_t v = xs[base + j * inner];
-          if (p->exclusive) ys[base + j * inner] = acc;
-          acc = p->prod ? acc * v : acc + v;
-          if (!p->exclusive) ys[base + j * inner] = acc;
-        }
-      }
-      break;
-    }
+    case WDN_DT_F32: CUM_LINE(float, float); break;
+    case WDN_DT_F64: CUM_LINE(double, double); break;
+    case WDN_DT_I32: CUM_LINE(int32_t, uint32_t); break; /* wrapping */
+    default: CUM_LINE(uint64_t, uint64_t); break;       /* int64 / uint64, wrapping */
   }
 }
+#undef CUM_LINE
 
 /* ---- Hardmax: 1 at the first maximum of each line (a NaN line: at the first NaN), 0 elsewhere ---- */
 void wdn_hardmax_f32(int64_t outer, int64_t dim, int64_t inner, const float* x, float* y, int tid, int nth) {
@@ -97,30 +69,26 @@ void wdn_hardmax_f32(int64_t outer, int64_t dim, int64_t inner, const float* x, 
 static inline int topk_before(const wdn_topk_params* p, const void* x, int64_t a, int64_t b) {
   int gt, lt;
   switch (p->dtype) {
-    case WDN_DT_F32: {
-      const float va = ((const float*)x)[a], vb = ((const float*)x)[b];
-      const int na = va != va, nb = vb != vb;
-      if (na || nb) { gt = na && !nb; lt = nb && !na; }
-      else { gt = va > vb; lt = va < vb; }
-      break;
-    }
-    case WDN_RED_DT_F64: {
-      const double va = ((const double*)x)[a], vb = ((const double*)x)[b];
-      const int na = va != va, nb = vb != vb;
-      if (na || nb) { gt = na && !nb; lt = nb && !na; }
-      else { gt = va > vb; lt = va < vb; }
-      break;
-    }
+#define TOPK_FCMP(T)                                               \
+  do {                                                             \
+    const T va = ((const T*)x)[a], vb = ((const T*)x)[b];          \
+    const int na = va != va, nb = vb != vb;                        \
+    if (na || nb) { gt = na && !nb; lt = nb && !na; }              \
+    else { gt = va > vb; lt = va < vb; }                           \
+  } while (0)
 #define TOPK_CMP(T)                                                \
   do {                                                             \
     const T va = ((const T*)x)[a], vb = ((const T*)x)[b];          \
     gt = va > vb;                                                  \
     lt = va < vb;                                                  \
   } while (0)
+    case WDN_DT_F32: TOPK_FCMP(float); break;
+    case WDN_DT_F64: TOPK_FCMP(double); break;
     case WDN_DT_I32: TOPK_CMP(int32_t); break;
     case WDN_DT_I64: TOPK_CMP(int64_t); break;
-    case WDN_X_DT_U64: TOPK_CMP(uint64_t); break;
+    case WDN_DT_U64: TOPK_CMP(uint64_t); break;
     default: TOPK_CMP(uint8_t); break;
+#undef TOPK_FCMP
 #undef TOPK_CMP
   }
   if (p->largest ? gt : lt) return 1;

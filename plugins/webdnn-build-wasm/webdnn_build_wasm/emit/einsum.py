@@ -15,7 +15,7 @@ from .base import EmitContext, Emitter, all_static, c_array, struct_init
 from .movement import str_attr
 
 #: bfloat16 is stored as float32 (the result is rounded to bfloat16)
-CODES = {"float32": "WDN_DT_F32", "float64": "WDN_RED_DT_F64", "bfloat16": "WDN_DT_F32"}
+CODES = {"float32": "WDN_DT_F32", "float64": "WDN_DT_F64", "bfloat16": "WDN_DT_F32"}
 MAX_LABELS = 8
 
 

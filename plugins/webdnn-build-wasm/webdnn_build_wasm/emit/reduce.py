@@ -108,7 +108,7 @@ class ReduceEmitter(Emitter):
         return len(kept) <= 6 and len(rdims) <= 6 and out == tuple(graph.values[node.outputs[0]].shape)
 
     def emit(self, node: Node, ctx: EmitContext) -> list[str]:
-        codes = {**DT_CODES, "float64": "WDN_RED_DT_F64", "float16": "WDN_DT_F32", "bfloat16": "WDN_DT_F32"}
+        codes = {**DT_CODES, "float64": "WDN_DT_F64", "float16": "WDN_DT_F32", "bfloat16": "WDN_DT_F32"}
         dtype = codes[ctx.graph.values[node.inputs[0]].dtype]
         naxes = self._runtime_axes(node, ctx.graph)
         if naxes:

@@ -34,6 +34,30 @@ def _const_floats(graph: Graph, name: str) -> Optional[np.ndarray]:
     return None if c is None else np.asarray(c, np.float64).ravel()
 
 
+def _optional_const_floats(graph: Graph, name: str) -> tuple[bool, Optional[np.ndarray]]:
+    """An optional constant input (Resize's scales / sizes, opset 11+): ``(usable, values)``, values None when
+    the input is absent or empty; not usable when it is given but not a constant."""
+    if not name:
+        return True, None
+    c = _const_floats(graph, name)
+    if c is None:
+        return False, None
+    return True, (c if c.size else None)
+
+
+def _normalized_axes(axes, rank: int) -> list[int]:
+    """The ``axes`` attribute (opset 18) with negative axes counted from the end (not range-checked)."""
+    return [int(a) + rank if int(a) < 0 else int(a) for a in axes]
+
+
+def _float32_io(node: Node, graph: Graph) -> bool:
+    """What both Resize emitters need before planning: one float32 input and output of static shapes, no
+    fused activation."""
+    if len(node.outputs) != 1 or not node.inputs or not node.inputs[0] or "fused_activation" in node.attrs:
+        return False
+    return all_float32_static(graph, [node.inputs[0], node.outputs[0]])
+
+
 def _source(ctm: str, y: int, scale: float, in_len: int, out_len: int) -> float:
     out_f = scale * in_len
     if ctm == "half_pixel":
@@ -114,19 +138,15 @@ class ResizeEmitter(Emitter):
         else:
             ctm = str_attr(node, "coordinate_transformation_mode")
             nearest = str_attr(node, "nearest_mode")
-            scales = _const_floats(graph, ins[2]) if ins[2] else None
-            sizes = _const_floats(graph, ins[3]) if ins[3] else None
-            if ins[2] and scales is None or ins[3] and sizes is None:
+            scales_ok, scales = _optional_const_floats(graph, ins[2])
+            sizes_ok, sizes = _optional_const_floats(graph, ins[3])
+            if not (scales_ok and sizes_ok):
                 return None
-            if scales is not None and scales.size == 0:
-                scales = None
-            if sizes is not None and sizes.size == 0:
-                sizes = None
         if ctm not in CTMS or (mode == "nearest" and opset >= 11 and nearest not in NEAREST_MODES):
             return None
         axes = node.attrs.get("axes")
         if axes is not None:
-            axes = [int(a) + rank if int(a) < 0 else int(a) for a in axes]
+            axes = _normalized_axes(axes, rank)
             full_s, full_z = [1.0] * rank, list(x)
             for i, a in enumerate(axes):
                 if not 0 <= a < rank:
@@ -176,11 +196,7 @@ class ResizeEmitter(Emitter):
         return planes, h, w, oh, ow, mode, (hi, hw), (wi, ww)
 
     def supports(self, node: Node, graph: Graph) -> bool:
-        if len(node.outputs) != 1 or not node.inputs or not node.inputs[0] or "fused_activation" in node.attrs:
-            return False
-        if not all_float32_static(graph, [node.inputs[0], node.outputs[0]]):
-            return False
-        return self._plan(node, graph) is not None
+        return _float32_io(node, graph) and self._plan(node, graph) is not None
 
     def emit(self, node: Node, ctx: EmitContext) -> list[str]:
         planes, h, w, oh, ow, mode, (hi, hw), (wi, ww) = self._plan(node, ctx.graph)
@@ -279,7 +295,7 @@ class ResizeAnyEmitter(Emitter):
             plan["scales"] = given(ins[2], ("float32",))
             plan["sizes"] = given(ins[3], ("int64",))
             if "axes" in node.attrs:
-                axes = [int(a) + rank if int(a) < 0 else int(a) for a in node.attrs["axes"]]
+                axes = _normalized_axes(node.attrs["axes"], rank)
                 if any(not 0 <= a < rank for a in axes) or len(set(axes)) != len(axes):
                     return None
                 plan["axes"] = axes
@@ -306,11 +322,7 @@ class ResizeAnyEmitter(Emitter):
         return plan
 
     def supports(self, node: Node, graph: Graph) -> bool:
-        if len(node.outputs) != 1 or not node.inputs or not node.inputs[0] or "fused_activation" in node.attrs:
-            return False
-        if not all_float32_static(graph, [node.inputs[0], node.outputs[0]]):
-            return False
-        return self._plan(node, graph) is not None
+        return _float32_io(node, graph) and self._plan(node, graph) is not None
 
     def emit(self, node: Node, ctx: EmitContext) -> list[str]:
         plan = self._plan(node, ctx.graph)

@@ -15,7 +15,7 @@ from .base import DT_CODES, EmitContext, Emitter, all_static, c_array, struct_in
 from .movement import const_ints
 
 #: dtype -> kernel code, for the kernels of this file
-CODES = {**DT_CODES, "float64": "WDN_RED_DT_F64", "uint64": "WDN_X_DT_U64"}
+CODES = {**DT_CODES, "float64": "WDN_DT_F64", "uint64": "WDN_DT_U64"}
 ELEM = {"float32": 4, "float64": 8, "int32": 4, "int64": 8, "uint64": 8, "uint8": 1}
 
 

@@ -22,6 +22,7 @@ import math
 from typing import Callable, Optional
 
 from webdnn_build.ir import Graph, Node
+from webdnn_build.opdecl import RNN_ACTIVATION_PARAMS
 
 from .base import Dispatch, Emitter, KernelBuilder, KernelContext, f32lit, gpu_static, u, with_helpers
 from .matmul import gemm_dispatch
@@ -30,19 +31,20 @@ MAX_HIDDEN = 256
 GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 DEFAULTS = {"RNN": ["Tanh"], "GRU": ["Sigmoid", "Tanh"], "LSTM": ["Sigmoid", "Tanh", "Tanh"]}
 
-#: lower-case name -> (uses alpha, uses beta, default alpha, default beta, (x, a, b) -> WGSL expression)
-ACTS: dict[str, tuple[bool, bool, float, float, Callable[[str, str, str], str]]] = {
-    "relu": (False, False, 0, 0, lambda x, a, b: f"max({x}, 0.0f)"),
-    "tanh": (False, False, 0, 0, lambda x, a, b: f"tanh_({x})"),
-    "sigmoid": (False, False, 0, 0, lambda x, a, b: f"sigm({x})"),
-    "affine": (True, True, 1, 0, lambda x, a, b: f"({a} * {x} + {b})"),
-    "leakyrelu": (True, False, 0.01, 0, lambda x, a, b: f"select({a} * {x}, {x}, {x} >= 0.0f)"),
-    "thresholdedrelu": (True, False, 1, 0, lambda x, a, b: f"select(0.0f, {x}, {x} > {a})"),
-    "scaledtanh": (True, True, 1, 1, lambda x, a, b: f"({a} * tanh_({b} * {x}))"),
-    "hardsigmoid": (True, True, 0.2, 0.5, lambda x, a, b: f"clamp({a} * {x} + {b}, 0.0f, 1.0f)"),
-    "elu": (True, False, 1, 0, lambda x, a, b: f"select({a} * (exp({x}) - 1.0f), {x}, {x} >= 0.0f)"),
-    "softsign": (False, False, 0, 0, lambda x, a, b: f"({x} / (1.0f + abs({x})))"),
-    "softplus": (False, False, 0, 0, lambda x, a, b: f"softplus_({x})"),
+#: lower-case name -> (x, a, b) -> WGSL expression; which take alpha / beta and their defaults:
+#: opdecl.RNN_ACTIVATION_PARAMS (shared with the js kernel)
+EXPRS: dict[str, Callable[[str, str, str], str]] = {
+    "relu": lambda x, a, b: f"max({x}, 0.0f)",
+    "tanh": lambda x, a, b: f"tanh_({x})",
+    "sigmoid": lambda x, a, b: f"sigm({x})",
+    "affine": lambda x, a, b: f"({a} * {x} + {b})",
+    "leakyrelu": lambda x, a, b: f"select({a} * {x}, {x}, {x} >= 0.0f)",
+    "thresholdedrelu": lambda x, a, b: f"select(0.0f, {x}, {x} > {a})",
+    "scaledtanh": lambda x, a, b: f"({a} * tanh_({b} * {x}))",
+    "hardsigmoid": lambda x, a, b: f"clamp({a} * {x} + {b}, 0.0f, 1.0f)",
+    "elu": lambda x, a, b: f"select({a} * (exp({x}) - 1.0f), {x}, {x} >= 0.0f)",
+    "softsign": lambda x, a, b: f"({x} / (1.0f + abs({x})))",
+    "softplus": lambda x, a, b: f"softplus_({x})",
 }
 
 
@@ -67,10 +69,10 @@ def activations(node: Node, num_dir: int) -> Optional[list[list[Callable[[str], 
     alphas, betas = list(node.attrs.get("activation_alpha", [])), list(node.attrs.get("activation_beta", []))
     fns = []
     for name in names:
-        entry = ACTS.get(name.lower())
-        if entry is None:
+        make, params = EXPRS.get(name.lower()), RNN_ACTIVATION_PARAMS.get(name.lower())
+        if make is None or params is None:
             return None
-        ua, ub, da, db, make = entry
+        ua, ub, da, db = params
         a = f32lit(alphas.pop(0) if ua and alphas else da)
         b = f32lit(betas.pop(0) if ub and betas else db)
         fns.append(lambda x, make=make, a=a, b=b: make(x, a, b))

@@ -63,18 +63,28 @@ def _wrapped(var: str, raw: str, dim: int) -> list[str]:
     return [f"var {var} = {raw};", f"if ({var} < 0i) {{ {var} = {var} + {dim}i; }}"]
 
 
+def _data_idx_upd(node: Node, graph: Graph) -> Optional[tuple]:
+    """The shared ``supports`` checks of ScatterElements and ScatterND (data, indices, updates -> one output
+    like the data): the data, indices and updates values, or ``None`` when the node does not qualify."""
+    if len(node.inputs) < 3 or not all(node.inputs[:3]) or len(node.outputs) != 1:
+        return None
+    data, idx, upd, out = node.inputs[0], node.inputs[1], node.inputs[2], node.outputs[0]
+    if not gpu_static(graph, [data, upd, out], COPY_DTYPES) or not gpu_static(graph, [idx], INDEX_DTYPES):
+        return None
+    dv, iv, uv, ov = (graph.values[n] for n in (data, idx, upd, out))
+    if not (dv.dtype == uv.dtype == ov.dtype) or tuple(dv.shape) != tuple(ov.shape):
+        return None
+    return dv, iv, uv
+
+
 class ScatterElementsEmitter(Emitter):
     ops = ("ScatterElements", "Scatter")
 
     def supports(self, node: Node, graph: Graph) -> bool:
-        if len(node.inputs) < 3 or not all(node.inputs[:3]) or len(node.outputs) != 1:
+        vals = _data_idx_upd(node, graph)
+        if vals is None:
             return False
-        data, idx, upd, out = node.inputs[0], node.inputs[1], node.inputs[2], node.outputs[0]
-        if not gpu_static(graph, [data, upd, out], COPY_DTYPES) or not gpu_static(graph, [idx], INDEX_DTYPES):
-            return False
-        dv, iv, uv, ov = (graph.values[n] for n in (data, idx, upd, out))
-        if not (dv.dtype == uv.dtype == ov.dtype) or tuple(dv.shape) != tuple(ov.shape):
-            return False
+        dv, iv, uv = vals
         r = len(dv.shape)
         if r == 0 or tuple(iv.shape) != tuple(uv.shape) or len(iv.shape) != r:
             return False
@@ -84,7 +94,7 @@ class ScatterElementsEmitter(Emitter):
         axis %= r
         if any(i > d for k, (i, d) in enumerate(zip(iv.shape, dv.shape)) if k != axis):
             return False
-        return _reduction_ok(node, dv.dtype) and const_indices_ok(graph, idx, [dv.shape[axis]])
+        return _reduction_ok(node, dv.dtype) and const_indices_ok(graph, node.inputs[1], [dv.shape[axis]])
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
         data, idx, upd, out = node.inputs[0], node.inputs[1], node.inputs[2], node.outputs[0]
@@ -116,21 +126,17 @@ class ScatterNDEmitter(Emitter):
     ops = ("ScatterND",)
 
     def supports(self, node: Node, graph: Graph) -> bool:
-        if len(node.inputs) < 3 or not all(node.inputs[:3]) or len(node.outputs) != 1:
+        vals = _data_idx_upd(node, graph)
+        if vals is None:
             return False
-        data, idx, upd, out = node.inputs[0], node.inputs[1], node.inputs[2], node.outputs[0]
-        if not gpu_static(graph, [data, upd, out], COPY_DTYPES) or not gpu_static(graph, [idx], INDEX_DTYPES):
-            return False
-        dv, iv, uv, ov = (graph.values[n] for n in (data, idx, upd, out))
-        if not (dv.dtype == uv.dtype == ov.dtype) or tuple(dv.shape) != tuple(ov.shape):
-            return False
+        dv, iv, uv = vals
         ishape, dshape = tuple(iv.shape), tuple(dv.shape)
         if not ishape or not 1 <= ishape[-1] <= len(dshape):
             return False
         k = ishape[-1]
         if tuple(uv.shape) != ishape[:-1] + dshape[k:]:
             return False
-        if not _reduction_ok(node, dv.dtype) or not const_indices_ok(graph, idx, list(dshape[:k])):
+        if not _reduction_ok(node, dv.dtype) or not const_indices_ok(graph, node.inputs[1], list(dshape[:k])):
             return False
         if _reduction(node) != "none" and dv.numel() * math.prod(ishape[:-1]) > MAX_SEARCH:
             return False

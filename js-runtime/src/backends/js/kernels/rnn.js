@@ -16,6 +16,7 @@ function sigmoid(x) {
 
 // Activation functions of the recurrent ops: lower-case name -> [uses alpha, uses beta, default
 // alpha, default beta, (alpha, beta) -> fn].
+// The first four fields are webdnn_build/opdecl.py's RNN_ACTIVATION_PARAMS (tests/test_opdecl.py checks).
 const ACTIVATIONS = {
   relu: [false, false, 0, 0, () => (x) => (x < 0 ? 0 : x)],
   tanh: [false, false, 0, 0, () => Math.tanh],
