@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from .helpers import import_or_require
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # wasm bundles built by the tests split every op over the threads, however small (the product runs small
@@ -30,8 +32,8 @@ def generated_models(tmp_path_factory) -> Path:
 def bert_dynamic(tmp_path_factory):
     """A BERT encoder (transformers' BertModel from a config, seeded random weights; hidden 32, 2 layers) exported by
     torch's ONNX exporter with a dynamic sequence axis "seq" (tests/test_dynamic_shapes.py, tests/test_symshape.py)."""
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
+    torch = import_or_require("torch")
+    transformers = import_or_require("transformers")
     cfg = transformers.BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                                   intermediate_size=64, max_position_embeddings=512)
     torch.manual_seed(0)

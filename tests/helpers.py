@@ -31,6 +31,16 @@ def require_or_skip(reason: str) -> NoReturn:
     pytest.skip(MISSING + reason)
 
 
+def import_or_require(module: str):
+    """The module, or (missing) require_or_skip: a skip stating the reason, a failure under CI=true."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        require_or_skip(f"Python package {module} ({exc})")
+
+
 def requires(reason: Optional[str]) -> pytest.MarkDecorator:
     """Mark (``pytestmark = requires(...)``) for tests that need a component: ``reason`` is None when it
     is there, else why not; the tests then go through require_or_skip (tests/skips.py applies it)."""

@@ -23,7 +23,7 @@ from webdnn_build.registry import PassContext
 from webdnn_build.symshape import (MAX_NESTING, Expr, as_expr, bounds, dim, evaluate, floordiv, infer_symbolic_shapes,
                                    mod, parse_expr, smax, smin, to_json)
 
-from .helpers import save_model
+from .helpers import import_or_require, save_model
 
 seq, h, w = as_expr("seq"), as_expr("h"), as_expr("w")
 INT64_MAX = np.iinfo(np.int64).max
@@ -206,7 +206,7 @@ def test_broadcasting(a, b, expected):
 
 def _ort_shapes(path, feeds: dict) -> dict[str, tuple]:
     """The shape of every value of the model that onnxruntime computes (each node output made a graph output)."""
-    ort = pytest.importorskip("onnxruntime")
+    ort = import_or_require("onnxruntime")
     model = onnx.load(str(path))
     typed = onnx.shape_inference.infer_shapes(model)
     types = {vi.name: vi.type.tensor_type.elem_type for vi in list(typed.graph.value_info) + list(typed.graph.output)}
