@@ -259,7 +259,8 @@ def _verify_per_node(args: argparse.Namespace, opts: BuildOptions, inputs: dict[
     from .verify import verify_per_node
 
     report = verify_per_node(Path(args.model), args.backend, opts, inputs, rtol=args.rtol, atol=args.atol,
-                             seed=args.seed, threads=args.threads, expose="all" if args.per_node_all else "kept")
+                             seed=args.seed, threads=args.threads, expose="all" if args.per_node_all else "kept",
+                             reference_level=args.reference_optimization)
     if args.json:
         print(json.dumps({"backend": args.backend, **report.to_json()}))
         return 0 if report.ok else 1

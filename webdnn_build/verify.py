@@ -111,6 +111,21 @@ def run_onnxruntime(model: Path, feeds: dict[str, np.ndarray], level: str = "all
         raise VerifyError(f"{model}: onnxruntime (the reference) failed on this model: {first[:500]}") from None
 
 
+def reference_spread(model: Path, feeds: dict[str, np.ndarray]) -> dict[str, float]:
+    """Per float output, the mean |onnxruntime at "all" − onnxruntime at "basic"|: how far onnxruntime's own
+    optimized session strays from the graph's arithmetic on these inputs.
+
+    A model that re-quantizes activations at every layer can be chaotic: a value one float rounding from a
+    rounding boundary lands one quantization step off, and the step grows layer by layer. On such a model
+    no float implementation that sums in another order (onnxruntime's fused kernels included) matches the
+    reference closely; the quantized suite variants are held to a mean error within this spread
+    (docs/model-suite.md).
+    """
+    ref_all, ref_basic = run_onnxruntime(model, feeds, "all"), run_onnxruntime(model, feeds, "basic")
+    return {name: float(np.mean(np.abs(a.astype(np.float64) - ref_basic[name].astype(np.float64))))
+            for name, a in ref_all.items() if isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.size}
+
+
 def compare(name: str, ours: np.ndarray, ref: np.ndarray, rtol: float, atol: float) -> OutputReport:
     if ours.shape != ref.shape:
         raise VerifyError(f"output '{name}': shape {list(ours.shape)} differs from onnxruntime's {list(ref.shape)}")
@@ -394,6 +409,7 @@ def verify_per_node(
     log: Log = stderr_log,
     threads: Optional[int] = None,
     expose: str = "kept",
+    reference_level: str = "all",
 ) -> PerNodeReport:
     """Like :func:`verify_model`, but comparing intermediate values too, made graph outputs on both sides.
 
@@ -404,7 +420,9 @@ def verify_per_node(
     it would vanish); ``expose="all"`` exposes every intermediate (finer, but fusions are then off).
     The outputs are declared with the shapes onnxruntime returned (our importer's checker wants a
     shape on every graph output, which shape inference often cannot give past a dynamic Reshape).
-    Only the top-level graph is examined, not subgraphs.
+    Only the top-level graph is examined, not subgraphs. ``reference_level`` is onnxruntime's graph
+    optimization level, as for :func:`verify_model` (with every value an output, "all" still changes
+    kernels: its NCHWc layout turns a BatchNormalization after a pool into a 1x1 conv).
     """
     import onnx
 
@@ -429,7 +447,7 @@ def verify_per_node(
         ref_path = Path(tmp) / "reference.onnx"
         save(ref_model, ref_path)
         del ref_model
-        reference = run_onnxruntime(ref_path, feeds)
+        reference = run_onnxruntime(ref_path, feeds, reference_level)
         ref_path.unlink()
         # our copy: the chosen outputs, declared with the shapes onnxruntime produced
         wanted = set(added) if kept is None else set(added) & kept

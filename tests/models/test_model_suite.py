@@ -23,7 +23,9 @@ import re
 import sys
 import threading
 from pathlib import Path
+from typing import Optional
 
+import numpy as np
 import pytest
 
 from tests.helpers import requires, run_cli
@@ -128,13 +130,16 @@ def _verify(suite: Path, family: str, variant: str, backend: str, kind: str = ""
         pytest.fail(f"verify exited with {proc.returncode}: {proc.stderr[-2000:]}{proc.stdout[-2000:]}")
 
 
-def _check_outputs(report: dict, backend: str, kind: str = "") -> None:
+def _check_outputs(report: dict, backend: str, kind: str = "", spread: Optional[dict[str, float]] = None) -> None:
+    """``spread``: per output, how far onnxruntime's optimized session is from its basic one (mean abs); a
+    re-quantizing variant's mean error may reach it where it exceeds the share of the scale."""
     assert report["backend"] == backend
     rtol, mean_bound, _ = DERIVED_TOLERANCE[kind] if kind else (1e-4, None, "all")
     for out in report["outputs"]:
         assert out["max_abs"] <= 1e-5 + rtol * out["scale"], out
         if mean_bound is not None:
-            assert out["mean_abs"] <= mean_bound * out["scale"], out
+            own = (spread or {}).get(out["name"], 0.0)
+            assert out["mean_abs"] <= max(mean_bound * out["scale"], own), {**out, "onnxruntime_spread": own}
     if not kind or DERIVED_TOLERANCE[kind][1] is None:
         assert report["ok"] is True
 
@@ -184,7 +189,13 @@ def _run(suite: Path, family: str, variant: str, backend: str, kind: str = "") -
             from tests.helpers import require_or_skip
             require_or_skip(reason)
     report, log = _verify(suite, family, variant, backend, kind)
-    _check_outputs(report, backend, kind)
+    spread = None
+    if kind and DERIVED_TOLERANCE[kind][1] is not None:
+        from webdnn_build.verify import reference_spread
+        model = suite / f"{family}.{variant}.{kind}.onnx"
+        spread = reference_spread(model, {p.name[len(family) + 1:-4]: np.load(p)
+                                          for p in sorted(suite.glob(f"{family}.*.npy"))})
+    _check_outputs(report, backend, kind, spread)
     if backend != "js":
         _check_placement(log, backend, family, f"{variant}.{kind}" if kind else variant)
 

@@ -84,9 +84,11 @@ def one_node_model(nodes: Sequence[onnx.NodeProto], inputs: dict[str, np.ndarray
 def check_native_op(tmp_path: Path, nodes: Sequence[onnx.NodeProto], inputs: dict[str, np.ndarray], backend: str, *,
                     initializers: Optional[dict[str, np.ndarray]] = None, opset: int = 17,
                     extra_opsets: Optional[dict[str, int]] = None, rtol: float = RTOL, atol: float = ATOL,
-                    native: bool = True, passes: Optional[list[str]] = None) -> dict:
+                    native: bool = True, passes: Optional[list[str]] = None,
+                    reference_level: str = "all") -> dict:
     """Build ``nodes`` for ``backend``, check (``native``) that no op fell back to the js kernels, run it in
-    Node on ``inputs`` and compare each output with onnxruntime. Returns the backend's manifest entry."""
+    Node on ``inputs`` and compare each output with onnxruntime (``reference_level``: its graph optimization
+    level, "all" as users run it or "basic"). Returns the backend's manifest entry."""
     if backend == "webgpu" and webgpu_in_node() is not None:
         require_or_skip(f"webgpu: {webgpu_in_node()}")
     tmp_path.mkdir(parents=True, exist_ok=True)
@@ -105,7 +107,10 @@ def check_native_op(tmp_path: Path, nodes: Sequence[onnx.NodeProto], inputs: dic
         assert loaded["backend"] == backend, loaded.get("fallbackLog")
         dtypes = {i["name"]: i["dtype"] for i in result.manifest["inputs"]}
         ours, _ = worker.run(loaded["handle"], inputs, dtypes)
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+                                     "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC}[reference_level]
+    session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     reference = dict(zip(names, session.run(names, inputs)))
     assert [name for name, _ in ours] == names

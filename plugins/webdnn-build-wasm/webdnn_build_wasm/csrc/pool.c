@@ -15,7 +15,10 @@
  * `x > best || first` scan; +0/-0 keep the first seen. AveragePool divides the
  * sum of the valid elements by their count, or with count_include_pad by the number of window
  * taps inside input + explicit pads (ceil-mode overhang beyond the end pad is not counted).
- * Sums run in the same order (ky outer, kx inner) in vector and scalar paths.
+ * AveragePool sums in onnxruntime's order (webdnn_build/numerics.py avgpool_column_first), in vector
+ * and scalar paths alike: with a horizontal stride of 1 or 2 each window column top to bottom, then
+ * the column sums left to right; otherwise row by row (ky outer, kx inner). Quantized models
+ * re-quantize after a pool, so a sum rounded differently from the reference grows layer by layer.
  */
 #include "kernels.h"
 #include "internal.h"
@@ -56,6 +59,8 @@ static void pool2d(const wdn_pool2d_params* p, int tid, int nth, int is_max) {
   if (ox1 < ox0) ox1 = ox0;
   const int fast_3s2 = (KW == 3 && SW == 2 && DW == 1);
   const int fast_2s2 = (KW == 2 && SW == 2 && DW == 1);
+  const int column_first = !is_max && SW <= 2;
+  enum { MAX_VEC_COLUMNS = 8 }; /* wider column-first windows take the scalar path */
 
   for (int u = u0; u < u1; u++) {
     const int plane = u / OH, oy = u - plane * OH;
@@ -72,7 +77,7 @@ static void pool2d(const wdn_pool2d_params* p, int tid, int nth, int is_max) {
     const int vy = ky1 - ky0;
 
     /* scalar outputs: [0, ox0) and the rest after the vector blocks */
-    int vec_end = ox0 + ((ox1 - ox0) & ~3);
+    int vec_end = column_first && KW > MAX_VEC_COLUMNS ? ox0 : ox0 + ((ox1 - ox0) & ~3);
     for (int ox = 0; ox < OW; ox++) {
       if (ox == ox0 && vec_end > ox0) { ox = vec_end - 1; continue; }
       const int ix0 = ox * SW - PL;
@@ -81,12 +86,20 @@ static void pool2d(const wdn_pool2d_params* p, int tid, int nth, int is_max) {
       while (kx1 > kx0 && ix0 + (kx1 - 1) * DW >= W) kx1--;
       float acc = init;
       int any = 0;
-      for (int ky = ky0; ky < ky1; ky++) {
-        const float* row = xp + (ptrdiff_t)(iy0 + ky * DH) * W + ix0;
+      if (column_first) {
         for (int kx = kx0; kx < kx1; kx++) {
-          float v = row[kx * DW];
-          if (is_max) { if (!any || v > acc) acc = v; any = 1; }
-          else acc += v;
+          float col = 0.0f;
+          for (int ky = ky0; ky < ky1; ky++) col += xp[(ptrdiff_t)(iy0 + ky * DH) * W + ix0 + kx * DW];
+          acc += col;
+        }
+      } else {
+        for (int ky = ky0; ky < ky1; ky++) {
+          const float* row = xp + (ptrdiff_t)(iy0 + ky * DH) * W + ix0;
+          for (int kx = kx0; kx < kx1; kx++) {
+            float v = row[kx * DW];
+            if (is_max) { if (!any || v > acc) acc = v; any = 1; }
+            else acc += v;
+          }
         }
       }
       if (!is_max) {
@@ -112,6 +125,30 @@ static void pool2d(const wdn_pool2d_params* p, int tid, int nth, int is_max) {
       const int ix0 = ox * SW - PL;
       v128_t acc = vinit;
       int fst = 1;
+      if (column_first) {
+        v128_t col[MAX_VEC_COLUMNS];
+        for (int kx = 0; kx < KW; kx++) col[kx] = vinit;
+        for (int ky = ky0; ky < ky1; ky++) {
+          const float* row = xp + (ptrdiff_t)(iy0 + ky * DH) * W + ix0;
+          if (SW == 1) {
+            for (int kx = 0; kx < KW; kx++) col[kx] = wasm_f32x4_add(col[kx], LD(row + kx * DW));
+          } else if (fast_3s2 || fast_2s2) {
+            v128_t v0 = LD(row), v1 = LD(row + 4);
+            v128_t e = wasm_i32x4_shuffle(v0, v1, 0, 2, 4, 6);
+            col[0] = wasm_f32x4_add(col[0], e);
+            col[1] = wasm_f32x4_add(col[1], wasm_i32x4_shuffle(v0, v1, 1, 3, 5, 7));
+            if (fast_3s2) col[2] = wasm_f32x4_add(col[2], wasm_i32x4_shuffle(e, wasm_v128_load32_zero(row + 8), 1, 2, 3, 4));
+          } else {
+            for (int kx = 0; kx < KW; kx++) {
+              const float* q = row + kx * DW;
+              col[kx] = wasm_f32x4_add(col[kx], wasm_f32x4_make(q[0], q[SW], q[2 * SW], q[3 * SW]));
+            }
+          }
+        }
+        for (int kx = 0; kx < KW; kx++) acc = wasm_f32x4_add(acc, col[kx]);
+        wasm_v128_store(yrow + ox, wasm_f32x4_div(acc, vdiv));
+        continue;
+      }
       for (int ky = ky0; ky < ky1; ky++) {
         const float* row = xp + (ptrdiff_t)(iy0 + ky * DH) * W + ix0;
         if (SW == 1) {
@@ -146,20 +183,17 @@ void wdn_avgpool2d_f32(const wdn_pool2d_params* p, int tid, int nth) { pool2d(p,
 
 /* ---- global pools: one plane per unit; fixed reduction order per plane ---- */
 void wdn_global_avgpool_f32(int nc, int hw, const float* x, float* y, int tid, int nth) {
+  /* onnxruntime's order: one 4-lane accumulator, lanes combined as (l0 + l2) + (l1 + l3), then the
+   * tail element by element, then the division (see the js kernel's GlobalAveragePool) */
   int p0, p1;
   wdn_split(nc, tid, nth, &p0, &p1);
   for (int pl = p0; pl < p1; pl++) {
     const float* xp = x + (ptrdiff_t)pl * hw;
-    v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0;
+    v128_t a = wasm_f32x4_splat(0.0f);
     int i = 0;
-    for (; i + 8 <= hw; i += 8) {
-      a0 = wasm_f32x4_add(a0, LD(xp + i));
-      a1 = wasm_f32x4_add(a1, LD(xp + i + 4));
-    }
-    if (i + 4 <= hw) { a0 = wasm_f32x4_add(a0, LD(xp + i)); i += 4; }
-    a0 = wasm_f32x4_add(a0, a1);
-    float s = (wasm_f32x4_extract_lane(a0, 0) + wasm_f32x4_extract_lane(a0, 1)) +
-              (wasm_f32x4_extract_lane(a0, 2) + wasm_f32x4_extract_lane(a0, 3));
+    for (; i + 4 <= hw; i += 4) a = wasm_f32x4_add(a, LD(xp + i));
+    a = wasm_f32x4_add(a, wasm_i32x4_shuffle(a, a, 2, 3, 0, 1));
+    float s = wasm_f32x4_extract_lane(a, 0) + wasm_f32x4_extract_lane(a, 1);
     for (; i < hw; i++) s += xp[i];
     y[pl] = s / (float)hw;
   }

@@ -10,6 +10,7 @@ import numpy as np
 from webdnn_build.ir import Graph, Node
 
 from webdnn_build.codegen import collapse_axes
+from webdnn_build.numerics import batchnorm_affine
 
 from .base import (EmitContext, Emitter, act_struct, all_float32_static, all_static, c_array, cfloat, storage_bytes,
                    struct_init, supported_activation)
@@ -108,12 +109,9 @@ class BatchNormEmitter(Emitter):
         return all_float32_static(graph, node.inputs[:1] + node.outputs[:1]) and supported_activation(node.attrs)
 
     def emit(self, node: Node, ctx: EmitContext) -> list[str]:
-        scale, bias, mean, var = (np.asarray(ctx.const(n), np.float64) for n in node.inputs[1:5])
-        eps = node.attrs["epsilon"]
-        s = scale / np.sqrt(var + eps)
-        t = bias - mean * s
-        s_name = ctx.add_const(s.astype(np.float32), "bn_scale")
-        t_name = ctx.add_const(t.astype(np.float32), "bn_shift")
+        s, t = batchnorm_affine(*(ctx.const(n) for n in node.inputs[1:5]), node.attrs["epsilon"])
+        s_name = ctx.add_const(s, "bn_scale")
+        t_name = ctx.add_const(t, "bn_shift")
         x = ctx.shape(node.inputs[0])
         return [f"wdn_channel_affine_f32({x[0]}, {x[1]}, {math.prod(x[2:])}, {ctx.ptr(node.inputs[0])}, {ctx.ptr(s_name)}, "
                 f"{ctx.ptr(t_name)}, {ctx.ptr(node.outputs[0])}, (wdn_act){act_struct(node.attrs)}, tid, nth);"]

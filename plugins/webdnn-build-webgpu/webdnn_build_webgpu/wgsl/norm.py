@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from webdnn_build.ir import Graph, Node
+from webdnn_build.numerics import batchnorm_affine
 
 from .base import (ROW_HEADER, Dispatch, Emitter, KernelBuilder, KernelContext, activation_expr, broadcast_strides,
                    collapse, f32lit, float32_static, linear_kernel, reduce_fn, row_workgroups,
@@ -28,12 +29,9 @@ class BatchNormEmitter(Emitter):
             and len(graph.values[node.inputs[0]].shape) >= 2
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
-        scale, bias, mean, var = (np.asarray(ctx.const(n), np.float64) for n in node.inputs[1:5])
-        eps = node.attrs["epsilon"]
-        s = scale / np.sqrt(var + eps)
-        t = bias - mean * s
-        s_name = ctx.add_const(s.astype(np.float32), "bn_scale")
-        t_name = ctx.add_const(t.astype(np.float32), "bn_shift")
+        s, t = batchnorm_affine(*(ctx.const(n) for n in node.inputs[1:5]), node.attrs["epsilon"])
+        s_name = ctx.add_const(s, "bn_scale")
+        t_name = ctx.add_const(t, "bn_shift")
         x = ctx.shape(node.inputs[0])
         c, inner = x[1], math.prod(x[2:])
         kb = KernelBuilder(ctx)

@@ -7,6 +7,7 @@ import math
 from typing import Optional
 
 from webdnn_build.ir import Graph, Node
+from webdnn_build.numerics import avgpool_column_first
 
 from .base import (ROW_HEADER, Dispatch, Emitter, KernelBuilder, KernelContext, f32lit, float32_static, gpu_static,
                    linear_kernel, reduce_fn, row_workgroups, u)
@@ -116,11 +117,17 @@ class PoolEmitter(Emitter):
             lines += ["var s = 0.0f;", "var n = 0u;"]
         inner = []
         depth = 0
-        for a in range(rank):
+        # AveragePool sums in onnxruntime's order (webdnn_build/numerics.py): 2-D with a horizontal stride
+        # <= 2 column by column (the window's last axis outer, each column's sum added to s), else row by row.
+        column_first = op == "AveragePool" and avgpool_column_first(tuple(kernel), tuple(strides))
+        axes = [1, 0] if column_first else list(range(rank))
+        for a in axes:
             pad = "  " * depth
             inner += [f"{pad}for (var k{a} = 0i; k{a} < {kernel[a]}i; k{a} = k{a} + 1i) {{",
                       f"{pad}  let c{a} = o{a} * {strides[a]}i - {begin[a]}i + k{a} * {dil[a]}i;",
                       f"{pad}  if (c{a} < 0i || c{a} >= {sp[a]}i) {{ continue; }}"]
+            if column_first and a == 1:
+                inner.append(f"{pad}  var col = 0.0f;")
             depth += 1
         pad = "  " * depth
         src = " + ".join(f"c{a} * {sst[a]}i" if sst[a] != 1 else f"c{a}" for a in range(rank))
@@ -129,13 +136,15 @@ class PoolEmitter(Emitter):
         if op == "MaxPool":
             inner.append(f"{pad}if (arg < 0i || v > best) {{ best = v; arg = src; }}")
         elif op == "AveragePool":
-            inner.append(f"{pad}s = s + v; n = n + 1u;")
+            inner.append(f"{pad}{'col = col + v' if column_first else 's = s + v'}; n = n + 1u;")
         else:
             p = int(node.attrs["p"])
             term = " * ".join(["av"] * p)
             inner.append(f"{pad}let av = abs(v);")
             inner.append(f"{pad}s = s + {term}; n = n + 1u;")
         for a in range(rank - 1, -1, -1):
+            if column_first and a == 0:
+                inner.append("  s = s + col;")
             inner.append("  " * a + "}")
         lines += [ln for ln in inner if ln.strip()]
         if op == "MaxPool":
@@ -181,7 +190,32 @@ class GlobalPoolEmitter(Emitter):
         x = ctx.shape(node.inputs[0])
         rows, cols = x[0] * x[1], math.prod(x[2:])
         is_max = node.op_type == "GlobalMaxPool"
+        if not is_max and cols <= SERIAL_MEAN_MAX_COLS:
+            return [_serial_mean(ctx, node.inputs[0], node.outputs[0], rows, cols)]
         return [row_reduce(ctx, node.inputs[0], node.outputs[0], rows, cols, "max" if is_max else "mean")]
+
+
+#: GlobalAveragePool over planes up to this size: one invocation per plane, summing in onnxruntime's order
+#: (a quantized model re-quantizes the result); larger planes: a workgroup reduction per plane.
+SERIAL_MEAN_MAX_COLS = 1024
+
+
+def _serial_mean(ctx: KernelContext, x: str, y: str, rows: int, cols: int) -> Dispatch:
+    """y[row] = mean of the row, summed as onnxruntime's CPU kernel does (the js kernel's
+    globalSumFloat32Order): four running sums over j % 4, combined (s0 + s2) + (s1 + s3), then the tail."""
+    kb = KernelBuilder(ctx)
+    lx, st = kb.load("x", x), kb.store("y", y)
+    quads = cols // 4 * 4
+    body = (f"let base = i * {u(cols)};\n"
+            "var s0 = 0.0f; var s1 = 0.0f; var s2 = 0.0f; var s3 = 0.0f;\n"
+            f"for (var j = 0u; j < {u(quads)}; j = j + 4u) {{\n"
+            f"  s0 = s0 + {lx}(base + j); s1 = s1 + {lx}(base + j + 1u);\n"
+            f"  s2 = s2 + {lx}(base + j + 2u); s3 = s3 + {lx}(base + j + 3u);\n"
+            "}\n"
+            "var s = (s0 + s2) + (s1 + s3);\n"
+            f"for (var j = {u(quads)}; j < {u(cols)}; j = j + 1u) {{ s = s + {lx}(base + j); }}\n"
+            f"{st}(i, s / {f32lit(cols)});")
+    return linear_kernel(kb, rows, body)
 
 
 REDUCE_OPS = {

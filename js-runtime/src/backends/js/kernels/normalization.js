@@ -49,11 +49,14 @@ function BatchNormalization([X, scale, B, mean, variance], attrs, ctx) {
   } else {
     m.set(mean.data); v.set(variance.data);
   }
+  // Inference follows onnxruntime's float32 steps (webdnn_build/numerics.py batchnorm_affine):
+  // quantized models re-quantize after BN, and a last-bit difference there grows layer by layer.
+  const f = X.dtype === 'float32' && !training ? Math.fround : (t) => t;
   for (let c = 0; c < C; c++) {
-    const a = scale.data[c] / Math.sqrt(v[c] + eps), b = B.data[c] - m[c] * a;
+    const a = f(f(1 / f(Math.sqrt(f(v[c] + eps)))) * scale.data[c]), b = f(B.data[c] - f(m[c] * a));
     for (let n = 0; n < N; n++) {
       const o = (n * C + c) * S;
-      for (let i = 0; i < S; i++) y.data[o + i] = X.data[o + i] * a + b;
+      for (let i = 0; i < S; i++) y.data[o + i] = f(f(X.data[o + i] * a) + b);
     }
   }
   const outs = [roundToDtype(y)];

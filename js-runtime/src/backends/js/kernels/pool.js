@@ -97,22 +97,52 @@ function sumPool(X, attrs, op, p) {
   const includePad = attrs.count_include_pad === 1; // (AveragePool's)
   const divisor = op === 'AveragePool' && includePad ? paddedCounts(geom, sp, inSp) : null;
   const x = X.data, yd = y.data;
+  // A float32 AveragePool sums in float32 in onnxruntime's order (webdnn_build/numerics.py
+  // avgpool_column_first): a quantized model re-quantizes after the pool, and a last-bit difference
+  // grows layer by layer. Other pools sum in float64, window row by row.
+  const f32 = op === 'AveragePool' && X.dtype === 'float32';
+  const columns = f32 && avgpoolColumnFirst(sp.kernel, sp.strides) ? sp.kernel[1] : 0;
+  const rows = columns ? sp.kernel[0] : 0;
   for (let pl = 0; pl < planes; pl++) {
     const xOff = pl * S, yOff = pl * P;
     for (let q = 0; q < P; q++) {
       let s = 0, n = 0;
-      for (let kk = q * KK, end = kk + KK; kk < end; kk++) {
-        const src = table[kk];
-        if (src < 0) continue;
-        const v = x[xOff + src];
-        s += op === 'AveragePool' ? v : p === 2 ? v * v : Math.abs(v) ** p; // LpPool: |x|^p, also for p = 1
-        n++;
+      const base = q * KK;
+      if (columns) {
+        // each window column top to bottom, then the columns left to right
+        for (let kx = 0; kx < columns; kx++) {
+          let c = 0;
+          for (let ky = 0; ky < rows; ky++) {
+            const src = table[base + ky * columns + kx];
+            if (src < 0) continue;
+            c = Math.fround(c + x[xOff + src]);
+            n++;
+          }
+          s = Math.fround(s + c);
+        }
+      } else {
+        for (let kk = base, end = base + KK; kk < end; kk++) {
+          const src = table[kk];
+          if (src < 0) continue;
+          const v = x[xOff + src];
+          if (op !== 'AveragePool') s += p === 2 ? v * v : Math.abs(v) ** p; // LpPool: |x|^p, also for p = 1
+          else s = f32 ? Math.fround(s + v) : s + v;
+          n++;
+        }
       }
       if (op === 'AveragePool') yd[yOff + q] = s / (divisor ? divisor[q] : n);
       else yd[yOff + q] = p === 2 ? Math.sqrt(s) : s ** (1 / p);
     }
   }
   return y;
+}
+
+/**
+ * Whether onnxruntime's CPU AveragePool sums a window column by column (2-D, horizontal stride <= 2:
+ * its vector kernel) rather than row by row. Mirrors webdnn_build/numerics.py avgpool_column_first.
+ */
+function avgpoolColumnFirst(kernel, strides) {
+  return kernel.length === 2 && strides[1] <= 2;
 }
 
 function finish(r, ctx) {
@@ -140,11 +170,28 @@ function globalPool(X, ctx, reduce) {
 }
 
 function GlobalAveragePool([X], attrs, ctx) {
+  if (X.dtype === 'float32') return globalPool(X, ctx, globalSumFloat32Order);
   return globalPool(X, ctx, (d, o, n) => {
     let s = 0;
     for (let i = o; i < o + n; i++) s += d[i];
     return s / n;
   });
+}
+
+/**
+ * The float32 mean of d[o .. o+n) in onnxruntime's CPU order (its 4-lane vector sum): four running
+ * sums over elements i % 4, combined as (s0 + s2) + (s1 + s3), then the tail one by one, then the
+ * division. The wasm kernel (pool.c wdn_global_avgpool_f32) sums the same way.
+ */
+function globalSumFloat32Order(d, o, n) {
+  const f = Math.fround;
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0, i = o;
+  for (; i + 4 <= o + n; i += 4) {
+    s0 = f(s0 + d[i]); s1 = f(s1 + d[i + 1]); s2 = f(s2 + d[i + 2]); s3 = f(s3 + d[i + 3]);
+  }
+  let s = f(f(s0 + s2) + f(s1 + s3));
+  for (; i < o + n; i++) s = f(s + d[i]);
+  return s / n;
 }
 
 function GlobalMaxPool([X], attrs, ctx) {
