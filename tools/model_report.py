@@ -17,6 +17,7 @@ webgpu needs a WebGPU adapter in Node (eval "$(tools/setup-webgpu.sh)"); without
 from __future__ import annotations
 
 import argparse
+import re
 import json
 import math
 import subprocess
@@ -179,12 +180,40 @@ def render(rows: list[dict], adapter: Optional[str], command: str) -> str:
     return "\n".join(L) + "\n"
 
 
+def merge_reports(old: str, new: str) -> str:
+    """``new``'s header with the table rows of ``old``, those of the (model, backend) pairs in ``new`` replaced
+    (or added, sorted in), and the per-backend summary recounted; the generation line names both runs."""
+    def split(text: str) -> tuple[list[str], dict[tuple[str, str], str]]:
+        lines = text.splitlines()
+        head = [ln for ln in lines if not ln.startswith("| ") or ln.startswith("| model |")]
+        head = head[:head.index(next(ln for ln in head if ln.startswith("| model |"))) + 2]
+        rows = {tuple(c.strip() for c in ln.split("|")[1:3]): ln for ln in lines
+                if ln.startswith("| ") and not ln.startswith("| model |")}
+        return head, rows  # type: ignore[return-value]
+
+    old_head, rows = split(old)
+    head, fresh = split(new)
+    rows.update(fresh)
+    first = re.search(r"Generated on (\d{4}-\d\d-\d\d \d\d:\d\d UTC)", old)
+    head = [f"{ln} Rows of {', '.join(sorted({m for m, _ in fresh}))} measured then; the others on {first.group(1)}."
+            if ln.startswith("Generated on") and first else ln for ln in head]
+    body = [rows[k] for k in sorted(rows, key=lambda k: (k[0] + ".onnx", k[1]))]  # file order, as a full run
+    out = head + body
+    for backend in sorted({b for _, b in rows}):
+        mine = [ln for (m, b), ln in rows.items() if b == backend and ln.split("|")[3].strip() != "—"]
+        full = sum(1 for ln in mine if ln.split("|")[3].strip().startswith("**"))
+        out += ["", f"{backend}: {full} of {len(mine)} models run every op natively."]
+    return "\n".join(out) + "\n"
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--suite", type=Path, default=ROOT / "build/model-suite", help="folder of the suite's models")
     ap.add_argument("--models", help="comma-separated model stems (default: every .onnx in the folder)")
     ap.add_argument("--backends", default="wasm,webgpu")
     ap.add_argument("--out", default=str(ROOT / "docs/models.md"), help="report path, '-' for stdout")
+    ap.add_argument("--update", action="store_true",
+                    help="replace only the rows of the models run in the existing report (with --models)")
     a = ap.parse_args(argv)
     if not any(a.suite.glob("*.onnx")):
         subprocess.run([sys.executable, str(ROOT / "tools/model_suite.py"), "--out", str(a.suite), "-q"], check=True)
@@ -208,6 +237,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                   f"({time.time() - t0:.0f}s)", file=sys.stderr)
     args = " ".join(argv if argv is not None else sys.argv[1:])
     text = render(rows, adapter, f"python tools/model_report.py{(' ' + args) if args else ''}")
+    if a.update and a.out != "-" and Path(a.out).exists():
+        text = merge_reports(Path(a.out).read_text(), text)
     if a.out == "-":
         sys.stdout.write(text)
     else:

@@ -61,8 +61,8 @@ def parse_dim(text: str) -> DimSpec:
     if m:
         lo = 1 if m.group(1) in (None, "?") else int(m.group(1))
         hi = None if m.group(2) is None else int(m.group(2))
-        if lo <= 0 or (hi is not None and hi < lo) or (hi or 0) > MAX_DIM:
-            raise ValueError(f"'{text}': a range LO..HI needs 1 <= LO <= HI <= {MAX_DIM}")
+        if (hi is not None and hi < lo) or (hi or 0) > MAX_DIM:
+            raise ValueError(f"'{text}': a range LO..HI needs 0 <= LO <= HI <= {MAX_DIM}")
         return OpenDim(name, lo, hi)
     # a bare word is refused rather than taken for a name: a typo ("1,four") must not open a dim
     raise ValueError(f"'{text}' is not a size, ?, a range LO..HI, or a named open dim NAME:? / NAME:LO..HI")

@@ -257,7 +257,7 @@ def _fix_input_shapes(model: onnx.ModelProto, options: ImportOptions, path: Path
                 names.append(None)
                 continue
             dim_name = size.name or _open_dim_name(d.dim_param if d is not None else "", name, axis, dims_table)
-            lo, hi = dims_table.get(dim_name, (1, None))
+            lo, hi = dims_table.get(dim_name, (0, None))
             lo, hi = max(lo, size.lo), (size.hi if hi is None else hi if size.hi is None else min(hi, size.hi))
             if hi is not None and hi < lo:
                 raise ShapeError(f"{path}: dim '{dim_name}' (input '{name}' dim {axis}) has an empty range: "
