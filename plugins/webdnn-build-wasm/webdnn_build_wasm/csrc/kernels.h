@@ -332,8 +332,13 @@ typedef struct {
   int32_t* y;
   uint8_t* scratch;
   int scratch_stride;
+  /* NULL, or B packed once at load by wdn_matmul_integer_prepack_b (a constant B and zero point) */
+  const int16_t* b_packed;
 } wdn_matmul_integer_params;
 void wdn_matmul_integer(const wdn_matmul_integer_params* p, int tid, int nth);
+/* int16 elements of a packed B: n rounded up to 4 columns of k rounded up to 8 */
+#define WDN_MATMUL_INTEGER_PACKED_I16(k, n) (WDN__RUP((n), 4) * WDN__RUP((k), 8))
+void wdn_matmul_integer_prepack_b(const wdn_matmul_integer_params* p, int16_t* out);
 
 /* ConvInteger (1-D lifted to 2-D), NCHW x and OIHW w of uint8 / int8: y[b, oc, oy, ox] (int32, wrapping) =
  * sum over the window of (x - x_zp) * (w - w_zp[oc]); x_zp: NULL or one element, w_zp: NULL, one element or

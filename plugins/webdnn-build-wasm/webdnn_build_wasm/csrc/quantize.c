@@ -146,20 +146,67 @@ WDN_INLINE int32_t hsum_i32(v128_t v) {
   return wasm_i32x4_extract_lane(v, 0);
 }
 
+/* The k % 8 tail of one output: sum over kk in [k8, k) of (A[kk] - azp) * b[kk] */
+WDN_INLINE uint32_t idot_tail(const uint8_t* row, int k8, int k, int32_t azp, const int16_t* b, int a_signed) {
+  uint32_t s = 0;
+  for (int kk = k8; kk < k; kk++) {
+    const int32_t av = (a_signed ? (int32_t)((const int8_t*)row)[kk] : (int32_t)row[kk]) - azp;
+    s += (uint32_t)(av * (int32_t)b[kk]);
+  }
+  return s;
+}
+
 /* m rows of an 8-bit A (row r at a + r * lda, k elements, its zero point zp[r] when zp_per_row else zp[0])
- * against one packed block of columns (int16, zero point subtracted, column j at bp + j * kp, zeros past k);
- * writes the first nb columns of y (row r at y + r * ldy). Shared by MatMulInteger and ConvInteger. */
+ * against one packed block of columns (int16, zero point subtracted, column j at bp + j * kp, zeros past k
+ * and in the columns up to nb rounded up to 4); writes the first nb columns of y (row r at y + r * ldy).
+ * Columns in groups of 4, each group against every row (its 4 packed columns stay in L1 while A streams
+ * by: a quarter of the traffic of the rows-outer order); register tiles of 2 rows x 4 columns (8 i32x4
+ * accumulators: each widened A vector feeds 4 dot products, each B vector 2), then a single last row.
+ * Shared by MatMulInteger and ConvInteger. */
 WDN_INLINE void idot_block(const uint8_t* a, int lda, int rows, int k, const void* zp, int zp_per_row,
                            const int16_t* bp, int kp, int nb, int32_t* y, int ldy, int a_signed) {
   const int k8 = k & ~7;
   const int zdt = a_signed ? WDN_DT_I8 : WDN_DT_U8;
-  for (int m = 0; m < rows; m++) {
-    const uint8_t* row = a + (size_t)m * lda;
-    const int32_t azp = zp ? q_get(zdt, zp, zp_per_row ? m : 0) : 0;
-    const v128_t vz = wasm_i16x8_splat((int16_t)azp);
-    int32_t* yr = y + (size_t)m * ldy;
-    for (int j = 0; j < nb; j += 4) {
-      const int16_t* b0 = bp + (size_t)j * kp;
+  for (int j = 0; j < nb; j += 4) {
+    const int16_t* b0 = bp + (size_t)j * kp;
+    int m = 0;
+    for (; m + 2 <= rows; m += 2) {
+      const uint8_t* r0 = a + (size_t)m * lda;
+      const uint8_t* r1 = r0 + lda;
+      const int32_t z0 = zp ? q_get(zdt, zp, zp_per_row ? m : 0) : 0;
+      const int32_t z1 = zp ? q_get(zdt, zp, zp_per_row ? m + 1 : 0) : 0;
+      const v128_t vz0 = wasm_i16x8_splat((int16_t)z0), vz1 = wasm_i16x8_splat((int16_t)z1);
+      v128_t a00 = wasm_i32x4_splat(0), a01 = a00, a02 = a00, a03 = a00;
+      v128_t a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+      for (int kk = 0; kk < k8; kk += 8) {
+        const v128_t va0 = ld8_i16(r0 + kk, a_signed, vz0), va1 = ld8_i16(r1 + kk, a_signed, vz1);
+        v128_t vb = wasm_v128_load(b0 + kk);
+        a00 = wasm_i32x4_add(a00, wasm_i32x4_dot_i16x8(va0, vb));
+        a10 = wasm_i32x4_add(a10, wasm_i32x4_dot_i16x8(va1, vb));
+        vb = wasm_v128_load(b0 + kp + kk);
+        a01 = wasm_i32x4_add(a01, wasm_i32x4_dot_i16x8(va0, vb));
+        a11 = wasm_i32x4_add(a11, wasm_i32x4_dot_i16x8(va1, vb));
+        vb = wasm_v128_load(b0 + 2 * kp + kk);
+        a02 = wasm_i32x4_add(a02, wasm_i32x4_dot_i16x8(va0, vb));
+        a12 = wasm_i32x4_add(a12, wasm_i32x4_dot_i16x8(va1, vb));
+        vb = wasm_v128_load(b0 + 3 * kp + kk);
+        a03 = wasm_i32x4_add(a03, wasm_i32x4_dot_i16x8(va0, vb));
+        a13 = wasm_i32x4_add(a13, wasm_i32x4_dot_i16x8(va1, vb));
+      }
+      const uint32_t s0[4] = {(uint32_t)hsum_i32(a00), (uint32_t)hsum_i32(a01), (uint32_t)hsum_i32(a02),
+                              (uint32_t)hsum_i32(a03)};
+      const uint32_t s1[4] = {(uint32_t)hsum_i32(a10), (uint32_t)hsum_i32(a11), (uint32_t)hsum_i32(a12),
+                              (uint32_t)hsum_i32(a13)};
+      int32_t* y0 = y + (size_t)m * ldy + j;
+      for (int c = 0; c < 4 && j + c < nb; c++) {
+        y0[c] = (int32_t)(s0[c] + idot_tail(r0, k8, k, z0, b0 + (size_t)c * kp, a_signed));
+        y0[ldy + c] = (int32_t)(s1[c] + idot_tail(r1, k8, k, z1, b0 + (size_t)c * kp, a_signed));
+      }
+    }
+    if (m < rows) {
+      const uint8_t* row = a + (size_t)m * lda;
+      const int32_t azp = zp ? q_get(zdt, zp, zp_per_row ? m : 0) : 0;
+      const v128_t vz = wasm_i16x8_splat((int16_t)azp);
       v128_t acc0 = wasm_i32x4_splat(0), acc1 = acc0, acc2 = acc0, acc3 = acc0;
       for (int kk = 0; kk < k8; kk += 8) {
         v128_t va = ld8_i16(row + kk, a_signed, vz);
@@ -168,15 +215,39 @@ WDN_INLINE void idot_block(const uint8_t* a, int lda, int rows, int k, const voi
         acc2 = wasm_i32x4_add(acc2, wasm_i32x4_dot_i16x8(va, wasm_v128_load(b0 + 2 * kp + kk)));
         acc3 = wasm_i32x4_add(acc3, wasm_i32x4_dot_i16x8(va, wasm_v128_load(b0 + 3 * kp + kk)));
       }
-      uint32_t s[4] = {(uint32_t)hsum_i32(acc0), (uint32_t)hsum_i32(acc1), (uint32_t)hsum_i32(acc2),
-                       (uint32_t)hsum_i32(acc3)};
-      for (int kk = k8; kk < k; kk++) {
-        int32_t av = (a_signed ? (int32_t)((const int8_t*)row)[kk] : (int32_t)row[kk]) - azp;
-        for (int c = 0; c < 4; c++) s[c] += (uint32_t)(av * (int32_t)b0[(size_t)c * kp + kk]);
-      }
-      for (int c = 0; c < 4 && j + c < nb; c++) yr[j + c] = (int32_t)s[c];
+      const uint32_t s[4] = {(uint32_t)hsum_i32(acc0), (uint32_t)hsum_i32(acc1), (uint32_t)hsum_i32(acc2),
+                             (uint32_t)hsum_i32(acc3)};
+      int32_t* yr = y + (size_t)m * ldy + j;
+      for (int c = 0; c < 4 && j + c < nb; c++)
+        yr[c] = (int32_t)(s[c] + idot_tail(row, k8, k, azp, b0 + (size_t)c * kp, a_signed));
     }
   }
+}
+
+/* B [k, n] packed for idot_block: column j at out + j * kp (kp = k rounded up to 8) as int16 with the zero
+ * point subtracted, zeros past k; columns [n0, n0 + cols), cols rounded up to 4 with zero columns */
+static void matmul_integer_pack_b(const wdn_matmul_integer_params* p, int n0, int cols, int16_t* out) {
+  const int k = p->k, n = p->n, kp = (k + 7) / 8 * 8;
+  const int bdt = p->b_signed ? WDN_DT_I8 : WDN_DT_U8;
+  const int padded = (cols + 3) / 4 * 4;
+  for (int j = 0; j < padded; j++) {
+    int16_t* col = out + (size_t)j * kp;
+    const int c = n0 + j;
+    if (j >= cols || c >= n) {
+      for (int kk = 0; kk < kp; kk++) col[kk] = 0;
+      continue;
+    }
+    const int16_t bz = (int16_t)(p->b_zp ? q_get(bdt, p->b_zp, p->b_zp_per_col ? c : 0) : 0);
+    for (int kk = 0; kk < k; kk++) {
+      const int64_t i = (int64_t)kk * n + c;
+      col[kk] = (int16_t)((p->b_signed ? (int16_t)((const int8_t*)p->b)[i] : (int16_t)((const uint8_t*)p->b)[i]) - bz);
+    }
+    for (int kk = k; kk < kp; kk++) col[kk] = 0;
+  }
+}
+
+void wdn_matmul_integer_prepack_b(const wdn_matmul_integer_params* p, int16_t* out) {
+  matmul_integer_pack_b(p, 0, p->n, out);
 }
 
 void wdn_matmul_integer(const wdn_matmul_integer_params* p, int tid, int nth) {
@@ -186,25 +257,18 @@ void wdn_matmul_integer(const wdn_matmul_integer_params* p, int tid, int nth) {
   wdn_split((n + 3) / 4, tid, nth, &lo, &hi); /* units of 4 columns */
   lo *= 4;
   hi = wdn_mini(hi * 4, n);
+  if (p->b_packed) { /* B packed once at load (a constant): every column of the thread's range at once */
+    if (hi > lo) {
+      const int16_t* bp = p->b_packed + (size_t)lo * kp;
+      if (p->a_signed) idot_block((const uint8_t*)p->a, k, p->m, k, p->a_zp, 0, bp, kp, hi - lo, p->y + lo, n, 1);
+      else idot_block((const uint8_t*)p->a, k, p->m, k, p->a_zp, 0, bp, kp, hi - lo, p->y + lo, n, 0);
+    }
+    return;
+  }
   int16_t* bp = (int16_t*)wdn_scratch_f32(p->scratch, p->scratch_stride, tid);
-  const int bdt = p->b_signed ? WDN_DT_I8 : WDN_DT_U8;
   for (int n0 = lo; n0 < hi; n0 += NB) {
     const int nb = wdn_mini(NB, hi - n0);
-    /* pack: bp[j * kp + kk] = B[kk, n0 + j] - zp[n0 + j]; zero columns past nb and rows past k */
-    for (int j = 0; j < NB; j++) {
-      int16_t* col = bp + (size_t)j * kp;
-      for (int kk = (j < nb ? k : 0); kk < kp; kk++) col[kk] = 0;
-    }
-    int16_t bz[WDN_MATMUL_INTEGER_NB];
-    for (int j = 0; j < nb; j++) bz[j] = (int16_t)(p->b_zp ? q_get(bdt, p->b_zp, p->b_zp_per_col ? n0 + j : 0) : 0);
-    for (int kk = 0; kk < k; kk++) {
-      const int64_t base = (int64_t)kk * n + n0;
-      if (p->b_signed) {
-        for (int j = 0; j < nb; j++) bp[(size_t)j * kp + kk] = (int16_t)(((const int8_t*)p->b)[base + j] - bz[j]);
-      } else {
-        for (int j = 0; j < nb; j++) bp[(size_t)j * kp + kk] = (int16_t)(((const uint8_t*)p->b)[base + j] - bz[j]);
-      }
-    }
+    matmul_integer_pack_b(p, n0, nb, bp);
     if (p->a_signed) idot_block((const uint8_t*)p->a, k, p->m, k, p->a_zp, 0, bp, kp, nb, p->y + n0, n, 1);
     else idot_block((const uint8_t*)p->a, k, p->m, k, p->a_zp, 0, bp, kp, nb, p->y + n0, n, 0);
   }

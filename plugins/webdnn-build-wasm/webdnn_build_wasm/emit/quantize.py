@@ -14,7 +14,7 @@ from typing import Optional
 from webdnn_build.ir import Graph, Node
 from webdnn_build.opforms import dynamic_quantize_form
 
-from .base import DT_CODES, EmitContext, Emitter, all_static, struct_init
+from .base import DT_CODES, EmitContext, Emitter, all_static, prepared_buffer, struct_init
 
 Q8 = ("uint8", "int8")
 FLOAT = 1  # TensorProto.FLOAT
@@ -122,6 +122,25 @@ class DynamicQuantizeEmitter(Emitter):
                 f"{ctx.ptr(z)}, tid, nth);"]
 
 
+#: constant B operands of MatMulInteger packed at load (int16, zero point subtracted: twice their size) take
+#: wasm memory next to the weights: at most this much per model; past it B is packed per run
+PREPACK_BUDGET = 64 << 20
+
+
+def _packed_b(ctx: EmitContext, b: str, b_zp: str, k: int, n: int, b_fields: dict) -> str:
+    """A static buffer with the constant ``b`` packed for wdn_matmul_integer (wdn_matmul_integer_prepack_b at
+    wdn_prepare); "0" when the budget is spent."""
+    i16 = ((n + 3) // 4 * 4) * ((k + 7) // 8 * 8)
+    var = ctx.fresh("mmi_pack")
+    fields = ", ".join(f".{key} = {v}" for key, v in b_fields.items())
+    # (a str.format template: braces doubled, {buf} the buffer)
+    fill = (f"{{{{ const wdn_matmul_integer_params {var} = {{{{{fields}}}}}; "
+            f"wdn_matmul_integer_prepack_b(&{var}, (int16_t*){{buf}}); }}}}")
+    buf = prepared_buffer(ctx, f"mmi/{b}/{b_zp}", f"(WDN_MATMUL_INTEGER_PACKED_I16({k}, {n}) + 1) / 2", 2 * i16,
+                          PREPACK_BUDGET, fill)
+    return f"((const int16_t*){buf})" if buf else "0"
+
+
 class MatMulIntegerEmitter(Emitter):
     """int32 Y = (A - a_zp) @ (B - b_zp): A [..., M, K], B [K, N] (A's batch dims folded into M) or both with
     equal batch dims; uint8 / int8 operands; a_zp one element, b_zp one element or per column (2-D B)."""
@@ -161,6 +180,12 @@ class MatMulIntegerEmitter(Emitter):
         else:
             m, batches = sa[-2], math.prod(sa[:-2])
         pa, pb, py = ctx.ptr(a), ctx.ptr(b), ctx.ptr(node.outputs[0])
+        b_fields = {"b_signed": int(ctx.graph.values[b].dtype == "int8"), "b": pb, "n": n, "k": k,
+                    "b_zp": ctx.ptr(b_zp) if b_zp else "0",
+                    "b_zp_per_col": int(bool(b_zp) and math.prod(ctx.shape(b_zp)) == n and n > 1)}
+        packed = "0"
+        if len(sb) == 2 and ctx.const(b) is not None and (not b_zp or ctx.const(b_zp) is not None):
+            packed = _packed_b(ctx, b, b_zp, k, n, b_fields)
         calls = []
         for i in range(batches):
             var = ctx.fresh("mmi")
@@ -170,7 +195,8 @@ class MatMulIntegerEmitter(Emitter):
                 "a": f"({pa} + {i * m * k})", "b": f"({pb} + {i * k * n})",
                 "a_zp": ctx.ptr(a_zp) if a_zp else "0", "b_zp": ctx.ptr(b_zp) if b_zp else "0",
                 "b_zp_per_col": int(bool(b_zp) and math.prod(ctx.shape(b_zp)) == n and n > 1),
-                "y": f"({py} + {i * m * n})", "scratch": "wdn_scratch", "scratch_stride": "WDN_SCRATCH_STRIDE"}))
+                "y": f"({py} + {i * m * n})", "scratch": "wdn_scratch", "scratch_stride": "WDN_SCRATCH_STRIDE",
+                "b_packed": packed}))
             calls.append(f"wdn_matmul_integer(&{var}, tid, nth);")
         return calls
 
