@@ -317,10 +317,13 @@ void wdn_dynamic_quantize_linear(int64_t count, const float* x, uint8_t* y, floa
                                  int tid, int nth);
 /* MatMulInteger: y[m, n] = sum_k (A[m, k] - a_zp) * (B[k, n] - b_zp[n]) in int32 (wrapping), A [m, k] and
  * B [k, n] of uint8 / int8 (a_signed / b_signed), a_zp: NULL or one element; b_zp: NULL, one element or
- * [n] (b_zp_per_col). Threads split N; per thread the scratch holds WDN_MATMUL_INTEGER_NB columns of B as
- * int16 (zero point subtracted) for the i32x4.dot_i16x8 inner loop. */
+ * [n] (b_zp_per_col). Threads split N; per thread the scratch holds WDN_MATMUL_INTEGER_MR rows of A and
+ * WDN_MATMUL_INTEGER_NB columns of B as int16 (zero points subtracted) for the i32x4.dot_i16x8 inner loop. */
 #define WDN_MATMUL_INTEGER_NB 16
-#define WDN_MATMUL_INTEGER_SCRATCH_BYTES(k) (WDN_MATMUL_INTEGER_NB * 2 * WDN__RUP((k), 8) + 64)
+/* rows of A widened to int16 at a time (per thread, in the scratch) */
+#define WDN_MATMUL_INTEGER_MR 32
+#define WDN_MATMUL_INTEGER_SCRATCH_BYTES(k) \
+  ((WDN_MATMUL_INTEGER_NB + WDN_MATMUL_INTEGER_MR) * 2 * WDN__RUP((k), 8) + 64)
 typedef struct {
   int m, n, k;
   int a_signed, b_signed;

@@ -224,25 +224,33 @@ WDN_INLINE void idot_block(const uint8_t* a, int lda, int rows, int k, const voi
   }
 }
 
-/* B [k, n] packed for idot_block: column j at out + j * kp (kp = k rounded up to 8) as int16 with the zero
- * point subtracted, zeros past k; columns [n0, n0 + cols), cols rounded up to 4 with zero columns */
+/* Packed panels of MatMulInteger (kp = k rounded up to 8, kb = kp / 8 steps of 8):
+ *  - A, rows in pairs: pair q at a16 + q * 2 * kp, step s holding row 2q's 8 values then row 2q + 1's, as
+ *    int16 with the zero point subtracted; zeros past k and in a missing odd last row;
+ *  - B, columns in fours: panel p at bp + p * 4 * kp, step s holding its 4 columns' 8 values, as int16 with
+ *    the zero point subtracted; zeros past k and past the last column.
+ * Both are zero past k, so the dot products run to kp with no tail. */
+
+/* B's columns [n0, n0 + cols) as panels (cols rounded up to 4) */
 static void matmul_integer_pack_b(const wdn_matmul_integer_params* p, int n0, int cols, int16_t* out) {
   const int k = p->k, n = p->n, kp = (k + 7) / 8 * 8;
   const int bdt = p->b_signed ? WDN_DT_I8 : WDN_DT_U8;
-  const int padded = (cols + 3) / 4 * 4;
-  for (int j = 0; j < padded; j++) {
-    int16_t* col = out + (size_t)j * kp;
-    const int c = n0 + j;
-    if (j >= cols || c >= n) {
-      for (int kk = 0; kk < kp; kk++) col[kk] = 0;
-      continue;
+  const int panels = (cols + 3) / 4;
+  for (int pn = 0; pn < panels; pn++) {
+    int16_t* panel = out + (size_t)pn * 4 * kp;
+    for (int c = 0; c < 4; c++) {
+      const int col = n0 + pn * 4 + c;
+      const int live = pn * 4 + c < cols && col < n;
+      const int16_t bz = (int16_t)(live && p->b_zp ? q_get(bdt, p->b_zp, p->b_zp_per_col ? col : 0) : 0);
+      for (int kk = 0; kk < kp; kk++) {
+        int16_t v = 0;
+        if (live && kk < k) {
+          const int64_t i = (int64_t)kk * n + col;
+          v = (int16_t)((p->b_signed ? (int16_t)((const int8_t*)p->b)[i] : (int16_t)((const uint8_t*)p->b)[i]) - bz);
+        }
+        panel[(size_t)(kk / 8) * 32 + c * 8 + kk % 8] = v;
+      }
     }
-    const int16_t bz = (int16_t)(p->b_zp ? q_get(bdt, p->b_zp, p->b_zp_per_col ? c : 0) : 0);
-    for (int kk = 0; kk < k; kk++) {
-      const int64_t i = (int64_t)kk * n + c;
-      col[kk] = (int16_t)((p->b_signed ? (int16_t)((const int8_t*)p->b)[i] : (int16_t)((const uint8_t*)p->b)[i]) - bz);
-    }
-    for (int kk = k; kk < kp; kk++) col[kk] = 0;
   }
 }
 
@@ -250,27 +258,89 @@ void wdn_matmul_integer_prepack_b(const wdn_matmul_integer_params* p, int16_t* o
   matmul_integer_pack_b(p, 0, p->n, out);
 }
 
+/* rows [m0, m0 + rows) of A as row-pair panels */
+static void matmul_integer_widen_a(const wdn_matmul_integer_params* p, int m0, int rows, int16_t* out) {
+  const int k = p->k, kp = (k + 7) / 8 * 8, k8 = k & ~7;
+  const int zdt = p->a_signed ? WDN_DT_I8 : WDN_DT_U8;
+  const int16_t zp = (int16_t)(p->a_zp ? q_get(zdt, p->a_zp, 0) : 0);
+  const v128_t vz = wasm_i16x8_splat(zp);
+  const int padded = (rows + 1) / 2 * 2;
+  for (int r = 0; r < padded; r++) {
+    int16_t* dst = out + (size_t)(r / 2) * 2 * kp + (r % 2) * 8;
+    if (r >= rows) {
+      for (int kk = 0; kk < kp; kk += 8) wasm_v128_store(dst + kk * 2, wasm_i16x8_splat(0));
+      continue;
+    }
+    const uint8_t* src = (const uint8_t*)p->a + (size_t)(m0 + r) * k;
+    for (int kk = 0; kk < k8; kk += 8) wasm_v128_store(dst + kk * 2, ld8_i16(src + kk, p->a_signed, vz));
+    if (k8 < kp) {
+      int16_t t[8];
+      for (int i = 0; i < 8; i++) {
+        const int kk = k8 + i;
+        t[i] = kk < k ? (int16_t)((p->a_signed ? (int16_t)((const int8_t*)src)[kk] : (int16_t)src[kk]) - zp) : 0;
+      }
+      wasm_v128_store(dst + k8 * 2, wasm_v128_load(t));
+    }
+  }
+}
+
+/* the 4 column sums of one tile row: the lanes of acc[0..3] added */
+WDN_INLINE v128_t idot_row_sums(const int32_t* acc) {
+  const v128_t v0 = wasm_v128_load(acc), v1 = wasm_v128_load(acc + 4);
+  const v128_t v2 = wasm_v128_load(acc + 8), v3 = wasm_v128_load(acc + 12);
+  const v128_t p = wasm_i32x4_add(wasm_i32x4_shuffle(v0, v1, 0, 4, 1, 5), wasm_i32x4_shuffle(v0, v1, 2, 6, 3, 7));
+  const v128_t q = wasm_i32x4_add(wasm_i32x4_shuffle(v2, v3, 0, 4, 1, 5), wasm_i32x4_shuffle(v2, v3, 2, 6, 3, 7));
+  return wasm_i32x4_add(wasm_i32x4_shuffle(p, q, 0, 1, 4, 5), wasm_i32x4_shuffle(p, q, 2, 3, 6, 7));
+}
+
+/* y[r, j] = A row r . B column j for r < rows, j < cols (y row r at y + r * ldy): B panels outer (one
+ * panel, 4 columns, stays in L1 while the A panels stream by), row pairs inside */
+static void idot_panels(const int16_t* a16, int rows, int kp, const int16_t* bp, int cols, int32_t* y, int ldy) {
+  int32_t acc[32] __attribute__((aligned(16)));
+  for (int j = 0; j < cols; j += 4) {
+    const int16_t* panel = bp + (size_t)(j / 4) * 4 * kp;
+    const int nc = cols - j < 4 ? cols - j : 4;
+    for (int m = 0; m < rows; m += 2) {
+      wdn__ikern2x4(a16 + (size_t)(m / 2) * 2 * kp, panel, kp / 8, acc);
+      for (int r = 0; r < 2 && m + r < rows; r++) {
+        const v128_t s = idot_row_sums(acc + r * 16);
+        int32_t* yr = y + (size_t)(m + r) * ldy + j;
+        if (nc == 4) {
+          wasm_v128_store(yr, s);
+        } else {
+          int32_t t[4] __attribute__((aligned(16)));
+          wasm_v128_store(t, s);
+          for (int c = 0; c < nc; c++) yr[c] = t[c];
+        }
+      }
+    }
+  }
+}
+
 void wdn_matmul_integer(const wdn_matmul_integer_params* p, int tid, int nth) {
-  const int NB = WDN_MATMUL_INTEGER_NB, k = p->k, n = p->n;
+  const int NB = WDN_MATMUL_INTEGER_NB, MR = WDN_MATMUL_INTEGER_MR, k = p->k, n = p->n;
   const int kp = (k + 7) / 8 * 8;
   int lo, hi;
-  wdn_split((n + 3) / 4, tid, nth, &lo, &hi); /* units of 4 columns */
+  wdn_split((n + 3) / 4, tid, nth, &lo, &hi); /* units of 4 columns: whole B panels */
   lo *= 4;
   hi = wdn_mini(hi * 4, n);
-  if (p->b_packed) { /* B packed once at load (a constant): every column of the thread's range at once */
-    if (hi > lo) {
-      const int16_t* bp = p->b_packed + (size_t)lo * kp;
-      if (p->a_signed) idot_block((const uint8_t*)p->a, k, p->m, k, p->a_zp, 0, bp, kp, hi - lo, p->y + lo, n, 1);
-      else idot_block((const uint8_t*)p->a, k, p->m, k, p->a_zp, 0, bp, kp, hi - lo, p->y + lo, n, 0);
+  if (hi <= lo) return;
+  /* per thread: MR rows of A as panels, then (B packed per run) NB columns of B */
+  int16_t* a16 = (int16_t*)wdn_scratch_f32(p->scratch, p->scratch_stride, tid);
+  int16_t* bp = a16 + (size_t)MR * kp;
+  for (int m0 = 0; m0 < p->m; m0 += MR) {
+    const int rows = wdn_mini(MR, p->m - m0);
+    matmul_integer_widen_a(p, m0, rows, a16);
+    int32_t* y = p->y + (size_t)m0 * n;
+    if (p->b_packed) { /* B packed once at load (a constant) */
+      idot_panels(a16, rows, kp, p->b_packed + (size_t)lo * kp, hi - lo, y + lo, n);
+      continue;
     }
-    return;
-  }
-  int16_t* bp = (int16_t*)wdn_scratch_f32(p->scratch, p->scratch_stride, tid);
-  for (int n0 = lo; n0 < hi; n0 += NB) {
-    const int nb = wdn_mini(NB, hi - n0);
-    matmul_integer_pack_b(p, n0, nb, bp);
-    if (p->a_signed) idot_block((const uint8_t*)p->a, k, p->m, k, p->a_zp, 0, bp, kp, nb, p->y + n0, n, 1);
-    else idot_block((const uint8_t*)p->a, k, p->m, k, p->a_zp, 0, bp, kp, nb, p->y + n0, n, 0);
+    for (int n0 = lo; n0 < hi; n0 += NB) {
+      const int nb = wdn_mini(NB, hi - n0);
+      matmul_integer_pack_b(p, n0, nb, bp);
+      idot_panels(a16, rows, kp, bp, nb, y + n0, n);
+    }
   }
 }
 
