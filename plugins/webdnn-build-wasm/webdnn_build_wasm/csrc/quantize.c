@@ -284,35 +284,25 @@ static void matmul_integer_widen_a(const wdn_matmul_integer_params* p, int m0, i
   }
 }
 
-/* the 4 column sums of one tile row: the lanes of acc[0..3] added */
-WDN_INLINE v128_t idot_row_sums(const int32_t* acc) {
-  const v128_t v0 = wasm_v128_load(acc), v1 = wasm_v128_load(acc + 4);
-  const v128_t v2 = wasm_v128_load(acc + 8), v3 = wasm_v128_load(acc + 12);
-  const v128_t p = wasm_i32x4_add(wasm_i32x4_shuffle(v0, v1, 0, 4, 1, 5), wasm_i32x4_shuffle(v0, v1, 2, 6, 3, 7));
-  const v128_t q = wasm_i32x4_add(wasm_i32x4_shuffle(v2, v3, 0, 4, 1, 5), wasm_i32x4_shuffle(v2, v3, 2, 6, 3, 7));
-  return wasm_i32x4_add(wasm_i32x4_shuffle(p, q, 0, 1, 4, 5), wasm_i32x4_shuffle(p, q, 2, 3, 6, 7));
-}
-
 /* y[r, j] = A row r . B column j for r < rows, j < cols (y row r at y + r * ldy): B panels outer (one
- * panel, 4 columns, stays in L1 while the A panels stream by), row pairs inside */
+ * panel, 4 columns, stays in L1 while the A panels stream by), row pairs inside; edge tiles (an odd last
+ * row, fewer than 4 columns) through a small buffer */
 static void idot_panels(const int16_t* a16, int rows, int kp, const int16_t* bp, int cols, int32_t* y, int ldy) {
-  int32_t acc[32] __attribute__((aligned(16)));
+  int32_t edge[8] __attribute__((aligned(16)));
   for (int j = 0; j < cols; j += 4) {
     const int16_t* panel = bp + (size_t)(j / 4) * 4 * kp;
     const int nc = cols - j < 4 ? cols - j : 4;
     for (int m = 0; m < rows; m += 2) {
-      wdn__ikern2x4(a16 + (size_t)(m / 2) * 2 * kp, panel, kp / 8, acc);
-      for (int r = 0; r < 2 && m + r < rows; r++) {
-        const v128_t s = idot_row_sums(acc + r * 16);
-        int32_t* yr = y + (size_t)(m + r) * ldy + j;
-        if (nc == 4) {
-          wasm_v128_store(yr, s);
-        } else {
-          int32_t t[4] __attribute__((aligned(16)));
-          wasm_v128_store(t, s);
-          for (int c = 0; c < nc; c++) yr[c] = t[c];
-        }
+      const int16_t* apanel = a16 + (size_t)(m / 2) * 2 * kp;
+      int32_t* yt = y + (size_t)m * ldy + j;
+      const int nr = rows - m < 2 ? rows - m : 2;
+      if (nc == 4 && nr == 2) {
+        wdn__ikern2x4(apanel, panel, kp / 8, yt, ldy);
+        continue;
       }
+      wdn__ikern2x4(apanel, panel, kp / 8, edge, 4);
+      for (int r = 0; r < nr; r++)
+        for (int c = 0; c < nc; c++) yt[(size_t)r * ldy + c] = edge[r * 4 + c];
     }
   }
 }
