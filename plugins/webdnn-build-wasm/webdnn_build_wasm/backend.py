@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from typing import Any
 
@@ -33,6 +34,36 @@ from .wasm_binary import memory_import_pages
 
 WEIGHT_ALIGN = 64
 MAX_THREADS = 8
+#: ops computed once at load (in wdn_prepare, into static buffers) when every input is a constant, their
+#: result is float32 and only wasm ops read it: a QDQ model's weights stay int8 in the bundle (a quarter
+#: of the download) and are dequantized once, not at every run (a third of a QDQ BERT's run time)
+LOAD_TIME_OPS = {("", "DequantizeLinear")}
+#: static buffers of load-time values take wasm memory next to the weights: at most this much per model
+LOAD_TIME_BUDGET = 512 << 20
+
+
+def _load_time_nodes(g: Graph, in_wasm: list[bool]) -> list[Node]:
+    """The nodes computed once at load (LOAD_TIME_OPS), within LOAD_TIME_BUDGET, in graph order."""
+    readers: dict[str, list[bool]] = {}
+    for node, wasm in zip(g.nodes, in_wasm):
+        for name in node.reads():
+            readers.setdefault(name, []).append(wasm)
+    chosen, used = [], 0
+    for node, wasm in zip(g.nodes, in_wasm):
+        if not wasm or (node.domain, node.op_type) not in LOAD_TIME_OPS or node.subgraphs():
+            continue
+        outs = [o for o in node.outputs if o]
+        if len(outs) != 1 or outs[0] in g.outputs or not all(readers.get(outs[0], [False])):
+            continue
+        v = g.values[outs[0]]
+        if v.dtype != "float32" or not v.is_static or not all(g.values[i].is_const for i in node.inputs if i):
+            continue
+        size = 4 * (v.numel() or 0)
+        if used + size > LOAD_TIME_BUDGET:
+            continue
+        chosen.append(node)
+        used += size
+    return chosen
 
 
 def _check_memory(g: Graph, plan: Any, weight_size: int) -> None:
@@ -73,7 +104,13 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
         attention = fuse_attention(g, EMITTERS[FUSED_ATTENTION].supports)
         in_wasm = [self.runs_natively(n, g) for n in g.nodes]
         check_fallbacks("wasm", g.nodes, in_wasm, JsFallbackBackend.supported_ops(self))
-        plan = ctx.plan_memory(g, self.storage_bytes, include_io=True)
+        load_time = _load_time_nodes(g, in_wasm)
+        at_load = {id(n) for n in load_time}
+        load_time_values = {n.outputs[0] for n in load_time}
+        # the arena is planned without them: their values live in static buffers for the whole run
+        run_graph = copy.copy(g)
+        run_graph.nodes = [n for n in g.nodes if id(n) not in at_load]
+        plan = ctx.plan_memory(run_graph, self.storage_bytes, include_io=True)
         _check_memory(g, plan, 0)  # before emitting anything: an arena alone may not fit
 
         weights: dict[str, int] = {}   # value name -> offset in the weight region
@@ -97,6 +134,8 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
                 raise AssertionError(f"value {name} read by a wasm op has dtype {v.dtype}, not stored in wasm memory")
             if v.is_const:
                 return f"(({ctype}*)(wdn_weights + {place_weight(name)}))"
+            if name in load_time_buffers:
+                return f"(({ctype}*){load_time_buffers[name]})"
             slot = plan.slots.get(name)
             if slot is None:
                 raise AssertionError(f"value {name} read by a wasm op has no arena slot")
@@ -108,7 +147,13 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
             return name
 
         counter = iter(range(1 << 30))
-        ectx = EmitContext(g, ptr, add_const, lambda hint: f"{hint}_{next(counter)}", options=dict(ctx.options))
+        ectx = EmitContext(g, ptr, add_const, lambda hint: f"{hint}_{next(counter)}", options=dict(ctx.options),
+                           load_time=set(load_time_values))
+        load_time_buffers: dict[str, str] = {}
+        for name in sorted(load_time_values):
+            var = ectx.fresh("at_load")
+            ectx.decls.append(f"static float {var}[{max(g.values[name].numel() or 0, 1)}] __attribute__((aligned(16)));")
+            load_time_buffers[name] = var
 
         # wasm.segment_per_op=true: one step per op, so that Runner.profile() times each op
         per_op = option_flag(ctx.options, "segment_per_op", False)
@@ -123,6 +168,11 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
         seg_nodes: list[list[Node]] = []     # per segment, its ops
         steps: list[dict[str, Any]] = []
         for node, wasm in zip(g.nodes, in_wasm):
+            if id(node) in at_load:  # once, in wdn_prepare (before the threads start: one thread does it all)
+                body = self._table().emitter_for(node).emit(node, ectx)
+                ectx.prepare += [c_comment(f"at load: {node.describe()}"), "{", "  const int tid = 0, nth = 1;",
+                                 *[f"  {line}" for line in body], "}"]
+                continue
             if wasm:
                 if per_op or not steps or "wasm" not in steps[-1]:
                     steps.append({"wasm": len(bodies), "ops": []})

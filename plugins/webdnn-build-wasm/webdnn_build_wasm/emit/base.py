@@ -83,6 +83,13 @@ class EmitContext:
     extra_functions: list[str] = field(default_factory=list)
     #: the build's ``--backend-option wasm.KEY=VALUE`` settings (checked against WasmBackend.options)
     options: dict[str, str] = field(default_factory=dict)
+    #: values computed once at load from constants (backend.LOAD_TIME_OPS), in static buffers: as fixed as
+    #: constants during a run, so an emitter may pack them at load too
+    load_time: set[str] = field(default_factory=set)
+
+    def fixed(self, name: str) -> bool:
+        """Whether the value is the same in every run: a constant, or computed from constants at load."""
+        return self.const(name) is not None or name in self.load_time
 
     def shape(self, name: str) -> tuple[int, ...]:
         return tuple(self.graph.values[name].shape)  # type: ignore[arg-type]

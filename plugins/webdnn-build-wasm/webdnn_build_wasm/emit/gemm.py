@@ -29,7 +29,7 @@ def _packed_b(ctx: EmitContext, b: str, k: int, n: int, trans_b: int) -> str:
 def _gemm_call(ctx: EmitContext, fields: dict, b_name: str = "") -> str:
     """``b_name``: the value B comes from, when it is the whole of a constant 2-D value (it may be prepacked)."""
     var = ctx.fresh("gemm")
-    if b_name and ctx.const(b_name) is not None and 2 <= fields["m"] <= PREPACK_MAX_M:
+    if b_name and ctx.fixed(b_name) and 2 <= fields["m"] <= PREPACK_MAX_M:
         fields = {**fields, "packed_b": _packed_b(ctx, b_name, fields["k"], fields["n"], fields.get("trans_b", 0))}
     ctx.scratch.append(f"WDN_GEMM_SCRATCH_BYTES({fields['m']}, {fields['n']}, {fields['k']})")
     base = {"bias": "0", "bias_kind": 0, "alpha": "1.0f", "beta": "1.0f", "residual": "0",
