@@ -29,6 +29,7 @@ from webdnn_build_js.backend import JsFallbackBackend, _encode_attr
 from . import toolchain
 from .emit import EMITTERS, EmitContext
 from .emit.base import C_TYPES
+from .qdq_matmul import qdq_matmul_to_integer
 from .schedule import SERIAL_BELOW, THREAD_MIN_WORK, runs_alone, segment_lines, serial_ops, threads_function
 from .wasm_binary import memory_import_pages
 
@@ -102,6 +103,7 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
         g = copy_graph(graph)
         fused = fuse_residual(g, EMITTERS[("", "Conv")].supports)
         attention = fuse_attention(g, EMITTERS[FUSED_ATTENTION].supports)
+        qdq = qdq_matmul_to_integer(g, EMITTERS[("com.microsoft", "MatMulIntegerToFloat")].supports)
         in_wasm = [self.runs_natively(n, g) for n in g.nodes]
         check_fallbacks("wasm", g.nodes, in_wasm, JsFallbackBackend.supported_ops(self))
         load_time = _load_time_nodes(g, in_wasm)
@@ -246,7 +248,8 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
             "values": values,
         }
         n_wasm = sum(in_wasm)
-        ctx.log(f"wasm: {n_wasm}/{len(g.nodes)} ops in wasm ({len(segments)} segments, {fused} residual adds and {attention} attentions fused), "
+        ctx.log(f"wasm: {n_wasm}/{len(g.nodes)} ops in wasm ({len(segments)} segments, {fused} residual adds and {attention} attentions fused"
+                f"{f', {qdq} quantized MatMuls as MatMulIntegerToFloat' if qdq else ''}), "
                 f"arena {plan.size / 1e6:.2f} MB, module {len(module) / 1e3:.1f} kB"
                 + (" (modules from cache)" if hit and hit_mt else ""))
         files = {"plan.json": bundle_json(program),

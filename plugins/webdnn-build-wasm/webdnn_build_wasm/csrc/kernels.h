@@ -337,6 +337,13 @@ typedef struct {
   int scratch_stride;
   /* NULL, or B packed once at load by wdn_matmul_integer_prepack_b (a constant B and zero point) */
   const int16_t* b_packed;
+  /* to_float (com.microsoft MatMulIntegerToFloat): y holds float32, y[m, n] = (float)sum * (a_scale[0] *
+   * b_scale[n or 0]) + (bias ? bias[n] : 0), the product and the sum each rounded (as onnxruntime) */
+  int to_float;
+  const float* a_scale;
+  const float* b_scale;
+  int b_scale_per_col;
+  const float* bias;
 } wdn_matmul_integer_params;
 void wdn_matmul_integer(const wdn_matmul_integer_params* p, int tid, int nth);
 /* int16 elements of a packed B: n rounded up to 4 columns of k rounded up to 8 */

@@ -307,6 +307,30 @@ static void idot_panels(const int16_t* a16, int rows, int kp, const int16_t* bp,
   }
 }
 
+/* MatMulIntegerToFloat's epilogue, in place over rows x columns [lo, hi) of y (int32 sums in, float32 out) */
+static void matmul_integer_to_float(const wdn_matmul_integer_params* p, int32_t* y, int rows, int lo, int hi) {
+  const int n = p->n;
+  const float sa = p->a_scale[0];
+  for (int r = 0; r < rows; r++) {
+    int32_t* yi = y + (size_t)r * n;
+    float* yf = (float*)yi;
+    int j = lo;
+    for (; j + 4 <= hi; j += 4) {
+      const v128_t mult = p->b_scale_per_col ? wasm_f32x4_mul(wasm_f32x4_splat(sa), wasm_v128_load(p->b_scale + j))
+                                             : wasm_f32x4_splat(sa * p->b_scale[0]);
+      v128_t v = wasm_f32x4_mul(wasm_f32x4_convert_i32x4(wasm_v128_load(yi + j)), mult);
+      if (p->bias) v = wasm_f32x4_add(v, wasm_v128_load(p->bias + j));
+      wasm_v128_store(yf + j, v);
+    }
+    for (; j < hi; j++) {
+      const float mult = sa * p->b_scale[p->b_scale_per_col ? j : 0];
+      float v = (float)yi[j] * mult;
+      if (p->bias) v += p->bias[j];
+      yf[j] = v;
+    }
+  }
+}
+
 void wdn_matmul_integer(const wdn_matmul_integer_params* p, int tid, int nth) {
   const int NB = WDN_MATMUL_INTEGER_NB, MR = WDN_MATMUL_INTEGER_MR, k = p->k, n = p->n;
   const int kp = (k + 7) / 8 * 8;
@@ -324,13 +348,14 @@ void wdn_matmul_integer(const wdn_matmul_integer_params* p, int tid, int nth) {
     int32_t* y = p->y + (size_t)m0 * n;
     if (p->b_packed) { /* B packed once at load (a constant) */
       idot_panels(a16, rows, kp, p->b_packed + (size_t)lo * kp, hi - lo, y + lo, n);
-      continue;
+    } else {
+      for (int n0 = lo; n0 < hi; n0 += NB) {
+        const int nb = wdn_mini(NB, hi - n0);
+        matmul_integer_pack_b(p, n0, nb, bp);
+        idot_panels(a16, rows, kp, bp, nb, y + n0, n);
+      }
     }
-    for (int n0 = lo; n0 < hi; n0 += NB) {
-      const int nb = wdn_mini(NB, hi - n0);
-      matmul_integer_pack_b(p, n0, nb, bp);
-      idot_panels(a16, rows, kp, bp, nb, y + n0, n);
-    }
+    if (p->to_float) matmul_integer_to_float(p, y, rows, lo, hi);
   }
 }
 

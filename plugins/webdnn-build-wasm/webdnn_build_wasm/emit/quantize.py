@@ -141,6 +141,59 @@ def _packed_b(ctx: EmitContext, b: str, b_zp: str, k: int, n: int, b_fields: dic
     return f"((const int16_t*){buf})" if buf else "0"
 
 
+def _matmul_integer_supports(graph: Graph, a: str, b: str, a_zp: str, b_zp: str, y: str, y_dtype: str,
+                             b_2d: bool) -> bool:
+    """A [..., M, K] and B [K, N] (or, unless ``b_2d``, both with equal batch dims) of uint8 / int8; a_zp one
+    element, b_zp one element or per column (2-D B); y of A's shape with N columns."""
+    if not all_static(graph, [a, b], Q8) or not all_static(graph, [y], (y_dtype,)):
+        return False
+    sa, sb = tuple(graph.values[a].shape), tuple(graph.values[b].shape)
+    if len(sa) < 2 or len(sb) < 2 or sa[-1] != sb[-2] or (b_2d and len(sb) != 2):
+        return False
+    if not (len(sb) == 2 or (len(sa) == len(sb) and sa[:-2] == sb[:-2])):
+        return False
+    if tuple(graph.values[y].shape) != sa[:-1] + sb[-1:]:
+        return False
+    for zp, src, allowed in ((a_zp, a, {1}), (b_zp, b, {1, sb[-1]} if len(sb) == 2 else {1})):
+        if zp and (not all_static(graph, [zp]) or _dtype(graph, zp) != _dtype(graph, src)
+                   or math.prod(graph.values[zp].shape) not in allowed or len(graph.values[zp].shape) > 1):
+            return False
+    return True
+
+
+def _matmul_integer_calls(ctx: EmitContext, a: str, b: str, a_zp: str, b_zp: str, y: str,
+                          epilogue: Optional[dict] = None) -> list[str]:
+    """wdn_matmul_integer calls (one per batch of a batched B); ``epilogue``: the to_float fields."""
+    sa, sb = ctx.shape(a), ctx.shape(b)
+    k, n = sb[-2], sb[-1]
+    ctx.scratch.append(f"WDN_MATMUL_INTEGER_SCRATCH_BYTES({k})")
+    if len(sb) == 2:
+        m, batches = math.prod(sa[:-1]), 1
+    else:
+        m, batches = sa[-2], math.prod(sa[:-2])
+    pa, pb, py = ctx.ptr(a), ctx.ptr(b), ctx.ptr(y)
+    b_fields = {"b_signed": int(ctx.graph.values[b].dtype == "int8"), "b": pb, "n": n, "k": k,
+                "b_zp": ctx.ptr(b_zp) if b_zp else "0",
+                "b_zp_per_col": int(bool(b_zp) and math.prod(ctx.shape(b_zp)) == n and n > 1)}
+    packed = "0"
+    if len(sb) == 2 and ctx.const(b) is not None and (not b_zp or ctx.const(b_zp) is not None):
+        packed = _packed_b(ctx, b, b_zp, k, n, b_fields)
+    calls = []
+    for i in range(batches):
+        var = ctx.fresh("mmi")
+        ctx.decls.append(struct_init("wdn_matmul_integer_params", var, {
+            **b_fields, "m": m, "a_signed": int(ctx.graph.values[a].dtype == "int8"),
+            "a": f"({pa} + {i * m * k})", "b": f"({pb} + {i * k * n})", "a_zp": ctx.ptr(a_zp) if a_zp else "0",
+            "y": f"(int32_t*)({py} + {i * m * n})", "scratch": "wdn_scratch", "scratch_stride": "WDN_SCRATCH_STRIDE",
+            "b_packed": packed, **(epilogue or {})}))
+        calls.append(f"wdn_matmul_integer(&{var}, tid, nth);")
+    return calls
+
+
+def _input(node: Node, i: int) -> str:
+    return node.inputs[i] if len(node.inputs) > i and node.inputs[i] else ""
+
+
 class MatMulIntegerEmitter(Emitter):
     """int32 Y = (A - a_zp) @ (B - b_zp): A [..., M, K], B [K, N] (A's batch dims folded into M) or both with
     equal batch dims; uint8 / int8 operands; a_zp one element, b_zp one element or per column (2-D B)."""
@@ -150,55 +203,44 @@ class MatMulIntegerEmitter(Emitter):
     def supports(self, node: Node, graph: Graph) -> bool:
         if len(node.inputs) < 2 or not node.inputs[0] or not node.inputs[1] or len(_outs(node)) != 1:
             return False
-        a, b = node.inputs[:2]
-        y = node.outputs[0]
-        if not all_static(graph, [a, b], Q8) or not all_static(graph, [y], ("int32",)):
+        return _matmul_integer_supports(graph, node.inputs[0], node.inputs[1], _input(node, 2), _input(node, 3),
+                                        node.outputs[0], "int32", False)
+
+    def emit(self, node: Node, ctx: EmitContext) -> list[str]:
+        return _matmul_integer_calls(ctx, node.inputs[0], node.inputs[1], _input(node, 2), _input(node, 3),
+                                     node.outputs[0])
+
+
+class MatMulIntegerToFloatEmitter(Emitter):
+    """com.microsoft MatMulIntegerToFloat (A, B, a_scale, b_scale, a_zero_point, b_zero_point, bias): float32
+    Y = ((A - a_zp) @ (B - b_zp)) * (a_scale * b_scale) + bias, as onnxruntime (the product of the scales
+    rounded, then the int32 sum times it, then the bias); a 2-D B, a_scale one element, b_scale and bias one
+    element / per column. The wasm backend also makes it from QDQ MatMuls (qdq_matmul.py)."""
+
+    ops = ("MatMulIntegerToFloat",)
+    domain = "com.microsoft"
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        if len(node.inputs) < 4 or not all(node.inputs[:4]) or len(_outs(node)) != 1:
             return False
-        sa, sb = tuple(graph.values[a].shape), tuple(graph.values[b].shape)
-        if len(sa) < 2 or len(sb) < 2 or sa[-1] != sb[-2]:
+        a, b, a_scale, b_scale = node.inputs[:4]
+        if not _matmul_integer_supports(graph, a, b, _input(node, 4), _input(node, 5), node.outputs[0], "float32", True):
             return False
-        if not (len(sb) == 2 or (len(sa) == len(sb) and sa[:-2] == sb[:-2])):
-            return False
-        if tuple(graph.values[y].shape) != sa[:-1] + sb[-1:]:
-            return False
-        for zp, src, allowed in ((node.inputs[2] if len(node.inputs) > 2 else "", a, {1}),
-                                 (node.inputs[3] if len(node.inputs) > 3 else "", b, {1, sb[-1]} if len(sb) == 2 else {1})):
-            if zp and (not all_static(graph, [zp]) or _dtype(graph, zp) != _dtype(graph, src)
-                       or math.prod(graph.values[zp].shape) not in allowed or len(graph.values[zp].shape) > 1):
+        n = graph.values[b].shape[-1]
+        for name, allowed in ((a_scale, {1}), (b_scale, {1, n}), (_input(node, 6), {n})):
+            if name and (not all_static(graph, [name], ("float32",)) or len(graph.values[name].shape) > 1
+                         or math.prod(graph.values[name].shape) not in allowed):
                 return False
         return True
 
     def emit(self, node: Node, ctx: EmitContext) -> list[str]:
-        a, b = node.inputs[:2]
-        a_zp = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else ""
-        b_zp = node.inputs[3] if len(node.inputs) > 3 and node.inputs[3] else ""
-        sa, sb = ctx.shape(a), ctx.shape(b)
-        k, n = sb[-2], sb[-1]
-        ctx.scratch.append(f"WDN_MATMUL_INTEGER_SCRATCH_BYTES({k})")
-        if len(sb) == 2:
-            m, batches = math.prod(sa[:-1]), 1
-        else:
-            m, batches = sa[-2], math.prod(sa[:-2])
-        pa, pb, py = ctx.ptr(a), ctx.ptr(b), ctx.ptr(node.outputs[0])
-        b_fields = {"b_signed": int(ctx.graph.values[b].dtype == "int8"), "b": pb, "n": n, "k": k,
-                    "b_zp": ctx.ptr(b_zp) if b_zp else "0",
-                    "b_zp_per_col": int(bool(b_zp) and math.prod(ctx.shape(b_zp)) == n and n > 1)}
-        packed = "0"
-        if len(sb) == 2 and ctx.const(b) is not None and (not b_zp or ctx.const(b_zp) is not None):
-            packed = _packed_b(ctx, b, b_zp, k, n, b_fields)
-        calls = []
-        for i in range(batches):
-            var = ctx.fresh("mmi")
-            ctx.decls.append(struct_init("wdn_matmul_integer_params", var, {
-                "m": m, "n": n, "k": k,
-                "a_signed": int(ctx.graph.values[a].dtype == "int8"), "b_signed": int(ctx.graph.values[b].dtype == "int8"),
-                "a": f"({pa} + {i * m * k})", "b": f"({pb} + {i * k * n})",
-                "a_zp": ctx.ptr(a_zp) if a_zp else "0", "b_zp": ctx.ptr(b_zp) if b_zp else "0",
-                "b_zp_per_col": int(bool(b_zp) and math.prod(ctx.shape(b_zp)) == n and n > 1),
-                "y": f"({py} + {i * m * n})", "scratch": "wdn_scratch", "scratch_stride": "WDN_SCRATCH_STRIDE",
-                "b_packed": packed}))
-            calls.append(f"wdn_matmul_integer(&{var}, tid, nth);")
-        return calls
+        a, b, a_scale, b_scale = node.inputs[:4]
+        n = ctx.shape(b)[-1]
+        bias = _input(node, 6)
+        epilogue = {"to_float": 1, "a_scale": ctx.ptr(a_scale), "b_scale": ctx.ptr(b_scale),
+                    "b_scale_per_col": int(math.prod(ctx.shape(b_scale)) == n and n > 1),
+                    "bias": ctx.ptr(bias) if bias else "0"}
+        return _matmul_integer_calls(ctx, a, b, _input(node, 4), _input(node, 5), node.outputs[0], epilogue)
 
 
 class ConvIntegerEmitter(Emitter):
