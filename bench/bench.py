@@ -163,7 +163,7 @@ def npy_inputs(path: str) -> Dict[str, str]:
 # product inside makes the count unknown rather than wrong.
 UNCOUNTED_PRODUCTS = {"Einsum", "Attention", "MultiHeadAttention", "QAttention", "ConvInteger",
                       "QLinearConv", "QLinearMatMul", "DeformConv"}
-COUNTED = {"Conv", "ConvTranspose", "Gemm", "MatMul", "MatMulInteger", "FusedMatMul", "LSTM", "GRU", "RNN"}
+COUNTED = {"Conv", "ConvTranspose", "Gemm", "MatMul", "MatMulInteger", "FusedMatMul", "MatMulNBits", "LSTM", "GRU", "RNN"}
 
 
 def _has_products(graph) -> bool:
@@ -245,6 +245,10 @@ def _node_macs(n, shapes: Dict[str, List[Optional[int]]]) -> Optional[int]:
             except ValueError:
                 return None
         return _prod(out) * k
+    if op == "MatMulNBits":  # com.microsoft: A [..., K] × the 4-bit B^T [N, K] (attributes K, N)
+        out = shape(0, n.output)
+        k = attr["K"].i if "K" in attr else None
+        return None if out is None or k is None else _prod(out) * k
     if op in ("LSTM", "GRU", "RNN"):
         # W: [directions, gates·hidden, input], R: [directions, gates·hidden, hidden];
         # X: [seq, batch, input] (layout 0) or [batch, seq, input]: seq·batch steps of x·W + h·R.
