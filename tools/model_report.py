@@ -17,7 +17,6 @@ webgpu needs a WebGPU adapter in Node (eval "$(tools/setup-webgpu.sh)"); without
 from __future__ import annotations
 
 import argparse
-import re
 import json
 import math
 import subprocess
@@ -194,9 +193,11 @@ def merge_reports(old: str, new: str) -> str:
     old_head, rows = split(old)
     head, fresh = split(new)
     rows.update(fresh)
-    first = re.search(r"Generated on (\d{4}-\d\d-\d\d \d\d:\d\d UTC)", old)
-    head = [f"{ln} Rows of {', '.join(sorted({m for m, _ in fresh}))} measured then; the others on {first.group(1)}."
-            if ln.startswith("Generated on") and first else ln for ln in head]
+    # the new generation line, then what the old one said of the rows it kept (dates and commands)
+    before = next((ln for ln in old_head if ln.startswith("Generated on")), "")
+    rows_then = ", ".join(f"{m} ({b})" for m, b in sorted(fresh))
+    head = [f"{ln} Rows of {rows_then} measured then; the others as before: {before[len('Generated on '):]}"
+            if ln.startswith("Generated on") and before else ln for ln in head]
     body = [rows[k] for k in sorted(rows, key=lambda k: (k[0] + ".onnx", k[1]))]  # file order, as a full run
     out = head + body
     for backend in sorted({b for _, b in rows}):
