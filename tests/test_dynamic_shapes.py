@@ -1,5 +1,5 @@
-"""Dims left open at build time (issue 10, first step: the js backend): --input-shape / config syntax, the
-import keeping the names, the manifest's dims table, backends that need fixed sizes skipped with the reason, and
+"""Dims left open at build time (issue 10; the js backend, and wasm with the ops sized by open dims as js
+steps): --input-shape / config syntax, the import keeping the names, the manifest's dims table, backends that need fixed sizes skipped with the reason, and
 one bundle run at several sizes, each matching onnxruntime (verify's tolerance: 1e-5 + 1e-4 of the output scale):
 a BERT encoder exported from `transformers` with a dynamic sequence axis at lengths 1, 7, 64, 128, 384 and 512,
 and a CNN at three image sizes."""
@@ -72,12 +72,12 @@ def test_open_dims_in_the_manifest_and_backends_skipped(tmp_path):
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert manifest["inputs"] == [{"name": "x", "shape": [1, 3, "h", "side"], "dtype": "float32"}]
     assert manifest["dims"] == {"h": {"min": 1, "max": None}, "side": {"min": 8, "max": 64}}
-    assert result.backends == ["js"]
-    assert set(manifest["skippedBackends"]) == {"wasm", "webgpu"}
-    assert "input dims left open (h, side)" in manifest["skippedBackends"]["wasm"]
+    assert result.backends == ["js", "wasm"]
+    assert set(manifest["skippedBackends"]) == {"webgpu"}
+    assert "input dims left open (h, side)" in manifest["skippedBackends"]["webgpu"]
     # only backends that need fixed sizes: a clear error, nothing written
-    proc = run_cli("build", str(model), "-o", str(tmp_path / "w"), "--backends", "wasm", "--input-shape", "x=1,3,?,?")
-    assert proc.returncode != 0 and "only the js backend runs such a graph" in proc.stderr, proc.stderr
+    proc = run_cli("build", str(model), "-o", str(tmp_path / "w"), "--backends", "webgpu", "--input-shape", "x=1,3,?,?")
+    assert proc.returncode != 0 and "only the js and wasm backends run such a graph" in proc.stderr, proc.stderr
     assert not (tmp_path / "w").exists()
 
 
@@ -125,22 +125,24 @@ def _run_at_sizes(tmp_path, model, input_shapes, feeds_list, backend="js"):
     return result
 
 
-def test_cnn_one_bundle_three_image_sizes(tmp_path):
+@pytest.mark.parametrize("backend", ["js", "wasm"])
+def test_cnn_one_bundle_three_image_sizes(tmp_path, backend):
     model = _cnn(tmp_path / "cnn.onnx")
     rng = np.random.default_rng(0)
     sizes = [(32, 32), (17, 45), (64, 8)]
     _run_at_sizes(tmp_path, model, ["x=1,3,?,?"],
-                  [{"x": rng.standard_normal((1, 3, h, w)).astype(np.float32)} for h, w in sizes])
+                  [{"x": rng.standard_normal((1, 3, h, w)).astype(np.float32)} for h, w in sizes], backend)
 
 
-def test_bert_one_bundle_every_sequence_length(tmp_path, bert_dynamic):
+@pytest.mark.parametrize("backend", ["js", "wasm"])
+def test_bert_one_bundle_every_sequence_length(tmp_path, bert_dynamic, backend):
     rng = np.random.default_rng(1)
     feeds = []
     for n in (1, 7, 64, 128, 384, 512):
         mask = np.ones((1, n), np.int64)
         mask[0, n - n // 4:] = 0  # padded positions: the attention mask matters
         feeds.append({"input_ids": rng.integers(0, 100, (1, n)).astype(np.int64), "attention_mask": mask})
-    result = _run_at_sizes(tmp_path, bert_dynamic, ["input_ids=1,1..512", "attention_mask=1,1..512"], feeds)
+    result = _run_at_sizes(tmp_path, bert_dynamic, ["input_ids=1,1..512", "attention_mask=1,1..512"], feeds, backend)
     assert result.manifest["dims"] == {"seq": {"min": 1, "max": 512}}
     # the exporter declared the output [?, seq, 32]: the symbolic shapes (symshape.py) know the batch dim too
     assert result.manifest["outputs"][0]["shape"] == [1, "seq", 32]

@@ -168,7 +168,9 @@ def io_entries(graph: Graph, names: list[str]) -> list[dict[str, Any]]:
 
 
 #: backends that run a graph with dims left open (the others bake every size into their code)
-OPEN_DIM_BACKENDS = ("js",)
+#: backends that build a graph with open dims (docs/dynamic-shapes.md): js runs every op at any size; wasm
+#: runs the ops whose shapes are fixed natively and those sized by open dims as js steps (for now)
+OPEN_DIM_BACKENDS = ("js", "wasm")
 
 
 def compile_model(
@@ -215,8 +217,8 @@ def compile_model(
         asked = ", ".join(b.name for b in backends)
         if graph.dims and all(not unsupported_nodes(graph, b) for b in backends):
             raise ConfigError(f"{path}: input dims are left open ({', '.join(sorted(graph.dims))}), and only the "
-                              f"{', '.join(OPEN_DIM_BACKENDS)} backend runs such a graph so far (asked: {asked}); "
-                              "add it, or fix every dim with --input-shape")
+                              f"{' and '.join(OPEN_DIM_BACKENDS)} backends run such a graph so far (asked: {asked}); "
+                              "add one, or fix every dim with --input-shape")
         details = []
         for backend in backends:
             missing = sorted({n.split('(')[-1].rstrip(')') for n in unsupported_nodes(graph, backend)})
