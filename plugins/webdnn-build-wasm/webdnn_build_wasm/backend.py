@@ -12,13 +12,15 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
 from webdnn_build.emitter_table import PluginKernelsMixin, check_fallbacks
 from webdnn_build.escape import bundle_json, c_comment
+from webdnn_build.symshape import to_json
 from webdnn_build.codegen import (FUSED_ATTENTION, const_descriptor, copy_graph, fuse_attention, fuse_residual,
                                   option_flag, value_entry)
 from webdnn_build.ir import Graph, Node, Value
@@ -30,6 +32,8 @@ from . import toolchain
 from .emit import EMITTERS, EmitContext
 from .emit.base import C_TYPES
 from .qdq_matmul import qdq_matmul_to_integer
+from .symbolic import ADDR_TABLE, DIMS_TABLE, CExpr, SymbolicSizeError, bound, is_runtime
+from .emit.base import sizes_at_run_time
 from .schedule import SERIAL_BELOW, THREAD_MIN_WORK, runs_alone, segment_lines, serial_ops, threads_function
 from .wasm_binary import memory_import_pages
 
@@ -73,6 +77,68 @@ def _check_memory(g: Graph, plan: Any, weight_size: int) -> None:
                 where=g.source or g.name)
 
 
+#: a bundle with values placed at run time may grow its memory to 2 GiB (the threaded module's --max-memory)
+DYNAMIC_MAX_PAGES = 32768
+
+
+def _run_time_sizes(ectx: EmitContext, n_decls: int, n_scratch: int, body: list[str], dim_hi: dict) -> list[str]:
+    """After emitting a node that reads run-time sizes: its parameter structs that use them cannot be static
+    initializers, so they move into the segment as locals (each thread builds its own); its scratch sizes take
+    the largest size of each dim (the scratch is a static buffer)."""
+    local = []
+    for i in range(len(ectx.decls) - 1, n_decls - 1, -1):
+        if is_runtime(ectx.decls[i]):
+            text = ectx.decls.pop(i)
+            local.insert(0, text[len("static "):] if text.startswith("static ") else text)
+    ectx.scratch[n_scratch:] = [bound(s, dim_hi) for s in ectx.scratch[n_scratch:]]
+    return local + body if not local else ["{", *local, *body, "}"]
+
+
+def _dim_sources(g: Graph, input_refs: list[int]) -> dict[str, list[int]]:
+    """Open dim name -> [value index, axis] of a graph input that has it (where the runtime reads its size)."""
+    out: dict[str, list[int]] = {}
+    for vi, name in zip(input_refs, g.inputs):
+        for axis, d in enumerate(g.values[name].shape or ()):
+            sym = d.e.symbol if isinstance(d, CExpr) else None
+            if sym in g.dims:
+                out.setdefault(sym, [vi, axis])
+    return out
+
+
+def _dyn_liveness(g: Graph, steps: list, seg_nodes: list, dyn_index: dict) -> list[list[int]]:
+    """Per dynamic value (in wdn_dyn_addr order): [first, last] plan step that touches it; graph inputs from
+    -1, graph outputs to the end (the runtime reuses memory between values whose lives do not overlap)."""
+    live: dict[str, list[int]] = {}
+    for k, step in enumerate(steps):
+        nodes = [step["js"]] if "js" in step else seg_nodes[step["wasm"]]
+        for node in nodes:
+            for name in [*node.inputs, *node.outputs]:
+                if name in dyn_index:
+                    live.setdefault(name, [k, k])[1] = k
+    end = len(steps)
+    out = []
+    for name in sorted(dyn_index, key=dyn_index.get):
+        first, last = live.get(name, [0, end])
+        out.append([-1 if name in g.inputs else first, end if name in g.outputs else last])
+    return out
+
+
+def _open_dim_shapes(g: Graph, dim_index: dict[str, int]) -> None:
+    """In the backend's copy of a graph with open dims: every dim sized by them (a name or a symshape Expr)
+    becomes a symbolic.CExpr, so that emitters, reading shapes from ctx.shape or the graph, compute C text
+    over wdn_dims; the Values are replaced, the original graph keeps its own."""
+    for name, v in list(g.values.items()):
+        if v.shape is not None and any(d is not None and not isinstance(d, int) for d in v.shape):
+            g.values[name] = dataclasses.replace(
+                v, shape=[d if d is None or isinstance(d, int) else CExpr.wrap(d, dim_index) for d in v.shape])
+
+
+def _sized_at_run_time(v: Value) -> bool:
+    """A value whose shape holds open-dim sizes (symbolic.CExpr after _open_dim_shapes, no unknown dim)."""
+    return (not v.is_const and v.shape is not None and not v.is_static
+            and all(isinstance(d, (int, CExpr)) for d in v.shape))
+
+
 class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
     """Ops without a wasm kernel run on the js kernels inside the same bundle."""
 
@@ -95,8 +161,33 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
     )
 
     def runs_natively(self, node: Node, graph: Graph) -> bool:
-        """Whether a wasm kernel runs the node (else it is a js step)."""
-        return (e := self._table().emitter_for(node)) is not None and e.supports(node, graph)
+        """Whether a wasm kernel runs the node (else it is a js step). A node that touches values sized by
+        open dims runs natively only on an emitter that declares ``symbolic`` and emits without needing a
+        size at build time (a trial emission, symbolic.py), every such dim bounded by its declared range."""
+        e = self._table().emitter_for(node)
+        if e is None:
+            return False
+        dynamic = [n for n in [*node.inputs, *node.outputs] if n and not graph.values[n].is_static
+                   and not graph.values[n].is_const]
+        if not dynamic:
+            return e.supports(node, graph)
+        if not getattr(e, "symbolic", False) or not graph.dims:
+            return False
+        if not all(_sized_at_run_time(graph.values[n]) for n in dynamic):
+            return False
+        if any(hi is None for _, hi in graph.dims.values()):
+            return False  # (a scratch buffer is sized for the largest run)
+        # a trial emission (into a throwaway context): an emitter that needs a size at build time refuses
+        trial = EmitContext(graph, lambda name: "p", lambda array, hint: hint, lambda hint: hint,
+                            dim_index={name: i for i, name in enumerate(sorted(graph.dims))})
+        try:
+            with sizes_at_run_time():
+                if not e.supports(node, graph):
+                    return False
+            e.emit(node, trial)
+        except SymbolicSizeError:
+            return False
+        return True
 
     def generate(self, graph: Graph, ctx: CodegenContext) -> BackendArtifact:
         toolchain.zig_version()  # fail early, with install instructions, when the compiler is missing
@@ -104,6 +195,9 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
         fused = fuse_residual(g, EMITTERS[("", "Conv")].supports)
         attention = fuse_attention(g, EMITTERS[FUSED_ATTENTION].supports)
         qdq = qdq_matmul_to_integer(g, EMITTERS[("com.microsoft", "MatMulIntegerToFloat")].supports)
+        dim_index = {name: i for i, name in enumerate(sorted(g.dims))}
+        if g.dims:  # (after the fusions, which take fixed shapes only)
+            _open_dim_shapes(g, dim_index)
         in_wasm = [self.runs_natively(n, g) for n in g.nodes]
         check_fallbacks("wasm", g.nodes, in_wasm, JsFallbackBackend.supported_ops(self))
         load_time = _load_time_nodes(g, in_wasm)
@@ -128,12 +222,26 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
                 weight_size += int(np.asarray(v.const).size) * (self.storage_bytes(v.dtype) or 4)
             return weights[name]
 
+        # values sized by open dims that wasm ops touch: placed by the runtime per input shape, their
+        # addresses in wdn_dyn_addr (symbolic.py)
+        dyn_index: dict[str, int] = {}
+        for node, wasm in zip(g.nodes, in_wasm):
+            if wasm and id(node) not in at_load:
+                for name in [*node.inputs, *node.outputs]:
+                    if name and name not in dyn_index and _sized_at_run_time(g.values[name]):
+                        dyn_index[name] = len(dyn_index)
+        if not dyn_index:
+            dim_index = {}
+        dim_hi = {i: g.dims[name][1] for name, i in dim_index.items()}
+
         def ptr(name: str) -> str:
             """A pointer of the value's C element type (C_TYPES: float for float32) to it in wasm memory."""
             v = g.values[name]
             ctype = C_TYPES.get(v.dtype or "")
             if ctype is None:  # (emitters only take dtypes with a storage size)
                 raise AssertionError(f"value {name} read by a wasm op has dtype {v.dtype}, not stored in wasm memory")
+            if name in dyn_index:
+                return f"(({ctype}*)(uintptr_t){ADDR_TABLE}[{dyn_index[name]}])"
             if v.is_const:
                 return f"(({ctype}*)(wdn_weights + {place_weight(name)}))"
             if name in load_time_buffers:
@@ -150,7 +258,7 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
 
         counter = iter(range(1 << 30))
         ectx = EmitContext(g, ptr, add_const, lambda hint: f"{hint}_{next(counter)}", options=dict(ctx.options),
-                           load_time=set(load_time_values))
+                           load_time=set(load_time_values), dim_index=dim_index)
         load_time_buffers: dict[str, str] = {}
         for name in sorted(load_time_values):
             var = ectx.fresh("at_load")
@@ -181,7 +289,10 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
                     bodies.append([])
                     alone.append([])
                     seg_nodes.append([])
+                n_decls, n_scratch = len(ectx.decls), len(ectx.scratch)
                 body = self._table().emitter_for(node).emit(node, ectx)
+                if dim_index:
+                    body = _run_time_sizes(ectx, n_decls, n_scratch, body, dim_hi)
                 ectx.op_index += 1  # wasm ops in plan order: the op a run-time error names
                 bodies[-1].append([c_comment(node.describe()), *body])
                 alone[-1].append(serial[id(node)])
@@ -194,6 +305,11 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
             [i for i, (ns, a) in enumerate(zip(seg_nodes, alone)) if runs_alone(ns, g, a, thread_min_work)])
 
         _check_memory(g, plan, weight_size)
+        if dyn_index:
+            ectx.decls[:0] = [f"static uint32_t {ADDR_TABLE}[{len(dyn_index)}];", f"static int {DIMS_TABLE}[{len(dim_index)}];"]
+            ectx.extra_functions += [
+                f'__attribute__((export_name("wdn_dyn_addr"))) uint32_t* wdn_dyn_addr_table(void) {{ return {ADDR_TABLE}; }}',
+                f'__attribute__((export_name("wdn_dims"))) int* wdn_dims_table(void) {{ return {DIMS_TABLE}; }}']
         c_source = self._c_source(segments, ectx, plan.size, weight_size, self._table().c_sources)
         with_threads = option_flag(ctx.options, "threads", True)
         module, hit = toolchain.build_module(c_source, threads=False)
@@ -216,6 +332,9 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
                         entry["addr"] = {"region": "weights", "offset": weights[name]}
                 elif name in plan.slots:
                     entry["addr"] = {"region": "arena", "offset": plan.slots[name].offset}
+                elif name in dyn_index:  # placed by the runtime per input shape (docs/wasm-backend.md)
+                    entry["dyn"] = dyn_index[name]
+                    entry["symShape"] = [d if isinstance(d, int) else to_json(d.e) for d in v.shape]
                 index[name] = len(values)
                 values.append(entry)
             return index[name]
@@ -235,6 +354,13 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
                 json_steps.append(step)
         for name in weights:
             ref(name)
+        dynamic: dict[str, Any] = {}
+        if dyn_index:
+            for name in dyn_index:
+                ref(name)
+            dynamic = {"dims": _dim_sources(g, [ref(n) for n in g.inputs]), "dimOrder": sorted(dim_index, key=dim_index.get),
+                       "dynValues": [index[n] for n in sorted(dyn_index, key=dyn_index.get)],
+                       "dynLive": _dyn_liveness(g, steps, seg_nodes, dyn_index)}
         program = {
             "module": "wasm/model.wasm",
             "moduleThreads": "wasm/model-mt.wasm" if module_mt is not None else None,
@@ -246,7 +372,10 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
             "weights": [index[n] for n in weights],
             "steps": json_steps,
             "values": values,
+            **dynamic,
         }
+        if dyn_index:  # the runtime grows the memory for the values it places
+            program["memoryPages"]["maximum"] = DYNAMIC_MAX_PAGES
         n_wasm = sum(in_wasm)
         ctx.log(f"wasm: {n_wasm}/{len(g.nodes)} ops in wasm ({len(segments)} segments, {fused} residual adds and {attention} attentions fused"
                 f"{f', {qdq} quantized MatMuls as MatMulIntegerToFloat' if qdq else ''}), "
@@ -274,6 +403,7 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
             "/* Generated by webdnn-build-wasm. Do not edit. */",
             '#include "kernels.h"',
             "#define WDN_MAX(a, b) ((a) > (b) ? (a) : (b))",
+            "#define WDN_MIN(a, b) ((a) < (b) ? (a) : (b))",
             "enum {",
             *[f"  {c}," for c in chain],
             "};",

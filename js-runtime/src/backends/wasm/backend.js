@@ -12,6 +12,7 @@ import { bundlePath, checkCount, decodeConstant } from '../../bundle.js';
 import { TYPED_ARRAYS, sizeOf } from '../js/kernels/util.js';
 import { chooseThreads, startWorkers } from './threads.js';
 import { capturedNames } from '../subgraphs.js';
+import { parseDimExpr } from '../../dim-expr.js';
 
 /** (func (result v128) i32.const 0 i8x16.splat i8x16.popcnt): validates only with SIMD support. */
 const SIMD_PROBE = new Uint8Array([
@@ -144,6 +145,25 @@ function validatePlan(plan, planPath) {
     const v = plan.values[vi];
     if (!v || !v.const || !v.addr) bad(`weights lists value #${vi}, which is not a constant with an addr`);
   }
+  if (plan.dynValues !== undefined) {
+    if (!Array.isArray(plan.dynValues) || !Array.isArray(plan.dynLive) || plan.dynLive.length !== plan.dynValues.length
+        || !Array.isArray(plan.dimOrder) || !plan.dims || typeof plan.dims !== 'object') {
+      bad('"dynValues", "dynLive", "dimOrder" and "dims" must describe the values placed at run time');
+    }
+    plan.dynValues.forEach((vi, k) => {
+      index(vi, '"dynValues"');
+      const v = plan.values[vi];
+      if (v.addr || v.dyn !== k || !Array.isArray(v.symShape) || !TYPED_ARRAYS[v.dtype] || v.dtype === 'string') {
+        bad(`value '${v.name ?? `#${vi}`}' is listed in "dynValues" but is not a run-time placed value`);
+      }
+    });
+    for (const name of plan.dimOrder) {
+      const where = plan.dims[name];
+      if (!Array.isArray(where) || !plan.inputs.includes(where[0]) || !Number.isInteger(where[1]) || where[1] < 0) {
+        bad(`"dims": '${name}' is not read from an axis of a graph input`);
+      }
+    }
+  }
   plan.steps.forEach((s, k) => {
     if (Number.isInteger(s?.wasm) && s.wasm >= 0) return;
     if (s?.js && typeof s.js.op === 'string' && Array.isArray(s.js.inputs) && Array.isArray(s.js.outputs)) return;
@@ -267,6 +287,82 @@ export class WasmExecutor {
       ops: jsOps,
     };
     this.js = JsSteps ? new JsSteps(program, weights, buffer) : null;
+    this.dyn = plan.dynValues ? this._compileDynamic(plan, exports, buffer.byteLength) : null;
+    this._bind(buffer);
+  }
+
+  /**
+   * Values sized by dims left open at build time (plan.dynValues): the module reads their addresses from
+   * wdn_dyn_addr[k] and the dims from wdn_dims[i]; they are placed after the module's memory, once per
+   * distinct set of sizes (_placeDynamic).
+   */
+  _compileDynamic(plan, exports, base) {
+    if (typeof exports.wdn_dyn_addr !== 'function' || typeof exports.wdn_dims !== 'function') {
+      throw new Error(`${plan.module} does not export wdn_dyn_addr and wdn_dims, which its plan needs`);
+    }
+    const entries = plan.dynValues.map((vi, k) => {
+      const v = plan.values[vi];
+      let dims;
+      try {
+        dims = v.symShape.map(parseDimExpr);
+      } catch (e) {
+        throw new Error(`value '${v.name}': "symShape": ${e.message}`, { cause: e });
+      }
+      const [first, last] = plan.dynLive[k];
+      return { vi, k, dims, Ctor: TYPED_ARRAYS[v.dtype], first, last };
+    });
+    return {
+      entries, base: Math.ceil(base / 64) * 64, key: null, placed: [],
+      dims: plan.dimOrder.map((name) => [name, ...plan.dims[name]]),
+      addrTable: exports.wdn_dyn_addr() >>> 0, dimsTable: exports.wdn_dims() >>> 0,
+    };
+  }
+
+  /** Places the run-time sized values for the sizes the feeds give (greedy, reusing memory between values
+   *  whose lives do not overlap), grows the memory when needed and fills the module's tables. */
+  _placeDynamic(feeds) {
+    const d = this.dyn;
+    const sizes = new Map();
+    for (const [name, vi, axis] of d.dims) sizes.set(name, feeds.get(this.plan.values[vi].name)?.shape?.[axis]);
+    const key = [...sizes.values()].join(',');
+    if (key === d.key) return;
+    const sized = d.entries.map((e) => {
+      const shape = e.dims.map((f) => f(sizes));
+      const n = shape.reduce((a, b) => a * b, 1);
+      return { ...e, shape, n, bytes: Math.max(64, Math.ceil((n * e.Ctor.BYTES_PER_ELEMENT) / 64) * 64) };
+    });
+    if (sized.some((e) => !Number.isSafeInteger(e.n) || e.n < 0)) throw new Error(`cannot size the values for dims ${key}`);
+    const order = [...sized].sort((a, b) => b.bytes - a.bytes || a.first - b.first);
+    const placed = [];
+    let end = 0;
+    for (const e of order) {
+      const busy = placed.filter((p) => !(p.last < e.first || e.last < p.first)).sort((a, b) => a.rel - b.rel);
+      let rel = 0;
+      for (const p of busy) {
+        if (rel + e.bytes <= p.rel) break;
+        rel = Math.max(rel, p.rel + p.bytes);
+      }
+      placed.push({ ...e, rel });
+      end = Math.max(end, rel + e.bytes);
+    }
+    const need = d.base + end;
+    const have = this.memory.buffer.byteLength;
+    if (need > have) {
+      try {
+        this.memory.grow(Math.ceil((need - have) / WASM_PAGE));
+      } catch (e) {
+        throw new Error(`the values for dims ${key} need ${need} bytes of wasm memory: ${message(e)}`, { cause: e });
+      }
+    }
+    d.placed = placed.map((p) => ({ ...p, offset: d.base + p.rel }));
+    d.key = key;
+    const buffer = this.memory.buffer;
+    const addrs = new Uint32Array(buffer, d.addrTable, d.entries.length);
+    for (const p of d.placed) addrs[p.k] = p.offset;
+    new Int32Array(buffer, d.dimsTable, d.dims.length).set([...sizes.values()]);
+    if (this.js) {
+      for (const p of d.placed) this.js.top.slots[p.vi] = { offset: p.offset, byteLength: p.bytes };
+    }
     this._bind(buffer);
   }
 
@@ -279,6 +375,9 @@ export class WasmExecutor {
       if (!a || v.const) return null;
       return { dtype: v.dtype, shape: [...v.shape], data: new a.Ctor(buffer, a.offset, a.n) };
     });
+    for (const p of this.dyn?.placed ?? []) {
+      this.views[p.vi] = { dtype: this.plan.values[p.vi].dtype, shape: p.shape, data: new p.Ctor(buffer, p.offset, p.n) };
+    }
   }
 
   /** Takes ownership of the worker pool (threaded module). */
@@ -295,6 +394,7 @@ export class WasmExecutor {
     if (!this.exports) throw new Error('wasm backend has been disposed');
     if (this.trapped) throw new Error(`the wasm module trapped in an earlier run (${this.trapped}); load the model again`);
     if (this.memory.buffer !== this.buffer) this._bind(this.memory.buffer);
+    if (this.dyn) this._placeDynamic(feeds);
     const { values } = this.plan;
     const storage = this.js ? this.js.top.constants.slice() : new Array(values.length);
     this.views.forEach((t, vi) => { if (t) storage[vi] = t; });
@@ -346,7 +446,8 @@ export class WasmExecutor {
     }
     const result = new Map();
     for (const vi of this.plan.outputs) {
-      const t = this.views[vi] ?? storage[vi];
+      // (a run-time placed output that a js step computed: the tensor it left, which has its true shape)
+      const t = (this.dyn && values[vi].dyn !== undefined ? storage[vi] : undefined) ?? this.views[vi] ?? storage[vi];
       if (t === undefined) throw new Error(`graph output '${values[vi].name}' was not produced`);
       result.set(values[vi].name, t);
     }

@@ -91,7 +91,11 @@ class EmitContext:
         """Whether the value is the same in every run: a constant, or computed from constants at load."""
         return self.const(name) is not None or name in self.load_time
 
+    #: open dim name -> its slot in wdn_dims (symbolic.py); empty when every size is fixed
+    dim_index: dict[str, int] = field(default_factory=dict)
+
     def shape(self, name: str) -> tuple[int, ...]:
+        """The value's shape; a dim sized at run time is a symbolic.CExpr (C text over wdn_dims)."""
         return tuple(self.graph.values[name].shape)  # type: ignore[arg-type]
 
     def const(self, name: str) -> Optional[np.ndarray]:
@@ -120,6 +124,9 @@ class Emitter:
     ops: tuple[str, ...] = ()
     #: the ops' domain: "" (ONNX) or e.g. "com.microsoft"
     domain: str = ""
+    #: takes values sized by open dims (symbolic.py): its supports() and emit() compute with the sizes only
+    #: through arithmetic (no comparisons, range or int of a size), read through ctx.shape
+    symbolic: bool = False
 
     def supports(self, node: Node, graph: Graph) -> bool:
         raise NotImplementedError
@@ -128,12 +135,33 @@ class Emitter:
         raise NotImplementedError
 
 
+#: set while a symbolic emitter's supports() runs: a shape of ints and symshape expressions counts as static
+_SIZES_AT_RUN_TIME = [False]
+
+
+class sizes_at_run_time:
+    """Context: all_static / all_float32_static accept shapes sized by open dims (symbolic emitters)."""
+
+    def __enter__(self):
+        _SIZES_AT_RUN_TIME.append(True)
+
+    def __exit__(self, *exc):
+        _SIZES_AT_RUN_TIME.pop()
+
+
+def _sized(v) -> bool:
+    if v.is_static:
+        return True
+    # (the wasm backend's copy of a graph with open dims holds symbolic.CExpr dims)
+    return _SIZES_AT_RUN_TIME[-1] and v.shape is not None and not any(d is None or isinstance(d, str) for d in v.shape)
+
+
 def all_float32_static(graph: Graph, names: list[str]) -> bool:
     for n in names:
         if not n:
             continue
         v = graph.values.get(n)
-        if v is None or v.dtype != "float32" or not v.is_static:
+        if v is None or v.dtype != "float32" or not _sized(v):
             return False
     return True
 
@@ -150,7 +178,7 @@ def all_static(graph: Graph, names: list[str], dtypes: Optional[Any] = None) -> 
         if not n:
             continue
         v = graph.values.get(n)
-        if v is None or not v.is_static or storage_bytes(v.dtype) is None:
+        if v is None or not _sized(v) or storage_bytes(v.dtype) is None:
             return False
         if dtypes is not None and v.dtype not in dtypes:
             return False

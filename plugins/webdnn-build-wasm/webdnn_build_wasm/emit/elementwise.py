@@ -81,6 +81,7 @@ class BinaryEmitter(Emitter):
 
 class UnaryEmitter(Emitter):
     ops = (*UNARY, *UNARY_EXT)
+    symbolic = True  # the element count may be known at run time only
 
     def supports(self, node: Node, graph: Graph) -> bool:
         outs = [o for o in node.outputs if o]

@@ -29,7 +29,8 @@ def _packed_b(ctx: EmitContext, b: str, k: int, n: int, trans_b: int) -> str:
 def _gemm_call(ctx: EmitContext, fields: dict, b_name: str = "") -> str:
     """``b_name``: the value B comes from, when it is the whole of a constant 2-D value (it may be prepacked)."""
     var = ctx.fresh("gemm")
-    if b_name and ctx.fixed(b_name) and 2 <= fields["m"] <= PREPACK_MAX_M:
+    m = fields["m"]  # a size known at run time (symbolic.CExpr): packed at load, whatever M turns out to be
+    if b_name and ctx.fixed(b_name) and (not isinstance(m, int) or 2 <= m <= PREPACK_MAX_M):
         fields = {**fields, "packed_b": _packed_b(ctx, b_name, fields["k"], fields["n"], fields.get("trans_b", 0))}
     ctx.scratch.append(f"WDN_GEMM_SCRATCH_BYTES({fields['m']}, {fields['n']}, {fields['k']})")
     base = {"bias": "0", "bias_kind": 0, "alpha": "1.0f", "beta": "1.0f", "residual": "0",
@@ -42,6 +43,7 @@ def _gemm_call(ctx: EmitContext, fields: dict, b_name: str = "") -> str:
 
 class GemmEmitter(Emitter):
     ops = ("Gemm",)
+    symbolic = True  # M may be a size known at run time
 
     def supports(self, node: Node, graph: Graph) -> bool:
         return all_float32_static(graph, node.inputs + node.outputs) and supported_activation(node.attrs)
@@ -72,6 +74,7 @@ class GemmEmitter(Emitter):
 
 class MatMulEmitter(Emitter):
     ops = ("MatMul",)
+    symbolic = True  # M, and K / N of a batched product, may be sizes known at run time
 
     def supports(self, node: Node, graph: Graph) -> bool:
         if not all_float32_static(graph, node.inputs + node.outputs) or not supported_activation(node.attrs):

@@ -12,6 +12,7 @@ from .base import EmitContext, Emitter, all_float32_static
 
 class SoftmaxEmitter(Emitter):
     ops = ("Softmax", "LogSoftmax")
+    symbolic = True  # rows and row length may be known at run time only
 
     def _layout(self, node: Node, graph: Graph):
         """(outer, n, inner): the softmax runs along n."""
