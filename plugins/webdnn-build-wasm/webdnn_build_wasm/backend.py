@@ -18,7 +18,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from webdnn_build.emitter_table import PluginKernelsMixin, check_fallbacks
+from webdnn_build.emitter_table import FirstOf, PluginKernelsMixin, check_fallbacks
+from webdnn_build.errors import ShapeError
 from webdnn_build.escape import bundle_json, c_comment
 from webdnn_build.symshape import to_json
 from webdnn_build.codegen import (FUSED_ATTENTION, const_descriptor, copy_graph, fuse_attention, fuse_residual,
@@ -133,6 +134,12 @@ def _open_dim_shapes(g: Graph, dim_index: dict[str, int]) -> None:
                 v, shape=[d if d is None or isinstance(d, int) else CExpr.wrap(d, dim_index) for d in v.shape])
 
 
+def _touches_run_time_sizes(node: Node, graph: Graph) -> bool:
+    """Whether the node reads or writes a (non-constant) value whose shape is not fixed at build time."""
+    return any(n and not graph.values[n].is_static and not graph.values[n].is_const
+               for n in [*node.inputs, *node.outputs])
+
+
 def _sized_at_run_time(v: Value) -> bool:
     """A value whose shape holds open-dim sizes (symbolic.CExpr after _open_dim_shapes, no unknown dim)."""
     return (not v.is_const and v.shape is not None and not v.is_static
@@ -167,27 +174,35 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
         e = self._table().emitter_for(node)
         if e is None:
             return False
-        dynamic = [n for n in [*node.inputs, *node.outputs] if n and not graph.values[n].is_static
-                   and not graph.values[n].is_const]
-        if not dynamic:
+        if not _touches_run_time_sizes(node, graph):
             return e.supports(node, graph)
-        if not getattr(e, "symbolic", False) or not graph.dims:
-            return False
-        if not all(_sized_at_run_time(graph.values[n]) for n in dynamic):
-            return False
-        if any(hi is None for _, hi in graph.dims.values()):
-            return False  # (a scratch buffer is sized for the largest run)
-        # a trial emission (into a throwaway context): an emitter that needs a size at build time refuses
-        trial = EmitContext(graph, lambda name: "p", lambda array, hint: hint, lambda hint: hint,
-                            dim_index={name: i for i, name in enumerate(sorted(graph.dims))})
-        try:
-            with sizes_at_run_time():
-                if not e.supports(node, graph):
-                    return False
-            e.emit(node, trial)
-        except SymbolicSizeError:
-            return False
-        return True
+        return self._symbolic_emitter(node, graph) is not None
+
+    def _symbolic_emitter(self, node: Node, graph: Graph) -> Optional[Any]:
+        """The emitter that runs a node touching values sized by open dims: the first of the op's emitters that
+        declares ``symbolic``, supports the node and emits it without needing a size at build time (a trial
+        emission into a throwaway context), every open dim bounded by its declared range; else None."""
+        if not graph.dims or any(hi is None for _, hi in graph.dims.values()):
+            return None  # (a scratch buffer is sized for the largest run)
+        names = [n for n in [*node.inputs, *node.outputs] if n]
+        if not all(_sized_at_run_time(graph.values[n]) for n in names
+                   if not graph.values[n].is_static and not graph.values[n].is_const):
+            return None
+        e = self._table().emitter_for(node)
+        for cand in (e.emitters if isinstance(e, FirstOf) else (e,)):
+            if not getattr(cand, "symbolic", False):
+                continue
+            trial = EmitContext(graph, lambda name: "p", lambda array, hint: hint, lambda hint: hint,
+                                dim_index={name: i for i, name in enumerate(sorted(graph.dims))})
+            try:
+                with sizes_at_run_time():
+                    if not cand.supports(node, graph):
+                        continue
+                    cand.emit(node, trial)
+            except (SymbolicSizeError, ShapeError):  # (shapes that match only at run time: a js step checks them)
+                continue
+            return cand
+        return None
 
     def generate(self, graph: Graph, ctx: CodegenContext) -> BackendArtifact:
         toolchain.zig_version()  # fail early, with install instructions, when the compiler is missing
@@ -290,9 +305,12 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
                     alone.append([])
                     seg_nodes.append([])
                 n_decls, n_scratch = len(ectx.decls), len(ectx.scratch)
-                body = self._table().emitter_for(node).emit(node, ectx)
-                if dim_index:
+                if dim_index and _touches_run_time_sizes(node, g):
+                    with sizes_at_run_time():
+                        body = self._symbolic_emitter(node, g).emit(node, ectx)
                     body = _run_time_sizes(ectx, n_decls, n_scratch, body, dim_hi)
+                else:
+                    body = self._table().emitter_for(node).emit(node, ectx)
                 ectx.op_index += 1  # wasm ops in plan order: the op a run-time error names
                 bodies[-1].append([c_comment(node.describe()), *body])
                 alone[-1].append(serial[id(node)])

@@ -11,10 +11,13 @@ wherever the threads change hands (parallel → serial, serial → parallel) and
 
 from __future__ import annotations
 
-from typing import Optional
+import math
+from typing import Optional, Union
 
 from webdnn_build.codegen import FUSED_ATTENTION
 from webdnn_build.ir import Graph, Node
+
+from .symbolic import CExpr
 
 #: default of the ``serial_below`` backend option: about 5-15 µs of single-threaded work, what a
 #: barrier between two threads costs in V8 in the worst case (measured with bench/bench.py)
@@ -32,14 +35,21 @@ THREAD_MIN_WORK = 0
 _SEQUENTIAL = {"LSTM", "GRU", "RNN"}
 
 
-def _numel(graph: Graph, name: str) -> int:
+def _sized(v) -> bool:
+    """A shape of ints, or of ints and sizes known at run time (symbolic.CExpr): the work is then C text."""
+    return v is not None and v.shape is not None and all(isinstance(d, (int, CExpr)) for d in v.shape)
+
+
+def _numel(graph: Graph, name: str):
     v = graph.values.get(name) if name else None
-    return (v.numel() or 0) if v is not None else 0
+    if v is None or not _sized(v):
+        return 0
+    return v.numel() if v.is_static else math.prod(v.shape)
 
 
 def _shape(graph: Graph, name: str) -> Optional[tuple]:
     v = graph.values.get(name) if name else None
-    return tuple(v.shape) if v is not None and v.is_static else None
+    return tuple(v.shape) if _sized(v) else None
 
 
 def op_work(node: Node, graph: Graph) -> int:
@@ -72,14 +82,28 @@ def op_work(node: Node, graph: Graph) -> int:
     return out + sum(_numel(graph, i) for i in node.inputs)
 
 
-def serial_ops(nodes: list[Node], graph: Graph, below: int) -> list[bool]:
-    """For each op, True when thread 0 alone runs it (work below ``below``; 0 splits every op)."""
-    return [node.op_type not in _SEQUENTIAL and op_work(node, graph) < below for node in nodes]
+def serial_ops(nodes: list[Node], graph: Graph, below: int) -> list[Union[bool, str]]:
+    """For each op, True when thread 0 alone runs it (work below ``below``; 0 splits every op). An op whose work
+    depends on sizes known at run time gets a C condition instead (``(work) < below``), decided per run."""
+    out: list[Union[bool, str]] = []
+    for node in nodes:
+        work = op_work(node, graph)
+        if node.op_type in _SEQUENTIAL:
+            out.append(False)
+        elif isinstance(work, CExpr):
+            out.append(f"({work} < {below})")
+        else:
+            out.append(work < below)
+    return out
 
 
-def runs_alone(nodes: list[Node], graph: Graph, serial: list[bool], min_work: int) -> bool:
-    """Whether a segment runs on one thread: the ops it would split add up to less than ``min_work``."""
-    return sum(op_work(n, graph) for n, alone in zip(nodes, serial) if not alone) < min_work
+def runs_alone(nodes: list[Node], graph: Graph, serial: list, min_work: int) -> bool:
+    """Whether a segment runs on one thread: the ops it would split add up to less than ``min_work`` (never
+    for a segment with an op decided at run time)."""
+    works = [op_work(n, graph) for n, alone in zip(nodes, serial) if alone is not True]
+    if any(isinstance(w, CExpr) for w in works):
+        return False
+    return sum(works) < min_work
 
 
 def threads_function(alone_segments: list[int]) -> list[str]:
@@ -99,12 +123,15 @@ def segment_lines(bodies: list[list[str]], serial: list[bool]) -> list[str]:
     after every op except between two serial ones."""
     lines: list[str] = []
     for i, (body, alone) in enumerate(zip(bodies, serial)):
-        if alone:
+        if isinstance(alone, str):  # decided per run: thread 0 alone below the threshold, else split
+            lines += [f"if {alone} {{", "  if (tid == 0) { const int tid = 0, nth = 1; (void)tid; (void)nth;",
+                      *[f"    {s}" for s in body], "  }", "} else {", *[f"  {s}" for s in body], "}"]
+        elif alone:
             lines += ["if (tid == 0) { const int tid = 0, nth = 1; (void)tid; (void)nth;",
                       *[f"  {s}" for s in body], "}"]
         else:
             lines += body
         last = i == len(bodies) - 1
-        if last or not (alone and serial[i + 1]):
+        if last or not (alone is True and serial[i + 1] is True):
             lines.append("wdn_barrier(nth);")
     return lines

@@ -18,6 +18,7 @@ from .base import (EmitContext, Emitter, act_struct, all_float32_static, all_sta
 
 class TransposeEmitter(Emitter):
     ops = ("Transpose",)
+    symbolic = True  # (its shape and stride tables then become segment locals)
 
     def supports(self, node: Node, graph: Graph) -> bool:
         return all_float32_static(graph, node.inputs + node.outputs) and len(graph.values[node.inputs[0]].shape) <= 6

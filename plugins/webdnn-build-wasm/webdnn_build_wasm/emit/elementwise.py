@@ -34,6 +34,7 @@ def collapse(shape: tuple[int, ...], sa: list[int], sb: list[int]) -> tuple[list
 
 class BinaryEmitter(Emitter):
     ops = tuple(BINARY)
+    symbolic = True  # broadcast shapes and strides may be sizes known at run time
 
     def supports(self, node: Node, graph: Graph) -> bool:
         if not all_float32_static(graph, node.inputs + node.outputs) or not supported_activation(node.attrs):

@@ -13,6 +13,7 @@ from .base import EmitContext, Emitter, all_float32_static, cfloat
 
 class LayerNormEmitter(Emitter):
     ops = ("LayerNormalization",)
+    symbolic = True  # the row count may be known at run time only
 
     def _rows_cols(self, node: Node, graph: Graph) -> Optional[tuple[int, int]]:
         shape = tuple(graph.values[node.inputs[0]].shape)
