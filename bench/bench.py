@@ -37,6 +37,7 @@ import importlib.util
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -827,9 +828,25 @@ def write_doc(results: List[Dict], builds: Dict, macs: Dict[str, Optional[int]],
     L.append("  runs, warm-up counts, other load): `bench/out/results.jsonl`.")
     L.append("")
     os.makedirs(os.path.dirname(os.path.abspath(args.doc)), exist_ok=True)
+    kept = kept_sections(args.doc)
     with open(args.doc, "w") as f:
-        f.write("\n".join(L))
+        f.write("\n".join(L) + kept)
     log(f"wrote {os.path.relpath(args.doc, ROOT)}")
+
+
+#: sections of docs/performance.md that other benchmark scripts write (bench/decoder_bench.py): kept as they are
+KEPT_SECTION = re.compile(r"<!-- section: [a-z-]+ -->.*?<!-- end of section -->\n", re.S)
+
+
+def kept_sections(doc: str) -> str:
+    """The sections other scripts wrote into the existing report, to append after this script's part."""
+    try:
+        with open(doc) as f:
+            old = f.read()
+    except OSError:
+        return ""
+    found = KEPT_SECTION.findall(old)
+    return ("\n" + "".join(found)) if found else ""
 
 
 def main(argv=None) -> int:

@@ -42,7 +42,7 @@ def export(out: Path, layers: int = 2, seed: int = 0, init_range: float = 0.2) -
 
     torch.manual_seed(seed)
     config = GPT2Config(vocab_size=VOCAB, n_positions=POSITIONS, n_embd=EMBED, n_layer=layers, n_head=HEADS,
-                        initializer_range=init_range)
+                        initializer_range=init_range, bos_token_id=0, eos_token_id=0)  # (ids within the vocabulary)
     model = GPT2LMHeadModel(config).eval()
 
     class Step(torch.nn.Module):
