@@ -12,7 +12,6 @@ import { bundlePath, checkCount, decodeConstant } from '../../bundle.js';
 import { TYPED_ARRAYS, sizeOf } from '../js/kernels/util.js';
 import { chooseThreads, startWorkers } from './threads.js';
 import { capturedNames } from '../subgraphs.js';
-import { parseDimExpr } from '../../dim-expr.js';
 
 /** (func (result v128) i32.const 0 i8x16.splat i8x16.popcnt): validates only with SIMD support. */
 const SIMD_PROBE = new Uint8Array([
@@ -20,6 +19,8 @@ const SIMD_PROBE = new Uint8Array([
 ]);
 
 const WASM_PAGE = 65536;
+/** dim-expr.js's parser, loaded by createWasmBackend when a plan places values at run time. */
+let parseDim = null;
 /** The most pages a wasm32 memory can have (4 GiB). */
 const MAX_PAGES = 65536;
 
@@ -69,8 +70,10 @@ export async function createWasmBackend(bundle, entry, options = {}) {
   validatePlan(plan, planPath);
   const weights = await bundle.weights();
 
-  // The js kernels (most of the runtime's code) are loaded only when the plan has JS work.
+  // The js kernels (most of the runtime's code) are loaded only when the plan has JS work; the dim
+  // expression reader only for a bundle built with open dims.
   const JsSteps = planNeedsJs(plan) ? (await import('./js-steps.js')).WasmJsSteps : null;
+  if (plan.dynValues) parseDim = (await import('../../dim-expr.js')).parseDimExpr;
   const choice = await chooseThreads(plan, options.threads);
   const requested = options.threads ?? null;
   if (choice.threads > 1) {
@@ -304,7 +307,7 @@ export class WasmExecutor {
       const v = plan.values[vi];
       let dims;
       try {
-        dims = v.symShape.map(parseDimExpr);
+        dims = v.symShape.map(parseDim);
       } catch (e) {
         throw new Error(`value '${v.name}': "symShape": ${e.message}`, { cause: e });
       }
