@@ -189,13 +189,23 @@ def _run(suite: Path, family: str, variant: str, backend: str, kind: str = "") -
             from tests.helpers import require_or_skip
             require_or_skip(reason)
     report, log = _verify(suite, family, variant, backend, kind)
-    spread = None
-    if kind and DERIVED_TOLERANCE[kind][1] is not None:
-        from webdnn_build.verify import reference_spread
-        model = suite / f"{family}.{variant}.{kind}.onnx"
-        spread = reference_spread(model, {p.name[len(family) + 1:-4]: np.load(p)
-                                          for p in sorted(suite.glob(f"{family}.*.npy"))})
+    spread = _spread(suite, family, variant, kind) if kind and DERIVED_TOLERANCE[kind][1] is not None else None
     _check_outputs(report, backend, kind, spread)
+
+
+_spreads: dict[tuple[str, str, str], dict[str, float]] = {}
+
+
+def _spread(suite: Path, family: str, variant: str, kind: str) -> dict[str, float]:
+    """onnxruntime's own all-vs-basic spread of a variant (webdnn_build.verify.reference_spread), once per model:
+    the three backends' cases share it."""
+    key = (family, variant, kind)
+    if key not in _spreads:
+        from webdnn_build.verify import reference_spread
+        _spreads[key] = reference_spread(suite / f"{family}.{variant}.{kind}.onnx",
+                                         {p.name[len(family) + 1:-4]: np.load(p)
+                                          for p in sorted(suite.glob(f"{family}.*.npy"))})
+    return _spreads[key]
     if backend != "js":
         _check_placement(log, backend, family, f"{variant}.{kind}" if kind else variant)
 

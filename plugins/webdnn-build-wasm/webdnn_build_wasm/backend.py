@@ -192,8 +192,7 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
         for cand in (e.emitters if isinstance(e, FirstOf) else (e,)):
             if not getattr(cand, "symbolic", False):
                 continue
-            trial = EmitContext(graph, lambda name: "p", lambda array, hint: hint, lambda hint: hint,
-                                dim_index={name: i for i, name in enumerate(sorted(graph.dims))})
+            trial = EmitContext(graph, lambda name: "p", lambda array, hint: hint, lambda hint: hint)
             try:
                 with sizes_at_run_time():
                     if not cand.supports(node, graph):
@@ -213,7 +212,17 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
         dim_index = {name: i for i, name in enumerate(sorted(g.dims))}
         if g.dims:  # (after the fusions, which take fixed shapes only)
             _open_dim_shapes(g, dim_index)
-        in_wasm = [self.runs_natively(n, g) for n in g.nodes]
+        # a node touching run-time sizes runs on the symbolic emitter found here (emitted below with it)
+        symbolic: dict[int, Any] = {}
+        in_wasm = []
+        for n in g.nodes:
+            if g.dims and _touches_run_time_sizes(n, g):
+                e = self._symbolic_emitter(n, g) if self._table().emitter_for(n) is not None else None
+                if e is not None:
+                    symbolic[id(n)] = e
+                in_wasm.append(e is not None)
+            else:
+                in_wasm.append(self.runs_natively(n, g))
         check_fallbacks("wasm", g.nodes, in_wasm, JsFallbackBackend.supported_ops(self))
         load_time = _load_time_nodes(g, in_wasm)
         at_load = {id(n) for n in load_time}
@@ -273,7 +282,7 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
 
         counter = iter(range(1 << 30))
         ectx = EmitContext(g, ptr, add_const, lambda hint: f"{hint}_{next(counter)}", options=dict(ctx.options),
-                           load_time=set(load_time_values), dim_index=dim_index)
+                           load_time=set(load_time_values))
         load_time_buffers: dict[str, str] = {}
         for name in sorted(load_time_values):
             var = ectx.fresh("at_load")
@@ -305,9 +314,9 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
                     alone.append([])
                     seg_nodes.append([])
                 n_decls, n_scratch = len(ectx.decls), len(ectx.scratch)
-                if dim_index and _touches_run_time_sizes(node, g):
+                if id(node) in symbolic:
                     with sizes_at_run_time():
-                        body = self._symbolic_emitter(node, g).emit(node, ectx)
+                        body = symbolic[id(node)].emit(node, ectx)
                     body = _run_time_sizes(ectx, n_decls, n_scratch, body, dim_hi)
                 else:
                     body = self._table().emitter_for(node).emit(node, ectx)

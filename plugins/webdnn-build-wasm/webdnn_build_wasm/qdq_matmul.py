@@ -41,14 +41,14 @@ def _dq_parts(node: Node, g: Graph) -> tuple[str, str, str] | None:
     return q, scale, zp
 
 
-def _only_reader(g: Graph, name: str) -> Node | None:
-    readers = g.consumers().get(name, [])
+def _only_reader(g: Graph, consumers: dict, name: str) -> Node | None:
+    readers = consumers.get(name, [])
     return readers[0] if len(readers) == 1 and name not in g.outputs else None
 
 
-def _fold_bias(g: Graph, node: Node, can_run: Callable[[Node, Graph], bool]) -> None:
+def _fold_bias(g: Graph, consumers: dict, node: Node, can_run: Callable[[Node, Graph], bool]) -> None:
     """Take a following Add of a constant float32 [N] bias into the MatMulIntegerToFloat ``node``."""
-    add = _only_reader(g, node.outputs[0])
+    add = _only_reader(g, consumers, node.outputs[0])
     if add is None or add.op_type != "Add" or add.domain or len(add.inputs) != 2 or "fused_activation" in add.attrs:
         return
     bias = add.inputs[1] if add.inputs[0] == node.outputs[0] else add.inputs[0]
@@ -64,7 +64,7 @@ def _fold_bias(g: Graph, node: Node, can_run: Callable[[Node, Graph], bool]) -> 
         g.nodes.remove(add)
 
 
-def _dynamic_form(g: Graph, mul: Node, producers: dict) -> list[str] | None:
+def _dynamic_form(g: Graph, mul: Node, producers: dict, consumers: dict) -> list[str] | None:
     """The MatMulIntegerToFloat inputs of Mul(Cast(MatMulInteger(a, w, a_zp, w_zp)), Mul(a_scale, w_scale)),
     else None."""
     if mul.op_type != "Mul" or mul.domain or len(mul.inputs) != 2 or "fused_activation" in mul.attrs:
@@ -74,9 +74,9 @@ def _dynamic_form(g: Graph, mul: Node, producers: dict) -> list[str] | None:
         if cast is None or cast.op_type != "Cast" or cast.domain or int(cast.attrs.get("to", 0)) != 1:
             continue
         mmi = producers.get(cast.inputs[0])
-        if mmi is None or mmi.op_type != "MatMulInteger" or mmi.domain or _only_reader(g, cast.inputs[0]) is not cast:
+        if mmi is None or mmi.op_type != "MatMulInteger" or mmi.domain or _only_reader(g, consumers, cast.inputs[0]) is not cast:
             continue
-        if _only_reader(g, x) is not mul or scales is None or scales.op_type != "Mul" or scales.domain:
+        if _only_reader(g, consumers, x) is not mul or scales is None or scales.op_type != "Mul" or scales.domain:
             continue
         n = g.values[mmi.inputs[1]].shape[-1]
         sizes = [math.prod(g.values[i].shape) if g.values[i].is_static else None for i in scales.inputs]
@@ -119,16 +119,19 @@ def qdq_matmul_to_integer(g: Graph, can_run: Callable[[Node, Graph], bool]) -> i
         g.nodes[i] = new
         rewritten += 1
     # the dynamic form: the Mul takes the place of the three nodes (its inputs are all computed by then)
+    # (the rewrites above replace MatMuls only: the readers of Cast, MatMulInteger and Mul outputs stay as they were)
+    consumers = g.consumers()
     for i, node in enumerate(g.nodes):
-        inputs = _dynamic_form(g, node, producers)
+        inputs = _dynamic_form(g, node, producers, consumers)
         if inputs is None:
             continue
         new = Node("MatMulIntegerToFloat", inputs, [node.outputs[0]], {}, "com.microsoft", node.name)
         if can_run(new, g):
             g.nodes[i] = new
             rewritten += 1
+    consumers = g.consumers()  # (each bias fold touches only its own node and Add)
     for node in [n for n in g.nodes if n.op_type == "MatMulIntegerToFloat" and n.domain == "com.microsoft"]:
-        _fold_bias(g, node, can_run)
+        _fold_bias(g, consumers, node, can_run)
     if rewritten:
         _remove_unread(g)
     return rewritten

@@ -91,9 +91,6 @@ class EmitContext:
         """Whether the value is the same in every run: a constant, or computed from constants at load."""
         return self.const(name) is not None or name in self.load_time
 
-    #: open dim name -> its slot in wdn_dims (symbolic.py); empty when every size is fixed
-    dim_index: dict[str, int] = field(default_factory=dict)
-
     def shape(self, name: str) -> tuple[int, ...]:
         """The value's shape; a dim sized at run time is a symbolic.CExpr (C text over wdn_dims)."""
         return tuple(self.graph.values[name].shape)  # type: ignore[arg-type]
