@@ -40,6 +40,12 @@ def test_bundle_declares_the_cache_dims_open(decoder):
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["dims"]["past"] == {"min": 0, "max": 127}
     assert manifest["dims"]["seq"] == {"min": 1, "max": 128}
+    # the attention mask's length is the cache's plus the step's (learnt from the KV Concat; checked per run)
+    assert manifest["dims"]["total"] == {"min": 1, "max": 128, "equals": "past + seq"}
+    # the exporter's shape arithmetic (Shape -> Gather -> Concat ...) is folded into DimValues nodes
+    plan = json.loads((bundle / "wasm" / "plan.json").read_text())
+    js_ops = [s["js"]["op"] for s in plan["steps"] if "js" in s]
+    assert "Shape" not in js_ops and js_ops.count("DimValues") <= 30, js_ops
     shapes = {i["name"]: i["shape"] for i in manifest["inputs"]}
     assert shapes["past_key_0"] == [1, make_model.HEADS, "past", make_model.EMBED // make_model.HEADS]
     outs = {o["name"]: o["shape"] for o in manifest["outputs"]}

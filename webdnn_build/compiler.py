@@ -24,7 +24,8 @@ from .opdecl import fill_defaults
 from .plugins import get_host
 from .registry import CodegenContext, ImportOptions, PassContext, Registry
 from .symdim import DimSpec
-from .symshape import infer_symbolic_shapes
+from .dim_values import fold_dim_arithmetic
+from .symshape import infer_symbolic_shapes, to_json
 from .weights import WeightPacker
 
 FORMAT_VERSION = 2
@@ -202,6 +203,7 @@ def compile_model(
     if graph.dims:  # shapes in terms of the open dims where onnx's inference gave up (shape-vector arithmetic)
         filled = infer_symbolic_shapes(graph)
         log(f"symbolic shapes: {filled} dim(s) in terms of {', '.join(sorted(graph.dims))}")
+        fold_dim_arithmetic(graph, log)  # shape arithmetic: one webdnn.DimValues node per value (dim_values.py)
 
     usable, skipped = [], {}
     for backend in backends:
@@ -252,7 +254,9 @@ def compile_model(
         "backends": {},
     }
     if graph.dims:  # sized by the feeds at run time: the runtime checks them against these ranges
-        manifest["dims"] = {name: {"min": lo, "max": hi} for name, (lo, hi) in sorted(graph.dims.items())}
+        manifest["dims"] = {name: {"min": lo, "max": hi, **({"equals": to_json(graph.dim_equals[name])}
+                                                            if name in graph.dim_equals else {})}
+                            for name, (lo, hi) in sorted(graph.dims.items())}
     if skipped:
         manifest["skippedBackends"] = skipped
     if extra_manifest:

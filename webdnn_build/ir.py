@@ -123,6 +123,9 @@ class Graph:
     #: input dims left open at build time (webdnn_build.symdim): name -> (min, max or None); value shapes
     #: carry these names as ``str`` dims
     dims: dict[str, tuple[int, Optional[int]]] = field(default_factory=dict)
+    #: open dims that the model computes from others (``total`` = ``past + seq``: symshape learns it from a
+    #: KV-cache Concat); name -> symshape.Expr over the other dims
+    dim_equals: dict[str, Any] = field(default_factory=dict)
 
     _counter: Iterator[int] = field(default_factory=itertools.count, repr=False, compare=False)
 

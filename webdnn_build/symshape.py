@@ -248,6 +248,23 @@ def evaluate(e: DimLike, sizes: Mapping[str, int]) -> int:
     return total
 
 
+def substitute(e: DimLike, exprs: Mapping[str, Expr]) -> Expr:
+    """``e`` with each symbol named in ``exprs`` replaced by its expr (inside max/min/floordiv/mod too)."""
+    out = as_expr(0)
+    for m, c in as_expr(e).terms:
+        term = as_expr(c)
+        for a, p in m:
+            if isinstance(a, str):
+                factor = exprs.get(a, as_expr(a))
+            else:
+                x, y = substitute(a.a, exprs), substitute(a.b, exprs)
+                factor = {"//": floordiv, "%": mod, "max": smax, "min": smin}[a.kind](x, y)
+            for _ in range(p):
+                term = term * factor
+        out = out + term
+    return out
+
+
 def _eval_atom(a: Atom, sizes: Mapping[str, int]) -> int:
     if isinstance(a, str):
         if a not in sizes:
@@ -624,13 +641,27 @@ def _axis(axis: int, rank: int) -> int:
     return axis + rank if axis < 0 else axis
 
 
-def infer_symbolic_shapes(graph: Graph) -> int:
+def infer_symbolic_shapes(graph: Graph, values: Optional[dict[str, "_Vec"]] = None) -> int:
     """Fill the unknown (None) dims of the values of a graph with dims left open (``graph.dims``), from the
     top-level nodes in order. A known dim (int or name) is kept even where a rule disagrees, and a rank never
-    changes (an unknown rank may become known). Returns how many dims were filled."""
+    changes (an unknown rank may become known). Returns how many dims were filled. ``values``, when given,
+    receives what the value rules learnt: small int tensors (shape arithmetic) as vectors of exprs."""
     if not graph.dims:
         return 0
-    ctx = _Ctx(graph)
+    filled = 0
+    for _ in range(3):  # again while a pass learns that an open dim is an expression of others
+        ctx = _Ctx(graph)
+        if values is not None:
+            values.clear()
+            ctx.vecs = values
+        learnt = len(graph.dim_equals)
+        filled += _infer_pass(graph, ctx)
+        if len(graph.dim_equals) == learnt:
+            break
+    return filled
+
+
+def _infer_pass(graph: Graph, ctx: "_Ctx") -> int:
     filled = 0
     for node in graph.nodes:
         if node.domain not in ("", "ai.onnx"):
@@ -643,6 +674,8 @@ def infer_symbolic_shapes(graph: Graph) -> int:
                 shapes = []  # attributes this rule does not understand: the shapes stay as they are
             for name, shape in zip(node.outputs, shapes):
                 if name and name in graph.values:
+                    if _learn_equation(graph, graph.values[name], shape):
+                        _substitute_dims(graph, ctx)
                     filled += _merge(graph.values[name], shape)
         value_rule = VALUE_RULES.get(node.op_type)
         out = graph.values.get(node.outputs[0]) if node.outputs and node.outputs[0] else None
@@ -654,6 +687,48 @@ def infer_symbolic_shapes(graph: Graph) -> int:
             if vec is not None and len(vec.elems) <= MAX_TRACKED:
                 ctx.vecs[out.name] = vec
     return filled
+
+
+def _learn_equation(graph: Graph, value: Value, shape: SymShape) -> bool:
+    """Where a value's declared dim is an open input dim ``total`` and a rule computes it as an expression of
+    other open dims (``past + seq``: the Concat of a KV cache), every valid run has ``total == past + seq``:
+    record it in ``graph.dim_equals`` (the runtime checks it on the feeds). Returns whether one was learnt."""
+    if shape is None or value.shape is None or len(shape) != len(value.shape) or value.name in graph.inputs:
+        return False
+    for old, new in zip(value.shape, shape):
+        name = old if isinstance(old, str) else (old.symbol if isinstance(old, Expr) else None)
+        if name is None or name not in graph.dims or name in graph.dim_equals or new is None or new.value is not None:
+            continue
+        new = substitute(new, graph.dim_equals)
+        if new.symbol == name or not symbols_of(new) <= set(graph.dims) - {name} - set(graph.dim_equals):
+            continue
+        graph.dim_equals[name] = new
+        return True
+    return False
+
+
+def symbols_of(e: Expr) -> set[str]:
+    """The dim names an expression reads (inside max/min/floordiv/mod atoms too)."""
+    found: set[str] = set()
+    for m, _ in e.terms:
+        for a, _ in m:
+            found |= {a} if isinstance(a, str) else symbols_of(a.a) | symbols_of(a.b)
+    return found
+
+
+def _substitute_dims(graph: Graph, ctx: "_Ctx") -> None:
+    """Rewrite the shapes (graph inputs and outputs keep their declared names) and the tracked values in terms
+    of the open dims that ``graph.dim_equals`` does not define."""
+    keep = set(graph.inputs) | set(graph.outputs)
+    for v in graph.values.values():
+        if v.name in keep or v.shape is None or v.is_const:
+            continue
+        if any(isinstance(d, (str, Expr)) for d in v.shape):
+            v.shape = tuple(d if d is None or isinstance(d, int) else dim(substitute(d, graph.dim_equals))
+                            for d in v.shape)
+    for name, vec in list(ctx.vecs.items()):
+        ctx.vecs[name] = _Vec(tuple(None if e is None else substitute(e, graph.dim_equals) for e in vec.elems),
+                              vec.scalar)
 
 
 def _merge(value: Value, shape: SymShape) -> int:

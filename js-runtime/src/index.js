@@ -24,6 +24,15 @@ export function registerKernel(opType, fn, domain = '') {
   registerJsKernel(opType, fn, domain);
 }
 
+/** Open dims the model computes from others (manifest dims[name].equals): name -> its expression, parsed
+ *  (dim-expr.js is loaded only for bundles that have such dims). */
+async function dimEquations(dims) {
+  const equal = Object.entries(dims ?? {}).filter(([, d]) => d && d.equals !== undefined);
+  if (!equal.length) return null;
+  const { parseDimExpr } = await import('./dim-expr.js');
+  return new Map(equal.map(([name, d]) => [name, parseDimExpr(d.equals)]));
+}
+
 /**
  * Loads a bundle and prepares the first usable backend of `options.backends`.
  * Backends that are skipped are recorded, with the reason, in `runner.fallbackLog`.
@@ -55,7 +64,11 @@ export async function load(source, options = {}) {
   const fallbackLog = [];
   const names = [...new Set(preference)];
   const found = await createFirstUsable(bundle, names, options, fallbackLog);
-  if (found) return new Runner(bundle, found.name, found.executor, fallbackLog, names.slice(found.index + 1), options);
+  if (found) {
+    const runner = new Runner(bundle, found.name, found.executor, fallbackLog, names.slice(found.index + 1), options);
+    runner._dimEquals = await dimEquations(bundle.manifest.dims);
+    return runner;
+  }
   const lines = fallbackLog.map((f) => `  - ${f.backend}: ${f.reason}`).join('\n');
   const err = new Error(`no usable backend for bundle ${bundle.label}:\n${lines}`);
   err.fallbackLog = fallbackLog;
@@ -272,7 +285,7 @@ export class Runner {
     for (const spec of this.inputs) {
       if (!tensors.has(spec.name)) throw new Error(`missing input '${spec.name}' (the model's inputs are ${expected})`);
     }
-    if (this.manifest.dims) checkOpenDims(this.manifest.dims, this.inputs, tensors);
+    if (this.manifest.dims) checkOpenDims(this.manifest.dims, this.inputs, tensors, this._dimEquals);
     return tensors;
   }
 

@@ -41,14 +41,17 @@ function isStaticDim(d) {
 }
 
 /**
- * Checks the sizes of the dims left open at build time (manifest.dims: name -> { min, max }, max null when
- * unbounded): inputs that share a dim name give it the same size, within its range. Returns name -> size.
+ * Checks the sizes of the dims left open at build time (manifest.dims: name -> { min, max, equals? }, max null
+ * when unbounded): inputs that share a dim name give it the same size, within its range, and equal to what
+ * `equals` computes from the others. Returns name -> size.
  *
  * @param {Record<string, {min: number, max: number|null}>} dims
  * @param {Array<{name: string, shape: Array<number|null|string>|null}>} specs manifest inputs
  * @param {Map<string, {shape?: number[]}>} tensors validated feeds by input name
+ * @param {Map<string, (sizes: Map<string, number>) => number>|null} [equals] dims the model computes from
+ *   others (dims[name].equals, parsed): the size fed must be that value
  */
-export function checkOpenDims(dims, specs, tensors) {
+export function checkOpenDims(dims, specs, tensors, equals = null) {
   const sizes = new Map(); // dim name -> [size, where it was first seen]
   for (const spec of specs) {
     const shape = tensors.get(spec.name)?.shape;
@@ -67,7 +70,17 @@ export function checkOpenDims(dims, specs, tensors) {
       sizes.set(d, [size, where]);
     });
   }
-  return new Map([...sizes].map(([name, [size]]) => [name, size]));
+  const out = new Map([...sizes].map(([name, [size]]) => [name, size]));
+  for (const [name, fn] of equals ?? []) {
+    if (!out.has(name)) continue;
+    let want;
+    try { want = fn(out); } catch { continue; } // (a dim it reads is not fed: nothing to compare)
+    if (want !== out.get(name)) {
+      throw new RangeError(`${sizes.get(name)[1]} is ${out.get(name)}, but the model computes it as ` +
+        `${dims[name].equals} = ${want} from the other inputs' sizes`);
+    }
+  }
+  return out;
 }
 
 /**

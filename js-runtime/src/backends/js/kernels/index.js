@@ -36,6 +36,7 @@ import { kernels as signal } from './signal.js';
 import { kernels as strings } from './strings.js';
 import { kernels as extra } from './extra.js';
 import { kernels as contrib, msKernels } from './contrib.js';
+import { webdnnKernels } from './dims.js';
 
 const families = { elementwise, activation, cast, shape, indexing, conv, pool, matmul, normalization, resize, reduce, attention, loss, quantize, misc, rnn, signal, strings, extra, contrib, controlflow, sequence };
 
@@ -50,8 +51,8 @@ for (const [family, table] of Object.entries(families)) {
 
 export { registerKernel } from './custom.js';
 
-/** Built-in kernels of onnxruntime's com.microsoft domain, keyed by op type (contrib.js). */
-export const builtinDomainKernels = { 'com.microsoft': msKernels };
+/** Built-in kernels of other domains: onnxruntime's com.microsoft (contrib.js), webdnn (dims.js). */
+export const builtinDomainKernels = { 'com.microsoft': msKernels, webdnn: webdnnKernels };
 
 /** The kernel for an op: a registered custom kernel first, then the built-in one of its domain. */
 export function findKernel(opType, domain = '') {
