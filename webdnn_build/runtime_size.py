@@ -1,0 +1,132 @@
+"""Sizes known only at run time, as code generators compute with them (issue 10: bundles built with open dims).
+
+A backend that runs ops sized by open dims gives its emitters, in its copy of the graph, shapes whose open dims
+are :class:`RuntimeSize` objects: arithmetic with ints builds a symshape expression, and formatting one writes
+it as code of the backend's target language reading the dims' sizes from a table the runtime fills per input
+shape (the wasm backend's C: ``wdn_dims[0]``; the webgpu backend's WGSL: a uniform). What needs a number at
+build time (``range``, comparisons, ``int``) raises :class:`SymbolicSizeError`, and the backend runs that node
+another way (a js step). Dim names never reach generated code: only indices into the table.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Optional, Union
+
+from .symshape import Expr, _Op, as_expr, floordiv, mod
+
+
+class SymbolicSizeError(TypeError):
+    """A build-time decision needs the value of a size that is known only at run time."""
+
+
+Num = Union[int, "RuntimeSize"]
+
+
+def render_int(e: Expr, index: Mapping[str, int], dim_ref: Callable[[int], str], max_fn: str = "max",
+               min_fn: str = "min") -> str:
+    """``e`` as a C-like integer expression (``* + / %`` and ``max_fn(a, b)`` / ``min_fn(a, b)`` calls), each
+    open dim written as ``dim_ref(its slot in index)``. Floor division is written as ``/``: the sizes it
+    divides are never negative."""
+    if not e.terms:
+        return "0"
+    parts = []
+    for m, c in e.terms:
+        factors = [_render_atom(a, index, dim_ref, max_fn, min_fn) for a, p in m for _ in range(p)]
+        if c != 1 or not factors:
+            factors.insert(0, str(c))
+        parts.append("*".join(factors))
+    return "(" + " + ".join(parts) + ")"
+
+
+def _render_atom(a, index: Mapping[str, int], dim_ref: Callable[[int], str], max_fn: str, min_fn: str) -> str:
+    if isinstance(a, str):
+        if a not in index:
+            raise SymbolicSizeError(f"dim {a!r} is not an open input dim")
+        return dim_ref(index[a])
+    assert isinstance(a, _Op)
+    x, y = (render_int(part, index, dim_ref, max_fn, min_fn) for part in (a.a, a.b))
+    return {"//": f"({x} / {y})", "%": f"({x} % {y})", "max": f"{max_fn}({x}, {y})", "min": f"{min_fn}({x}, {y})"}[a.kind]
+
+
+class RuntimeSize:
+    """A size known at run time (see the module docstring); subclasses say how it is written (:meth:`render`)."""
+
+    __slots__ = ("e", "index")
+
+    def __init__(self, e: Expr, index: Mapping[str, int]):
+        self.e, self.index = e, index
+
+    @classmethod
+    def wrap(cls, d, index: Mapping[str, int]) -> Num:
+        """An int where ``d`` is a constant, else a size of this class over the dims table ``index``."""
+        if isinstance(d, RuntimeSize):
+            return d
+        e = as_expr(d)
+        return e.value if e.value is not None else cls(e, index)
+
+    def render(self) -> str:
+        raise NotImplementedError
+
+    def _other(self, o) -> Optional[Expr]:
+        if isinstance(o, RuntimeSize):
+            return o.e
+        if isinstance(o, int) and not isinstance(o, bool):
+            return as_expr(o)
+        return None
+
+    def _make(self, e: Expr) -> Num:
+        return type(self).wrap(e, self.index)
+
+    def __add__(self, o):
+        x = self._other(o)
+        return NotImplemented if x is None else self._make(self.e + x)
+
+    __radd__ = __add__
+
+    def __sub__(self, o):
+        x = self._other(o)
+        return NotImplemented if x is None else self._make(self.e - x)
+
+    def __rsub__(self, o):
+        x = self._other(o)
+        return NotImplemented if x is None else self._make(x - self.e)
+
+    def __mul__(self, o):
+        x = self._other(o)
+        return NotImplemented if x is None else self._make(self.e * x)
+
+    __rmul__ = __mul__
+
+    def __floordiv__(self, o):
+        if not isinstance(o, int) or o <= 0:
+            raise SymbolicSizeError("a run-time size divided by something other than a positive constant")
+        return self._make(floordiv(self.e, o))
+
+    def __mod__(self, o):
+        if not isinstance(o, int) or o <= 0:
+            raise SymbolicSizeError("a run-time size modulo something other than a positive constant")
+        return self._make(mod(self.e, o))
+
+    def __eq__(self, o) -> bool:
+        x = self._other(o)
+        return x is not None and x == self.e
+
+    def __ne__(self, o) -> bool:
+        return not self.__eq__(o)
+
+    def __hash__(self) -> int:
+        return hash(self.e)
+
+    def _refuse(self, *_):
+        raise SymbolicSizeError(f"the size {self.e} is known only at run time")
+
+    __lt__ = __le__ = __gt__ = __ge__ = __bool__ = __int__ = __index__ = __float__ = _refuse
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def __format__(self, spec: str) -> str:
+        return str(self)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.e})"
