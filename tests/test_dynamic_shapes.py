@@ -125,7 +125,7 @@ def _run_at_sizes(tmp_path, model, input_shapes, feeds_list, backend="js"):
     return result
 
 
-@pytest.mark.parametrize("backend", ["js", "wasm"])
+@pytest.mark.parametrize("backend", ["js", "wasm", "webgpu"])
 def test_cnn_one_bundle_three_image_sizes(tmp_path, backend):
     model = _cnn(tmp_path / "cnn.onnx")
     rng = np.random.default_rng(0)
@@ -134,7 +134,7 @@ def test_cnn_one_bundle_three_image_sizes(tmp_path, backend):
                   [{"x": rng.standard_normal((1, 3, h, w)).astype(np.float32)} for h, w in sizes], backend)
 
 
-@pytest.mark.parametrize("backend", ["js", "wasm"])
+@pytest.mark.parametrize("backend", ["js", "wasm", "webgpu"])
 def test_bert_one_bundle_every_sequence_length(tmp_path, bert_dynamic, backend):
     rng = np.random.default_rng(1)
     feeds = []

@@ -168,10 +168,9 @@ def io_entries(graph: Graph, names: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-#: backends that run a graph with dims left open (the others bake every size into their code)
-#: backends that build a graph with open dims (docs/dynamic-shapes.md): js runs every op at any size; wasm
-#: runs the ops whose shapes are fixed natively and those sized by open dims as js steps (for now)
-OPEN_DIM_BACKENDS = ("js", "wasm")
+#: backends that build a graph with open dims (docs/dynamic-shapes.md): js runs every op at any size; wasm and
+#: webgpu run natively the ops whose kernels take run-time sizes, the others as js steps
+OPEN_DIM_BACKENDS = ("js", "wasm", "webgpu")
 
 
 def compile_model(

@@ -10,8 +10,10 @@ another way (a js step). Dim names never reach generated code: only indices into
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Mapping, Optional, Union
 
+from .ir import Graph, Node, Value
 from .symshape import Expr, _Op, as_expr, floordiv, mod
 
 
@@ -130,3 +132,58 @@ class RuntimeSize:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.e})"
+
+
+# -- a backend's copy of a graph with open dims -------------------------------------------------------------------
+
+def open_dim_shapes(g: Graph, size_class: type, index: Mapping[str, int]) -> None:
+    """In a backend's copy of a graph with open dims: every dim sized by them (a name or a symshape Expr) becomes a
+    ``size_class`` (a RuntimeSize subclass) over the dims table ``index``, so that emitters, reading shapes from
+    the graph, compute code text; the Values are replaced, the original graph keeps its own."""
+    for name, v in list(g.values.items()):
+        if v.shape is not None and any(d is not None and not isinstance(d, int) for d in v.shape):
+            g.values[name] = dataclasses.replace(
+                v, shape=[d if d is None or isinstance(d, int) else size_class.wrap(d, index) for d in v.shape])
+
+
+def touches_run_time_sizes(node: Node, graph: Graph) -> bool:
+    """Whether the node reads or writes a (non-constant) value whose shape is not fixed at build time."""
+    return any(n and not graph.values[n].is_static and not graph.values[n].is_const
+               for n in [*node.inputs, *node.outputs])
+
+
+def sized_at_run_time(v: Value) -> bool:
+    """A value whose shape holds open-dim sizes (RuntimeSize after open_dim_shapes, no unknown dim)."""
+    return (not v.is_const and v.shape is not None and not v.is_static
+            and all(isinstance(d, (int, RuntimeSize)) for d in v.shape))
+
+
+def dim_sources(g: Graph, input_refs: list[int]) -> dict[str, list[int]]:
+    """Open dim name -> [value index, axis] of a graph input that has it (where the runtime reads its size);
+    ``input_refs``: the graph inputs' indices in the plan's value table."""
+    out: dict[str, list[int]] = {}
+    for vi, name in zip(input_refs, g.inputs):
+        for axis, d in enumerate(g.values[name].shape or ()):
+            sym = d.e.symbol if isinstance(d, RuntimeSize) else None
+            if sym in g.dims:
+                out.setdefault(sym, [vi, axis])
+    return out
+
+
+def live_ranges(g: Graph, step_nodes: list[list[Node]], names: list[str]) -> list[list[int]]:
+    """Per value of ``names``: [first, last] plan step whose nodes touch it (``step_nodes``: the nodes of each
+    step); graph inputs from -1, graph outputs to the end (the runtime reuses memory between values whose lives
+    do not overlap)."""
+    wanted = set(names)
+    live: dict[str, list[int]] = {}
+    for k, nodes in enumerate(step_nodes):
+        for node in nodes:
+            for name in [*node.inputs, *node.outputs]:
+                if name in wanted:
+                    live.setdefault(name, [k, k])[1] = k
+    end = len(step_nodes)
+    out = []
+    for name in names:
+        first, last = live.get(name, [0, end])
+        out.append([-1 if name in g.inputs else first, end if name in g.outputs else last])
+    return out

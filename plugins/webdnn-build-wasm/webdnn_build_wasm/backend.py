@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 import os
 from typing import Any, Optional
 
@@ -27,6 +26,7 @@ from webdnn_build.codegen import (FUSED_ATTENTION, const_descriptor, copy_graph,
 from webdnn_build.ir import Graph, Node, Value
 from webdnn_build.limits import check_arena
 from webdnn_build.registry import BackendArtifact, BackendOption, CodegenContext, placement_of
+from webdnn_build.runtime_size import dim_sources, live_ranges, open_dim_shapes, sized_at_run_time, touches_run_time_sizes
 from webdnn_build_js.backend import JsFallbackBackend, _encode_attr
 
 from . import toolchain
@@ -95,57 +95,6 @@ def _run_time_sizes(ectx: EmitContext, n_decls: int, n_scratch: int, body: list[
     return local + body if not local else ["{", *local, *body, "}"]
 
 
-def _dim_sources(g: Graph, input_refs: list[int]) -> dict[str, list[int]]:
-    """Open dim name -> [value index, axis] of a graph input that has it (where the runtime reads its size)."""
-    out: dict[str, list[int]] = {}
-    for vi, name in zip(input_refs, g.inputs):
-        for axis, d in enumerate(g.values[name].shape or ()):
-            sym = d.e.symbol if isinstance(d, CExpr) else None
-            if sym in g.dims:
-                out.setdefault(sym, [vi, axis])
-    return out
-
-
-def _dyn_liveness(g: Graph, steps: list, seg_nodes: list, dyn_index: dict) -> list[list[int]]:
-    """Per dynamic value (in wdn_dyn_addr order): [first, last] plan step that touches it; graph inputs from
-    -1, graph outputs to the end (the runtime reuses memory between values whose lives do not overlap)."""
-    live: dict[str, list[int]] = {}
-    for k, step in enumerate(steps):
-        nodes = [step["js"]] if "js" in step else seg_nodes[step["wasm"]]
-        for node in nodes:
-            for name in [*node.inputs, *node.outputs]:
-                if name in dyn_index:
-                    live.setdefault(name, [k, k])[1] = k
-    end = len(steps)
-    out = []
-    for name in sorted(dyn_index, key=dyn_index.get):
-        first, last = live.get(name, [0, end])
-        out.append([-1 if name in g.inputs else first, end if name in g.outputs else last])
-    return out
-
-
-def _open_dim_shapes(g: Graph, dim_index: dict[str, int]) -> None:
-    """In the backend's copy of a graph with open dims: every dim sized by them (a name or a symshape Expr)
-    becomes a symbolic.CExpr, so that emitters, reading shapes from ctx.shape or the graph, compute C text
-    over wdn_dims; the Values are replaced, the original graph keeps its own."""
-    for name, v in list(g.values.items()):
-        if v.shape is not None and any(d is not None and not isinstance(d, int) for d in v.shape):
-            g.values[name] = dataclasses.replace(
-                v, shape=[d if d is None or isinstance(d, int) else CExpr.wrap(d, dim_index) for d in v.shape])
-
-
-def _touches_run_time_sizes(node: Node, graph: Graph) -> bool:
-    """Whether the node reads or writes a (non-constant) value whose shape is not fixed at build time."""
-    return any(n and not graph.values[n].is_static and not graph.values[n].is_const
-               for n in [*node.inputs, *node.outputs])
-
-
-def _sized_at_run_time(v: Value) -> bool:
-    """A value whose shape holds open-dim sizes (symbolic.CExpr after _open_dim_shapes, no unknown dim)."""
-    return (not v.is_const and v.shape is not None and not v.is_static
-            and all(isinstance(d, (int, CExpr)) for d in v.shape))
-
-
 class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
     """Ops without a wasm kernel run on the js kernels inside the same bundle."""
 
@@ -174,7 +123,7 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
         e = self._table().emitter_for(node)
         if e is None:
             return False
-        if not _touches_run_time_sizes(node, graph):
+        if not touches_run_time_sizes(node, graph):
             return e.supports(node, graph)
         return self._symbolic_emitter(node, graph) is not None
 
@@ -185,7 +134,7 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
         if not graph.dims or any(hi is None for _, hi in graph.dims.values()):
             return None  # (a scratch buffer is sized for the largest run)
         names = [n for n in [*node.inputs, *node.outputs] if n]
-        if not all(_sized_at_run_time(graph.values[n]) for n in names
+        if not all(sized_at_run_time(graph.values[n]) for n in names
                    if not graph.values[n].is_static and not graph.values[n].is_const):
             return None
         e = self._table().emitter_for(node)
@@ -211,12 +160,12 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
         qdq = qdq_matmul_to_integer(g, EMITTERS[("com.microsoft", "MatMulIntegerToFloat")].supports)
         dim_index = {name: i for i, name in enumerate(sorted(g.dims))}
         if g.dims:  # (after the fusions, which take fixed shapes only)
-            _open_dim_shapes(g, dim_index)
+            open_dim_shapes(g, CExpr, dim_index)
         # a node touching run-time sizes runs on the symbolic emitter found here (emitted below with it)
         symbolic: dict[int, Any] = {}
         in_wasm = []
         for n in g.nodes:
-            if g.dims and _touches_run_time_sizes(n, g):
+            if g.dims and touches_run_time_sizes(n, g):
                 e = self._symbolic_emitter(n, g) if self._table().emitter_for(n) is not None else None
                 if e is not None:
                     symbolic[id(n)] = e
@@ -252,7 +201,7 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
         for node, wasm in zip(g.nodes, in_wasm):
             if wasm and id(node) not in at_load:
                 for name in [*node.inputs, *node.outputs]:
-                    if name and name not in dyn_index and _sized_at_run_time(g.values[name]):
+                    if name and name not in dyn_index and sized_at_run_time(g.values[name]):
                         dyn_index[name] = len(dyn_index)
         if not dyn_index:
             dim_index = {}
@@ -385,9 +334,10 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
         if dyn_index:
             for name in dyn_index:
                 ref(name)
-            dynamic = {"dims": _dim_sources(g, [ref(n) for n in g.inputs]), "dimOrder": sorted(dim_index, key=dim_index.get),
-                       "dynValues": [index[n] for n in sorted(dyn_index, key=dyn_index.get)],
-                       "dynLive": _dyn_liveness(g, steps, seg_nodes, dyn_index)}
+            dyn_names = sorted(dyn_index, key=dyn_index.get)
+            step_nodes = [[step["js"]] if "js" in step else seg_nodes[step["wasm"]] for step in steps]
+            dynamic = {"dims": dim_sources(g, [ref(n) for n in g.inputs]), "dimOrder": sorted(dim_index, key=dim_index.get),
+                       "dynValues": [index[n] for n in dyn_names], "dynLive": live_ranges(g, step_nodes, dyn_names)}
         program = {
             "module": "wasm/model.wasm",
             "moduleThreads": "wasm/model-mt.wasm" if module_mt is not None else None,

@@ -17,29 +17,35 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
-from webdnn_build.emitter_table import PluginKernelsMixin, check_fallbacks
+from webdnn_build.emitter_table import FirstOf, PluginKernelsMixin, check_fallbacks
 from webdnn_build.escape import bundle_json
 from webdnn_build.errors import ConfigError
 from webdnn_build.ir import Graph, Node, Value
 from webdnn_build.registry import BackendArtifact, BackendOption, CodegenContext, placement_of
 from webdnn_build.codegen import FUSED_ATTENTION, const_descriptor, copy_graph, fuse_attention, fuse_residual, value_entry
+from webdnn_build.errors import ShapeError
+from webdnn_build.runtime_size import (SymbolicSizeError, dim_sources, live_ranges, open_dim_shapes, sized_at_run_time,
+                                       touches_run_time_sizes)
+from webdnn_build.symshape import to_json
 from webdnn_build_js.backend import JsFallbackBackend, _encode_attr
 
 from .fuse_dequantize import fuse_dequantized_weight
 from .wgsl import EMITTERS, Dispatch, KernelContext
 from .wgsl import base as wgsl_base
+from .wgsl.base import sizes_at_run_time
 from .wgsl.elementwise import FUSED_OP, chain_of, data_inputs, external_inputs, is_elementwise, make_fused
 
 OFFSET_ALIGN = 256   # minStorageBufferOffsetAlignment
 MAX_EXTERNAL_INPUTS = 7
 
 
-def fuse_elementwise(g: Graph, on_gpu: set[int]) -> int:
-    """Merge elementwise GPU nodes into their only (elementwise GPU) reader; returns the nodes merged away."""
+def fuse_elementwise(g: Graph, on_gpu: set[int], can_fuse: Callable[[list[Node]], bool] = lambda chain: True) -> int:
+    """Merge elementwise GPU nodes into their only (elementwise GPU) reader; returns the nodes merged away.
+    ``can_fuse(chain)``: whether the kernel of a merged chain can be emitted (run-time sizes: a trial)."""
     producers, consumers = g.producers(), g.consumers()
     order = {id(n): i for i, n in enumerate(g.nodes)}
     chains: dict[int, list[Node]] = {}
@@ -55,7 +61,7 @@ def fuse_elementwise(g: Graph, on_gpu: set[int]) -> int:
             if len(consumers.get(inp, [])) != 1 or inp in g.outputs:
                 continue
             merged = sorted(chains[id(p)] + chain, key=lambda n: order[id(n)])
-            if len(external_inputs(merged, g)) > MAX_EXTERNAL_INPUTS:
+            if len(external_inputs(merged, g)) > MAX_EXTERNAL_INPUTS or not can_fuse(merged):
                 continue
             chain = merged
             removed.add(id(p))
@@ -86,10 +92,31 @@ class WebGpuBackend(PluginKernelsMixin, JsFallbackBackend):
     )
 
     def runs_natively(self, node: Node, graph: Graph) -> bool:
-        """Whether a WGSL kernel runs the node (else it is a CPU step on the js kernels)."""
+        """Whether a WGSL kernel runs the node (else it is a CPU step on the js kernels). A node that touches
+        values sized by open dims runs on the GPU only on an emitter that declares ``symbolic`` and emits without
+        needing a size at build time (a trial emission), every such dim bounded by its declared range."""
+        e = self._table().emitter_for(node)
+        if e is None:
+            return False
+        if graph.dims and touches_run_time_sizes(node, graph):
+            return self._symbolic_emitter(node, graph) is not None
         # an emitter with ``accepts_empty`` handles zero-element inputs/outputs in its supports()/emit()
-        return (e := self._table().emitter_for(node)) is not None \
-            and (getattr(e, "accepts_empty", False) or not _touches_empty(node, graph)) and e.supports(node, graph)
+        return (getattr(e, "accepts_empty", False) or not _touches_empty(node, graph)) and e.supports(node, graph)
+
+    def _symbolic_emitter(self, node: Node, graph: Graph) -> Optional[Any]:
+        """The emitter that runs a node touching run-time sizes (see runs_natively), else None. The graph's shapes
+        must hold WExpr sizes (open_dim_shapes); a graph straight from the importer has none, so None."""
+        if any(hi is None for _, hi in graph.dims.values()):
+            return None  # (bindings are checked against the largest size)
+        names = [n for n in [*node.inputs, *node.outputs] if n]
+        if not all(sized_at_run_time(graph.values[n]) for n in names
+                   if not graph.values[n].is_static and not graph.values[n].is_const):
+            return None
+        e = self._table().emitter_for(node)
+        for cand in (e.emitters if isinstance(e, FirstOf) else (e,)):
+            if getattr(cand, "symbolic", False) and _emits(cand, node, KernelContext(graph, n_dims=len(graph.dims))):
+                return cand
+        return None
 
     def generate(self, graph: Graph, ctx: CodegenContext) -> BackendArtifact:
         precision = ctx.options.get("precision", "f32").lower()
@@ -99,6 +126,10 @@ class WebGpuBackend(PluginKernelsMixin, JsFallbackBackend):
         n_residual = fuse_residual(g, EMITTERS[("", "Conv")].supports)
         n_attention = fuse_attention(g, EMITTERS[FUSED_ATTENTION].supports)
         n_dequantized = fuse_dequantized_weight(g)
+        # open dims (after the fusions, which take fixed shapes only): sizes become WExpr over the dims uniform
+        dim_index = {name: i for i, name in enumerate(sorted(g.dims))}
+        if g.dims:
+            open_dim_shapes(g, wgsl_base.WExpr, dim_index)
 
         def add_const(array: np.ndarray, hint: str) -> str:
             return g.add_const(array, hint)
@@ -112,10 +143,21 @@ class WebGpuBackend(PluginKernelsMixin, JsFallbackBackend):
             temps.setdefault(id(emitting[-1]), []).append(name)
             return name
 
-        kctx = KernelContext(g, precision, add_const, add_temp)
-        on_gpu = {id(n) for n in g.nodes if self.runs_natively(n, g)}
+        kctx = KernelContext(g, precision, n_dims=len(dim_index), add_const=add_const, add_temp=add_temp)
+        # a node touching run-time sizes runs on the symbolic emitter found here (emitted below with it)
+        symbolic: dict[int, Any] = {}
+        on_gpu: set[int] = set()
+        for n in g.nodes:
+            if g.dims and touches_run_time_sizes(n, g):
+                e = self._symbolic_emitter(n, g) if self._table().emitter_for(n) is not None else None
+                if e is not None:
+                    symbolic[id(n)] = e
+                    on_gpu.add(id(n))
+            elif self.runs_natively(n, g):
+                on_gpu.add(id(n))
         check_fallbacks("webgpu", g.nodes, [id(n) in on_gpu for n in g.nodes], JsFallbackBackend.supported_ops(self))
-        n_fused = fuse_elementwise(g, on_gpu)
+        elementwise = self._table().emitter_for(Node(FUSED_OP, [], []))
+        n_fused = fuse_elementwise(g, on_gpu, lambda chain: not g.dims or _emits(elementwise, make_fused(chain), kctx))
 
         # ---- emit
         kernels: dict[int, list[Dispatch]] = {}
@@ -124,7 +166,9 @@ class WebGpuBackend(PluginKernelsMixin, JsFallbackBackend):
                 continue
             emitting.append(node)
             try:
-                kernels[id(node)] = self._table().emitter_for(node).emit(node, kctx)  # type: ignore[union-attr]
+                emitter = symbolic.get(id(node)) or self._table().emitter_for(node)
+                with sizes_at_run_time():
+                    kernels[id(node)] = emitter.emit(node, kctx)  # type: ignore[union-attr]
             except ValueError as exc:
                 if node.op_type == FUSED_OP or (node.domain, node.op_type) == FUSED_ATTENTION:  # no CPU kernel
                     raise
@@ -141,21 +185,25 @@ class WebGpuBackend(PluginKernelsMixin, JsFallbackBackend):
                             weights_used.append(name)
                     else:
                         resident.add(name)
+        # values sized by open dims on the GPU: placed by the runtime per input shape (docs/webgpu-backend.md)
+        dyn_names = sorted(n for n in resident if sized_at_run_time(g.values[n]))
+        dyn_index = {n: k for k, n in enumerate(dyn_names)}
+        resident_fixed = resident - set(dyn_names)
 
         # ---- plan the arena over the GPU-resident values (lifetimes include CPU readers); a node's scratch
         # values are extra outputs of it, so their slots are live during that node only
         pg = copy.copy(g)
-        pg.nodes = [Node(n.op_type, [r for r in n.reads() if r in resident],
-                         [o for o in n.outputs if o in resident] + [t for t in temps.get(id(n), []) if t in resident],
-                         {}, n.domain, n.name) for n in g.nodes]
-        pg.inputs = [i for i in g.inputs if i in resident]
-        pg.outputs = [o for o in g.outputs if o in resident]
+        pg.nodes = [Node(n.op_type, [r for r in n.reads() if r in resident_fixed],
+                         [o for o in n.outputs if o in resident_fixed]
+                         + [t for t in temps.get(id(n), []) if t in resident_fixed], {}, n.domain, n.name) for n in g.nodes]
+        pg.inputs = [i for i in g.inputs if i in resident_fixed]
+        pg.outputs = [o for o in g.outputs if o in resident_fixed]
 
         def gpu_bytes(dtype: str) -> Optional[int]:
             return kctx.elem_bytes(dtype) if dtype in wgsl_base.STORABLE_DTYPES else None
 
         plan = ctx.plan_memory(pg, gpu_bytes, include_io=True, align=OFFSET_ALIGN)
-        missing = resident - set(plan.slots)
+        missing = resident_fixed - set(plan.slots)
         if missing:
             raise AssertionError(f"webgpu: values without an arena slot: {sorted(missing)[:5]}")
 
@@ -202,6 +250,9 @@ class WebGpuBackend(PluginKernelsMixin, JsFallbackBackend):
                 elif name in plan.slots:
                     s = plan.slots[name]
                     entry["gpu"] = {"buffer": 0, "offset": s.offset, "byteLength": s.byte_length}
+                elif name in dyn_index:  # placed by the runtime per input shape
+                    entry["dyn"] = dyn_index[name]
+                    entry["symShape"] = [d if isinstance(d, int) else to_json(d.e) for d in v.shape]
                 index[name] = len(values)
                 values.append(entry)
             return index[name]
@@ -209,6 +260,7 @@ class WebGpuBackend(PluginKernelsMixin, JsFallbackBackend):
         shaders: list[str] = []
         shader_index: dict[str, int] = {}
         steps: list[dict[str, Any]] = []
+        step_nodes: list[list[Node]] = []  # the nodes of each step (dynamic values' lifetimes)
         gpu_written: set[str] = set()
         downloaded: set[str] = set()
         n_gpu_nodes = n_dispatches = 0
@@ -227,10 +279,13 @@ class WebGpuBackend(PluginKernelsMixin, JsFallbackBackend):
                         "workgroup": {"override": d.overrides},
                     }
                     if d.invocations is not None:
-                        step["invocations"] = list(d.invocations)
+                        step["invocations"] = _dispatch_size(d.invocations)
                     else:
-                        step["workgroups"] = list(d.workgroups)
+                        step["workgroups"] = _dispatch_size(d.workgroups)
+                    if d.dims:
+                        step["dims"] = True
                     steps.append({"gpu": step})
+                    step_nodes.append(chain_of(node))
                     n_dispatches += 1
                 gpu_written.update(o for o in node.outputs if o)
                 continue
@@ -245,6 +300,7 @@ class WebGpuBackend(PluginKernelsMixin, JsFallbackBackend):
                 for name in sub.outer_reads():
                     ref(name)  # subgraph captures are resolved by name in this table
             steps.append({"cpu": cpu})
+            step_nodes.append([node])
         for name in sorted(resident | set(weights_used)):
             ref(name)
         program = {
@@ -257,6 +313,12 @@ class WebGpuBackend(PluginKernelsMixin, JsFallbackBackend):
             "outputs": [ref(n) for n in g.outputs],
             "steps": steps,
         }
+        if dyn_names:
+            for name in dyn_names:
+                ref(name)
+            program.update({"dims": dim_sources(g, inputs), "dimOrder": sorted(dim_index, key=dim_index.get),
+                            "dynValues": [index[n] for n in dyn_names],
+                            "dynLive": live_ranges(g, step_nodes, dyn_names)})
         n_cpu = len(g.nodes) - n_gpu_nodes
         ctx.log(f"webgpu: {n_gpu_nodes}/{len(g.nodes)} ops on the GPU ({n_dispatches} dispatches, {len(shaders)} shaders, "
                 f"{n_residual} residual adds, {n_attention} attentions, {n_dequantized} weight dequantizations and {n_fused} "
@@ -266,6 +328,27 @@ class WebGpuBackend(PluginKernelsMixin, JsFallbackBackend):
         data = bundle_json(program)
         return BackendArtifact(files={"plan.json": data}, manifest={"plan": "webgpu/plan.json"},
                                placement=placement_of(g.nodes, [id(n) in on_gpu for n in g.nodes]))
+
+
+def _emits(emitter: Any, node: Node, kctx: KernelContext) -> bool:
+    """Whether the emitter supports the node and emits it without needing a run-time size at build time (a trial
+    emission into a throwaway context: constants and scratch values it adds are dropped)."""
+    trial = KernelContext(copy.copy(kctx.graph), kctx.precision, n_dims=kctx.n_dims, add_const=lambda a, h: h,
+                          add_temp=lambda s, d, h: h)
+    trial.graph.values = dict(kctx.graph.values)
+    try:
+        with sizes_at_run_time():
+            if not emitter.supports(node, trial.graph):
+                return False
+            emitter.emit(node, trial)
+    except (SymbolicSizeError, ShapeError, ValueError):  # (shapes that match only at run time: a CPU step checks)
+        return False
+    return True
+
+
+def _dispatch_size(sizes: list[Any]) -> list[Any]:
+    """Workgroup or invocation counts for plan.json: ints, or the text of a run-time size (symshape.to_json)."""
+    return [to_json(n.e) if isinstance(n, wgsl_base.RuntimeSize) else int(n) for n in sizes]
 
 
 def _align(n: int, a: int = OFFSET_ALIGN) -> int:

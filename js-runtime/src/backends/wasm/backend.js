@@ -19,8 +19,8 @@ const SIMD_PROBE = new Uint8Array([
 ]);
 
 const WASM_PAGE = 65536;
-/** dim-expr.js's parser, loaded by createWasmBackend when a plan places values at run time. */
-let parseDim = null;
+/** dyn-place.js (placement of the values sized at run time), loaded by createWasmBackend when a plan has them. */
+let dynPlace = null;
 /** The most pages a wasm32 memory can have (4 GiB). */
 const MAX_PAGES = 65536;
 
@@ -73,7 +73,7 @@ export async function createWasmBackend(bundle, entry, options = {}) {
   // The js kernels (most of the runtime's code) are loaded only when the plan has JS work; the dim
   // expression reader only for a bundle built with open dims.
   const JsSteps = planNeedsJs(plan) ? (await import('./js-steps.js')).WasmJsSteps : null;
-  if (plan.dynValues) parseDim = (await import('../../dim-expr.js')).parseDimExpr;
+  if (plan.dynValues) dynPlace = await import('../dyn-place.js');
   const choice = await chooseThreads(plan, options.threads);
   const requested = options.threads ?? null;
   if (choice.threads > 1) {
@@ -303,51 +303,21 @@ export class WasmExecutor {
     if (typeof exports.wdn_dyn_addr !== 'function' || typeof exports.wdn_dims !== 'function') {
       throw new Error(`${plan.module} does not export wdn_dyn_addr and wdn_dims, which its plan needs`);
     }
-    const entries = plan.dynValues.map((vi, k) => {
-      const v = plan.values[vi];
-      let dims;
-      try {
-        dims = v.symShape.map(parseDim);
-      } catch (e) {
-        throw new Error(`value '${v.name}': "symShape": ${e.message}`, { cause: e });
-      }
-      const [first, last] = plan.dynLive[k];
-      return { vi, k, dims, Ctor: TYPED_ARRAYS[v.dtype], first, last };
-    });
+    const { entries, dims } = dynPlace.readDynamicValues(plan, (v) => TYPED_ARRAYS[v.dtype].BYTES_PER_ELEMENT);
+    for (const e of entries) e.Ctor = TYPED_ARRAYS[plan.values[e.vi].dtype];
     return {
-      entries, base: Math.ceil(base / 64) * 64, key: null, placed: [],
-      dims: plan.dimOrder.map((name) => [name, ...plan.dims[name]]),
+      entries, dims, base: Math.ceil(base / 64) * 64, key: null, placed: [],
       addrTable: exports.wdn_dyn_addr() >>> 0, dimsTable: exports.wdn_dims() >>> 0,
     };
   }
 
-  /** Places the run-time sized values for the sizes the feeds give (greedy, reusing memory between values
-   *  whose lives do not overlap), grows the memory when needed and fills the module's tables. */
+  /** Places the run-time sized values for the sizes the feeds give (dyn-place.js), grows the memory when
+   *  needed and fills the module's tables. */
   _placeDynamic(feeds) {
     const d = this.dyn;
-    const sizes = new Map();
-    for (const [name, vi, axis] of d.dims) sizes.set(name, feeds.get(this.plan.values[vi].name)?.shape?.[axis]);
-    const key = [...sizes.values()].join(',');
+    const { sizes, key } = dynPlace.dimSizes(d.dims, this.plan.values, feeds);
     if (key === d.key) return;
-    const sized = d.entries.map((e) => {
-      const shape = e.dims.map((f) => f(sizes));
-      const n = shape.reduce((a, b) => a * b, 1);
-      return { ...e, shape, n, bytes: Math.max(64, Math.ceil((n * e.Ctor.BYTES_PER_ELEMENT) / 64) * 64) };
-    });
-    if (sized.some((e) => !Number.isSafeInteger(e.n) || e.n < 0)) throw new Error(`cannot size the values for dims ${key}`);
-    const order = [...sized].sort((a, b) => b.bytes - a.bytes || a.first - b.first);
-    const placed = [];
-    let end = 0;
-    for (const e of order) {
-      const busy = placed.filter((p) => !(p.last < e.first || e.last < p.first)).sort((a, b) => a.rel - b.rel);
-      let rel = 0;
-      for (const p of busy) {
-        if (rel + e.bytes <= p.rel) break;
-        rel = Math.max(rel, p.rel + p.bytes);
-      }
-      placed.push({ ...e, rel });
-      end = Math.max(end, rel + e.bytes);
-    }
+    const { placed, end } = dynPlace.placeDynamicValues(d.entries, sizes, 64);
     const need = d.base + end;
     const have = this.memory.buffer.byteLength;
     if (need > have) {

@@ -16,7 +16,11 @@ import { capturedNames } from '../subgraphs.js';
 import { gpuCounters } from '../counters.js';
 
 // GPUBufferUsage / GPUMapMode flags (not every environment exposes the globals, e.g. Dawn in Node).
-const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, STORAGE: 0x80 };
+const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 };
+/** minStorageBufferOffsetAlignment: the offsets of values placed at run time */
+const OFFSET_ALIGN = 256;
+/** Bind groups and dispatch sizes kept per distinct set of input sizes (the most recent ones). */
+const SHAPE_CACHE = 8;
 const MAP_READ = 0x1;
 
 /** Element types of values in GPU buffers, and their sizes. */
@@ -79,7 +83,9 @@ function planNeeds(plan) {
   for (const s of plan.steps) {
     if (!s.gpu) continue;
     maxBindings = Math.max(maxBindings, s.gpu.bindings.length);
-    for (const b of s.gpu.bindings) maxBinding = Math.max(maxBinding, round4(bindingRange(plan, b).size));
+    for (const b of s.gpu.bindings) {
+      if (plan.values[b.value].gpu) maxBinding = Math.max(maxBinding, round4(bindingRange(plan, b).size));
+    }
   }
   const features = new Set(plan.features ?? []);
   if (plan.precision === 'f16') features.add('shader-f16');
@@ -137,8 +143,14 @@ function validatePlan(plan, planPath) {
   plan.values.forEach((v, i) => {
     if (v === null || typeof v !== 'object' || Array.isArray(v)) bad(`value #${i} is not an object`);
     const g = v.gpu;
-    if (!g) return;
     const where = `value '${v.name ?? `#${i}`}'`;
+    if (v.dyn !== undefined) {
+      if (g) bad(`${where}: a value placed at run time ("dyn") has no "gpu" placement`);
+      if (!Number.isInteger(v.dyn) || plan.dynValues?.[v.dyn] !== i) bad(`${where}: "dyn" ${JSON.stringify(v.dyn)} is not its entry in "dynValues"`);
+      if (!gpuType(v, plan)) bad(`${where}: dtype ${JSON.stringify(v.dtype)} cannot live in a GPU buffer`);
+      return;
+    }
+    if (!g) return;
     if (Array.isArray(g.parts) && !v.const) bad(`${where}: only constants can be split into parts`);
     if (Array.isArray(g.parts) && g.parts.length === 0) bad(`${where}: gpu.parts is empty`);
     for (const piece of piecesOf(g)) {
@@ -174,6 +186,7 @@ function validatePlan(plan, planPath) {
     g.bindings.forEach((b, i) => {
       index(b?.value, `step ${k} binding ${i}`);
       const gv = plan.values[b.value].gpu;
+      if (plan.values[b.value].dyn !== undefined) return; // placed at run time (checked then)
       if (!gv) bad(`step ${k} binding ${i}: value '${plan.values[b.value].name}' has no gpu placement`);
       if (Array.isArray(gv.parts) && !(Number.isInteger(b.part) && gv.parts[b.part])) {
         bad(`step ${k} binding ${i}: value '${plan.values[b.value].name}' is split: "part" must name one of its ${gv.parts.length} parts`);
@@ -185,15 +198,19 @@ function validatePlan(plan, planPath) {
       }
       widest = Math.max(widest, r.size);
     });
-    const dims = (a) => Array.isArray(a) && a.length >= 1 && a.length <= 3 && a.every((n) => Number.isInteger(n) && n >= 0);
+    // sizes: integers, or (bundles built with open dims) dim expressions evaluated per input shape
+    const size = (n) => (Number.isInteger(n) && n >= 0) || (typeof n === 'string' && plan.dims !== undefined);
+    const dims = (a) => Array.isArray(a) && a.length >= 1 && a.length <= 3 && a.every(size);
     if (g.workgroups !== undefined) {
       if (!dims(g.workgroups)) bad(`step ${k}: "workgroups" must be 1 to 3 non-negative integers`);
     } else if (!dims(g.invocations)) {
       bad(`step ${k}: "invocations" (or "workgroups") must be 1 to 3 non-negative integers`);
     }
+    if (g.dims !== undefined && typeof g.dims !== 'boolean') bad(`step ${k}: "dims" must be a boolean`);
     // Generated kernels launch at most one workgroup (<= 256 threads) per element they touch; a
     // dispatch far beyond that comes from a corrupted plan and would keep the GPU busy for minutes.
-    const threads = (g.workgroups ?? g.invocations).reduce((a, n) => a * n, 1);
+    // (Steps sized at run time are checked when their sizes are known: checkDispatch.)
+    const threads = (g.workgroups ?? g.invocations).reduce((a, n) => a * (typeof n === 'number' ? n : 1), 1);
     const bound = MAX_THREADS_PER_ELEMENT * Math.max(1, widest / 2) + 65536;
     if (threads > bound) {
       bad(`step ${k}: dispatches ${threads} ${g.workgroups ? 'workgroups' : 'threads'}, more than ${MAX_THREADS_PER_ELEMENT} per element of its largest binding (${widest} bytes)`);
@@ -283,6 +300,38 @@ function fromGPUBytes(bytes, type, dtype, n) {
   return out;
 }
 
+/** Whether a value lives in a GPU buffer (placed by the plan, or at run time). */
+function onGPU(v) {
+  return !!v.gpu || v.dyn !== undefined;
+}
+
+/**
+ * The workgroups to dispatch for a step: its `workgroups` as is, or its `invocations` divided by the workgroup
+ * `size` (a 1-D dispatch past maxComputeWorkgroupsPerDimension folded into two dimensions). `counts`: the
+ * step's sizes as numbers.
+ */
+function dispatchOf(g, counts, size, limits, label) {
+  const maxGroups = limits.maxComputeWorkgroupsPerDimension ?? 65535;
+  let dispatch;
+  if (g.workgroups !== undefined) {
+    dispatch = [...counts, 1, 1].slice(0, 3);
+  } else {
+    const inv = [...counts, 1, 1].slice(0, 3);
+    dispatch = inv.map((n, d) => Math.ceil(n / size[d]));
+    if (dispatch[0] > maxGroups && inv[1] === 1 && inv[2] === 1) {
+      // 1-D kernels index with gid.x + gid.y * nwg.x * WG_X: fold into two dimensions
+      const total = dispatch[0];
+      dispatch = [Math.min(total, maxGroups), 0, 1];
+      dispatch[1] = Math.ceil(total / dispatch[0]);
+    }
+  }
+  if (dispatch.some((n) => !Number.isSafeInteger(n) || n < 0)) throw new Error(`${label}: bad dispatch size [${dispatch}]`);
+  if (dispatch.some((n) => n > maxGroups)) {
+    throw new Error(`${label}: dispatch [${dispatch}] exceeds maxComputeWorkgroupsPerDimension ${maxGroups} (workgroup [${size}])`);
+  }
+  return dispatch;
+}
+
 /**
  * Workgroup sizes for a step: the plan's WG_X / WG_Y / WG_Z override values (default 1), each
  * clamped to maxComputeWorkgroupSize{X,Y,Z}, then the largest halved until the product fits
@@ -353,6 +402,8 @@ export async function createWebGPUBackend(bundle, entry, options = {}) {
     const requiredLimits = {};
     const L = adapter.limits;
     for (const [key, need] of Object.entries(needs.limits)) if (need > 0) requiredLimits[key] = need;
+    // values placed at run time (open dims) are as large as the feeds make them: ask for what the adapter has
+    if (plan.dynValues) for (const key of ['maxStorageBufferBindingSize', 'maxBufferSize']) requiredLimits[key] = L[key];
     // Workgroup sizes are chosen within the adapter's limits: ask for all of it.
     for (const key of ['maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY',
       'maxComputeWorkgroupSizeZ', 'maxComputeWorkgroupStorageSize']) {
@@ -413,7 +464,15 @@ export class WebGPUExecutor {
   async init(weights, planPath) {
     const { plan, device } = this;
     const { values } = plan;
-    this.types = values.map((v) => (v.gpu ? gpuType(v, plan) : null));
+    this.types = values.map((v) => (v.gpu || v.dyn !== undefined ? gpuType(v, plan) : null));
+    // bundles built with open dims: the values sized by them are placed per input shape (_placeDynamic)
+    this.dyn = null;
+    if (plan.dynValues) {
+      const dynPlace = await import('../dyn-place.js');
+      const { entries, dims } = dynPlace.readDynamicValues(plan, (v) => GPU_TYPES[gpuType(v, plan)]);
+      const parse = (await import('../../dim-expr.js')).parseDimExpr;
+      this.dyn = { place: dynPlace, parse, entries, dims, key: null, placed: null, buffer: null, capacity: 0, cache: new Map() };
+    }
 
     device.pushErrorScope('out-of-memory');
     device.pushErrorScope('validation');
@@ -424,6 +483,9 @@ export class WebGPUExecutor {
         size: Math.max(4, round4(b.byteLength)),
         usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST,
       }));
+      if (this.dyn) {
+        this.dyn.uniform = this._createBuffer({ size: 16 * Math.max(1, Math.ceil(this.dyn.dims.length / 4)), usage: USAGE.UNIFORM | USAGE.COPY_DST });
+      }
       // Weights, uploaded once.
       values.forEach((v, i) => {
         if (!v.const || !v.gpu) return;
@@ -475,23 +537,10 @@ export class WebGPUExecutor {
         const g = s.gpu;
         const label = `gpu step ${k} '${g.name || g.op || `#${k}`}'${g.op ? ` (${g.op})` : ''}`;
         const { constants, size } = chooseWorkgroup(g.workgroup?.override, limits);
-        const maxGroups = limits.maxComputeWorkgroupsPerDimension ?? 65535;
-        let dispatch;
-        if (g.workgroups !== undefined) {
-          dispatch = [...g.workgroups, 1, 1].slice(0, 3);
-        } else {
-          const inv = [...g.invocations, 1, 1].slice(0, 3);
-          dispatch = inv.map((n, d) => Math.ceil(n / size[d]));
-          if (dispatch[0] > maxGroups && inv[1] === 1 && inv[2] === 1) {
-            // 1-D kernels index with gid.x + gid.y * nwg.x * WG_X: fold into two dimensions
-            const total = dispatch[0];
-            dispatch = [Math.min(total, maxGroups), 0, 1];
-            dispatch[1] = Math.ceil(total / dispatch[0]);
-          }
-        }
-        if (dispatch.some((n) => n > maxGroups)) {
-          throw new Error(`${label}: dispatch [${dispatch}] exceeds maxComputeWorkgroupsPerDimension ${maxGroups} (workgroup [${size}])`);
-        }
+        const sizes = g.workgroups ?? g.invocations;
+        const dynamic = !!g.dims || sizes.some((n) => typeof n === 'string') || g.bindings.some((b) => values[b.value].dyn !== undefined);
+        const dispatchSizes = dynamic ? sizes.map((n) => this.dyn.parse(n)) : null;
+        const dispatch = dynamic ? null : dispatchOf(g, sizes, size, limits, label);
         const entryPoint = g.entryPoint ?? 'main';
         const key = `${g.shader}|${entryPoint}|${JSON.stringify(constants)}`;
         let pipeline = pipelineCache.get(key);
@@ -505,6 +554,12 @@ export class WebGPUExecutor {
           }
           pipelineCache.set(key, pipeline);
         }
+        const writes = g.bindings.filter((b) => b.access !== 'read').map((b) => b.value);
+        const reads = g.bindings.map((b) => b.value);
+        if (dynamic) { // bind group and dispatch per input shape (_placeDynamic)
+          this.steps.push({ gpu: true, dynamic: true, plan: g, pipeline, bindGroup: null, dispatch: null, dispatchSizes, size, reads, writes, label });
+          continue;
+        }
         const bindGroup = device.createBindGroup({
           label,
           layout: pipeline.getBindGroupLayout(0),
@@ -513,15 +568,14 @@ export class WebGPUExecutor {
             return { binding: i, resource: { buffer: this.buffers[r.buffer], offset: r.offset, size: round4(r.size) } };
           }),
         });
-        const writes = g.bindings.filter((b) => b.access !== 'read').map((b) => b.value);
-        const reads = g.bindings.map((b) => b.value);
         this.steps.push({ gpu: true, pipeline, bindGroup, dispatch: dispatch.some((n) => n === 0) ? null : dispatch, reads, writes, label });
       }
       // Encode (never submit) each step once, so that usage-scope errors (e.g. one buffer bound
-      // read-only and read-write in the same dispatch) fail load, naming the step.
+      // read-only and read-write in the same dispatch) fail load, naming the step. (Steps sized at run time
+      // are encoded with their first shape.)
       const checks = [];
       for (const step of this.steps) {
-        if (!step.gpu) continue;
+        if (!step.gpu || step.dynamic) continue;
         device.pushErrorScope('validation');
         const enc = device.createCommandEncoder();
         const p = enc.beginComputePass();
@@ -559,7 +613,7 @@ export class WebGPUExecutor {
     const n = plan.values.length;
     const cpu = new Array(n).fill(false);
     const gpu = new Array(n).fill(false);
-    plan.values.forEach((v, i) => { if (v.const) { cpu[i] = true; gpu[i] = !!v.gpu; } });
+    plan.values.forEach((v, i) => { if (v.const) { cpu[i] = true; gpu[i] = onGPU(v); } });
     for (const vi of plan.inputs) cpu[vi] = true;
     const byName = new Map(plan.values.map((v, i) => [v.name, i]));
     this.inputUploads = [];
@@ -598,7 +652,7 @@ export class WebGPUExecutor {
           if (vi < 0) continue;
           cpu[vi] = true;
           gpu[vi] = false;
-          if (plan.values[vi].gpu && laterGPUReads[k].has(vi)) { step.upload.push(vi); gpu[vi] = true; }
+          if (onGPU(plan.values[vi]) && laterGPUReads[k].has(vi)) { step.upload.push(vi); gpu[vi] = true; }
         }
       }
     });
@@ -609,10 +663,80 @@ export class WebGPUExecutor {
     for (const vi of this.outputReadback) this._stagingFor(vi);
   }
 
-  _stagingFor(vi) {
-    if (this.staging.has(vi)) return;
-    const g = this.plan.values[vi].gpu;
-    this.staging.set(vi, this._createBuffer({ size: Math.max(4, round4(g.byteLength)), usage: USAGE.MAP_READ | USAGE.COPY_DST }));
+  /** The MAP_READ buffer value `vi` is read back through (values placed at run time: grown on demand). */
+  _stagingFor(vi, bytes = this.plan.values[vi].gpu?.byteLength) {
+    if (bytes === undefined) return null; // (sized when placed)
+    const have = this.staging.get(vi);
+    if (have && have.size >= round4(bytes)) return have;
+    this._destroyBuffer(have);
+    const buffer = this._createBuffer({ size: Math.max(4, round4(bytes)), usage: USAGE.MAP_READ | USAGE.COPY_DST });
+    this.staging.set(vi, buffer);
+    return buffer;
+  }
+
+  /** Where value `vi` lives on the GPU now: { buffer, offset, byteLength, shape } (run-time placed values:
+   *  their placement for the current input shape). */
+  _where(vi) {
+    const v = this.plan.values[vi];
+    if (v.dyn === undefined) return { buffer: this.buffers[v.gpu.buffer], offset: v.gpu.offset, byteLength: v.gpu.byteLength, shape: v.shape };
+    const p = this.dyn.placed[v.dyn];
+    return { buffer: this.dyn.buffer, offset: p.offset, byteLength: p.n * p.elemBytes, shape: p.shape };
+  }
+
+  /**
+   * For the sizes the feeds give: places the values sized at run time in one buffer (dyn-place.js; grown when
+   * too small), writes the dims uniform, and gives each step sized at run time its bind group and dispatch
+   * (kept for the last SHAPE_CACHE distinct shapes).
+   */
+  _placeDynamic(feeds) {
+    const d = this.dyn;
+    const { sizes, key } = d.place.dimSizes(d.dims, this.plan.values, feeds);
+    if (key === d.key) return;
+    let hit = d.cache.get(key);
+    if (!hit) {
+      const { placed, end } = d.place.placeDynamicValues(d.entries, sizes, OFFSET_ALIGN);
+      const maxBinding = this.device.limits.maxStorageBufferBindingSize;
+      for (const p of placed) {
+        if (p.bytes > maxBinding) {
+          throw new Error(`value '${this.plan.values[p.vi].name}' takes ${p.bytes} bytes at dims ${key}, more than this device binds (maxStorageBufferBindingSize ${maxBinding})`);
+        }
+      }
+      if (end > d.capacity) {
+        const capacity = Math.max(end, Math.min(Math.ceil(d.capacity * 1.5), this.device.limits.maxBufferSize));
+        this._destroyBuffer(d.buffer); // (work already submitted completes first)
+        d.buffer = this._createBuffer({ size: capacity, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST });
+        d.capacity = capacity;
+        d.cache.clear(); // bind groups name the old buffer
+      }
+      hit = { placed: placed.map((p) => ({ ...p, offset: p.rel })), sizes: [...sizes.values()], steps: new Map() };
+      d.placed = hit.placed;
+      for (const [k, step] of this.steps.entries()) {
+        if (!step.dynamic) continue;
+        const g = step.plan;
+        const counts = step.dispatchSizes.map((f) => f(sizes));
+        const dispatch = dispatchOf(g, counts, step.size, this.device.limits, step.label);
+        const entries = g.bindings.map((b, i) => {
+          const v = this.plan.values[b.value];
+          if (v.dyn === undefined) {
+            const r = bindingRange(this.plan, b);
+            return { binding: i, resource: { buffer: this.buffers[r.buffer], offset: r.offset, size: round4(r.size) } };
+          }
+          const p = hit.placed[v.dyn];
+          return { binding: i, resource: { buffer: d.buffer, offset: p.offset, size: p.bytes } };
+        });
+        if (g.dims) entries.push({ binding: g.bindings.length, resource: { buffer: d.uniform } });
+        const bindGroup = this.device.createBindGroup({ label: step.label, layout: step.pipeline.getBindGroupLayout(0), entries });
+        hit.steps.set(k, { bindGroup, dispatch: dispatch.some((n) => n === 0) ? null : dispatch });
+      }
+      d.cache.set(key, hit);
+      if (d.cache.size > SHAPE_CACHE) d.cache.delete(d.cache.keys().next().value);
+    }
+    d.placed = hit.placed;
+    d.key = key;
+    for (const [k, s] of hit.steps) Object.assign(this.steps[k], s);
+    const dims = new Int32Array(4 * Math.max(1, Math.ceil(d.dims.length / 4)));
+    dims.set(hit.sizes);
+    this.device.queue.writeBuffer(d.uniform, 0, dims.buffer, 0, dims.byteLength);
   }
 
   async _initJs(jsOps, weights) {
@@ -646,31 +770,39 @@ export class WebGPUExecutor {
 
   _upload(vi, t) {
     const v = this.plan.values[vi];
+    const w = this._where(vi);
+    const n = sizeOf(w.shape);
+    if (v.dyn !== undefined && sizeOf(t.shape) !== n) {
+      throw new Error(`value '${v.name}' has shape [${t.shape}], the plan sizes it [${w.shape}] for these inputs`);
+    }
     let bytes;
     try {
-      bytes = toGPUBytes(t.data, this.types[vi], sizeOf(v.shape));
+      bytes = toGPUBytes(t.data, this.types[vi], n);
     } catch (e) {
       throw new Error(`value '${v.name}' ${message(e)}`);
     }
-    this.device.queue.writeBuffer(this.buffers[v.gpu.buffer], v.gpu.offset, bytes.buffer, 0, bytes.byteLength);
+    if (bytes.byteLength) this.device.queue.writeBuffer(w.buffer, w.offset, bytes.buffer, 0, bytes.byteLength);
   }
 
   /** Copies values `vis` back (after the work in `encoder`): returns [vi, tensor] pairs. */
   async _readback(encoder, vis) {
     const { plan, device } = this;
-    for (const vi of vis) {
-      const g = plan.values[vi].gpu;
-      encoder.copyBufferToBuffer(this.buffers[g.buffer], g.offset, this.staging.get(vi), 0, round4(g.byteLength));
-    }
+    const where = vis.map((vi) => this._where(vi));
+    vis.forEach((vi, j) => {
+      const w = where[j];
+      const staging = this._stagingFor(vi, Math.max(4, w.byteLength));
+      if (w.byteLength) encoder.copyBufferToBuffer(w.buffer, w.offset, staging, 0, round4(w.byteLength));
+    });
     device.queue.submit([encoder.finish()]);
     await Promise.all(vis.map((vi) => this.staging.get(vi).mapAsync(MAP_READ)));
-    return vis.map((vi) => {
+    return vis.map((vi, j) => {
       const v = plan.values[vi];
       const staging = this.staging.get(vi);
-      const n = sizeOf(v.shape);
+      const shape = where[j].shape;
+      const n = sizeOf(shape);
       const bytes = new Uint8Array(staging.getMappedRange().slice(0));
       staging.unmap();
-      return [vi, { dtype: v.dtype, shape: [...v.shape], data: fromGPUBytes(bytes, this.types[vi], v.dtype, n) }];
+      return [vi, { dtype: v.dtype, shape: [...shape], data: fromGPUBytes(bytes, this.types[vi], v.dtype, n) }];
     });
   }
 
@@ -693,6 +825,7 @@ export class WebGPUExecutor {
     device.pushErrorScope('validation');
     let failure = null;
     try {
+      if (this.dyn) this._placeDynamic(feeds);
       let encoder = null;
       let pass = null;
       const endPass = () => { if (pass) { pass.end(); pass = null; } };
@@ -756,6 +889,7 @@ export class WebGPUExecutor {
     this.disposed = true;
     for (const b of this.buffers) this._destroyBuffer(b);
     for (const b of this.staging.values()) this._destroyBuffer(b);
+    if (this.dyn) { this._destroyBuffer(this.dyn.buffer); this._destroyBuffer(this.dyn.uniform); this.dyn = null; }
     this.buffers = [];
     this.staging.clear();
     if (this.ownsDevice && this.device) {

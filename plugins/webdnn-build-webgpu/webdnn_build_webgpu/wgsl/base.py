@@ -34,6 +34,8 @@ import numpy as np
 
 from webdnn_build.ir import Graph, Node
 from webdnn_build.opdecl import activation_params
+from webdnn_build.runtime_size import RuntimeSize, SymbolicSizeError, render_int  # noqa: F401  (re-exported)
+from webdnn_build.symshape import bounds
 
 MAX_BINDING_BYTES = 128 << 20       # the smallest maxStorageBufferBindingSize seen (software adapters)
 MAX_STORAGE_BINDINGS = 8            # per kernel (Chromium allows 10; the default limit is 8)
@@ -68,8 +70,32 @@ def f32lit(x: float) -> str:
     return f"{x!r}f"
 
 
-def u(x: int) -> str:
+#: the open dims' sizes in a shader of a bundle built with dims left open: a uniform the runtime fills per input
+#: shape, bound after the kernel's storage bindings (``Dispatch.dims``)
+DIMS_UNIFORM = "wdn_dims"
+
+
+class WExpr(RuntimeSize):
+    """A size known at run time (webdnn_build.runtime_size), written as a WGSL ``u32`` expression over the dims
+    uniform: ``u32((wdn_dims[0][1] * 384))``. Computed in i32 (sizes are far below 2^31), so differences and
+    max/min of sizes keep their sign until the end."""
+
+    __slots__ = ()
+
+    def render(self) -> str:
+        return "u32" + render_int(self.e, self.index, lambda i: f"{DIMS_UNIFORM}[{i // 4}][{i % 4}]")
+
+
+def u(x) -> str:
+    """A u32 WGSL expression of a size: a literal, or a run-time size (:class:`WExpr`)."""
+    if isinstance(x, RuntimeSize):
+        return str(x)
     return f"{int(x)}u"
+
+
+def at_least_one(n):
+    """``max(n, 1)`` for a size; a run-time size as is (a dispatch of 0 threads is skipped by the runtime)."""
+    return n if isinstance(n, RuntimeSize) else max(n, 1)
 
 
 @dataclass
@@ -81,12 +107,16 @@ class Dispatch:
     overrides: dict[str, int]
     invocations: Optional[list[int]] = None
     workgroups: Optional[list[int]] = None
+    #: the shader reads the open dims' sizes (the runtime binds its dims uniform after ``bindings``)
+    dims: bool = False
 
 
 @dataclass
 class KernelContext:
     graph: Graph
     precision: str = "f32"
+    #: how many open dims the dims uniform holds (bundles built with dims left open)
+    n_dims: int = 0
     #: add a constant computed at build time and get its value name
     add_const: Callable[[np.ndarray, str], str] = lambda a, h: ""
     #: add a scratch value (shape, dtype, hint) that the node being emitted writes and reads (an arena slot
@@ -206,11 +236,17 @@ class KernelBuilder:
                 if f"{name}(" in text and src not in self.decls:
                     self.decls.append(src)
         head += [f"override {k}: u32 = {u(v)};" for k, v in self.overrides.items()]
+        if DIMS_UNIFORM + "[" in "\n".join(self.decls) + body:
+            n = max(1, -(-self.ctx.n_dims // 4))
+            head.append(f"@group(0) @binding({len(self.bindings)}) var<uniform> {DIMS_UNIFORM}: array<vec4<i32>, {n}>;")
         return "\n".join(head + self.decls + [body.strip(), ""])
 
     def dispatch(self, body: str, invocations: Optional[list[int]] = None,
                  workgroups: Optional[list[int]] = None) -> Dispatch:
-        return Dispatch(self.source(body), list(self.bindings), dict(self.overrides), invocations, workgroups)
+        source = self.source(body)
+        reads_dims = any(isinstance(n, RuntimeSize) for n in [*(invocations or []), *(workgroups or [])])
+        return Dispatch(source, list(self.bindings), dict(self.overrides), invocations, workgroups,
+                        dims=f"var<uniform> {DIMS_UNIFORM}" in source or reads_dims)
 
 
 # ---------------------------------------------------------------- common shader shapes
@@ -224,11 +260,13 @@ def linear_kernel(kb: KernelBuilder, total: int, body: str, wg: int = 64) -> Dis
     """One thread per element ``i < total``; ``body`` is WGSL statements using ``i``."""
     kb.override("WG_X", wg)
     src = LINEAR_HEADER + f"  if (i >= {u(total)}) {{ return; }}\n" + indent(body) + "\n}\n"
-    return kb.dispatch(src, invocations=[max(total, 1), 1, 1])
+    return kb.dispatch(src, invocations=[at_least_one(total), 1, 1])
 
 
 def row_workgroups(rows: int) -> list[int]:
-    """Workgroup counts for one workgroup per row (rows past 65535 fold into y)."""
+    """Workgroup counts for one workgroup per row (rows past 65535 fold into y; a run-time count as is)."""
+    if isinstance(rows, RuntimeSize):
+        return [rows, 1, 1]
     x = min(max(rows, 1), MAX_WORKGROUPS_PER_DIM)
     return [x, -(-max(rows, 1) // x), 1]
 
@@ -462,17 +500,40 @@ def with_helpers(kb: KernelBuilder, *exprs: str) -> None:
             kb.decls.append(src)
 
 
+#: set while a symbolic emitter's supports() runs (the backend's trial emission): a shape of ints and run-time
+#: sizes (WExpr) counts as static, and its largest size (the dims' ranges) must fit a binding
+_SIZES_AT_RUN_TIME = [False]
+
+
+class sizes_at_run_time:
+    """Context: gpu_static / float32_static accept shapes sized by open dims (symbolic emitters)."""
+
+    def __enter__(self):
+        _SIZES_AT_RUN_TIME.append(True)
+
+    def __exit__(self, *exc):
+        _SIZES_AT_RUN_TIME.pop()
+
+
+def _max_numel(graph: Graph, v) -> Optional[int]:
+    """Elements of a value: exact when static, else the most its open dims' ranges allow (None: unbounded or not
+    a shape of ints and run-time sizes, or run-time sizes outside a symbolic emitter)."""
+    if v.is_static:
+        return v.numel()
+    if not _SIZES_AT_RUN_TIME[-1] or v.shape is None or not all(isinstance(d, (int, RuntimeSize)) for d in v.shape):
+        return None
+    n = 1
+    for d in v.shape:
+        hi = d if isinstance(d, int) else bounds(d.e, graph.dims)[1]
+        if hi == math.inf:
+            return None
+        n *= int(hi)
+    return n
+
+
 def float32_static(graph: Graph, names: list[str], max_bytes: int = MAX_BINDING_BYTES) -> bool:
     """Every non-empty name is a static float32 value that fits one binding (constants may be split)."""
-    for n in names:
-        if not n:
-            continue
-        v = graph.values.get(n)
-        if v is None or v.dtype != "float32" or not v.is_static:
-            return False
-        if not v.is_const and v.numel() * 4 > max_bytes:
-            return False
-    return True
+    return gpu_static(graph, names, ("float32",), max_bytes)
 
 
 def compute_type(dtype: str) -> str:
@@ -503,9 +564,10 @@ def gpu_static(graph: Graph, names: list[str], dtypes: Optional[frozenset[str] |
         if not n:
             continue
         v = graph.values.get(n)
-        if v is None or v.dtype not in allowed or v.dtype not in STORABLE_DTYPES or not v.is_static:
+        if v is None or v.dtype not in allowed or v.dtype not in STORABLE_DTYPES:
             return False
-        if not v.is_const and v.numel() * 4 > max_bytes:
+        most = _max_numel(graph, v)
+        if most is None or (not v.is_const and most * 4 > max_bytes):
             return False
         if not const_fits_i32(graph, n):
             return False
@@ -535,6 +597,9 @@ class Emitter:
 
     ops: tuple[str, ...] = ()
     domain: str = ""
+    #: takes values sized by open dims: its supports() and emit() compute with the sizes only through arithmetic
+    #: (no comparisons, range or int of a size; WExpr raises SymbolicSizeError), read through ctx.shape
+    symbolic: bool = False
 
     def supports(self, node: Node, graph: Graph) -> bool:
         raise NotImplementedError

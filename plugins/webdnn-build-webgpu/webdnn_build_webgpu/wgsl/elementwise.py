@@ -448,6 +448,7 @@ def make_fused(chain: list[Node]) -> Node:
 
 class ElementwiseEmitter(Emitter):
     ops = (*UNARY, *BINARY, *VARIADIC, *TYPED, FUSED_OP)
+    symbolic = True  # broadcast shapes and strides may be sizes known at run time
 
     def supports(self, node: Node, graph: Graph) -> bool:
         if node.op_type == FUSED_OP:

@@ -1,0 +1,72 @@
+// Placement of the values a bundle built with open dims sizes at run time (wasm and webgpu backends;
+// docs/dynamic-shapes.md): once per distinct set of input sizes, each value gets an offset in one region,
+// reusing memory between values whose lives (plan steps) do not overlap.
+
+import { parseDimExpr } from '../dim-expr.js';
+
+/**
+ * Reads a plan's dynamic-value tables: `dynValues` (value indices), `dynLive` ([first, last] step per value),
+ * the values' `symShape` (ints or dim expressions) and `dims` (name -> [value index, axis] of a graph input).
+ * @param {object} plan wasm or webgpu plan
+ * @param {(v: object) => number} elemBytes bytes per element of a value in this backend's memory
+ */
+export function readDynamicValues(plan, elemBytes) {
+  const entries = plan.dynValues.map((vi, k) => {
+    const v = plan.values[vi];
+    if (!v || !Array.isArray(v.symShape)) throw new Error(`dynamic value #${k}: no "symShape"`);
+    let dims;
+    try {
+      dims = v.symShape.map(parseDimExpr);
+    } catch (e) {
+      throw new Error(`value '${v.name}': "symShape": ${e.message}`, { cause: e });
+    }
+    const live = plan.dynLive?.[k];
+    if (!Array.isArray(live) || live.length !== 2) throw new Error(`value '${v.name}': no "dynLive" entry`);
+    return { vi, k, dims, elemBytes: elemBytes(v), first: live[0], last: live[1] };
+  });
+  const order = plan.dimOrder ?? Object.keys(plan.dims ?? {});
+  const dims = order.map((name) => {
+    const where = plan.dims?.[name];
+    if (!Array.isArray(where) || where.length !== 2) throw new Error(`plan "dims": '${name}' is not read from an axis of a graph input`);
+    return [name, ...where];
+  });
+  return { entries, dims };
+}
+
+/** The open dims' sizes from the feeds (name -> size) and their key (one per distinct set of sizes). */
+export function dimSizes(dims, values, feeds) {
+  const sizes = new Map();
+  for (const [name, vi, axis] of dims) sizes.set(name, feeds.get(values[vi].name)?.shape?.[axis]);
+  return { sizes, key: [...sizes.values()].join(',') };
+}
+
+/**
+ * Sizes and places the entries for `sizes`: greedy, largest first, each at the lowest offset free during its
+ * life. Returns { placed: [{ ...entry, shape, n, bytes, rel }], end } (rel: offset from the region's start).
+ * @param {number} align byte alignment of every offset (and size)
+ */
+export function placeDynamicValues(entries, sizes, align) {
+  const sized = entries.map((e) => {
+    const shape = e.dims.map((f) => f(sizes));
+    const n = shape.reduce((a, b) => a * b, 1);
+    return { ...e, shape, n, bytes: Math.max(align, Math.ceil((n * e.elemBytes) / align) * align) };
+  });
+  if (sized.some((e) => !Number.isSafeInteger(e.n) || e.n < 0 || e.shape.some((d) => !Number.isSafeInteger(d) || d < 0))) {
+    throw new Error(`cannot size the values for dims ${[...sizes.values()].join(',')}`);
+  }
+  const order = [...sized].sort((a, b) => b.bytes - a.bytes || a.first - b.first);
+  const placed = [];
+  let end = 0;
+  for (const e of order) {
+    const busy = placed.filter((p) => !(p.last < e.first || e.last < p.first)).sort((a, b) => a.rel - b.rel);
+    let rel = 0;
+    for (const p of busy) {
+      if (rel + e.bytes <= p.rel) break;
+      rel = Math.max(rel, p.rel + p.bytes);
+    }
+    placed.push({ ...e, rel });
+    end = Math.max(end, rel + e.bytes);
+  }
+  placed.sort((a, b) => a.k - b.k);
+  return { placed, end };
+}
