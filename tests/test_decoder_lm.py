@@ -1,7 +1,8 @@
 """A GPT-2-style decoder with a KV cache, one bundle for every step (issue 10): greedy decoding in Node
-(examples/decoder-lm/generate.mjs, the cache fed back from each step's present key/values, starting empty),
-on js and on wasm (where the ops sized by the open dims run as js steps for now), gives onnxruntime's tokens for 64 steps, and each step's logits within the float tolerance of `verify`
-(1e-5 + 1e-4 × scale). The model is a `transformers` GPT2LMHeadModel with seeded random weights
+(examples/decoder-lm/generate.mjs, the cache fed back from each step's present key/values, kept on the device with
+run(feeds, { keep }), starting empty), on js, wasm and webgpu, gives onnxruntime's tokens for 64 steps, and each
+step's logits within the float tolerance of `verify` (1e-5 + 1e-4 × scale); on webgpu each step downloads its logits
+and nothing else (the key/values stay in GPU buffers). The model is a `transformers` GPT2LMHeadModel with seeded random weights
 (examples/decoder-lm/make_model.py)."""
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def decoder(tmp_path_factory):
     out = tmp_path_factory.mktemp("decoder-lm")
     model = make_model.export(out)
     bundle = out / "bundle"
-    proc = run_cli("build", str(model), "-o", str(bundle), "--backends", "js,wasm", *make_model.input_shapes(2))
+    proc = run_cli("build", str(model), "-o", str(bundle), "--backends", "js,wasm,webgpu", *make_model.input_shapes(2))
     assert proc.returncode == 0, proc.stderr
     return model, bundle
 
@@ -52,7 +53,7 @@ def test_bundle_declares_the_cache_dims_open(decoder):
     assert outs["logits"] == [1, "seq", make_model.VOCAB]
 
 
-@pytest.mark.parametrize("backend", ["js", "wasm"])
+@pytest.mark.parametrize("backend", ["js", "wasm", "webgpu"])
 def test_greedy_decoding_matches_onnxruntime_token_by_token(decoder, backend):
     model, bundle = decoder
     proc = subprocess.run(["node", str(ROOT / "examples/decoder-lm/generate.mjs"), str(bundle), "--steps", str(STEPS),
@@ -67,3 +68,6 @@ def test_greedy_decoding_matches_onnxruntime_token_by_token(decoder, backend):
         err = float(np.max(np.abs(np.asarray(got) - want)))
         assert err <= 1e-5 + 1e-4 * float(np.max(np.abs(want))), f"step {step}: logits differ by {err}"
     assert ours["tokens"] == tokens
+    if backend == "webgpu":  # the KV cache stays on the GPU: each step downloads its logits and nothing else
+        logits_bytes = [len(PROMPT) * make_model.VOCAB * 4] + [make_model.VOCAB * 4] * (STEPS - 1)
+        assert ours["bytesRead"] == logits_bytes, ours["bytesRead"][:4]

@@ -10,6 +10,9 @@ import { BACKENDS, DEFAULT_BACKENDS } from './backends/registry.js';
 import { checkOpenDims, feedToValue, valueToOutput } from './tensor-io.js';
 import { registerKernel as registerJsKernel } from './backends/js/kernels/custom.js';
 import { gpuCounters } from './backends/counters.js';
+import { DeviceTensor } from './device-tensor.js';
+
+export { DeviceTensor };
 
 /**
  * Registers a js-backend kernel for a custom op (or overrides a built-in one).
@@ -106,9 +109,11 @@ async function createFirstUsable(bundle, names, options, fallbackLog, extra = {}
 
 /**
  * Process-wide counters of the resources runners hold, for leak checks: GPU buffers and devices
- * the webgpu backend created and destroyed (`*Live` = created - destroyed), over all runners.
+ * the webgpu backend created and destroyed (`*Live` = created - destroyed), over all runners; and the
+ * webgpu backend's downloads.
  * @returns {{ gpuBuffersLive: number, gpuBuffersCreated: number, gpuBuffersDestroyed: number,
- *   gpuDevicesLive: number, gpuDevicesCreated: number, gpuDevicesDestroyed: number }}
+ *   gpuDevicesLive: number, gpuDevicesCreated: number, gpuDevicesDestroyed: number, gpuReadbacks: number,
+ *   gpuBytesRead: number }} (`gpuReadbacks`: GPU-to-CPU copies, each one wait for the GPU; `gpuBytesRead`: their bytes)
  */
 export function resourceCounters() {
   const c = gpuCounters;
@@ -119,6 +124,8 @@ export function resourceCounters() {
     gpuDevicesLive: c.devicesCreated - c.devicesDestroyed,
     gpuDevicesCreated: c.devicesCreated,
     gpuDevicesDestroyed: c.devicesDestroyed,
+    gpuReadbacks: c.readbacks,
+    gpuBytesRead: c.bytesRead,
   };
 }
 
@@ -199,17 +206,31 @@ export class Runner {
    * @param {Record<string, any> | Map<string, any>} feeds
    * @returns {Promise<Record<string, {data: any, shape: number[], dtype: string}>>}
    */
-  async run(feeds) {
+  async run(feeds, options = {}) {
     if (this._disposed) throw new Error('run(): this runner has been disposed');
     if (this._failure) throw this._failure;
+    const keep = this._keepSet(options?.keep);
     const tensors = this._validate(feeds);
-    const job = this._queue.then(() => this._runNow(tensors));
+    const job = this._queue.then(() => this._runNow(tensors, keep));
     this._queue = job.catch(() => {});
     return job;
   }
 
+  /** The output names of run()'s `keep` option, checked. */
+  _keepSet(keep) {
+    if (keep === undefined) return null;
+    if (!Array.isArray(keep)) throw new TypeError('run(feeds, { keep }): keep must be an array of output names');
+    const tensorOutputs = new Set(this.outputs.filter((o) => !/^(sequence|optional)</.test(o.dtype ?? '')).map((o) => o.name));
+    for (const name of keep) {
+      if (!tensorOutputs.has(name)) {
+        throw new Error(`run(feeds, { keep }): '${name}' is not a tensor output (the model's outputs are ${this.outputs.map((o) => `'${o.name}'`).join(', ')})`);
+      }
+    }
+    return new Set(keep);
+  }
+
   /** One queued run: executes on the current backend; moves on to the next one when its device is lost. */
-  async _runNow(tensors) {
+  async _runNow(tensors, keep = null) {
     if (this._disposed) throw new Error('run(): this runner has been disposed');
     if (this._failure) throw this._failure;
     this._running = true;
@@ -218,7 +239,7 @@ export class Runner {
         const executor = this._executor;
         let result;
         try {
-          result = await executor.run(tensors);
+          result = await executor.run(await this._deviceFeeds(tensors, executor), keep ? { keep } : undefined);
         } catch (e) {
           if (!executor.lost) throw e;
           await this._replaceLost(executor, e);
@@ -228,7 +249,7 @@ export class Runner {
         for (const spec of this.outputs) {
           const t = result.get(spec.name);
           if (t === undefined) throw new Error(`the backend produced no output '${spec.name}'`);
-          out[spec.name] = valueToOutput(t, spec.dtype);
+          out[spec.name] = keep?.has(spec.name) ? this._kept(executor, spec, t) : valueToOutput(t, spec.dtype);
         }
         this._runs++;
         return out;
@@ -237,6 +258,37 @@ export class Runner {
       this._running = false;
       if (this._disposed) this._releaseNow();
     }
+  }
+
+  /** Feeds that are DeviceTensors of this runner, as the executor takes them: a GPU handle for the webgpu
+   *  executor that made it, else the data (read back when it is on a GPU another executor cannot bind). */
+  async _deviceFeeds(tensors, executor) {
+    let out = tensors;
+    for (const [name, t] of tensors) {
+      if (!(t instanceof DeviceTensor)) continue;
+      if (out === tensors) out = new Map(tensors);
+      const handle = t._handle(this);
+      out.set(name, t.location === 'cpu' ? handle : handle.executor === executor ? { dtype: t.dtype, shape: [...t.shape], gpu: handle }
+        : feedToValue(this.inputs.find((i) => i.name === name), await t.read()));
+    }
+    return out;
+  }
+
+  /** An output kept on the device (run's `keep`): a DeviceTensor over the executor's handle or tensor. */
+  _kept(executor, spec, t) {
+    if (t.gpu) {
+      return new DeviceTensor(this, {
+        name: spec.name, dtype: t.dtype, shape: t.shape, location: 'webgpu', payload: t.gpu,
+        read: async () => valueToOutput(await executor.readKept(t.gpu, t.dtype, t.shape), spec.dtype),
+        release: () => executor.releaseKept(t.gpu),
+      });
+    }
+    // (a copy: the wasm executor's outputs are views of its memory, which the next run overwrites)
+    const own = { dtype: t.dtype, shape: [...t.shape], data: t.data.slice() };
+    return new DeviceTensor(this, {
+      name: spec.name, dtype: own.dtype, shape: own.shape, location: 'cpu', payload: own,
+      read: async () => valueToOutput(own, spec.dtype), release: () => {},
+    });
   }
 
   /**
@@ -280,6 +332,12 @@ export class Runner {
     for (const [name, feed] of entries) {
       const spec = byName.get(name);
       if (!spec) throw new Error(`unknown input '${name}' (the model's inputs are ${expected})`);
+      if (feed instanceof DeviceTensor) {
+        feed._handle(this); // (throws for a disposed tensor or another runner's)
+        if (feed.dtype !== spec.dtype) throw new TypeError(`input '${name}': a DeviceTensor of ${feed.dtype}, the model takes ${spec.dtype}`);
+        tensors.set(name, feed);
+        continue;
+      }
       tensors.set(name, feedToValue(spec, feed));
     }
     for (const spec of this.inputs) {

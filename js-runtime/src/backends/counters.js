@@ -8,4 +8,7 @@ export const gpuCounters = {
   buffersDestroyed: 0,
   devicesCreated: 0,
   devicesDestroyed: 0,
+  /** GPU-to-CPU copies (mapAsync of a staging buffer) and their bytes */
+  readbacks: 0,
+  bytesRead: 0,
 };

@@ -28,7 +28,7 @@ from webdnn_build.ir import Graph, Node, Value
 from webdnn_build.registry import BackendArtifact, BackendOption, CodegenContext, placement_of
 from webdnn_build.codegen import FUSED_ATTENTION, const_descriptor, copy_graph, fuse_attention, fuse_residual, value_entry
 from webdnn_build.errors import ShapeError
-from webdnn_build.runtime_size import (SymbolicSizeError, dim_sources, live_ranges, open_dim_shapes, sized_at_run_time,
+from webdnn_build.runtime_size import (dim_sources, live_ranges, open_dim_shapes, sized_at_run_time,
                                        touches_run_time_sizes)
 from webdnn_build.symshape import to_json
 from webdnn_build_js.backend import JsFallbackBackend, _encode_attr
@@ -268,6 +268,7 @@ class WebGpuBackend(PluginKernelsMixin, JsFallbackBackend):
         for node in g.nodes:
             if id(node) in on_gpu:
                 n_gpu_nodes += 1
+                written = {o for o in node.outputs if o} | set(temps.get(id(node), []))
                 for d in kernels[id(node)]:
                     if d.source not in shader_index:
                         shader_index[d.source] = len(shaders)
@@ -275,7 +276,7 @@ class WebGpuBackend(PluginKernelsMixin, JsFallbackBackend):
                     step: dict[str, Any] = {
                         "shader": shader_index[d.source], "entryPoint": "main", "name": node.name,
                         "op": "+".join(n.op_type for n in chain_of(node)),
-                        "bindings": [{"value": ref(v)} if p is None else {"value": ref(v), "part": p} for v, p in d.bindings],
+                        "bindings": [_binding(ref(v), p, v in written) for v, p in d.bindings],
                         "workgroup": {"override": d.overrides},
                     }
                     if d.invocations is not None:
@@ -341,9 +342,21 @@ def _emits(emitter: Any, node: Node, kctx: KernelContext) -> bool:
             if not emitter.supports(node, trial.graph):
                 return False
             emitter.emit(node, trial)
-    except (SymbolicSizeError, ShapeError, ValueError):  # (shapes that match only at run time: a CPU step checks)
+    except (TypeError, ShapeError, ValueError):
+        # SymbolicSizeError (a TypeError) or an emitter comparing a size it cannot know; shapes that match only
+        # at run time (ShapeError): the node runs on the CPU, whose kernels check them
         return False
     return True
+
+
+def _binding(vi: int, part: Optional[int], written: bool) -> dict[str, Any]:
+    """A step's binding in plan.json: the value, the part of a split constant, and whether the step writes it."""
+    b: dict[str, Any] = {"value": vi}
+    if part is not None:
+        b["part"] = part
+    if written:
+        b["write"] = True
+    return b
 
 
 def _dispatch_size(sizes: list[Any]) -> list[Any]:

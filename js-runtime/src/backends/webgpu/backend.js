@@ -439,6 +439,7 @@ export class WebGPUExecutor {
     this.disposed = false;
     this.buffers = [];
     this.staging = new Map(); // value index -> MAP_READ buffer
+    this.kept = new Set(); // handles of the outputs kept on the GPU (run's keep) and not yet released
     this.gpuBuffers = 0; // live GPU buffers of this executor (created minus destroyed)
     // `lost` is what the Runner looks at to move on to the next backend (docs/webgpu-backend.md).
     this._lostSeen = device.lost?.then((info) => {
@@ -554,7 +555,9 @@ export class WebGPUExecutor {
           }
           pipelineCache.set(key, pipeline);
         }
-        const writes = g.bindings.filter((b) => b.access !== 'read').map((b) => b.value);
+        // the values the step writes (plans that do not say: every binding)
+        const marked = g.bindings.some((b) => b.write !== undefined);
+        const writes = g.bindings.filter((b) => (marked ? b.write === true : true)).map((b) => b.value);
         const reads = g.bindings.map((b) => b.value);
         if (dynamic) { // bind group and dispatch per input shape (_placeDynamic)
           this.steps.push({ gpu: true, dynamic: true, plan: g, pipeline, bindGroup: null, dispatch: null, dispatchSizes, size, reads, writes, label });
@@ -644,7 +647,9 @@ export class WebGPUExecutor {
         step.writes.forEach((vi) => { gpu[vi] = true; cpu[vi] = false; });
       } else {
         step.readback = [];
-        const reads = step.op.inputs.filter((vi) => vi >= 0);
+        // (webdnn.DimValues reads its inputs' shapes only, which the CPU always knows)
+        const shapesOnly = step.op.domain === 'webdnn' && step.op.op === 'DimValues';
+        const reads = shapesOnly ? [] : step.op.inputs.filter((vi) => vi >= 0);
         for (const name of capturedNames([step.op])) if (byName.has(name)) reads.push(byName.get(name));
         reads.forEach((vi) => needCPU(vi, step.readback, step.label));
         step.upload = [];
@@ -795,6 +800,8 @@ export class WebGPUExecutor {
     });
     device.queue.submit([encoder.finish()]);
     await Promise.all(vis.map((vi) => this.staging.get(vi).mapAsync(MAP_READ)));
+    gpuCounters.readbacks += vis.length;
+    for (const w of where) gpuCounters.bytesRead += w.byteLength;
     return vis.map((vi, j) => {
       const v = plan.values[vi];
       const staging = this.staging.get(vi);
@@ -806,12 +813,60 @@ export class WebGPUExecutor {
     });
   }
 
+  /** A kept output's data (a DeviceTensor's read()): downloaded from its GPU buffer. */
+  async readKept(handle, dtype, shape) {
+    this._assertUsable();
+    const n = sizeOf(shape);
+    const staging = this._createBuffer({ size: Math.max(4, round4(handle.byteLength)), usage: USAGE.MAP_READ | USAGE.COPY_DST });
+    try {
+      const encoder = this.device.createCommandEncoder();
+      if (handle.byteLength) encoder.copyBufferToBuffer(handle.buffer, 0, staging, 0, round4(handle.byteLength));
+      this.device.queue.submit([encoder.finish()]);
+      await staging.mapAsync(MAP_READ);
+      gpuCounters.readbacks++;
+      gpuCounters.bytesRead += handle.byteLength;
+      const bytes = new Uint8Array(staging.getMappedRange().slice(0));
+      staging.unmap();
+      return { dtype, shape: [...shape], data: fromGPUBytes(bytes, handle.type, dtype, n) };
+    } finally {
+      this._destroyBuffer(staging);
+    }
+  }
+
+  /** Destroys a kept output's GPU buffer (DeviceTensor.dispose()). */
+  releaseKept(handle) {
+    if (!this.kept.delete(handle)) return;
+    this._destroyBuffer(handle.buffer);
+  }
+
+  /** Encodes copies of the kept GPU outputs `vis` into buffers of their own: { vi: handle } (no download). */
+  _keepOutputs(encoder, vis) {
+    const out = new Map();
+    for (const vi of vis) {
+      const w = this._where(vi);
+      const buffer = this._createBuffer({ size: Math.max(4, round4(w.byteLength)), usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST });
+      if (w.byteLength) encoder.copyBufferToBuffer(w.buffer, w.offset, buffer, 0, round4(w.byteLength));
+      const handle = { executor: this, buffer, byteLength: w.byteLength, type: this.types[vi] };
+      this.kept.add(handle);
+      out.set(vi, { dtype: this.plan.values[vi].dtype, shape: [...w.shape], gpu: handle });
+    }
+    return out;
+  }
+
+  /** A value that is a kept GPU output fed back (storage holds { gpu }): its data, for a CPU step. */
+  async _materialize(vi, storage) {
+    const t = storage[vi];
+    if (t?.gpu) storage[vi] = await this.readKept(t.gpu, t.dtype, t.shape);
+  }
+
   /**
    * Executes the plan.
-   * @param {Map<string, any>} feeds internal tensors by input name
+   * @param {Map<string, any>} feeds internal tensors by input name (or { dtype, shape, gpu }: a kept output of
+   *   this executor, fed back: copied on the GPU)
+   * @param {{ keep?: Set<string> }} [options] outputs to leave on the GPU (returned as { dtype, shape, gpu })
    * @returns {Promise<Map<string, any>>} graph outputs by name (fresh tensors)
    */
-  async run(feeds) {
+  async run(feeds, options = {}) {
     this._assertUsable();
     const { plan, device } = this;
     const { values } = plan;
@@ -820,8 +875,10 @@ export class WebGPUExecutor {
       const name = values[vi].name;
       const feed = feeds.get(name);
       if (feed === undefined) throw new Error(`missing input '${name}'`);
+      if (feed.gpu && !this.kept.has(feed.gpu)) throw new Error(`input '${name}': the DeviceTensor has been disposed`);
       storage[vi] = feed;
     }
+    const keep = options.keep ?? null;
     device.pushErrorScope('validation');
     let failure = null;
     try {
@@ -829,7 +886,14 @@ export class WebGPUExecutor {
       let encoder = null;
       let pass = null;
       const endPass = () => { if (pass) { pass.end(); pass = null; } };
-      for (const vi of this.inputUploads) this._uploadFromStorage(vi, storage);
+      for (const vi of this.inputUploads) {
+        const t = storage[vi];
+        if (!t?.gpu) { this._uploadFromStorage(vi, storage); continue; }
+        const w = this._where(vi); // a kept output fed back: a copy on the GPU
+        if (t.gpu.byteLength !== w.byteLength) throw new Error(`input '${values[vi].name}': the DeviceTensor has ${t.gpu.byteLength} bytes, the plan ${w.byteLength}`);
+        encoder ??= device.createCommandEncoder();
+        if (w.byteLength) encoder.copyBufferToBuffer(t.gpu.buffer, 0, w.buffer, w.offset, round4(w.byteLength));
+      }
       for (const step of this.steps) {
         this._assertUsable();
         if (step.gpu) {
@@ -849,14 +913,26 @@ export class WebGPUExecutor {
           device.queue.submit([encoder.finish()]);
           encoder = null;
         }
+        if (!(step.op.domain === 'webdnn' && step.op.op === 'DimValues')) { // (which reads its inputs' shapes only)
+          for (const vi of step.op.inputs) if (vi >= 0) await this._materialize(vi, storage);
+        }
         this.js._runStep(this.js.top, this.js.top.steps[step.cpu], storage);
         for (const vi of step.upload) this._uploadFromStorage(vi, storage);
       }
       endPass();
-      if (this.outputReadback.length) {
-        for (const [vi, t] of await this._readback(encoder ?? device.createCommandEncoder(), this.outputReadback)) storage[vi] = t;
+      const kept = keep ? this.outputReadback.filter((vi) => keep.has(values[vi].name)) : [];
+      if (kept.length) {
+        encoder ??= device.createCommandEncoder();
+        for (const [vi, t] of this._keepOutputs(encoder, kept)) storage[vi] = t;
+      }
+      const download = kept.length ? this.outputReadback.filter((vi) => !kept.includes(vi)) : this.outputReadback;
+      if (download.length) {
+        for (const [vi, t] of await this._readback(encoder ?? device.createCommandEncoder(), download)) storage[vi] = t;
       } else if (encoder) {
         device.queue.submit([encoder.finish()]);
+      }
+      for (const vi of plan.outputs) { // (an input fed back that is also an output)
+        if (!keep?.has(values[vi].name)) await this._materialize(vi, storage);
       }
     } catch (e) {
       failure = e;
@@ -890,6 +966,8 @@ export class WebGPUExecutor {
     for (const b of this.buffers) this._destroyBuffer(b);
     for (const b of this.staging.values()) this._destroyBuffer(b);
     if (this.dyn) { this._destroyBuffer(this.dyn.buffer); this._destroyBuffer(this.dyn.uniform); this.dyn = null; }
+    for (const h of this.kept) this._destroyBuffer(h.buffer);
+    this.kept.clear();
     this.buffers = [];
     this.staging.clear();
     if (this.ownsDevice && this.device) {

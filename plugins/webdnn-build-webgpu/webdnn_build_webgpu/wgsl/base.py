@@ -25,6 +25,7 @@ Conventions (docs/webgpu-backend.md):
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -62,6 +63,8 @@ INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 def f32lit(x: float) -> str:
     """An exact WGSL f32 literal (inf/nan through ``f32_bits``: a function call, so that shader compilers do not
     evaluate it as a constant expression, where Tint rejects values that f32 cannot represent)."""
+    if isinstance(x, RuntimeSize):
+        return f"f32({x})"
     x = float(np.float32(x))
     if math.isnan(x):
         return "f32_bits(0x7fc00000u)"
@@ -73,6 +76,11 @@ def f32lit(x: float) -> str:
 #: the open dims' sizes in a shader of a bundle built with dims left open: a uniform the runtime fills per input
 #: shape, bound after the kernel's storage bindings (``Dispatch.dims``)
 DIMS_UNIFORM = "wdn_dims"
+
+
+#: what a run-time size formatted into a literal's place looks like in WGSL: ``u32(...)i`` (a suffix after a call,
+#: never valid WGSL), or a size in an array type (which must be a constant)
+_LITERAL_OF_RUN_TIME_SIZE = re.compile(r"\)[iuf]\b|array<[^>]*u32\(" + DIMS_UNIFORM)
 
 
 class WExpr(RuntimeSize):
@@ -91,6 +99,23 @@ def u(x) -> str:
     if isinstance(x, RuntimeSize):
         return str(x)
     return f"{int(x)}u"
+
+
+def i32_of(x) -> str:
+    """An i32 WGSL expression of a size: a literal, or a run-time size converted."""
+    return f"i32({x})" if isinstance(x, RuntimeSize) else f"{int(x)}i"
+
+
+def at_most(graph: Graph, n, limit: int) -> bool:
+    """``n <= limit`` for a size; a run-time size by the largest value its dims' ranges allow."""
+    if isinstance(n, RuntimeSize):
+        return bounds(n.e, graph.dims)[1] <= limit
+    return n <= limit
+
+
+def ceil_div(n, k: int):
+    """``ceil(n / k)`` for a size and a positive int (a run-time size stays an expression)."""
+    return (n + (k - 1)) // k
 
 
 def at_least_one(n):
@@ -236,7 +261,10 @@ class KernelBuilder:
                 if f"{name}(" in text and src not in self.decls:
                     self.decls.append(src)
         head += [f"override {k}: u32 = {u(v)};" for k, v in self.overrides.items()]
-        if DIMS_UNIFORM + "[" in "\n".join(self.decls) + body:
+        text = "\n".join(self.decls) + body
+        if _LITERAL_OF_RUN_TIME_SIZE.search(text):  # e.g. f"{n}i" with a run-time n: invalid WGSL
+            raise SymbolicSizeError("a run-time size written where the kernel expects a literal")
+        if DIMS_UNIFORM + "[" in text:
             n = max(1, -(-self.ctx.n_dims // 4))
             head.append(f"@group(0) @binding({len(self.bindings)}) var<uniform> {DIMS_UNIFORM}: array<vec4<i32>, {n}>;")
         return "\n".join(head + self.decls + [body.strip(), ""])

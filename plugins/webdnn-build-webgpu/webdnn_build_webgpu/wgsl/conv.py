@@ -14,8 +14,8 @@ import math
 from webdnn_build.codegen import spatial_params
 from webdnn_build.ir import Graph, Node
 
-from .base import (Dispatch, Emitter, KernelBuilder, KernelContext, activation_expr, float32_static, linear_kernel,
-                   supported_activation, u, with_helpers)
+from .base import (Dispatch, Emitter, KernelBuilder, KernelContext, activation_expr, float32_static, i32_of,
+                   linear_kernel, supported_activation, u, with_helpers)
 from .matmul import gemm_dispatch
 
 DIRECT_MAX_K = 32
@@ -23,6 +23,7 @@ DIRECT_MAX_K = 32
 
 class ConvEmitter(Emitter):
     ops = ("Conv",)
+    symbolic = True  # the image size (and batch) may be known at run time only
 
     def supports(self, node: Node, graph: Graph) -> bool:
         if not float32_static(graph, node.inputs + node.outputs) or not supported_activation(node.attrs):
@@ -67,10 +68,10 @@ for (var ci = 0u; ci < {u(cin_g)}; ci = ci + 1u) {{
   let wbase = (co * {u(cin_g)} + ci) * {u(kh * kw)};
   for (var ky = 0u; ky < {u(kh)}; ky = ky + 1u) {{
     let iy = i32(oy * {u(sh)} + ky * {u(dh)}) - {pt}i;
-    if (iy < 0i || iy >= {h}i) {{ continue; }}
+    if (iy < 0i || iy >= {i32_of(h)}) {{ continue; }}
     for (var kx = 0u; kx < {u(kw)}; kx = kx + 1u) {{
       let ix = i32(ox * {u(sw)} + kx * {u(dw)}) - {pl}i;
-      if (ix < 0i || ix >= {w}i) {{ continue; }}
+      if (ix < 0i || ix >= {i32_of(w)}) {{ continue; }}
       v = fma({lx}(xbase + u32(iy) * {u(w)} + u32(ix)), {lw}(wbase + ky * {u(kw)} + kx), v);
     }}
   }}
@@ -92,7 +93,7 @@ let idx = i;
   let ox = p % {u(ow)};
   let iy = i32(oy * {u(sh)} + ky * {u(dh)}) - {pt}i;
   let ix = i32(ox * {u(sw)} + kx * {u(dw)}) - {pl}i;
-  if (iy < 0i || iy >= {h}i || ix < 0i || ix >= {w}i) {{ return 0.0f; }}
+  if (iy < 0i || iy >= {i32_of(h)} || ix < 0i || ix >= {i32_of(w)}) {{ return 0.0f; }}
   return {lx}(((ni * {u(cin)} + g * {u(cin_g)} + ci) * {u(h)} + u32(iy)) * {u(w)} + u32(ix));"""
         funcs = f"""
 fn la(b: u32, m: u32, k: u32) -> f32 {{

@@ -13,8 +13,9 @@ import numpy as np
 
 from webdnn_build.ir import Graph, Node
 
-from .base import (COPY_DTYPES, Dispatch, Emitter, KernelBuilder, KernelContext, broadcast_strides, collapse, const_ints,
-                   contiguous_strides, decompose, gpu_static, linear_kernel, literal, u)
+from .base import (COPY_DTYPES, Dispatch, Emitter, KernelBuilder, KernelContext, RuntimeSize, SymbolicSizeError,
+                   broadcast_strides, collapse, const_ints, contiguous_strides, decompose, gpu_static, linear_kernel,
+                   literal, u)
 
 INDEX_DTYPES = ("int32", "int64")
 
@@ -29,6 +30,7 @@ class CopyEmitter(Emitter):
     """Ops that only change the shape: the data is copied as is."""
 
     ops = ("Reshape", "Flatten", "Squeeze", "Unsqueeze")
+    symbolic = True
 
     def supports(self, node: Node, graph: Graph) -> bool:
         return (len(node.outputs) == 1 and gpu_static(graph, node.inputs[:1] + node.outputs, COPY_DTYPES)
@@ -43,11 +45,13 @@ class ConcatEmitter(Emitter):
 
     ops = ("Concat",)
     accepts_empty = True
+    symbolic = True  # (an input sized at run time is dispatched even when empty: 0 threads, skipped)
 
     def supports(self, node: Node, graph: Graph) -> bool:
+        out = graph.values[node.outputs[0]]
         return gpu_static(graph, node.inputs + node.outputs, COPY_DTYPES) and all(node.inputs) \
             and len({graph.values[n].dtype for n in node.inputs + node.outputs}) == 1 \
-            and graph.values[node.outputs[0]].numel() > 0
+            and (not out.is_static or out.numel() > 0)
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
         out = ctx.shape(node.outputs[0])
@@ -58,7 +62,7 @@ class ConcatEmitter(Emitter):
         for name in node.inputs:
             a = ctx.shape(name)[axis]
             total = ctx.numel(name)
-            if total:
+            if isinstance(total, RuntimeSize) or total:
                 kb = KernelBuilder(ctx)
                 lx, st = kb.load("x", name), kb.store("y", node.outputs[0])
                 body = (f"let q = i % {u(a * inner)};\n"
@@ -79,6 +83,7 @@ def _gather_index_kernel(ctx: KernelContext, x: str, y: str, out_shape: tuple[in
 
 class TransposeEmitter(Emitter):
     ops = ("Transpose",)
+    symbolic = True
 
     def supports(self, node: Node, graph: Graph) -> bool:
         return gpu_static(graph, node.inputs + node.outputs, COPY_DTYPES)
@@ -98,6 +103,7 @@ class TransposeEmitter(Emitter):
 
 class SliceEmitter(Emitter):
     ops = ("Slice",)
+    symbolic = True  # slices of axes whose size is fixed; the others need the sizes at build time
 
     def _params(self, node: Node, graph: Graph):
         x = graph.values[node.inputs[0]].shape
@@ -148,8 +154,8 @@ class SliceEmitter(Emitter):
         x, y = ctx.shape(node.inputs[0]), ctx.shape(node.outputs[0])
         strides = contiguous_strides(x)
         base = sum(b * s for b, s in zip(begin, strides))
-        terms = [f"{u(base)}"] + [f"c{d} * {u(step[d] * strides[d])}" for d in range(len(x)) if step[d] > 0 and y[d] > 1]
-        neg = [(d, -step[d] * strides[d]) for d in range(len(x)) if step[d] < 0 and y[d] > 1]
+        terms = [f"{u(base)}"] + [f"c{d} * {u(step[d] * strides[d])}" for d in range(len(x)) if step[d] > 0 and y[d] != 1]
+        neg = [(d, -step[d] * strides[d]) for d in range(len(x)) if step[d] < 0 and y[d] != 1]
         offset = " + ".join(terms)
         for d, s in neg:
             offset = f"({offset}) - c{d} * {u(s)}"
@@ -157,6 +163,8 @@ class SliceEmitter(Emitter):
 
     def _emit_dynamic(self, node: Node, ctx: KernelContext) -> Dispatch:
         x, y = ctx.shape(node.inputs[0]), ctx.shape(node.outputs[0])
+        if any(isinstance(d, RuntimeSize) for d in x):
+            raise SymbolicSizeError("Slice with starts read at run time of a shape known at run time")
         r = len(x)
         m = ctx.numel(node.inputs[1])
         kb = KernelBuilder(ctx)
@@ -188,6 +196,7 @@ class SliceEmitter(Emitter):
 
 class ExpandEmitter(Emitter):
     ops = ("Expand", "Tile")
+    symbolic = True
 
     def supports(self, node: Node, graph: Graph) -> bool:
         if not gpu_static(graph, node.inputs[:1] + node.outputs, COPY_DTYPES):
@@ -323,6 +332,7 @@ class SplitEmitter(Emitter):
     ops = ("Split",)
     #: an empty output is never written (it has no GPU buffer): only Concats, which skip it, may read it
     accepts_empty = True
+    symbolic = True
 
     def supports(self, node: Node, graph: Graph) -> bool:
         if not all(node.outputs) or not gpu_static(graph, node.inputs[:1] + node.outputs, COPY_DTYPES):
@@ -355,7 +365,7 @@ class SplitEmitter(Emitter):
         for name in node.outputs:
             a = ctx.shape(name)[axis]
             total = ctx.numel(name)
-            if total:
+            if isinstance(total, RuntimeSize) or total:
                 kb = KernelBuilder(ctx)
                 lx, st = kb.load("x", node.inputs[0]), kb.store("y", name)
                 body = (f"let q = i % {u(a * inner)};\n"

@@ -16,7 +16,10 @@ import numpy as np
 
 from webdnn_build.ir import Graph, Node
 
-from .base import Dispatch, Emitter, KernelBuilder, KernelContext, decompose, gpu_static, linear_kernel, u
+from webdnn_build.symshape import bounds
+
+from .base import (Dispatch, Emitter, KernelBuilder, KernelContext, RuntimeSize, decompose, gpu_static, i32_of,
+                   linear_kernel, u)
 
 INDEX_DTYPES = ("int32", "int64")
 
@@ -34,8 +37,8 @@ def const_indices_ok(graph: Graph, name: str, dims: list[int]) -> bool:
 def _pick(var: str, raw: str, dim: int) -> list[str]:
     """WGSL statements: ``let var: u32`` = index ``raw`` (an i32) wrapped and clamped into [0, dim)."""
     return [f"var {var}_s = {raw};",
-            f"if ({var}_s < 0i) {{ {var}_s = {var}_s + {dim}i; }}",
-            f"let {var} = u32(clamp({var}_s, 0i, {dim - 1}i));"]
+            f"if ({var}_s < 0i) {{ {var}_s = {var}_s + {i32_of(dim)}; }}",
+            f"let {var} = u32(clamp({var}_s, 0i, {i32_of(dim)} - 1i));"]
 
 
 def _scalar_index(graph: Graph, name: str, dim: int) -> Optional[int]:
@@ -48,6 +51,7 @@ def _scalar_index(graph: Graph, name: str, dim: int) -> Optional[int]:
 
 class GatherEmitter(Emitter):
     ops = ("Gather",)
+    symbolic = True  # the indices' count (and the data's other axes) may be known at run time only
 
     def supports(self, node: Node, graph: Graph) -> bool:
         if len(node.inputs) < 2 or not node.inputs[1]:
@@ -59,6 +63,8 @@ class GatherEmitter(Emitter):
         if not -len(x) <= axis < len(x):
             return False
         d = x[axis % len(x)]
+        if isinstance(d, RuntimeSize):  # never empty (its range), and the indices are read at run time
+            return bounds(d.e, graph.dims)[0] >= 1 and graph.values[node.inputs[1]].const is None
         return d > 0 and const_indices_ok(graph, node.inputs[1], [d])
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:

@@ -15,8 +15,9 @@ import math
 from webdnn_build.ir import Graph, Node
 
 from ..fuse_dequantize import DQ_SCALE, DQ_ZERO
-from .base import (Dispatch, Emitter, KernelBuilder, KernelContext, activation_expr, broadcast_strides, collapse,
-                   decompose, dot, f32lit, float32_static, indent, supported_activation, u, with_helpers)
+from .base import (Dispatch, Emitter, KernelBuilder, KernelContext, SymbolicSizeError, activation_expr, at_most,
+                   broadcast_strides, ceil_div, collapse, decompose, dot, f32lit, float32_static, indent,
+                   supported_activation, u, with_helpers)
 
 TK = 16
 R = 4  # rows/columns of C per invocation
@@ -99,7 +100,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 {indent(chr(10).join(out))}
 }}
 """
-    return kb.dispatch(body, invocations=[-(-n // R), -(-m // R), batches])
+    return kb.dispatch(body, invocations=[ceil_div(n, R), ceil_div(m, R), batches])
 
 
 def batch_offsets(name: str, batch_dims: list[int], shape: tuple[int, ...], mat: int) -> tuple[list[int], list[int]]:
@@ -109,8 +110,20 @@ def batch_offsets(name: str, batch_dims: list[int], shape: tuple[int, ...], mat:
     return [s * mat for s in strides], list(batch_dims)
 
 
+def _batch_dim(x, y):
+    """One dim of two broadcast batch shapes (sizes known at run time must be 1 or equal)."""
+    if x == 1:
+        return y
+    if y == 1 or x == y:
+        return x
+    if isinstance(x, int) and isinstance(y, int):
+        return max(x, y)
+    raise SymbolicSizeError(f"batch dims {x} and {y} broadcast only at run time")
+
+
 class GemmEmitter(Emitter):
     ops = ("Gemm",)
+    symbolic = True  # M may be a size known at run time
 
     def supports(self, node: Node, graph: Graph) -> bool:
         others = [n for i, n in enumerate(node.inputs) if not (i == 1 and DQ_SCALE in node.attrs)]
@@ -154,6 +167,7 @@ fn epi(b: u32, m: u32, n: u32, v: f32) {{ {st}(m * {u(n)} + n, {e}); }}
 
 class MatMulEmitter(Emitter):
     ops = ("MatMul",)
+    symbolic = True  # M, batch dims and K / N of a batched product may be sizes known at run time
 
     def supports(self, node: Node, graph: Graph) -> bool:
         if not float32_static(graph, node.inputs + node.outputs) or not supported_activation(node.attrs):
@@ -162,7 +176,7 @@ class MatMulEmitter(Emitter):
         if len(a) < 1 or len(b) < 1:
             return False
         out = graph.values[node.outputs[0]].shape
-        return math.prod(out[:-2]) <= 65535 if len(out) > 2 else True
+        return at_most(graph, math.prod(out[:-2]), 65535) if len(out) > 2 else True
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
         a_shape, b_shape = list(ctx.shape(node.inputs[0])), list(ctx.shape(node.inputs[1]))
@@ -186,7 +200,7 @@ fn epi(b: u32, m: u32, n: u32, v: f32) {{ {st}(m * {u(n)} + n, {e}); }}
 """
             return [gemm_dispatch(kb, m, n, k, 1, funcs)]
         m = a_shape[-2]
-        batch = [max(x, y) for x, y in zip([1] * (len(b_shape) - len(a_shape)) + a_shape[:-2],
+        batch = [_batch_dim(x, y) for x, y in zip([1] * (len(b_shape) - len(a_shape)) + a_shape[:-2],
                                            [1] * (len(a_shape) - len(b_shape)) + b_shape[:-2])]
         nb = math.prod(batch)
         sa = broadcast_strides(tuple(a_shape[:-2]), tuple(batch))

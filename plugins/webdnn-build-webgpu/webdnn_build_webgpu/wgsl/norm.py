@@ -69,6 +69,7 @@ def _normalize_rows(ctx: KernelContext, x: str, y: str, rows: int, cols: int, ep
 
 class LayerNormEmitter(Emitter):
     ops = ("LayerNormalization",)
+    symbolic = True  # the row count (and length) may be known at run time only
 
     def supports(self, node: Node, graph: Graph) -> bool:
         """Y, and the optional Mean / InvStdDev (float32 with stash_type 1), over any axis."""

@@ -9,8 +9,8 @@ from typing import Optional
 from webdnn_build.ir import Graph, Node
 from webdnn_build.numerics import avgpool_column_first
 
-from .base import (ROW_HEADER, Dispatch, Emitter, KernelBuilder, KernelContext, f32lit, float32_static, gpu_static,
-                   linear_kernel, reduce_fn, row_workgroups, u)
+from .base import (ROW_HEADER, Dispatch, Emitter, KernelBuilder, KernelContext, RuntimeSize, at_most, f32lit,
+                   float32_static, gpu_static, i32_of, linear_kernel, reduce_fn, row_workgroups, u)
 
 
 def pool_geometry(node: Node, x: tuple[int, ...]) -> Optional[tuple[list[int], list[int], list[int], list[int],
@@ -54,7 +54,7 @@ def pool_geometry(node: Node, x: tuple[int, ...]) -> Optional[tuple[list[int], l
             e = total - b
         else:
             return None
-        out.append(max(o, 0))
+        out.append(o if isinstance(o, RuntimeSize) else max(o, 0))
         begin.append(b)
         end.append(e)
     return out, begin, end, kernel, strides, dil
@@ -69,6 +69,7 @@ class PoolEmitter(Emitter):
     element wins MaxPool ties, AveragePool divides by the valid count or the count inside the explicit pads)."""
 
     ops = ("MaxPool", "AveragePool", "LpPool")
+    symbolic = True  # the image size may be known at run time only (explicit pads, no ceil_mode)
 
     def supports(self, node: Node, graph: Graph) -> bool:
         outs = node.outputs
@@ -87,7 +88,7 @@ class PoolEmitter(Emitter):
         if node.op_type == "LpPool" and not 1 <= int(node.attrs["p"]) <= 8:
             return False
         x = tuple(graph.values[node.inputs[0]].shape)
-        if not 3 <= len(x) <= 5 or math.prod(x) >= 1 << 31:
+        if not 3 <= len(x) <= 5 or not at_most(graph, math.prod(x), (1 << 31) - 1):
             return False
         geo = pool_geometry(node, x)
         if geo is None or tuple(graph.values[outs[0]].shape) != (x[0], x[1], *geo[0]):
@@ -125,12 +126,12 @@ class PoolEmitter(Emitter):
             pad = "  " * depth
             inner += [f"{pad}for (var k{a} = 0i; k{a} < {kernel[a]}i; k{a} = k{a} + 1i) {{",
                       f"{pad}  let c{a} = o{a} * {strides[a]}i - {begin[a]}i + k{a} * {dil[a]}i;",
-                      f"{pad}  if (c{a} < 0i || c{a} >= {sp[a]}i) {{ continue; }}"]
+                      f"{pad}  if (c{a} < 0i || c{a} >= {i32_of(sp[a])}) {{ continue; }}"]
             if column_first and a == 1:
                 inner.append(f"{pad}  var col = 0.0f;")
             depth += 1
         pad = "  " * depth
-        src = " + ".join(f"c{a} * {sst[a]}i" if sst[a] != 1 else f"c{a}" for a in range(rank))
+        src = " + ".join(f"c{a} * {i32_of(sst[a])}" if sst[a] != 1 else f"c{a}" for a in range(rank))
         inner.append(f"{pad}let src = {src};")
         inner.append(f"{pad}let v = {lx}(xoff + u32(src));")
         if op == "MaxPool":
@@ -182,6 +183,7 @@ class PoolEmitter(Emitter):
 
 class GlobalPoolEmitter(Emitter):
     ops = ("GlobalAveragePool", "GlobalMaxPool")
+    symbolic = True  # the plane size may be known at run time only
 
     def supports(self, node: Node, graph: Graph) -> bool:
         return float32_static(graph, node.inputs + node.outputs) and len(graph.values[node.inputs[0]].shape) >= 3
@@ -190,7 +192,7 @@ class GlobalPoolEmitter(Emitter):
         x = ctx.shape(node.inputs[0])
         rows, cols = x[0] * x[1], math.prod(x[2:])
         is_max = node.op_type == "GlobalMaxPool"
-        if not is_max and cols <= SERIAL_MEAN_MAX_COLS:
+        if not is_max and at_most(ctx.graph, cols, SERIAL_MEAN_MAX_COLS):
             return [_serial_mean(ctx, node.inputs[0], node.outputs[0], rows, cols)]
         return [row_reduce(ctx, node.inputs[0], node.outputs[0], rows, cols, "max" if is_max else "mean")]
 

@@ -25,6 +25,7 @@ def softmax_geometry(node: Node, graph: Graph) -> tuple[int, int, int]:
 
 class SoftmaxEmitter(Emitter):
     ops = ("Softmax", "LogSoftmax")
+    symbolic = True  # rows and row length may be sizes known at run time
 
     def supports(self, node: Node, graph: Graph) -> bool:
         return float32_static(graph, node.inputs + node.outputs)
