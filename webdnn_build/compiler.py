@@ -25,7 +25,7 @@ from .plugins import get_host
 from .registry import CodegenContext, ImportOptions, PassContext, Registry
 from .symdim import DimSpec
 from .dim_values import fold_dim_arithmetic
-from .symshape import infer_symbolic_shapes, to_json
+from .symshape import as_expr, infer_symbolic_shapes, to_json
 from .weights import WeightPacker
 
 FORMAT_VERSION = 2
@@ -158,12 +158,20 @@ def unsupported_nodes(graph: Graph, backend: Any) -> list[str]:
 
 def io_entries(graph: Graph, names: list[str]) -> list[dict[str, Any]]:
     """Graph inputs/outputs for the manifest: a dim left open at build time by its name (manifest["dims"])."""
+    # a dim the model computes from others (graph.dim_equals: total = past + seq) is written by its name
+    named = {as_expr(e): n for n, e in graph.dim_equals.items()}
+
+    def open_dim(d: Any) -> Optional[str]:
+        if isinstance(d, str) and d in graph.dims:
+            return d
+        return named.get(as_expr(d)) if d is not None and not isinstance(d, int) else None
+
     out = []
     for name in names:
         v = graph.values[name]
         shape = json_shape(v.shape)
         if shape is not None and v.shape is not None:
-            shape = [d if isinstance(d, str) and d in graph.dims else j for d, j in zip(v.shape, shape)]
+            shape = [open_dim(d) or j for d, j in zip(v.shape, shape)]
         out.append({"name": name, "shape": shape, "dtype": v.dtype})
     return out
 

@@ -59,7 +59,11 @@ def fold_dim_arithmetic(graph: Graph, log: Callable[[str], None] = lambda m: Non
         else:
             nodes.append(replacement)
             computed += 1
-    graph.nodes = _live(graph, nodes)
+    # DimValues nodes read graph inputs' shapes only: first, so that the ops between them are not cut into many
+    # steps (a backend runs them as js steps between its own kernels)
+    live = _live(graph, nodes)
+    graph.nodes = [n for n in live if (n.domain, n.op_type) == DIM_VALUES] + \
+        [n for n in live if (n.domain, n.op_type) != DIM_VALUES]
     graph.prune_values()
     removed = before - len(graph.nodes)
     if computed or constant:

@@ -717,9 +717,9 @@ def symbols_of(e: Expr) -> set[str]:
 
 
 def _substitute_dims(graph: Graph, ctx: "_Ctx") -> None:
-    """Rewrite the shapes (graph inputs and outputs keep their declared names) and the tracked values in terms
-    of the open dims that ``graph.dim_equals`` does not define."""
-    keep = set(graph.inputs) | set(graph.outputs)
+    """Rewrite the shapes (graph inputs keep their declared names: the runtime reads the dims from them) and the
+    tracked values in terms of the open dims that ``graph.dim_equals`` does not define."""
+    keep = set(graph.inputs)
     for v in graph.values.values():
         if v.name in keep or v.shape is None or v.is_const:
             continue

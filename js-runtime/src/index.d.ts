@@ -44,10 +44,37 @@ export type TensorFeed = TensorData | { data: TensorData; shape?: number[]; dtyp
  * What run() accepts per input: a tensor feed; for a sequence input (dtype "sequence<T>") an Array of
  * `{ data, shape }`; for an optional input (dtype "optional<T>") null (empty) or a value of T.
  */
-export type Feed = TensorFeed | Array<TensorFeed> | null;
+export type Feed = TensorFeed | Array<TensorFeed> | DeviceTensor | null;
 
-/** What run() returns per output: a Tensor, an Array of Tensors (sequence), or null (empty optional). */
-export type Value = Tensor | Tensor[] | null;
+/** What run() returns per output: a Tensor, an Array of Tensors (sequence), or null (empty optional); a
+ *  DeviceTensor for the outputs named in run()'s `keep` option. */
+export type Value = Tensor | Tensor[] | DeviceTensor | null;
+
+/**
+ * An output kept where the backend computed it (`run(feeds, { keep: [names] })`), to feed to a later run() of
+ * the same runner without a round trip through JavaScript: a decoder's present key/values becoming its next
+ * past key/values. On webgpu it is a GPU buffer of its own (feeding it back is a GPU-to-GPU copy; nothing is
+ * downloaded unless read() is called); on wasm and js, the data in JavaScript memory (docs/dynamic-shapes.md).
+ */
+export declare class DeviceTensor {
+  /** The output it was kept from. */
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: number[];
+  /** Where the data is: a GPU buffer ('webgpu') or JavaScript memory ('cpu'). */
+  readonly location: 'webgpu' | 'cpu';
+  readonly disposed: boolean;
+  /** Copies the data to JavaScript memory (a download on webgpu). */
+  read(): Promise<Tensor>;
+  /** Releases the device memory; later use (read, or as a feed) throws. runner.dispose() releases the rest. */
+  dispose(): void;
+}
+
+/** run()'s options. */
+export interface RunOptions {
+  /** Tensor outputs to keep on the backend's device: returned as DeviceTensors (see DeviceTensor). */
+  keep?: string[];
+}
 
 /**
  * A model input or output as declared in the manifest. A dim left open at build time (`--input-shape x=1,?`) is
@@ -177,6 +204,9 @@ export interface ResourceCounters {
   gpuDevicesLive: number;
   gpuDevicesCreated: number;
   gpuDevicesDestroyed: number;
+  /** Downloads from the GPU (each waits for the GPU) and their bytes. */
+  gpuReadbacks: number;
+  gpuBytesRead: number;
 }
 
 /** A loaded model on one backend; created by load(). */
@@ -206,9 +236,10 @@ export class Runner {
    * Rejects on invalid feeds, kernel errors, or after dispose() (Error "run(): this runner has been
    * disposed"). When the WebGPU device is lost, the run is retried on the next backend of the
    * preference list; with none left it rejects with "the WebGPU device was lost ...; load the model
-   * again" (the Error has `fallbackLog`), and so do later runs.
+   * again" (the Error has `fallbackLog`), and so do later runs. `options.keep` names outputs to leave on the
+   * backend's device (DeviceTensor); a DeviceTensor of this runner is accepted as a feed.
    */
-  run(feeds: Record<string, Feed> | Map<string, Feed>): Promise<Record<string, Value>>;
+  run(feeds: Record<string, Feed> | Map<string, Feed>, options?: RunOptions): Promise<Record<string, Value>>;
   /**
    * Per-step timings since load, slowest first, when loaded with `{ profile: true }` (wasm backend);
    * otherwise null.

@@ -61,6 +61,8 @@ void wdn_unary_any(int op, int dt, int64_t count, const void* x, void* y, double
  * at build time sets WDN_ERR_RUNTIME_SHAPE (op: the op's index) and the op writes nothing. */
 /* check that n integers equal `expected` (split sizes, ConstantOfShape / Tile operands): thread 0 checks */
 void wdn_check_ints(const void* p, int i64, int n, const int64_t* expected, int op, int tid);
+void wdn_range(int i64, const void* start, const void* limit, const void* delta, int64_t n, void* y, int op,
+               int tid, int nth);
 /* Slice (opset 10+) with starts / ends / axes / steps read at run time (axes, steps: NULL for the defaults),
  * n entries each: y (out_shape, planned) = the strided part of x (in_shape, rank <= 6) as the js kernel
  * computes it; elem: bytes per element (1, 2, 4, 8). */

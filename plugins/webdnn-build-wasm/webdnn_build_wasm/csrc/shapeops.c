@@ -107,3 +107,25 @@ void wdn_pad_dyn(const wdn_pad_dyn_params* p, int tid, int nth) {
   q.x = (const uint8_t*)q.x + off * q.elem;
   wdn_pad(&q, tid, nth);
 }
+
+/* Range(start, limit, delta) of int32 / int64 with its planned length n (the output's size, known from the open
+ * dims): y[i] = start + i * delta, start, limit and delta read from their (scalar) tensors. A length that
+ * disagrees with them (a shape rule gone wrong) is an error, not a wrong result. */
+void wdn_range(int i64, const void* start, const void* limit, const void* delta, int64_t n, void* y, int op,
+               int tid, int nth) {
+  const int64_t s = rd_int(start, i64, 0), l = rd_int(limit, i64, 0), d = rd_int(delta, i64, 0);
+  const int64_t want = d == 0 ? -1 : (d > 0 ? (l - s + d - 1) / d : (s - l - d - 1) / -d);
+  if (want < 0 ? n != 0 || d == 0 : want != n) {
+    if (tid == 0) wdn_set_error(WDN_ERR_RUNTIME_SHAPE, op);
+    return;
+  }
+  int64_t lo, hi;
+  wdn_split_blocks(n, 64, tid, nth, &lo, &hi);
+  if (i64) {
+    int64_t* out = (int64_t*)y;
+    for (int64_t i = lo; i < hi; i++) out[i] = s + i * d;
+  } else {
+    int32_t* out = (int32_t*)y;
+    for (int64_t i = lo; i < hi; i++) out[i] = (int32_t)(s + i * d);
+  }
+}

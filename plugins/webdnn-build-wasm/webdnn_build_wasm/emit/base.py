@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from webdnn_build.runtime_size import RuntimeSize
 from webdnn_build.ir import Graph, Node
 from webdnn_build.opdecl import activation_params
 from webdnn_build_js.backend import JsFallbackBackend
@@ -183,8 +184,9 @@ def all_static(graph: Graph, names: list[str], dtypes: Optional[Any] = None) -> 
 
 
 def c_array(values: list[int]) -> str:
-    """A C initializer list of integers (values are Python ints: nothing from the model's strings)."""
-    return "{" + ", ".join(str(int(v)) for v in values) + "}"
+    """A C initializer list of integers (values are Python ints, or run-time sizes written as C over the dims table:
+    nothing from the model's strings). With run-time sizes the declaration becomes a segment local."""
+    return "{" + ", ".join(str(v) if isinstance(v, RuntimeSize) else str(int(v)) for v in values) + "}"
 
 
 def struct_init(ctype: str, var: str, fields: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ ONNX_TYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 9: "b
 
 class CastEmitter(Emitter):
     ops = ("Cast", "CastLike")
+    symbolic = True
 
     def supports(self, node: Node, graph: Graph) -> bool:
         outs = [o for o in node.outputs if o]

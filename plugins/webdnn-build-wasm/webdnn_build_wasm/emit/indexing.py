@@ -45,6 +45,7 @@ class CopyEmitter(Emitter):
     rank = 1  # after UnaryEmitter: a Reshape it can alias needs no copy
 
     ops = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity")
+    symbolic = True
 
     def supports(self, node: Node, graph: Graph) -> bool:
         y = _one_output(node)
@@ -64,6 +65,7 @@ class GatherEmitter(Emitter):
     rows are read (an embedding table stays in the weight region)."""
 
     ops = ("Gather",)
+    symbolic = True  # the indices' count may be known at run time only
 
     @staticmethod
     def _axis(node: Node, rank: int) -> Optional[int]:
@@ -152,6 +154,7 @@ class ExpandEmitter(Emitter):
     """Expand of any dtype to the (static) output shape."""
 
     ops = ("Expand",)
+    symbolic = True
 
     @staticmethod
     def _dims(node: Node, graph: Graph):

@@ -19,6 +19,7 @@ INT_UNARY = {"Neg": "WDN_UT_NEG", "Abs": "WDN_UT_ABS"}
 class IntBinaryEmitter(Emitter):
     rank = 1  # after the float32 emitter of the same ops
     ops = tuple(INT_BINARY)
+    symbolic = True
 
     def supports(self, node: Node, graph: Graph) -> bool:
         if node.attrs.get("fused_activation"):
@@ -32,6 +33,7 @@ class IntBinaryEmitter(Emitter):
 class IntUnaryEmitter(Emitter):
     rank = 1  # after the float32 emitter of the same ops
     ops = tuple(INT_UNARY)
+    symbolic = True
 
     def supports(self, node: Node, graph: Graph) -> bool:
         outs = [o for o in node.outputs if o]

@@ -64,6 +64,7 @@ class CompareEmitter(Emitter):
     and And, Or, Xor (bool -> bool)."""
 
     ops = (*COMPARE, *LOGICAL)
+    symbolic = True
 
     def supports(self, node: Node, graph: Graph) -> bool:
         dtypes = ("bool",) if node.op_type in LOGICAL else COMPARE_DTYPES
@@ -78,6 +79,7 @@ class WhereEmitter(Emitter):
     """Where(bool cond, x, y) for x/y of any dtype, with broadcasting of all three."""
 
     ops = ("Where",)
+    symbolic = True
 
     def supports(self, node: Node, graph: Graph) -> bool:
         outs = [o for o in node.outputs if o]
@@ -108,6 +110,7 @@ class PredicateEmitter(Emitter):
     """IsNaN, IsInf (float32 -> bool; detect_positive / detect_negative), Not (bool -> bool)."""
 
     ops = ("IsNaN", "IsInf", "Not")
+    symbolic = True
 
     @staticmethod
     def _op(node: Node) -> Optional[str]:

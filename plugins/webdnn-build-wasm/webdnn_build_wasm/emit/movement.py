@@ -73,6 +73,7 @@ class ConcatEmitter(Emitter):
     """Concat of any dtype: one strided block copy per input (wdn_copy_blocks)."""
 
     ops = ("Concat",)
+    symbolic = True  # (a KV cache: past + seq)
 
     def supports(self, node: Node, graph: Graph) -> bool:
         if not node.outputs or not all(node.inputs) or not all_static(graph, node.inputs + node.outputs[:1]):
@@ -104,7 +105,7 @@ class ConcatEmitter(Emitter):
         calls, offset = [], 0
         for name in node.inputs:
             block = ctx.shape(name)[axis] * inner
-            if block and outer:
+            if block != 0 and outer != 0:  # (a run-time size is copied even when it is 0: a no-op)
                 calls.append(f"wdn_copy_blocks({outer}, {block}, {ctx.ptr(name)}, {block}, "
                              f"(unsigned char*){ctx.ptr(node.outputs[0])} + {offset}, {dst_stride}, tid, nth);")
             offset += block
@@ -115,6 +116,7 @@ class SplitEmitter(Emitter):
     """Split of any dtype along one axis; sizes from the `split` input/attribute, `num_outputs` or equal parts."""
 
     ops = ("Split",)
+    symbolic = True
 
     def _sizes(self, node: Node, graph: Graph) -> Optional[tuple[int, list[int]]]:
         x = _shape(graph, node.inputs[0])
@@ -167,7 +169,7 @@ class SplitEmitter(Emitter):
         calls, offset = [], 0
         for name, s in zip(node.outputs, split):
             block = s * inner
-            if block and outer:
+            if block != 0 and outer != 0:
                 calls.append(f"wdn_copy_blocks({outer}, {block}, (const unsigned char*){ctx.ptr(node.inputs[0])} + {offset}, "
                              f"{x[axis] * inner}, {ctx.ptr(name)}, {block}, tid, nth);")
             offset += block

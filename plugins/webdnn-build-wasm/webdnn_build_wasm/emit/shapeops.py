@@ -158,6 +158,30 @@ def _fill(ctx: EmitContext, y: str, value: np.ndarray, dtype: str) -> list[str]:
     return [f"wdn_expand(&{var}, tid, nth);"]
 
 
+class RangeEmitter(Emitter):
+    """Range of int32 / int64 with the planned output length (a size of the open dims, or a fixed one): start and
+    delta are read from their scalar tensors; the length is the shape inference's, as for every planned value."""
+
+    ops = ("Range",)
+    symbolic = True  # the length is usually a size known at run time (Range(0, seq, 1))
+
+    def supports(self, node: Node, graph: Graph) -> bool:
+        y = _one_output(node)
+        if y is None or len(node.inputs) != 3 or not all(node.inputs):
+            return False
+        if not all_static(graph, [*node.inputs, y], ("int32", "int64")):
+            return False
+        dtypes = {graph.values[n].dtype for n in [*node.inputs, y]}
+        return len(dtypes) == 1 and all(not graph.values[n].shape for n in node.inputs) and len(_shape(graph, y)) == 1
+
+    def emit(self, node: Node, ctx: EmitContext) -> list[str]:
+        start, limit, delta = node.inputs
+        y = node.outputs[0]
+        i64 = int(ctx.graph.values[y].dtype == "int64")
+        return [f"wdn_range({i64}, {ctx.ptr(start)}, {ctx.ptr(limit)}, {ctx.ptr(delta)}, {ctx.shape(y)[0]}, {ctx.ptr(y)}, "
+                f"{ctx.op_index}, tid, nth);"]
+
+
 class ConstantOfShapeEmitter(Emitter):
     """ConstantOfShape with the planned output shape (the shape operand is checked at run time)."""
 
