@@ -204,7 +204,9 @@ class ExpandEmitter(Emitter):
         if node.op_type == "Expand":
             return True
         x, y = graph.values[node.inputs[0]].shape, graph.values[node.outputs[0]].shape
-        return len(x) == len(y) and all(a > 0 and b % a == 0 for a, b in zip(x, y))
+        # each axis repeated a whole number of times (a run-time size: once, y's dim being x's)
+        return len(x) == len(y) and all(a == b if isinstance(a, RuntimeSize) or isinstance(b, RuntimeSize)
+                                        else a > 0 and b % a == 0 for a, b in zip(x, y))
 
     def emit(self, node: Node, ctx: KernelContext) -> list[Dispatch]:
         x, y = ctx.shape(node.inputs[0]), ctx.shape(node.outputs[0])
