@@ -2,7 +2,8 @@
 // generated token, in this process only (the other runtime runs in its own process).
 //   node bench/decoder.mjs --side ours|ort --model M.onnx --bundle DIR --threads N --steps 64 --repeats R
 // Each repeat decodes --steps tokens from the prompt with an empty cache (the prompt step included), as
-// examples/decoder-lm/generate.mjs does; the cache goes back in as each runtime's own output tensors.
+// examples/decoder-lm/generate.mjs does; the cache goes back in as each runtime's own output tensors (ours:
+// kept on the device with run(feeds, { keep })).
 // Prints one JSON line: the tokens of the first repeat and the per-repeat ms per token.
 import { readFile } from 'node:fs/promises';
 
@@ -16,6 +17,7 @@ async function oursSide() {
   const { load } = await import('webdnn-runtime');
   const runner = await load(opt.bundle, { backends: ['wasm'], threads });
   const past = runner.inputs.filter((i) => i.name.startsWith('past_'));
+  const keep = past.map((p) => p.name.replace(/^past_/, 'present_'));
   return {
     names: past.map((p) => p.name),
     empty: (name) => {
@@ -24,8 +26,9 @@ async function oursSide() {
     },
     ids: (ids) => ({ data: BigInt64Array.from(ids), shape: [1, ids.length] }),
     mask: (n) => ({ data: new BigInt64Array(n).fill(1n), shape: [1, n] }),
-    run: (feeds) => runner.run(feeds),
+    run: (feeds) => runner.run(feeds, { keep }), // the cache stays on the device (DeviceTensor)
     len: (t) => t.shape[2],
+    release: (t) => t.dispose?.(),
   };
 }
 
@@ -62,6 +65,7 @@ async function decode() {
     let best = 0;
     for (let v = 1; v < vocab; v++) if (data[base + v] > data[base + best]) best = v;
     tokens.push(best);
+    for (const t of Object.values(cache)) side.release?.(t);
     cache = Object.fromEntries(side.names.map((n) => [n, out[n.replace(/^past_/, 'present_')]]));
     ids = [BigInt(best)];
   }

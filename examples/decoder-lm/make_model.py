@@ -22,28 +22,32 @@ from pathlib import Path
 VOCAB, POSITIONS, EMBED, HEADS = 96, 128, 64, 4
 
 
-def input_shapes(layers: int, max_total: int = POSITIONS) -> list[str]:
+def input_shapes(layers: int, max_total: int = POSITIONS, heads: int = HEADS, embed: int = EMBED) -> list[str]:
     """The --input-shape arguments that leave seq, past and total open (past may be 0)."""
-    head_dim = EMBED // HEADS
+    head_dim = embed // heads
     args = ["--input-shape", f"input_ids=1,seq:1..{max_total}",
             "--input-shape", f"attention_mask=1,total:1..{max_total}"]
     for i in range(layers):
         for kind in ("key", "value"):
-            args += ["--input-shape", f"past_{kind}_{i}=1,{HEADS},past:0..{max_total - 1},{head_dim}"]
+            args += ["--input-shape", f"past_{kind}_{i}=1,{heads},past:0..{max_total - 1},{head_dim}"]
     return args
 
 
-def export(out: Path, layers: int = 2, seed: int = 0, init_range: float = 0.2) -> Path:
-    """Write out/decoder_step.onnx and return its path. ``init_range``: the weights' std (GPT-2's 0.02
-    makes near-uniform logits, whose argmax a last-bit difference can flip; 0.2 makes clear choices)."""
+def export(out: Path, layers: int = 2, seed: int = 0, init_range: float = 0.2, model=None) -> Path:
+    """Write out/decoder_step.onnx and return its path: ``model`` (a GPT2LMHeadModel, e.g. trained by
+    examples/char-lm/train.py), else one with seeded random weights. ``init_range``: those weights' std (GPT-2's
+    0.02 makes near-uniform logits, whose argmax a last-bit difference can flip; 0.2 makes clear choices)."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
     from transformers.cache_utils import DynamicCache
 
-    torch.manual_seed(seed)
-    config = GPT2Config(vocab_size=VOCAB, n_positions=POSITIONS, n_embd=EMBED, n_layer=layers, n_head=HEADS,
-                        initializer_range=init_range, bos_token_id=0, eos_token_id=0)  # (ids within the vocabulary)
-    model = GPT2LMHeadModel(config).eval()
+    if model is None:
+        torch.manual_seed(seed)
+        config = GPT2Config(vocab_size=VOCAB, n_positions=POSITIONS, n_embd=EMBED, n_layer=layers, n_head=HEADS,
+                            initializer_range=init_range, bos_token_id=0, eos_token_id=0)  # (ids within the vocabulary)
+        model = GPT2LMHeadModel(config)
+    model = model.eval()
+    layers, heads, embed = model.config.n_layer, model.config.n_head, model.config.n_embd
 
     class Step(torch.nn.Module):
         """One decoding step with the cache as flat tensors (transformers' Cache objects do not export)."""
@@ -62,11 +66,11 @@ def export(out: Path, layers: int = 2, seed: int = 0, init_range: float = 0.2) -
                 present += [layer.keys, layer.values]
             return (out.logits, *present)
 
-    head_dim = EMBED // HEADS
+    head_dim = embed // heads
     past_len = 3  # traced with a non-empty cache; every size axis is exported as dynamic
     ids = torch.tensor([[5]])
     mask = torch.ones(1, past_len + 1, dtype=torch.int64)
-    past = [torch.randn(1, HEADS, past_len, head_dim) for _ in range(2 * layers)]
+    past = [torch.randn(1, heads, past_len, head_dim) for _ in range(2 * layers)]
     names_in = ["input_ids", "attention_mask"] + [f"past_{k}_{i}" for i in range(layers) for k in ("key", "value")]
     names_out = ["logits"] + [f"present_{k}_{i}" for i in range(layers) for k in ("key", "value")]
     dynamic = {"input_ids": {1: "seq"}, "attention_mask": {1: "total"}, "logits": {1: "seq"}}
@@ -82,13 +86,15 @@ def export(out: Path, layers: int = 2, seed: int = 0, init_range: float = 0.2) -
     return path
 
 
-def reference_tokens(model: Path, prompt: list[int], steps: int, layers: int = 2) -> tuple[list[int], list]:
+def reference_tokens(model: Path, prompt: list[int], steps: int) -> tuple[list[int], list]:
     """Greedy decoding with onnxruntime on the same file: the tokens, and each step's last-position logits."""
     import numpy as np
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    past = [np.zeros((1, HEADS, 0, EMBED // HEADS), np.float32) for _ in range(2 * layers)]
+    past_specs = [i for i in session.get_inputs() if i.name.startswith("past_")]
+    layers = len(past_specs) // 2
+    past = [np.zeros((1, s.shape[1], 0, s.shape[3]), np.float32) for s in past_specs]
     ids = np.array([prompt], np.int64)
     tokens, logits = [], []
     for _ in range(steps):

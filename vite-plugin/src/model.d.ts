@@ -2,14 +2,15 @@
 // `<model>.onnx.d.ts` next to each model that fills in the input and output names and dtypes.
 
 import type {
-  DType, DTypeArrayMap, FallbackEntry, Feed, LoadOptions, LoadProgress, Runner, Tensor, TensorSpec, Value,
+  DType, DTypeArrayMap, DeviceTensor, FallbackEntry, Feed, LoadOptions, LoadProgress, RunOptions, Runner, Tensor,
+  TensorSpec, Value,
 } from 'webdnn-runtime';
 
 export type { LoadProgress };
 
-/** What run() accepts for an input of dtype D. */
+/** What run() accepts for an input of dtype D (a DeviceTensor: an output kept by an earlier run, see RunOptions). */
 export type FeedFor<D extends string> = D extends DType
-  ? DTypeArrayMap[D] | { data: DTypeArrayMap[D]; shape?: number[]; dtype?: D }
+  ? DTypeArrayMap[D] | { data: DTypeArrayMap[D]; shape?: number[]; dtype?: D } | DeviceTensor
   : Feed;
 
 /** What run() returns for an output of dtype D. */
@@ -53,8 +54,9 @@ export interface WebdnnModel<
    * `backends` defaults to {@link backends}; `onProgress` reports the weights' download.
    */
   load(options?: ModelLoadOptions): Promise<Runner>;
-  /** Runs the model, loading it first (with the default options) if needed. */
-  run(feeds: ModelFeeds<I>): Promise<ModelOutputs<O>>;
+  /** Runs the model, loading it first (with the default options) if needed; `options` are Runner.run()'s
+   *  (`keep`: outputs to leave on the backend's device, returned as DeviceTensors). */
+  run(feeds: ModelFeeds<I>, options?: RunOptions): Promise<ModelOutputs<O>>;
   /** Releases the runner; a later run() or load() loads again. */
   dispose(): void;
 }

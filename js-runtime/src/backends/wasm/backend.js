@@ -336,7 +336,15 @@ export class WasmExecutor {
     if (this.js) {
       for (const p of d.placed) this.js.top.slots[p.vi] = { offset: p.offset, byteLength: p.bytes };
     }
-    this._bind(buffer);
+    if (buffer !== this.buffer) this._bind(buffer); // (the memory grew: every view anew)
+    else this._bindDynamic(buffer);
+  }
+
+  /** (Re)creates the views of the values placed at run time (a new set of sizes, the memory unchanged). */
+  _bindDynamic(buffer) {
+    for (const p of this.dyn?.placed ?? []) {
+      this.views[p.vi] = { dtype: this.plan.values[p.vi].dtype, shape: p.shape, data: new p.Ctor(buffer, p.offset, p.n) };
+    }
   }
 
   /** (Re)creates the views of the values in wasm memory (after a memory growth). */
@@ -348,9 +356,7 @@ export class WasmExecutor {
       if (!a || v.const) return null;
       return { dtype: v.dtype, shape: [...v.shape], data: new a.Ctor(buffer, a.offset, a.n) };
     });
-    for (const p of this.dyn?.placed ?? []) {
-      this.views[p.vi] = { dtype: this.plan.values[p.vi].dtype, shape: p.shape, data: new p.Ctor(buffer, p.offset, p.n) };
-    }
+    this._bindDynamic(buffer);
   }
 
   /** Takes ownership of the worker pool (threaded module). */
