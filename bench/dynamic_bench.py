@@ -17,6 +17,7 @@ import platform
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from sections import BENCH, DOC, ROOT, alternate, node_json, write_section
 
@@ -27,26 +28,12 @@ def prepare(length: int) -> dict[str, str]:
     """Export the encoder (if missing) and build the fixed and the open bundle."""
     model = os.path.join(OUT, "minilm_dyn.onnx")
     if not os.path.exists(model):
-        import torch
-        import transformers
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("model_suite", os.path.join(ROOT, "tools", "model_suite.py"))
+        suite = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(suite)
         os.makedirs(OUT, exist_ok=True)
-        cfg = transformers.BertConfig(vocab_size=1000, hidden_size=384, num_hidden_layers=2, num_attention_heads=12,
-                                      intermediate_size=1536, max_position_embeddings=512)
-        torch.manual_seed(0)
-        bert = transformers.BertModel(cfg).eval()
-
-        class Encoder(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.bert = bert
-
-            def forward(self, input_ids, attention_mask):
-                return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-
-        ids, mask = torch.randint(0, 1000, (1, 9)), torch.ones(1, 9, dtype=torch.int64)
-        torch.onnx.export(Encoder(), (ids, mask), model, input_names=["input_ids", "attention_mask"],
-                          output_names=["last_hidden_state"], opset_version=17, dynamo=False,
-                          dynamic_axes={n: {1: "seq"} for n in ("input_ids", "attention_mask", "last_hidden_state")})
+        suite.export_bert_dynamic(Path(model), vocab=1000, hidden=384, layers=2, heads=12, intermediate=1536)
     bundles = {}
     for kind, dim in (("fixed", str(length)), ("open", "seq:1..512")):
         out = os.path.join(OUT, kind)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -32,25 +33,10 @@ def generated_models(tmp_path_factory) -> Path:
 def bert_dynamic(tmp_path_factory):
     """A BERT encoder (transformers' BertModel from a config, seeded random weights; hidden 32, 2 layers) exported by
     torch's ONNX exporter with a dynamic sequence axis "seq" (tests/test_dynamic_shapes.py, tests/test_symshape.py)."""
-    torch = import_or_require("torch")
-    transformers = import_or_require("transformers")
-    cfg = transformers.BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                  intermediate_size=64, max_position_embeddings=512)
-    torch.manual_seed(0)
-    bert = transformers.BertModel(cfg).eval()
-
-    class Encoder(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.bert = bert
-
-        def forward(self, ids, mask):
-            return self.bert(input_ids=ids, attention_mask=mask).last_hidden_state
-
-    path = tmp_path_factory.mktemp("bert") / "bert_dyn.onnx"
-    ids, mask = torch.randint(0, 100, (1, 9)), torch.ones(1, 9, dtype=torch.int64)
-    torch.onnx.export(Encoder(), (ids, mask), str(path), input_names=["input_ids", "attention_mask"],
-                      output_names=["last_hidden_state"], opset_version=17, dynamo=False,
-                      dynamic_axes={"input_ids": {1: "seq"}, "attention_mask": {1: "seq"},
-                                    "last_hidden_state": {1: "seq"}})
-    return path
+    import_or_require("torch")
+    import_or_require("transformers")
+    spec = importlib.util.spec_from_file_location("model_suite", ROOT / "tools/model_suite.py")
+    suite = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(suite)
+    return suite.export_bert_dynamic(tmp_path_factory.mktemp("bert") / "bert_dyn.onnx", vocab=100, hidden=32, layers=2,
+                                     heads=2, intermediate=64)

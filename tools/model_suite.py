@@ -631,3 +631,31 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def export_bert_dynamic(path: Path, *, vocab: int, hidden: int, layers: int, heads: int, intermediate: int,
+                        seed: int = 0) -> Path:
+    """A BERT encoder (transformers BertModel from a config, seeded random weights) exported by the TorchScript
+    exporter with a dynamic sequence axis "seq": inputs input_ids and attention_mask [1, seq], output
+    last_hidden_state [1, seq, hidden] (tests/conftest.py's bert_dynamic, bench/dynamic_bench.py)."""
+    import torch
+    import transformers
+
+    cfg = transformers.BertConfig(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers,
+                                  num_attention_heads=heads, intermediate_size=intermediate, max_position_embeddings=512)
+    torch.manual_seed(seed)
+    bert = transformers.BertModel(cfg).eval()
+
+    class Encoder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, ids, mask):
+            return self.bert(input_ids=ids, attention_mask=mask).last_hidden_state
+
+    ids, mask = torch.randint(0, vocab, (1, 9)), torch.ones(1, 9, dtype=torch.int64)
+    torch.onnx.export(Encoder(), (ids, mask), str(path), input_names=["input_ids", "attention_mask"],
+                      output_names=["last_hidden_state"], opset_version=17, dynamo=False,
+                      dynamic_axes={n: {1: "seq"} for n in ("input_ids", "attention_mask", "last_hidden_state")})
+    return path

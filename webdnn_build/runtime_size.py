@@ -136,6 +136,36 @@ class RuntimeSize:
 
 # -- a backend's copy of a graph with open dims -------------------------------------------------------------------
 
+#: set while a backend asks a symbolic emitter (its trial emission, then the emission): its static-shape checks
+#: accept shapes of ints and run-time sizes
+_SIZES_AT_RUN_TIME = [False]
+
+
+class sizes_at_run_time:
+    """Context in which the emitters' static-shape checks accept shapes sized by open dims (``accepting()``)."""
+
+    def __enter__(self):
+        _SIZES_AT_RUN_TIME.append(True)
+
+    def __exit__(self, *exc):
+        _SIZES_AT_RUN_TIME.pop()
+
+
+def accepting() -> bool:
+    """Whether run-time sizes count as static now (inside :class:`sizes_at_run_time`)."""
+    return _SIZES_AT_RUN_TIME[-1]
+
+
+def symbolic_ready(node: Node, graph: Graph) -> bool:
+    """Whether a node touching run-time sizes may try a symbolic emitter: every open dim has an upper bound (kernels
+    size scratch and bindings for the largest run) and every non-constant value it touches has a full shape of ints
+    and run-time sizes."""
+    if not graph.dims or any(hi is None for _, hi in graph.dims.values()):
+        return False
+    return all(sized_at_run_time(graph.values[n]) for n in [*node.inputs, *node.outputs]
+               if n and not graph.values[n].is_static and not graph.values[n].is_const)
+
+
 def open_dim_shapes(g: Graph, size_class: type, index: Mapping[str, int]) -> None:
     """In a backend's copy of a graph with open dims: every dim sized by them (a name or a symshape Expr) becomes a
     ``size_class`` (a RuntimeSize subclass) over the dims table ``index``, so that emitters, reading shapes from

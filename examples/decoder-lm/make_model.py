@@ -92,16 +92,23 @@ def reference_tokens(model: Path, prompt: list[int], steps: int) -> tuple[list[i
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    past_specs = [i for i in session.get_inputs() if i.name.startswith("past_")]
-    layers = len(past_specs) // 2
-    past = [np.zeros((1, s.shape[1], 0, s.shape[3]), np.float32) for s in past_specs]
+    return greedy_onnxruntime(session, prompt, steps, lambda ids, past: {
+        "input_ids": ids, "attention_mask": np.ones((1, past + ids.shape[1]), np.int64)})
+
+
+def greedy_onnxruntime(session, prompt: list[int], steps: int, feeds_for) -> tuple[list[int], list]:
+    """Greedy decoding of a decoder step session whose cache inputs are past_X (empty at first) and whose outputs
+    are logits then present_X in the same order: the tokens and each step's last-position logits.
+    ``feeds_for(ids, past)``: the step's other feeds for its ids ([1, n] int64) and the cache length so far."""
+    import numpy as np
+
+    names = [i.name for i in session.get_inputs() if i.name.startswith("past_")]
+    specs = {i.name: i.shape for i in session.get_inputs()}
+    past = [np.zeros((1, specs[n][1], 0, specs[n][3]), np.float32) for n in names]
     ids = np.array([prompt], np.int64)
     tokens, logits = [], []
     for _ in range(steps):
-        feeds = {"input_ids": ids, "attention_mask": np.ones((1, past[0].shape[2] + ids.shape[1]), np.int64)}
-        for i in range(layers):
-            feeds[f"past_key_{i}"], feeds[f"past_value_{i}"] = past[2 * i], past[2 * i + 1]
-        out = session.run(None, feeds)
+        out = session.run(None, {**feeds_for(ids, past[0].shape[2] if past else 0), **dict(zip(names, past))})
         last = out[0][0, -1]
         tokens.append(int(last.argmax()))
         logits.append(last)

@@ -121,26 +121,18 @@ def features(seed: int = 1):
 
 def reference_tokens(encoder: Path, decoder: Path, steps: int) -> tuple[list[int], list]:
     """Greedy decoding with onnxruntime on the same files: the tokens after START, and each step's logits."""
-    import numpy as np
     import onnxruntime as ort
+
+    import importlib.util  # examples/decoder-lm/make_model.py's loop (a module of the same name: loaded by path)
+    spec = importlib.util.spec_from_file_location("decoder_lm_make_model",
+                                                  Path(__file__).resolve().parent.parent / "decoder-lm" / "make_model.py")
+    decoder_lm = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(decoder_lm)
 
     enc = ort.InferenceSession(str(encoder), providers=["CPUExecutionProvider"])
     dec = ort.InferenceSession(str(decoder), providers=["CPUExecutionProvider"])
     states = enc.run(None, {"input_features": features()})[0]
-    past = [np.zeros((1, HEADS, 0, D_MODEL // HEADS), np.float32) for _ in range(2 * LAYERS)]
-    ids = np.array([START], np.int64)
-    tokens, logits = [], []
-    for _ in range(steps):
-        feeds = {"input_ids": ids, "encoder_hidden_states": states}
-        for i in range(LAYERS):
-            feeds[f"past_key_{i}"], feeds[f"past_value_{i}"] = past[2 * i], past[2 * i + 1]
-        out = dec.run(None, feeds)
-        last = out[0][0, -1]
-        tokens.append(int(last.argmax()))
-        logits.append(last)
-        past = out[1:]
-        ids = np.array([[tokens[-1]]], np.int64)
-    return tokens, logits
+    return decoder_lm.greedy_onnxruntime(dec, START, steps, lambda ids, past: {"input_ids": ids, "encoder_hidden_states": states})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,7 +26,8 @@ from webdnn_build.codegen import (FUSED_ATTENTION, const_descriptor, copy_graph,
 from webdnn_build.ir import Graph, Node, Value
 from webdnn_build.limits import check_arena
 from webdnn_build.registry import BackendArtifact, BackendOption, CodegenContext, placement_of
-from webdnn_build.runtime_size import dim_sources, live_ranges, open_dim_shapes, sized_at_run_time, touches_run_time_sizes
+from webdnn_build.runtime_size import (dim_sources, live_ranges, open_dim_shapes, sized_at_run_time, symbolic_ready,
+                                       touches_run_time_sizes)
 from webdnn_build_js.backend import JsFallbackBackend, _encode_attr
 
 from . import toolchain
@@ -131,11 +132,7 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
         """The emitter that runs a node touching values sized by open dims: the first of the op's emitters that
         declares ``symbolic``, supports the node and emits it without needing a size at build time (a trial
         emission into a throwaway context), every open dim bounded by its declared range; else None."""
-        if not graph.dims or any(hi is None for _, hi in graph.dims.values()):
-            return None  # (a scratch buffer is sized for the largest run)
-        names = [n for n in [*node.inputs, *node.outputs] if n]
-        if not all(sized_at_run_time(graph.values[n]) for n in names
-                   if not graph.values[n].is_static and not graph.values[n].is_const):
+        if not symbolic_ready(node, graph):
             return None
         e = self._table().emitter_for(node)
         for cand in (e.emitters if isinstance(e, FirstOf) else (e,)):

@@ -28,7 +28,7 @@ from webdnn_build.ir import Graph, Node, Value
 from webdnn_build.registry import BackendArtifact, BackendOption, CodegenContext, placement_of
 from webdnn_build.codegen import FUSED_ATTENTION, const_descriptor, copy_graph, fuse_attention, fuse_residual, value_entry
 from webdnn_build.errors import ShapeError
-from webdnn_build.runtime_size import (dim_sources, live_ranges, open_dim_shapes, sized_at_run_time,
+from webdnn_build.runtime_size import (dim_sources, live_ranges, open_dim_shapes, sized_at_run_time, symbolic_ready,
                                        touches_run_time_sizes)
 from webdnn_build.symshape import to_json
 from webdnn_build_js.backend import JsFallbackBackend, _encode_attr
@@ -106,11 +106,7 @@ class WebGpuBackend(PluginKernelsMixin, JsFallbackBackend):
     def _symbolic_emitter(self, node: Node, graph: Graph) -> Optional[Any]:
         """The emitter that runs a node touching run-time sizes (see runs_natively), else None. The graph's shapes
         must hold WExpr sizes (open_dim_shapes); a graph straight from the importer has none, so None."""
-        if any(hi is None for _, hi in graph.dims.values()):
-            return None  # (bindings are checked against the largest size)
-        names = [n for n in [*node.inputs, *node.outputs] if n]
-        if not all(sized_at_run_time(graph.values[n]) for n in names
-                   if not graph.values[n].is_static and not graph.values[n].is_const):
+        if not symbolic_ready(node, graph):
             return None
         e = self._table().emitter_for(node)
         for cand in (e.emitters if isinstance(e, FirstOf) else (e,)):

@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from webdnn_build.runtime_size import RuntimeSize
+from webdnn_build.runtime_size import RuntimeSize, accepting, sizes_at_run_time  # noqa: F401  (re-exported)
 from webdnn_build.ir import Graph, Node
 from webdnn_build.opdecl import activation_params
 from webdnn_build_js.backend import JsFallbackBackend
@@ -133,25 +133,11 @@ class Emitter:
         raise NotImplementedError
 
 
-#: set while a symbolic emitter's supports() runs: a shape of ints and symshape expressions counts as static
-_SIZES_AT_RUN_TIME = [False]
-
-
-class sizes_at_run_time:
-    """Context: all_static / all_float32_static accept shapes sized by open dims (symbolic emitters)."""
-
-    def __enter__(self):
-        _SIZES_AT_RUN_TIME.append(True)
-
-    def __exit__(self, *exc):
-        _SIZES_AT_RUN_TIME.pop()
-
-
 def _sized(v) -> bool:
     if v.is_static:
         return True
     # (the wasm backend's copy of a graph with open dims holds symbolic.CExpr dims)
-    return _SIZES_AT_RUN_TIME[-1] and v.shape is not None and not any(d is None or isinstance(d, str) for d in v.shape)
+    return accepting() and v.shape is not None and not any(d is None or isinstance(d, str) for d in v.shape)
 
 
 def all_float32_static(graph: Graph, names: list[str]) -> bool:

@@ -35,7 +35,8 @@ import numpy as np
 
 from webdnn_build.ir import Graph, Node
 from webdnn_build.opdecl import activation_params
-from webdnn_build.runtime_size import RuntimeSize, SymbolicSizeError, render_int  # noqa: F401  (re-exported)
+from webdnn_build.runtime_size import (RuntimeSize, SymbolicSizeError, accepting, render_int,  # noqa: F401
+                                       sizes_at_run_time)  # (re-exported)
 from webdnn_build.symshape import bounds
 
 MAX_BINDING_BYTES = 128 << 20       # the smallest maxStorageBufferBindingSize seen (software adapters)
@@ -528,27 +529,12 @@ def with_helpers(kb: KernelBuilder, *exprs: str) -> None:
             kb.decls.append(src)
 
 
-#: set while a symbolic emitter's supports() runs (the backend's trial emission): a shape of ints and run-time
-#: sizes (WExpr) counts as static, and its largest size (the dims' ranges) must fit a binding
-_SIZES_AT_RUN_TIME = [False]
-
-
-class sizes_at_run_time:
-    """Context: gpu_static / float32_static accept shapes sized by open dims (symbolic emitters)."""
-
-    def __enter__(self):
-        _SIZES_AT_RUN_TIME.append(True)
-
-    def __exit__(self, *exc):
-        _SIZES_AT_RUN_TIME.pop()
-
-
 def _max_numel(graph: Graph, v) -> Optional[int]:
     """Elements of a value: exact when static, else the most its open dims' ranges allow (None: unbounded or not
-    a shape of ints and run-time sizes, or run-time sizes outside a symbolic emitter)."""
+    a shape of ints and run-time sizes, or run-time sizes outside runtime_size.sizes_at_run_time)."""
     if v.is_static:
         return v.numel()
-    if not _SIZES_AT_RUN_TIME[-1] or v.shape is None or not all(isinstance(d, (int, RuntimeSize)) for d in v.shape):
+    if not accepting() or v.shape is None or not all(isinstance(d, (int, RuntimeSize)) for d in v.shape):
         return None
     n = 1
     for d in v.shape:
