@@ -62,5 +62,10 @@ def test_small_segments_run_on_one_thread():
     assert runs_alone([mm], g, [False], 2_000_000) is False   # 2.1 M multiply-adds: split
     assert runs_alone([mm], g, [False], 3_000_000) is True
     assert runs_alone([mm], g, [True], 1) is True             # nothing to split
-    code = "\n".join(threads_function([0, 2]))
+    assert runs_alone([mm], g, [True], 0) is True             # every op serial: the workers stay asleep
+    # ops serial or not by sizes known at run time: the segment is alone when all of them are, decided per run
+    assert runs_alone([mm, mm], g, ["(a < 1)", "(b < 2)"], 0) == "((a < 1) && (b < 2))"
+    assert runs_alone([mm, mm], g, ["(a < 1)", False], 0) is False
+    code = "\n".join(threads_function({0: True, 2: True, 3: "(wdn_dims[0] < 9)"}))
     assert "case 0:" in code and "case 2:" in code and "case 1:" not in code and "return 1;" in code
+    assert "case 3:\n      return (wdn_dims[0] < 9) ? 1 : nth;" in code

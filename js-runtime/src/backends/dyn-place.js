@@ -7,23 +7,30 @@ import { parseDimExpr } from '../dim-expr.js';
 /**
  * Reads a plan's dynamic-value tables: `dynValues` (value indices), `dynLive` ([first, last] step per value),
  * the values' `symShape` (ints or dim expressions) and `dims` (name -> [value index, axis] of a graph input).
+ * Entries: { vi, k, form, elemBytes, first, last }; `entries.forms`: the distinct shapes' evaluators.
  * @param {object} plan wasm or webgpu plan
  * @param {(v: object) => number} elemBytes bytes per element of a value in this backend's memory
  */
 export function readDynamicValues(plan, elemBytes) {
+  const shapes = new Map(); // symShape text -> its index in `forms` (values of one shape share its evaluation)
+  const forms = [];
   const entries = plan.dynValues.map((vi, k) => {
     const v = plan.values[vi];
     if (!v || !Array.isArray(v.symShape)) throw new Error(`dynamic value #${k}: no "symShape"`);
-    let dims;
-    try {
-      dims = v.symShape.map(parseDimExpr);
-    } catch (e) {
-      throw new Error(`value '${v.name}': "symShape": ${e.message}`, { cause: e });
+    const text = JSON.stringify(v.symShape);
+    if (!shapes.has(text)) {
+      try {
+        forms.push(v.symShape.map(parseDimExpr));
+      } catch (e) {
+        throw new Error(`value '${v.name}': "symShape": ${e.message}`, { cause: e });
+      }
+      shapes.set(text, forms.length - 1);
     }
     const live = plan.dynLive?.[k];
     if (!Array.isArray(live) || live.length !== 2) throw new Error(`value '${v.name}': no "dynLive" entry`);
-    return { vi, k, dims, elemBytes: elemBytes(v), first: live[0], last: live[1] };
+    return { vi, k, form: shapes.get(text), elemBytes: elemBytes(v), first: live[0], last: live[1] };
   });
+  entries.forms = forms;
   const order = plan.dimOrder ?? Object.keys(plan.dims ?? {});
   const dims = order.map((name) => {
     const where = plan.dims?.[name];
@@ -41,19 +48,50 @@ export function dimSizes(dims, values, feeds) {
 }
 
 /**
+ * The entries' shapes for `sizes`: [{ shape, n, bytes }] by entry (bytes: rounded up to `align`, at least it).
+ */
+export function sizeDynamicValues(entries, sizes, align) {
+  const shapes = entries.forms.map((dims) => {
+    const shape = dims.map((f) => f(sizes));
+    let n = 1;
+    for (const d of shape) {
+      if (!Number.isSafeInteger(d) || d < 0) throw new Error(`cannot size the values for dims ${[...sizes.values()].join(',')}`);
+      n *= d;
+    }
+    if (!Number.isSafeInteger(n)) throw new Error(`cannot size the values for dims ${[...sizes.values()].join(',')}`);
+    return { shape, n };
+  });
+  return entries.map((e) => {
+    const { shape, n } = shapes[e.form];
+    return { shape, n, bytes: Math.max(align, Math.ceil((n * e.elemBytes) / align) * align) };
+  });
+}
+
+/**
+ * The sizes a placement is made for: each dim rounded up to a power of two (0 stays 0). Values grow with the
+ * dims, so a placement for these fits every smaller set of sizes in the same bucket (checked by fitsPlacement):
+ * a decoding loop, whose cache grows by one position per step, places its values once per doubling.
+ */
+export function bucketSizes(sizes) {
+  const out = new Map();
+  for (const [name, v] of sizes) out.set(name, v <= 1 ? v : 2 ** Math.ceil(Math.log2(v)));
+  return out;
+}
+
+/** Whether every value of `sized` fits its slot in `placed` (a placement made for other sizes). */
+export function fitsPlacement(placed, sized) {
+  for (let k = 0; k < sized.length; k++) if (sized[k].bytes > placed[k].bytes) return false;
+  return true;
+}
+
+/**
  * Sizes and places the entries for `sizes`: greedy, largest first, each at the lowest offset free during its
  * life. Returns { placed: [{ ...entry, shape, n, bytes, rel }], end } (rel: offset from the region's start).
  * @param {number} align byte alignment of every offset (and size)
  */
 export function placeDynamicValues(entries, sizes, align) {
-  const sized = entries.map((e) => {
-    const shape = e.dims.map((f) => f(sizes));
-    const n = shape.reduce((a, b) => a * b, 1);
-    return { ...e, shape, n, bytes: Math.max(align, Math.ceil((n * e.elemBytes) / align) * align) };
-  });
-  if (sized.some((e) => !Number.isSafeInteger(e.n) || e.n < 0 || e.shape.some((d) => !Number.isSafeInteger(d) || d < 0))) {
-    throw new Error(`cannot size the values for dims ${[...sizes.values()].join(',')}`);
-  }
+  const shapes = sizeDynamicValues(entries, sizes, align);
+  const sized = entries.map((e, k) => ({ ...e, ...shapes[k] }));
   const order = [...sized].sort((a, b) => b.bytes - a.bytes || a.first - b.first);
   const placed = [];
   let end = 0;

@@ -274,8 +274,8 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
             else:
                 steps.append({"js": node})
         segments = [segment_lines(b, a) for b, a in zip(bodies, alone)]
-        ectx.extra_functions += threads_function(
-            [i for i, (ns, a) in enumerate(zip(seg_nodes, alone)) if runs_alone(ns, g, a, thread_min_work)])
+        ectx.extra_functions += threads_function({i: r for i, (ns, a) in enumerate(zip(seg_nodes, alone))
+                                                   if (r := runs_alone(ns, g, a, thread_min_work)) is not False})
 
         _check_memory(g, plan, weight_size)
         if dyn_index:

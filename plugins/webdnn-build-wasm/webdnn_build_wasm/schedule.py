@@ -97,21 +97,34 @@ def serial_ops(nodes: list[Node], graph: Graph, below: int) -> list[Union[bool, 
     return out
 
 
-def runs_alone(nodes: list[Node], graph: Graph, serial: list, min_work: int) -> bool:
-    """Whether a segment runs on one thread: the ops it would split add up to less than ``min_work`` (never
-    for a segment with an op decided at run time)."""
+def runs_alone(nodes: list[Node], graph: Graph, serial: list, min_work: int) -> Union[bool, str]:
+    """Whether a segment runs on one thread: every op runs on thread 0 alone anyway (waking the workers would buy
+    nothing), or the ops it would split add up to less than ``min_work``. Where that depends on sizes known at run
+    time (ops serial below a size), a C condition: all of those ops are serial this run (a decoding step's)."""
+    if all(alone is True for alone in serial):
+        return True
+    conditions = [alone for alone in serial if isinstance(alone, str)]
+    if conditions and not any(alone is False for alone in serial):
+        return "(" + " && ".join(conditions) + ")"
     works = [op_work(n, graph) for n, alone in zip(nodes, serial) if alone is not True]
     if any(isinstance(w, CExpr) for w in works):
         return False
     return sum(works) < min_work
 
 
-def threads_function(alone_segments: list[int]) -> list[str]:
-    """``wdn_segment_threads(seg, nth)``: the threads a segment runs on (rt.c asks before dispatching)."""
+def threads_function(alone: dict[int, Union[bool, str]]) -> list[str]:
+    """``wdn_segment_threads(seg, nth)``: the threads a segment runs on (rt.c asks before dispatching); ``alone``:
+    segment -> True (one thread) or a C condition for it (decided per run)."""
     lines = ["int wdn_segment_threads(int seg, int nth) {"]
-    if alone_segments:
-        lines += ["  switch (seg) {", *[f"    case {i}:" for i in alone_segments], "      return 1;",
-                  "    default:", "      return nth;", "  }"]
+    fixed = [i for i, a in alone.items() if a is True]
+    decided = {i: a for i, a in alone.items() if isinstance(a, str)}
+    if fixed or decided:
+        lines.append("  switch (seg) {")
+        if fixed:
+            lines += [*[f"    case {i}:" for i in fixed], "      return 1;"]
+        for i, cond in decided.items():
+            lines += [f"    case {i}:", f"      return {cond} ? 1 : nth;"]
+        lines += ["    default:", "      return nth;", "  }"]
     else:
         lines += ["  (void)seg;", "  return nth;"]
     return lines + ["}"]

@@ -305,19 +305,41 @@ export class WasmExecutor {
     }
     const { entries, dims } = dynPlace.readDynamicValues(plan, (v) => TYPED_ARRAYS[v.dtype].BYTES_PER_ELEMENT);
     for (const e of entries) e.Ctor = TYPED_ARRAYS[plan.values[e.vi].dtype];
+    // views only for the values JavaScript touches: graph inputs and outputs, and js steps' operands
+    const touched = new Set([...plan.inputs, ...plan.outputs]);
+    const byName = new Map(plan.values.map((v, i) => [v.name, i]));
+    for (const s of plan.steps) {
+      if (!s.js) continue;
+      for (const vi of [...s.js.inputs, ...s.js.outputs]) touched.add(vi);
+      for (const name of capturedNames([s.js])) if (byName.has(name)) touched.add(byName.get(name)); // (subgraphs)
+    }
+    const viewed = entries.filter((e) => touched.has(e.vi)).map((e) => e.k);
     return {
-      entries, dims, base: Math.ceil(base / 64) * 64, key: null, placed: [],
+      entries, dims, viewed, base: Math.ceil(base / 64) * 64, key: null, sized: null, slots: null,
       addrTable: exports.wdn_dyn_addr() >>> 0, dimsTable: exports.wdn_dims() >>> 0,
     };
   }
 
-  /** Places the run-time sized values for the sizes the feeds give (dyn-place.js), grows the memory when
-   *  needed and fills the module's tables. */
+  /** Places the run-time sized values for the sizes the feeds give (dyn-place.js: once per bucket of sizes, the
+   *  dims rounded up to powers of two), grows the memory when needed and fills the module's tables. */
   _placeDynamic(feeds) {
     const d = this.dyn;
     const { sizes, key } = dynPlace.dimSizes(d.dims, this.plan.values, feeds);
     if (key === d.key) return;
-    const { placed, end } = dynPlace.placeDynamicValues(d.entries, sizes, 64);
+    const sized = dynPlace.sizeDynamicValues(d.entries, sizes, 64);
+    if (!d.slots || !dynPlace.fitsPlacement(d.slots, sized)) this._placeSlots(sizes, sized, key);
+    d.sized = sized;
+    d.key = key;
+    new Int32Array(this.memory.buffer, d.dimsTable, d.dims.length).set([...sizes.values()]);
+    this._bindDynamic(this.memory.buffer);
+  }
+
+  /** A placement for the bucket of `sizes` (or for `sizes` exactly, when a value does not grow with the dims):
+   *  grows the memory when needed, writes the module's address table and the js steps' slots. */
+  _placeSlots(sizes, sized, key) {
+    const d = this.dyn;
+    let { placed, end } = dynPlace.placeDynamicValues(d.entries, dynPlace.bucketSizes(sizes), 64);
+    if (!dynPlace.fitsPlacement(placed, sized)) ({ placed, end } = dynPlace.placeDynamicValues(d.entries, sizes, 64));
     const need = d.base + end;
     const have = this.memory.buffer.byteLength;
     if (need > have) {
@@ -327,23 +349,23 @@ export class WasmExecutor {
         throw new Error(`the values for dims ${key} need ${need} bytes of wasm memory: ${message(e)}`, { cause: e });
       }
     }
-    d.placed = placed.map((p) => ({ ...p, offset: d.base + p.rel }));
-    d.key = key;
+    d.slots = placed.map((p) => ({ k: p.k, vi: p.vi, Ctor: p.Ctor, offset: d.base + p.rel, bytes: p.bytes }));
     const buffer = this.memory.buffer;
     const addrs = new Uint32Array(buffer, d.addrTable, d.entries.length);
-    for (const p of d.placed) addrs[p.k] = p.offset;
-    new Int32Array(buffer, d.dimsTable, d.dims.length).set([...sizes.values()]);
+    for (const p of d.slots) addrs[p.k] = p.offset;
     if (this.js) {
-      for (const p of d.placed) this.js.top.slots[p.vi] = { offset: p.offset, byteLength: p.bytes };
+      for (const p of d.slots) this.js.top.slots[p.vi] = { offset: p.offset, byteLength: p.bytes };
     }
     if (buffer !== this.buffer) this._bind(buffer); // (the memory grew: every view anew)
-    else this._bindDynamic(buffer);
   }
 
   /** (Re)creates the views of the values placed at run time (a new set of sizes, the memory unchanged). */
   _bindDynamic(buffer) {
-    for (const p of this.dyn?.placed ?? []) {
-      this.views[p.vi] = { dtype: this.plan.values[p.vi].dtype, shape: p.shape, data: new p.Ctor(buffer, p.offset, p.n) };
+    const d = this.dyn;
+    if (!d?.sized) return;
+    for (const k of d.viewed) { // (the values js steps, inputs and outputs reach through views)
+      const slot = d.slots[k], { shape, n } = d.sized[k];
+      this.views[slot.vi] = { dtype: this.plan.values[slot.vi].dtype, shape, data: new slot.Ctor(buffer, slot.offset, n) };
     }
   }
 
