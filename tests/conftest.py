@@ -35,8 +35,10 @@ def bert_dynamic(tmp_path_factory):
     torch's ONNX exporter with a dynamic sequence axis "seq" (tests/test_dynamic_shapes.py, tests/test_symshape.py)."""
     import_or_require("torch")
     import_or_require("transformers")
-    spec = importlib.util.spec_from_file_location("model_suite", ROOT / "tools/model_suite.py")
-    suite = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(suite)
+    if "model_suite" not in sys.modules:  # (registered before it runs: its dataclasses look their module up)
+        spec = importlib.util.spec_from_file_location("model_suite", ROOT / "tools/model_suite.py")
+        sys.modules["model_suite"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules["model_suite"])
+    suite = sys.modules["model_suite"]
     return suite.export_bert_dynamic(tmp_path_factory.mktemp("bert") / "bert_dyn.onnx", vocab=100, hidden=32, layers=2,
                                      heads=2, intermediate=64)
