@@ -19,6 +19,19 @@ ROOT = Path(__file__).resolve().parent.parent
 MISSING = "missing component: "
 
 
+def example_module(relpath: str):
+    """An example's Python script as a module (examples/decoder-lm/make_model.py and examples/whisper/make_model.py
+    share a file name: each is loaded under its own path-derived name)."""
+    import importlib.util
+    import sys
+    name = "example_" + relpath.replace("/", "_").replace("-", "_").removesuffix(".py")
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / relpath)
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
 def in_ci() -> bool:
     """CI=true (or 1/yes): every component a test needs must be there."""
     return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from tests.helpers import ROOT, import_or_require, run_cli
+from tests.helpers import ROOT, example_module, import_or_require, run_cli
 
-sys.path.insert(0, str(ROOT / "examples/decoder-lm"))
-import make_model  # noqa: E402
+make_model = example_module("examples/decoder-lm/make_model.py")
 
 STEPS = 64
 PROMPT = [5, 17, 33]

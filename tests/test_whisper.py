@@ -13,10 +13,9 @@ import sys
 import numpy as np
 import pytest
 
-from tests.helpers import ROOT, import_or_require, run_cli
+from tests.helpers import ROOT, example_module, import_or_require, run_cli
 
-sys.path.insert(0, str(ROOT / "examples/whisper"))
-import make_model  # noqa: E402
+make_model = example_module("examples/whisper/make_model.py")
 
 STEPS = 64
 
