@@ -1,13 +1,14 @@
-// Greedy decoding with a KV cache: feed each step's present key/values back as the next step's past.
+// Decoding with a KV cache: feed each step's present key/values back as the next step's past.
 //   node examples/decoder-lm/generate.mjs BUNDLE_DIR [--prompt 5,17,33] [--steps 64] [--backends js] [--json]
 //   node examples/decoder-lm/generate.mjs BUNDLE_DIR --vocab vocab.json --text "ROMEO." (a character model:
 //     examples/char-lm/train.py; the prompt is text, and the output is printed as text)
+//   --temperature T --seed S: sample each token from softmax(logits / T) with a seeded generator (default 0: greedy)
 // The bundle is a decoder step built with its sequence dims open (examples/decoder-lm/README.md): inputs
 // input_ids [1, seq], attention_mask [1, total], past_key_i / past_value_i [1, heads, past, head_dim];
 // outputs logits and present_key_i / present_value_i. The first step feeds an empty cache (past = 0).
 import { readFile } from 'node:fs/promises';
 import { load } from 'webdnn-runtime';
-import { greedyDecode, parseArgs } from './greedy.mjs';
+import { decode, parseArgs } from './decode.mjs';
 
 const { positional: [bundle], options } = parseArgs(process.argv.slice(2));
 if (!bundle) {
@@ -26,10 +27,11 @@ const prompt = vocab && options.text ? toIds(String(options.text))
 const steps = Number(options.steps ?? 64);
 const runner = await load(bundle, { backends: String(options.backends ?? 'js').split(',') });
 
-const result = await greedyDecode(runner, prompt, steps, (ids, past) => ({
+const sampling = { temperature: Number(options.temperature ?? 0), seed: Number(options.seed ?? 1) };
+const result = await decode(runner, prompt, steps, (ids, past) => ({
   input_ids: { data: BigInt64Array.from(ids), shape: [1, ids.length] },
   attention_mask: { data: new BigInt64Array(past + ids.length).fill(1n), shape: [1, past + ids.length] },
-}));
+}), sampling);
 if (options.json) {
   console.log(JSON.stringify({ backend: runner.backend, ...result }));
 } else {

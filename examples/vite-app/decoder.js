@@ -1,13 +1,14 @@
-// Greedy text generation with a decoder step whose KV cache stays on the device (examples/decoder-lm/greedy.mjs).
+// Text generation with a decoder step whose KV cache stays on the device (examples/decoder-lm/decode.mjs).
 // `vocab.json` (characters by token id) and the model are written by examples/char-lm/train.py.
 import model from '../char-lm/model/decoder_step.onnx';
 import vocab from '../char-lm/model/vocab.json';
-import { greedyDecode } from '../decoder-lm/greedy.mjs';
+import { decode } from '../decoder-lm/decode.mjs';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 if (params.has('text')) $('prompt').value = params.get('text');
 if (params.has('steps')) $('steps').value = params.get('steps');
+if (params.has('temperature')) $('temperature').value = params.get('temperature');
 
 async function main() {
   $('run').disabled = true;
@@ -25,10 +26,10 @@ async function main() {
       return BigInt(id);
     });
     const steps = Number($('steps').value);
-    const result = await greedyDecode(model.runner, prompt, steps, (ids, past) => ({
+    const result = await decode(model.runner, prompt, steps, (ids, past) => ({
       input_ids: { data: BigInt64Array.from(ids), shape: [1, ids.length] },
       attention_mask: { data: new BigInt64Array(past + ids.length).fill(1n), shape: [1, past + ids.length] },
-    }));
+    }), { temperature: Number($('temperature').value), seed: 1 });
     const shown = document.createElement('span');
     shown.className = 'prompt';
     shown.textContent = text;

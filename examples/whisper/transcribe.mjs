@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { load } from 'webdnn-runtime';
-import { greedyDecode, parseArgs } from '../decoder-lm/greedy.mjs';
+import { decode, parseArgs } from '../decoder-lm/decode.mjs';
 
 const START = [1n, 2n, 3n]; // start-of-transcript, language, task (make_model.py START)
 const { positional: [dir], options } = parseArgs(process.argv.slice(2));
@@ -24,7 +24,7 @@ const spec = encoder.inputs[0];
 const features = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
 const { encoder_hidden_states: states } = await encoder.run({ [spec.name]: { data: features, shape: spec.shape } });
 
-const result = await greedyDecode(decoder, START, steps, (ids) => ({
+const result = await decode(decoder, START, steps, (ids) => ({
   input_ids: { data: BigInt64Array.from(ids), shape: [1, ids.length] },
   encoder_hidden_states: states,
 }));

@@ -97,7 +97,7 @@ test('examples/vite-app/decoder.html generates onnxruntime\'s text on webgpu, wa
     const browser = await h.launchChromium({ webgpu: true });
     try {
       for (const backends of ['webgpu,wasm,js', 'wasm,js', 'js']) {
-        const url = `${server.url}/decoder.html?autorun&backends=${backends}&steps=${steps}&text=${encodeURIComponent(text)}`;
+        const url = `${server.url}/decoder.html?autorun&backends=${backends}&steps=${steps}&temperature=0&text=${encodeURIComponent(text)}`;
         const { result, pageErrors } = await h.runPage(browser, url, { timeoutMs: 120000 });
         assert.equal(result.error, undefined, `${result.error}\n${pageErrors.join('\n')}`);
         const first = backends.split(',')[0];

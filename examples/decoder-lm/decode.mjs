@@ -1,7 +1,30 @@
-// Greedy decoding with a KV cache, for any decoder step bundle whose cache inputs are past_X and whose outputs are
+// Decoding with a KV cache (greedy, or sampled with a seed), for any decoder step bundle whose cache inputs are past_X and whose outputs are
 // logits and present_X (examples/decoder-lm, examples/whisper): each step's present tensors are kept on the
 // backend's device (run(feeds, { keep }); a GPU buffer on webgpu) and fed back as the next step's past.
 import { resourceCounters } from 'webdnn-runtime';
+
+/** A seeded pseudo-random generator of floats in [0, 1) (mulberry32): the same text for the same seed. */
+function random(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The next token: the argmax of the logits (temperature 0), else a draw from softmax(logits / temperature). */
+function pick(logits, temperature, rand) {
+  let best = 0;
+  for (let v = 1; v < logits.length; v++) if (logits[v] > logits[best]) best = v;
+  if (!(temperature > 0)) return best;
+  let sum = 0;
+  const p = Array.from(logits, (x) => { const e = Math.exp((x - logits[best]) / temperature); sum += e; return e; });
+  let r = rand() * sum;
+  for (let v = 0; v < p.length; v++) if ((r -= p[v]) < 0) return v;
+  return best;
+}
 
 /**
  * @param {import('webdnn-runtime').Runner} runner the decoder step
@@ -9,10 +32,13 @@ import { resourceCounters } from 'webdnn-runtime';
  * @param {number} steps tokens to generate
  * @param {(ids: bigint[], past: number) => Record<string, any>} feedsFor the step's other feeds (input_ids,
  *   attention_mask, encoder states...) for its token ids and the cache length so far
+ * @param {{ temperature?: number, seed?: number }} [sampling] temperature 0 (the default): greedy, the token
+ *   onnxruntime's argmax gives (what the tests compare); above 0: a seeded draw (tiny models loop when greedy)
  * @returns {Promise<{ tokens: number[], logits: number[][], bytesRead: number[], ms: number }>} the tokens, each
  *   step's last-position logits, the bytes each step downloaded from the GPU, and the time of the loop
  */
-export async function greedyDecode(runner, prompt, steps, feedsFor) {
+export async function decode(runner, prompt, steps, feedsFor, { temperature = 0, seed = 1 } = {}) {
+  const rand = random(seed);
   const pastInputs = runner.inputs.filter((i) => i.name.startsWith('past_'));
   const presentNames = pastInputs.map((spec) => spec.name.replace(/^past_/, 'present_'));
   // the first step's cache is empty: its open length (past) is 0
@@ -28,8 +54,7 @@ export async function greedyDecode(runner, prompt, steps, feedsFor) {
     const outputs = await runner.run({ ...feedsFor(ids, past), ...cache }, { keep: presentNames });
     const { data, shape } = outputs.logits;
     const vocab = shape[2], last = data.subarray((shape[1] - 1) * vocab, shape[1] * vocab);
-    let best = 0;
-    for (let v = 1; v < vocab; v++) if (last[v] > last[best]) best = v;
+    const best = pick(last, temperature, rand);
     tokens.push(best);
     logits.push(Array.from(last));
     bytesRead.push(resourceCounters().gpuBytesRead - readBefore); // downloaded from the GPU this step
