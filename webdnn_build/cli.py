@@ -16,6 +16,7 @@ import numpy as np
 from . import __version__
 from .compiler import (BuildOptions, backend_option_specs, compile_model, describe_graph, import_model, run_passes,
                        stderr_log, unsupported_nodes)
+from .compress import parse_quantize
 from .config import ModelConfig, find_config, load_config, merge_backend_options
 from .errors import ConfigError, WebDNNError
 from .plugins import get_host
@@ -109,13 +110,20 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.model:
         model = Path(args.model)
         out = Path(args.output) if args.output else Path.cwd() / model.stem
-        opts = BuildOptions(backends=backends, input_shapes=shapes, passes=passes, backend_options=backend_options)
+        opts = BuildOptions(backends=backends, input_shapes=shapes, passes=passes, backend_options=backend_options,
+                            quantize=parse_quantize(args.quantize or []),
+                            sample_inputs=load_npy_inputs(args.sample_input or [], "--sample-input"),
+                            max_accuracy_loss=args.max_accuracy_loss)
         result = compile_model(model, out, opts, log)
         if args.json:
-            print(json.dumps({"results": [{"model": str(model), "out": str(result.out_dir), "status": "built",
-                                            "backends": result.backends, "skippedBackends": result.skipped_backends,
-                                            "seconds": round(result.seconds, 3)}]}))
+            entry = {"model": str(model), "out": str(result.out_dir), "status": "built", "backends": result.backends,
+                     "skippedBackends": result.skipped_backends, "seconds": round(result.seconds, 3)}
+            if "compression" in result.manifest:
+                entry["compression"] = result.manifest["compression"]
+            print(json.dumps({"results": [entry]}))
         return 0
+    if args.quantize or args.sample_input or args.max_accuracy_loss is not None:
+        raise ConfigError("--quantize, --sample-input and --max-accuracy-loss take a model (not the config's models, yet)")
 
     cfg_path = Path(args.config) if args.config else find_config(Path.cwd())
     if cfg_path is None:
@@ -224,18 +232,24 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def load_npy_inputs(specs: Sequence[str], flag: str) -> dict[str, np.ndarray]:
+    """``NAME=file.npy`` arguments (``--input``, ``--sample-input``) as arrays by input name."""
+    inputs = {}
+    for spec in specs:
+        name, sep, file = spec.partition("=")
+        if not sep:
+            raise ConfigError(f"{flag} '{spec}': expected NAME=file.npy")
+        try:
+            inputs[name] = np.load(file, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{flag} {name}: cannot read {file}: {exc}") from exc
+    return inputs
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from .verify import verify_model
 
-    inputs = {}
-    for spec in args.input or []:
-        name, sep, file = spec.partition("=")
-        if not sep:
-            raise ConfigError(f"--input '{spec}': expected NAME=file.npy")
-        try:
-            inputs[name] = np.load(file)
-        except OSError as exc:
-            raise ConfigError(f"--input {name}: cannot read {file}: {exc}") from exc
+    inputs = load_npy_inputs(args.input or [], "--input")
     opts = BuildOptions(input_shapes=parse_input_shape(args.input_shape or []),
                         backend_options=parse_backend_options(args.backend_option or []))
     if args.per_node or args.per_node_all:
@@ -313,6 +327,14 @@ def make_parser() -> argparse.ArgumentParser:
     pa.add_argument("--passes", metavar="ID,ID,...",
                     help="comma-separated pass ids to run instead of the default pipeline ('' for none)")
     pa.add_argument("--no-passes", action="store_true", help="run no optimization passes")
+    b.add_argument("--quantize", action="append", metavar="MODE|PATTERN=MODE",
+                   help="store float32 weights compressed: fp16, int8 or none; PATTERN=MODE (fnmatch on constant names, "
+                        "repeatable, later wins) overrides the default for some (docs/compression.md)")
+    b.add_argument("--sample-input", action="append", metavar="NAME=file.npy",
+                   help="with --quantize: an input for the accuracy report (default: random data)")
+    b.add_argument("--max-accuracy-loss", type=float, metavar="F",
+                   help="with --quantize: fail the build when 1 - cosine or 1 - top-1 agreement of an output against "
+                        "float32 exceeds F")
     b.add_argument("--config", help="config file (default: nearest webdnn.toml or pyproject.toml)")
     b.add_argument("--force", action="store_true", help="rebuild even when up to date")
     b.add_argument("--json", action="store_true", help="machine-readable result on stdout")

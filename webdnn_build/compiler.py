@@ -24,6 +24,8 @@ from .opdecl import fill_defaults
 from .plugins import get_host
 from .registry import CodegenContext, ImportOptions, PassContext, Registry
 from .symdim import DimSpec
+from .compress import QuantizeSpec, accuracy, accuracy_loss, compress_graph
+from .compress import summary as compression_summary
 from .dim_values import fold_dim_arithmetic
 from .symshape import as_expr, infer_symbolic_shapes, to_json
 from .weights import WeightPacker
@@ -44,6 +46,12 @@ class BuildOptions:
     passes: Optional[list[str]] = None
     #: per-backend options: backend name -> {key: value}
     backend_options: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: weight compression (``--quantize``; webdnn_build/compress.py): None or a spec with every mode "none": off
+    quantize: Optional[QuantizeSpec] = None
+    #: with compression: the inputs the accuracy report runs on (else random ones), and the largest accuracy loss
+    #: (1 - cosine, 1 - top-1 agreement, over the outputs) the build accepts
+    sample_inputs: dict[str, Any] = field(default_factory=dict)
+    max_accuracy_loss: Optional[float] = None
 
 
 @dataclass
@@ -237,7 +245,9 @@ def compile_model(
     for name, why in skipped.items():
         log(f"backend {name} skipped: {why}")
 
-    packer = WeightPacker()
+    # weight compression: the graph's constants become their round trip, the packer stores the compressed form
+    compressed = compress_graph(graph, options.quantize) if options.quantize else {}
+    packer = WeightPacker(compressed)
     for value in graph.constants():
         packer.add(value)
 
@@ -266,6 +276,11 @@ def compile_model(
                             for name, (lo, hi) in sorted(graph.dims.items())}
     if skipped:
         manifest["skippedBackends"] = skipped
+    if compressed:
+        manifest["compression"] = compression_summary(compressed, options.quantize)
+        c = manifest["compression"]
+        log(f"compressed {sum(c['tensors'].values())} constant(s) ({', '.join(f'{n} {m}' for m, n in c['tensors'].items())}): "
+            f"{c['rawBytes'] / 1e6:.2f} MB as float32 -> {c['storedBytes'] / 1e6:.2f} MB")
     if extra_manifest:
         manifest.update(extra_manifest)
 
@@ -280,10 +295,45 @@ def compile_model(
                              if rel != "weights.bin" and isinstance(data, (bytes, bytearray))}
     files["manifest.json"] = bundle_json(manifest, indent=1)
     write_bundle_atomically(out, files)
+    if compressed:  # what the compression cost, measured on the bundle just written (into its manifest)
+        check_accuracy(path, out, manifest, options, list(artifacts), log)
     seconds = time.perf_counter() - t_start
     log(f"wrote {out} ({sum(len(d) for d in files.values()) / 1e6:.1f} MB, backends: "
         f"{', '.join(artifacts)}) in {seconds:.2f}s")
     return BuildResult(out, list(artifacts), skipped, graph, manifest, seconds)
+
+
+def check_accuracy(model: Path, out: Path, manifest: dict[str, Any], options: BuildOptions, backends: list[str],
+                   log: Log) -> None:
+    """Run the compressed bundle in Node (js, else wasm) and onnxruntime on the float32 source on the sample inputs;
+    write the report into manifest["compression"]["accuracy"]. Over ``max_accuracy_loss``: the bundle is removed and
+    the build fails."""
+    from .node import NodeWorker
+    from .verify import open_dim_sizes, random_inputs, run_onnxruntime
+
+    backend = next((b for b in ("js", "wasm") if b in backends), None)
+    if backend is None or model.suffix.lower() != ".onnx":
+        log("accuracy of the compressed build not measured: it needs the js or wasm backend and an ONNX source")
+        return
+    feeds = random_inputs(manifest, 0, open_dim_sizes(manifest, options.sample_inputs))
+    feeds.update(options.sample_inputs)
+    with NodeWorker() as worker:
+        handle = worker.load(out, [backend], None)["handle"]
+        ours, _ = worker.run(handle, feeds, {i["name"]: i["dtype"] for i in manifest["inputs"]})
+    report = accuracy(dict(ours), run_onnxruntime(model, feeds))
+    loss = accuracy_loss(report)
+    manifest["compression"]["accuracy"] = {"backend": backend, "samples": "given" if options.sample_inputs else "random",
+                                           "outputs": report, "loss": loss}
+    for name, entry in report.items():
+        log(f"accuracy of '{name}' against float32: cosine {entry['cosine']:.6f}, max abs error {entry['maxAbsError']:.3g}"
+            + (f", top-1 agreement {entry['top1Agreement']:.1%}" if "top1Agreement" in entry else ""))
+    tmp = out / ".manifest.json.tmp"  # (replaced in one step: a crash leaves the old manifest, never half a new one)
+    tmp.write_bytes(bundle_json(manifest, indent=1))
+    os.replace(tmp, out / "manifest.json")
+    if options.max_accuracy_loss is not None and loss > options.max_accuracy_loss:
+        shutil.rmtree(out, ignore_errors=True)
+        raise WebDNNError(f"{model}: the compressed build loses {loss:.4f} of accuracy (1 - cosine or 1 - top-1 "
+                          f"agreement), more than --max-accuracy-loss {options.max_accuracy_loss}; nothing was written")
 
 
 def file_sha256(path: Path) -> str:

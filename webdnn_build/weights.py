@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -45,10 +45,12 @@ def _as_disk_array(value: Value) -> np.ndarray:
 class WeightPacker:
     """Accumulates constants into one byte blob and hands out descriptors."""
 
-    def __init__(self) -> None:
+    def __init__(self, compressed: Optional[dict[str, Any]] = None) -> None:
         self._chunks: list[bytes] = []
         self._size = 0
         self._by_name: dict[str, dict[str, Any]] = {}
+        #: constant name -> compress.Encoded: stored in its compressed form (``--quantize``)
+        self._compressed = compressed or {}
 
     @property
     def size(self) -> int:
@@ -68,6 +70,10 @@ class WeightPacker:
 
     def add(self, value: Value) -> dict[str, Any]:
         if value.name in self._by_name:
+            return self._by_name[value.name]
+        enc = self._compressed.get(value.name)
+        if enc is not None:
+            self._by_name[value.name] = self._store_compressed(enc, np.shape(value.const))
             return self._by_name[value.name]
         desc = self.describe(value.const, value.dtype or "float32", value)
         self._by_name[value.name] = desc
@@ -96,14 +102,28 @@ class WeightPacker:
             if dtype in ("float16", "bfloat16"):
                 scalar = np.asarray(arr).ravel()[0] if dtype == "float16" else _bf16_to_float(int(scalar))
             return {"encoding": "fill", "dtype": dtype, "shape": shape, "value": _json_scalar(scalar, dtype)}
-        data = np.ascontiguousarray(disk).reshape(-1).view(np.uint8)  # no copy for contiguous (mapped) data
+        offset, nbytes = self._append(disk)
+        return {"encoding": "raw", "dtype": dtype, "shape": shape, "offset": offset, "byteLength": nbytes}
+
+    def _append(self, array: np.ndarray) -> tuple[int, int]:
+        """Append an array's bytes at the next aligned offset: (offset, byte length)."""
+        data = np.ascontiguousarray(array).reshape(-1).view(np.uint8)  # no copy for contiguous (mapped) data
         pad = (-self._size) % ALIGN
         if pad:
             self._chunks.append(b"\0" * pad)
             self._size += pad
-        desc = {"encoding": "raw", "dtype": dtype, "shape": shape, "offset": self._size, "byteLength": int(data.nbytes)}
+        offset = self._size
         self._chunks.append(data)
         self._size += int(data.nbytes)
+        return offset, int(data.nbytes)
+
+    def _store_compressed(self, enc: Any, shape: tuple) -> dict[str, Any]:
+        """A float32 constant in its compressed form (webdnn_build/compress.py): the data, then an int8 encoding's
+        per-channel scales."""
+        offset, nbytes = self._append(enc.payloads[0])
+        desc = {**enc.descriptor, "dtype": "float32", "shape": [int(d) for d in shape], "offset": offset, "byteLength": nbytes}
+        if len(enc.payloads) > 1:
+            desc["scalesOffset"] = self._append(enc.payloads[1])[0]
         return desc
 
 

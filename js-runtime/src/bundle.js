@@ -498,5 +498,51 @@ export function decodeConstant(desc, weights) {
     return { dtype, shape: [...shape], data };
   }
 
+  if (encoding === 'fp16' || encoding === 'int8') return decodeCompressed(desc, weights, shape, n);
+
   throw new Error(`constant has unknown encoding ${describe(encoding)}`);
+}
+
+/**
+ * A float32 constant stored compressed (webdnn_build/compress.py, `--quantize`), widened once at load:
+ *   fp16: IEEE half precision;
+ *   int8: with `axis`, symmetric per channel along it (q * scale[c], float32 scales at `scalesOffset`); else
+ *         per tensor, (q - zeroPoint) * scale.
+ * Products are float32 (two float32 values multiplied in float64 are exact, then rounded once), as the compiler
+ * computed them.
+ */
+function decodeCompressed(desc, weights, shape, n) {
+  const { encoding } = desc;
+  if (desc.dtype !== 'float32') throw new Error(`${encoding} constant must be float32, not ${describe(desc.dtype)}`);
+  const offset = checkCount(`${encoding} constant: "offset"`, desc.offset ?? 0, Number.MAX_SAFE_INTEGER);
+  const byteLength = checkCount(`${encoding} constant: "byteLength"`, desc.byteLength, MAX_TENSOR_BYTES);
+  const width = encoding === 'fp16' ? 2 : 1;
+  if (byteLength !== n * width) throw new Error(`${encoding} constant of shape [${shape}] needs ${n * width} bytes, has ${byteLength}`);
+  if (offset + byteLength > weights.byteLength) {
+    throw new Error(`${encoding} constant [${offset}, ${offset + byteLength}) lies outside weights.bin (${weights.byteLength} bytes)`);
+  }
+  const bytes = weights.subarray(offset, offset + byteLength);
+  const data = new Float32Array(n);
+  if (encoding === 'fp16') {
+    const bits = bytes.byteOffset % 2 === 0 ? new Uint16Array(bytes.buffer, bytes.byteOffset, n) : new Uint16Array(bytes.slice().buffer);
+    for (let i = 0; i < n; i++) data[i] = float16BitsToNumber(bits[i]);
+    return { dtype: 'float32', shape: [...shape], data };
+  }
+  const q = new Int8Array(bytes.buffer, bytes.byteOffset, n);
+  if (desc.axis === undefined || desc.axis === null) {
+    const scale = Math.fround(Number(desc.scale)), zero = Number(desc.zeroPoint ?? 0);
+    if (!Number.isFinite(scale) || !Number.isInteger(zero)) throw new Error('int8 constant: "scale" and "zeroPoint" must be numbers');
+    for (let i = 0; i < n; i++) data[i] = (q[i] - zero) * scale;
+    return { dtype: 'float32', shape: [...shape], data };
+  }
+  const axis = desc.axis;
+  if (!Number.isInteger(axis) || axis < 0 || axis >= shape.length) throw new Error(`int8 constant: "axis" ${describe(axis)} is not an axis of [${shape}]`);
+  const channels = shape[axis];
+  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const so = checkCount('int8 constant: "scalesOffset"', desc.scalesOffset, Number.MAX_SAFE_INTEGER);
+  if (so + channels * 4 > weights.byteLength) throw new Error(`int8 constant: its ${channels} scales lie outside weights.bin`);
+  const sb = weights.subarray(so, so + channels * 4);
+  const scales = sb.byteOffset % 4 === 0 ? new Float32Array(sb.buffer, sb.byteOffset, channels) : new Float32Array(sb.slice().buffer);
+  for (let i = 0; i < n; i++) data[i] = q[i] * scales[Math.floor(i / inner) % channels];
+  return { dtype: 'float32', shape: [...shape], data };
 }
