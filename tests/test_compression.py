@@ -112,3 +112,26 @@ def test_max_accuracy_loss_fails_the_build_and_writes_nothing(tmp_path):
                    "--max-accuracy-loss", "1e-9")
     assert proc.returncode != 0 and "more than --max-accuracy-loss 1e-09" in proc.stderr, proc.stderr
     assert not out.exists()
+
+
+def test_quantize_in_the_config(tmp_path):
+    """`quantize` in webdnn.toml (a mode, a list, or a table of pattern = mode; a model's own replaces the top-level
+    one), part of the build key: changing it rebuilds."""
+    from webdnn_build.config import load_config, parse_quantize_key
+    assert parse_quantize_key({"*": "int8", "*emb*": "fp16"}, "cfg") == ["int8", "*emb*=fp16"]
+    assert parse_quantize_key(["fp16", "a=none"], "cfg") == ["fp16", "a=none"]
+    with pytest.raises(ConfigError, match="quantize must be a mode"):
+        parse_quantize_key(8, "cfg")
+    _model(tmp_path / "m.onnx")
+    cfg = tmp_path / "webdnn.toml"
+    cfg.write_text('backends = ["js"]\nquantize = "fp16"\n[[models]]\npath = "m.onnx"\n'
+                   '[[models]]\npath = "m.onnx"\nout = "b2"\nquantize = { "*" = "int8", "mm_*" = "none" }\n')
+    assert [m.quantize for m in load_config(cfg).models] == [["fp16"], ["int8", "mm_*=none"]]
+    proc = run_cli("build", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    first = json.loads((tmp_path / "webdnn-bundles" / "m" / "manifest.json").read_text())["compression"]
+    second = json.loads((tmp_path / "b2" / "manifest.json").read_text())["compression"]
+    assert first["tensors"] == {"fp16": 4} and second["tensors"] == {"int8": 3}
+    cfg.write_text(cfg.read_text().replace('quantize = "fp16"', 'quantize = "int8"'))
+    statuses = [r["status"] for r in json.loads(run_cli("build", "--json", cwd=tmp_path).stdout)["results"]]
+    assert statuses == ["built", "up-to-date"]

@@ -87,6 +87,7 @@ def build_key(model: ModelConfig) -> str:
         "backends": model.backends, "passes": model.passes,
         "shapes": {k: [d if isinstance(d, int) else str(d) for d in v] for k, v in sorted(model.input_shapes.items())},
         "backendOptions": {b: dict(sorted(t.items())) for b, t in sorted(model.backend_options.items()) if t},
+        **({"quantize": model.quantize} if model.quantize else {}),
         "compiler": __version__,
         "plugins": sorted((i.distribution, i.version) for i in get_host().infos.values()),
     }, sort_keys=True).encode())
@@ -122,8 +123,8 @@ def cmd_build(args: argparse.Namespace) -> int:
                 entry["compression"] = result.manifest["compression"]
             print(json.dumps({"results": [entry]}))
         return 0
-    if args.quantize or args.sample_input or args.max_accuracy_loss is not None:
-        raise ConfigError("--quantize, --sample-input and --max-accuracy-loss take a model (not the config's models, yet)")
+    if args.sample_input or args.max_accuracy_loss is not None:
+        raise ConfigError("--sample-input and --max-accuracy-loss take a model (not the config's models, yet)")
 
     cfg_path = Path(args.config) if args.config else find_config(Path.cwd())
     if cfg_path is None:
@@ -142,6 +143,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             model.passes = passes
         model.input_shapes.update(shapes)
         model.backend_options = merge_backend_options(model.backend_options, backend_options)
+        model.quantize = model.quantize + list(args.quantize or [])  # (the command line's, later: they win)
         entry: dict[str, Any] = {"model": str(model.path), "out": str(model.out)}
         try:
             if not model.path.is_file():
@@ -152,7 +154,7 @@ def cmd_build(args: argparse.Namespace) -> int:
                 log(f"{model.path.name}: up to date, skipped")
             else:
                 opts = BuildOptions(backends=model.backends, input_shapes=model.input_shapes, passes=model.passes,
-                                    backend_options=model.backend_options)
+                                    backend_options=model.backend_options, quantize=parse_quantize(model.quantize))
                 result = compile_model(model.path, model.out, opts, log, extra_manifest={"buildKey": key})
                 entry.update(status="built", backends=result.backends, skippedBackends=result.skipped_backends,
                              seconds=round(result.seconds, 3))

@@ -5,6 +5,7 @@
     backends = ["js"]              # default: every installed backend
     passes = [...]                 # default: the default pipeline; [] = no passes
     backend-options = { wasm = { threads = false } }   # as --backend-option wasm.threads=false
+    quantize = "int8"              # or { "*" = "int8", "*embeddings*" = "fp16", "*classifier*" = "none" }
 
     [[tool.webdnn-build.models]]
     path = "models/resnet50.onnx"  # relative to the config file
@@ -29,8 +30,8 @@ import tomli
 from .errors import ConfigError
 from .symdim import DimSpec, parse_shape
 
-ALLOWED_TOP = {"out-dir", "backends", "passes", "models", "input-shapes", "backend-options"}
-ALLOWED_MODEL = {"path", "out", "backends", "passes", "input-shapes", "backend-options"}
+ALLOWED_TOP = {"out-dir", "backends", "passes", "models", "input-shapes", "backend-options", "quantize"}
+ALLOWED_MODEL = {"path", "out", "backends", "passes", "input-shapes", "backend-options", "quantize"}
 
 #: backend name -> {option key: value as a string, as ``--backend-option`` gives it}
 BackendOptions = dict[str, dict[str, str]]
@@ -44,6 +45,8 @@ class ModelConfig:
     passes: Optional[list[str]] = None
     input_shapes: dict[str, tuple[DimSpec, ...]] = field(default_factory=dict)
     backend_options: BackendOptions = field(default_factory=dict)
+    #: ``--quantize`` arguments (MODE, PATTERN=MODE), from the ``quantize`` key
+    quantize: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -55,6 +58,7 @@ class ProjectConfig:
     passes: Optional[list[str]] = None
     input_shapes: dict[str, tuple[DimSpec, ...]] = field(default_factory=dict)
     backend_options: BackendOptions = field(default_factory=dict)
+    quantize: list[str] = field(default_factory=list)
     models: list[ModelConfig] = field(default_factory=list)
 
 
@@ -140,6 +144,21 @@ def merge_backend_options(*layers: BackendOptions) -> BackendOptions:
     return out
 
 
+def parse_quantize_key(value: Any, where: str) -> list[str]:
+    """The ``quantize`` key as ``--quantize`` arguments: a mode (``"int8"``), a list of CLI arguments, or a table of
+    pattern = mode (``"*"``: the default)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        return [v if k == "*" else f"{k}={v}" for k, v in value.items()]
+    raise ConfigError(f"{where}: quantize must be a mode (\"int8\"), a list of MODE / PATTERN=MODE strings, or a "
+                      "table of pattern = mode")
+
+
 def load_config(path: Optional[Path]) -> ProjectConfig:
     if path is None:
         return ProjectConfig(file=None, root=Path.cwd(), out_dir=Path.cwd() / "webdnn-bundles")
@@ -159,6 +178,7 @@ def load_config(path: Optional[Path]) -> ProjectConfig:
         passes=_str_list(table.get("passes"), f"{where}: passes"),
         input_shapes=parse_shape_table(table.get("input-shapes", {}), where),
         backend_options=parse_backend_options(table.get("backend-options", {}), where),
+        quantize=parse_quantize_key(table.get("quantize"), f"{where}: quantize"),
     )
     models = table.get("models", [])
     if not isinstance(models, list):
@@ -180,5 +200,6 @@ def load_config(path: Optional[Path]) -> ProjectConfig:
             input_shapes={**cfg.input_shapes, **parse_shape_table(m.get("input-shapes", {}), mw)},
             backend_options=merge_backend_options(cfg.backend_options,
                                                   parse_backend_options(m.get("backend-options", {}), mw)),
+            quantize=parse_quantize_key(m["quantize"], f"{mw}: quantize") if "quantize" in m else list(cfg.quantize),
         ))
     return cfg

@@ -153,6 +153,7 @@ export class Compiler {
     for (const [backend, table] of Object.entries(options.backendOptions ?? {})) {
       for (const [k, v] of Object.entries(table)) args.push('--backend-option', `${backend}.${k}=${v}`);
     }
+    for (const q of options.quantize ?? []) args.push('--quantize', q); // (docs/compression.md)
     this.builds++;
     const res = await this._run(args);
     if (res.code !== 0) {

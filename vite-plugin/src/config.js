@@ -5,10 +5,10 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'smol-toml';
-import { isDim, PluginError } from './options.js';
+import { check, isDim, PluginError, quantizeArgs } from './options.js';
 
-const ALLOWED_TOP = new Set(['out-dir', 'backends', 'passes', 'models', 'input-shapes', 'backend-options']);
-const ALLOWED_MODEL = new Set(['path', 'out', 'backends', 'passes', 'input-shapes', 'backend-options']);
+const ALLOWED_TOP = new Set(['out-dir', 'backends', 'passes', 'models', 'input-shapes', 'backend-options', 'quantize']);
+const ALLOWED_MODEL = new Set(['path', 'out', 'backends', 'passes', 'input-shapes', 'backend-options', 'quantize']);
 
 async function isFile(p) {
   try {
@@ -105,6 +105,17 @@ function shapeTable(value, where) {
   return out;
 }
 
+/** The `quantize` key (webdnn_build/config.py parse_quantize_key): the compiler's --quantize arguments. */
+function quantizeKey(value, where) {
+  if (value === undefined) return undefined;
+  try {
+    check.quantize(value, where);
+  } catch (e) {
+    throw new PluginError(e.message);
+  }
+  return quantizeArgs(value);
+}
+
 /**
  * The config's options for one model: the top-level defaults, overridden by the `models` entry
  * whose path is the model. `{}` when the config does not mention anything relevant.
@@ -125,6 +136,7 @@ export async function configOptionsFor(file, model) {
     inputShapes: shapeTable(table['input-shapes'], where),
     backendOptions: backendOptionsTable(table['backend-options'], where),
   };
+  if (table.quantize !== undefined) result.quantize = quantizeKey(table.quantize, `${where}: quantize`);
   const models = table.models ?? [];
   if (!Array.isArray(models)) throw new PluginError(`${where}: models must be an array of tables ([[...models]])`);
   const root = path.dirname(file);
@@ -137,6 +149,7 @@ export async function configOptionsFor(file, model) {
     result.backends = backendList(m.backends, `${mw}: backends`) ?? result.backends;
     result.passes = strList(m.passes, `${mw}: passes`) ?? result.passes;
     result.inputShapes = { ...result.inputShapes, ...shapeTable(m['input-shapes'], mw) };
+    if (m.quantize !== undefined) result.quantize = quantizeKey(m.quantize, `${mw}: quantize`);
     for (const [b, t] of Object.entries(backendOptionsTable(m['backend-options'], mw))) {
       result.backendOptions[b] = { ...result.backendOptions[b], ...t };
     }

@@ -113,6 +113,7 @@ export class WebdnnCore {
       passes: options.passes ?? null,
       inputShapes: Object.entries(options.inputShapes).sort(),
       backendOptions: Object.entries(options.backendOptions).sort().map(([b, t]) => [b, Object.entries(t).map(([k, v]) => [k, String(v)]).sort()]),
+      quantize: options.quantize ?? null,
     }));
     hash.update(bytes);
     for (const loc of externalDataLocations(bytes)) {

@@ -11,7 +11,7 @@ export class PluginError extends Error {
 
 const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof RegExp);
 
-const check = {
+export const check = {
   stringList(v, where) {
     if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'string' && x.length)) {
       throw new PluginError(`${where} must be a non-empty array of strings`);
@@ -29,6 +29,13 @@ const check = {
         throw new PluginError(`${where}.${name} must be an array of dims: positive integers, or strings for dims left open ("?", "1..512", "seq:?", "seq:1..512")`);
       }
     }
+  },
+  quantize(v, where) {
+    // a mode, a list of MODE / PATTERN=MODE, or { pattern: mode } ('*': the default), as the config's quantize key
+    const ok = (x) => typeof x === 'string' && /^(?:[^=]+=)?(?:none|fp16|int8)$/.test(x);
+    if (ok(v) || (Array.isArray(v) && v.every(ok))) return;
+    if (isObject(v) && Object.values(v).every((m) => ok(m) && !m.includes('='))) return;
+    throw new PluginError(`${where} must be 'fp16', 'int8' or 'none', a list of MODE / PATTERN=MODE strings, or { pattern: mode }`);
   },
   backendOptions(v, where) {
     if (!isObject(v)) throw new PluginError(`${where} must be an object like { wasm: { threads: false } }`);
@@ -57,7 +64,16 @@ const MODEL_OPTIONS = {
   passes: check.passes,
   inputShapes: check.shapes,
   backendOptions: check.backendOptions,
+  quantize: check.quantize,
 };
+
+/** A `quantize` value (option or config key) as the compiler's --quantize arguments. */
+export function quantizeArgs(v) {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'string') return [v];
+  if (Array.isArray(v)) return [...v];
+  return Object.entries(v).map(([pattern, mode]) => (pattern === '*' ? mode : `${pattern}=${mode}`));
+}
 
 const OPTIONS = {
   ...MODEL_OPTIONS,
@@ -147,15 +163,16 @@ export function parseQuery(query, file) {
 }
 
 /**
- * Merges per-model option layers, lowest precedence first: `backends` and `passes` are replaced
+ * Merges per-model option layers, lowest precedence first: `backends`, `passes` and `quantize` are replaced
  * (`passes: []` included: no passes), `inputShapes` and `backendOptions` are merged per key.
  */
 export function mergeModelOptions(...layers) {
-  const out = { backends: undefined, passes: undefined, inputShapes: {}, backendOptions: {} };
+  const out = { backends: undefined, passes: undefined, inputShapes: {}, backendOptions: {}, quantize: undefined };
   for (const layer of layers) {
     if (!layer) continue;
     if (layer.backends) out.backends = [...layer.backends];
     if (layer.passes) out.passes = [...layer.passes];
+    if (layer.quantize !== undefined) out.quantize = quantizeArgs(layer.quantize);
     Object.assign(out.inputShapes, layer.inputShapes);
     for (const [b, table] of Object.entries(layer.backendOptions ?? {})) out.backendOptions[b] = { ...out.backendOptions[b], ...table };
   }

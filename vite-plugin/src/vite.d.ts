@@ -8,11 +8,16 @@ export interface WebdnnModelOptions {
   passes?: string[];
   /**
    * Input shapes, e.g. { input: [1, 3, 224, 224] } (needed for models with dynamic dims). A string dim stays open,
-   * sized by the feeds at run time (js backend so far): "?", "1..512", "seq:?", "seq:1..512" (docs/dynamic-shapes.md).
+   * sized by the feeds at run time: "?", "1..512", "seq:?", "seq:1..512" (docs/dynamic-shapes.md).
    */
   inputShapes?: Record<string, Array<number | string>>;
   /** Backend options passed as --backend-option, e.g. { wasm: { threads: false } } (`webdnn-build plugins` lists each backend's). */
   backendOptions?: Record<string, Record<string, string | number | boolean>>;
+  /**
+   * Weight compression (`--quantize`, docs/compression.md): 'fp16', 'int8' or 'none'; a list of MODE / PATTERN=MODE;
+   * or { pattern: mode } with '*' the default, e.g. { '*': 'int8', '*classifier*': 'none' }.
+   */
+  quantize?: 'fp16' | 'int8' | 'none' | string[] | Record<string, 'fp16' | 'int8' | 'none'>;
 }
 
 export interface WebdnnPluginOptions extends WebdnnModelOptions {

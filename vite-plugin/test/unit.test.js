@@ -83,7 +83,7 @@ test('option layers merge: backends replaced, shapes and backend options merged 
     { inputShapes: { b: [2] }, backendOptions: { wasm: { threads: false, x: 1 } } },
     { backends: ['wasm'], backendOptions: { wasm: { x: 2 } } },
   );
-  assert.deepEqual(m, { backends: ['wasm'], passes: undefined, inputShapes: { a: [1], b: [2] }, backendOptions: { wasm: { threads: false, x: 2 } } });
+  assert.deepEqual(m, { backends: ['wasm'], passes: undefined, inputShapes: { a: [1], b: [2] }, backendOptions: { wasm: { threads: false, x: 2 } }, quantize: undefined });
   assert.deepEqual(mergeModelOptions({ passes: ['a'] }, { passes: [] }).passes, [], 'an explicit [] means no passes');
   assert.deepEqual(mergeModelOptions({ passes: ['a'] }, {}).passes, ['a']);
   assert.throws(() => validateOptions({ compiler: 3 }), /`compiler` must be a path/);
@@ -208,6 +208,24 @@ test('passes are forwarded to the compiler (--passes / --no-passes) and are part
     const again = await new WebdnnCore({ compiler, dts: false, passes: [] }, env).build(model);
     assert.equal(again.key, none.key);
     assert.equal(again.cached, true);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('quantize (docs/compression.md): the option and the config key become --quantize arguments; bad values refused', async () => {
+  assert.deepEqual(mergeModelOptions({ quantize: 'fp16' }, { quantize: { '*': 'int8', '*emb*': 'none' } }).quantize, ['int8', '*emb*=none']);
+  assert.deepEqual(mergeModelOptions({ quantize: ['int8', 'fc=fp16'] }, {}).quantize, ['int8', 'fc=fp16']);
+  assert.doesNotThrow(() => validateOptions({ quantize: 'int8', models: { 'a.onnx': { quantize: { '*': 'fp16' } } } }));
+  assert.throws(() => validateOptions({ quantize: 'int3' }), /must be 'fp16', 'int8' or 'none'/);
+  assert.throws(() => validateOptions({ quantize: { '*': 'a=int8' } }), /must be 'fp16', 'int8' or 'none'/);
+  const t = tmp();
+  try {
+    writeFileSync(path.join(t.dir, 'webdnn.toml'), 'quantize = "fp16"\n[[models]]\npath = "m.onnx"\nquantize = { "*" = "int8", "x*" = "none" }\n');
+    assert.deepEqual((await configOptionsFor(path.join(t.dir, 'webdnn.toml'), path.join(t.dir, 'm.onnx'))).quantize, ['int8', 'x*=none']);
+    assert.deepEqual((await configOptionsFor(path.join(t.dir, 'webdnn.toml'), path.join(t.dir, 'other.onnx'))).quantize, ['fp16']);
+    writeFileSync(path.join(t.dir, 'webdnn.toml'), 'quantize = 3\n');
+    await assert.rejects(configOptionsFor(path.join(t.dir, 'webdnn.toml'), path.join(t.dir, 'm.onnx')), /quantize must be/);
   } finally {
     t.cleanup();
   }
