@@ -19,7 +19,7 @@ import { gpuCounters } from '../counters.js';
 const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 };
 /** minStorageBufferOffsetAlignment: the offsets of values placed at run time */
 const OFFSET_ALIGN = 256;
-/** Bind groups and dispatch sizes kept per distinct set of input sizes (the most recent ones). */
+/** Layouts of the values placed at run time (slots and bind groups) kept, the most recent ones. */
 const SHAPE_CACHE = 8;
 const MAP_READ = 0x1;
 
@@ -472,7 +472,7 @@ export class WebGPUExecutor {
       const dynPlace = await import('../dyn-place.js');
       const { entries, dims } = dynPlace.readDynamicValues(plan, (v) => GPU_TYPES[gpuType(v, plan)]);
       const parse = (await import('../../dim-expr.js')).parseDimExpr;
-      this.dyn = { place: dynPlace, parse, entries, dims, key: null, placed: null, buffer: null, capacity: 0, cache: new Map() };
+      this.dyn = { place: dynPlace, parse, entries, dims, key: null, sized: null, layout: null, buffer: null, capacity: 0, cache: new Map() };
     }
 
     device.pushErrorScope('out-of-memory');
@@ -684,64 +684,81 @@ export class WebGPUExecutor {
   _where(vi) {
     const v = this.plan.values[vi];
     if (v.dyn === undefined) return { buffer: this.buffers[v.gpu.buffer], offset: v.gpu.offset, byteLength: v.gpu.byteLength, shape: v.shape };
-    const p = this.dyn.placed[v.dyn];
-    return { buffer: this.dyn.buffer, offset: p.offset, byteLength: p.n * p.elemBytes, shape: p.shape };
+    const d = this.dyn, { shape, n } = d.sized[v.dyn];
+    return { buffer: d.buffer, offset: d.layout.slots[v.dyn].offset, byteLength: n * d.entries[v.dyn].elemBytes, shape };
   }
 
   /**
-   * For the sizes the feeds give: places the values sized at run time in one buffer (dyn-place.js; grown when
-   * too small), writes the dims uniform, and gives each step sized at run time its bind group and dispatch
-   * (kept for the last SHAPE_CACHE distinct shapes).
+   * For the sizes the feeds give: the values sized at run time get slots in one buffer (dyn-place.js), laid out
+   * once per bucket of sizes (the dims rounded up to powers of two; exact when a value does not fit) with the bind
+   * groups of the steps that touch them (kept for the last SHAPE_CACHE layouts; the buffer is recreated larger when
+   * needed); per distinct set of sizes only the dispatch sizes and the dims uniform change.
    */
   _placeDynamic(feeds) {
     const d = this.dyn;
     const { sizes, key } = d.place.dimSizes(d.dims, this.plan.values, feeds);
     if (key === d.key) return;
-    let hit = d.cache.get(key);
-    if (!hit) {
-      const { placed, end } = d.place.placeDynamicValues(d.entries, sizes, OFFSET_ALIGN);
-      const maxBinding = this.device.limits.maxStorageBufferBindingSize;
-      for (const p of placed) {
-        if (p.bytes > maxBinding) {
-          throw new Error(`value '${this.plan.values[p.vi].name}' takes ${p.bytes} bytes at dims ${key}, more than this device binds (maxStorageBufferBindingSize ${maxBinding})`);
-        }
-      }
-      if (end > d.capacity) {
-        const capacity = Math.max(end, Math.min(Math.ceil(d.capacity * 1.5), this.device.limits.maxBufferSize));
-        this._destroyBuffer(d.buffer); // (work already submitted completes first)
-        d.buffer = this._createBuffer({ size: capacity, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST });
-        d.capacity = capacity;
-        d.cache.clear(); // bind groups name the old buffer
-      }
-      hit = { placed: placed.map((p) => ({ ...p, offset: p.rel })), sizes: [...sizes.values()], steps: new Map() };
-      d.placed = hit.placed;
-      for (const [k, step] of this.steps.entries()) {
-        if (!step.dynamic) continue;
-        const g = step.plan;
-        const counts = step.dispatchSizes.map((f) => f(sizes));
-        const dispatch = dispatchOf(g, counts, step.size, this.device.limits, step.label);
-        const entries = g.bindings.map((b, i) => {
-          const v = this.plan.values[b.value];
-          if (v.dyn === undefined) {
-            const r = bindingRange(this.plan, b);
-            return { binding: i, resource: { buffer: this.buffers[r.buffer], offset: r.offset, size: round4(r.size) } };
-          }
-          const p = hit.placed[v.dyn];
-          return { binding: i, resource: { buffer: d.buffer, offset: p.offset, size: p.bytes } };
-        });
-        if (g.dims) entries.push({ binding: g.bindings.length, resource: { buffer: d.uniform } });
-        const bindGroup = this.device.createBindGroup({ label: step.label, layout: step.pipeline.getBindGroupLayout(0), entries });
-        hit.steps.set(k, { bindGroup, dispatch: dispatch.some((n) => n === 0) ? null : dispatch });
-      }
-      d.cache.set(key, hit);
-      if (d.cache.size > SHAPE_CACHE) d.cache.delete(d.cache.keys().next().value);
-    }
-    d.placed = hit.placed;
+    const sized = d.place.sizeDynamicValues(d.entries, sizes, OFFSET_ALIGN);
+    if (!d.layout || !d.place.fitsPlacement(d.layout.slots, sized)) d.layout = this._layout(sizes, sized, key);
+    d.sized = sized;
     d.key = key;
-    for (const [k, s] of hit.steps) Object.assign(this.steps[k], s);
+    for (const [k, bindGroup] of d.layout.bindGroups) {
+      const step = this.steps[k];
+      const dispatch = dispatchOf(step.plan, step.dispatchSizes.map((f) => f(sizes)), step.size, this.device.limits, step.label);
+      step.bindGroup = bindGroup;
+      step.dispatch = dispatch.some((n) => n === 0) ? null : dispatch;
+    }
     const dims = new Int32Array(4 * Math.max(1, Math.ceil(d.dims.length / 4)));
-    dims.set(hit.sizes);
+    dims.set([...sizes.values()]);
     this.device.queue.writeBuffer(d.uniform, 0, dims.buffer, 0, dims.byteLength);
+  }
+
+  /** The slots and bind groups for the bucket of `sizes` (cached), or for `sizes` exactly. */
+  _layout(sizes, sized, key) {
+    const d = this.dyn;
+    const bucket = d.place.bucketSizes(sizes);
+    const bucketKey = [...bucket.values()].join(',');
+    const cached = d.cache.get(bucketKey);
+    if (cached && d.place.fitsPlacement(cached.slots, sized)) return cached;
+    let { placed, end } = d.place.placeDynamicValues(d.entries, bucket, OFFSET_ALIGN);
+    let layoutKey = bucketKey;
+    if (!d.place.fitsPlacement(placed, sized)) {
+      ({ placed, end } = d.place.placeDynamicValues(d.entries, sizes, OFFSET_ALIGN));
+      layoutKey = key;
+    }
+    const maxBinding = this.device.limits.maxStorageBufferBindingSize;
+    for (const p of placed) {
+      if (p.bytes > maxBinding) {
+        throw new Error(`value '${this.plan.values[p.vi].name}' takes ${p.bytes} bytes at dims ${key}, more than this device binds (maxStorageBufferBindingSize ${maxBinding})`);
+      }
+    }
+    if (end > d.capacity) {
+      const capacity = Math.max(end, Math.min(Math.ceil(d.capacity * 1.5), this.device.limits.maxBufferSize));
+      this._destroyBuffer(d.buffer); // (work already submitted completes first)
+      d.buffer = this._createBuffer({ size: capacity, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST });
+      d.capacity = capacity;
+      d.cache.clear(); // bind groups name the old buffer
+    }
+    const slots = placed.map((p) => ({ offset: p.rel, bytes: p.bytes }));
+    const bindGroups = new Map();
+    for (const [k, step] of this.steps.entries()) {
+      if (!step.dynamic) continue;
+      const g = step.plan;
+      const entries = g.bindings.map((b, i) => {
+        const v = this.plan.values[b.value];
+        if (v.dyn === undefined) {
+          const r = bindingRange(this.plan, b);
+          return { binding: i, resource: { buffer: this.buffers[r.buffer], offset: r.offset, size: round4(r.size) } };
+        }
+        return { binding: i, resource: { buffer: d.buffer, offset: slots[v.dyn].offset, size: slots[v.dyn].bytes } };
+      });
+      if (g.dims) entries.push({ binding: g.bindings.length, resource: { buffer: d.uniform } });
+      bindGroups.set(k, this.device.createBindGroup({ label: step.label, layout: step.pipeline.getBindGroupLayout(0), entries }));
+    }
+    const layout = { slots, bindGroups };
+    d.cache.set(layoutKey, layout);
+    if (d.cache.size > SHAPE_CACHE) d.cache.delete(d.cache.keys().next().value);
+    return layout;
   }
 
   async _initJs(jsOps, weights) {
