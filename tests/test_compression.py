@@ -1,4 +1,4 @@
-"""Build-time weight compression (issue 11, webdnn_build/compress.py): `--quantize fp16|int8` with per-pattern
+"""Build-time weight compression (issue 11, webdnn_build/compress.py): `--quantize fp16|int8|int4` with per-pattern
 overrides, the stored sizes, every backend decoding at load exactly what the compiler computed with (compared with
 onnxruntime on the model whose weights are the round-tripped values, at verify's float tolerance), the accuracy
 report in the manifest, and `--max-accuracy-loss` failing a build and leaving nothing behind."""
@@ -12,7 +12,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from webdnn_build.compress import MIN_ELEMENTS, QuantizeSpec, _fp16, _int8, parse_quantize
+from webdnn_build.compress import MIN_ELEMENTS, QuantizeSpec, _fp16, _int4, _int8, parse_quantize
 from webdnn_build.errors import ConfigError
 from webdnn_build.node import NodeWorker
 from webdnn_build.verify import run_onnxruntime
@@ -43,10 +43,14 @@ def _round_tripped(model, out, mode):
     """The model with each compressed weight replaced by what the compiler computes with."""
     m = onnx.load(str(model))
     axes = {"conv_w": 0, "mm_w": 1, "fc_w": 0, "table": None}
+    reduction = {"mm_w": 0, "fc_w": 1}  # int4: the MatMul / Gemm weights, in blocks along K
     for init in m.graph.initializer:
         if init.name in axes:
             w = numpy_helper.to_array(init)
-            back = (_fp16 if mode == "fp16" else _int8)(w, axes[init.name])[1]
+            if mode == "int4" and init.name in reduction:
+                back = _int4(w, reduction[init.name])[1]
+            else:
+                back = (_fp16 if mode == "fp16" else _int8)(w, axes[init.name])[1]
             init.CopyFrom(numpy_helper.from_array(back, init.name))
     onnx.save(m, str(out))
     return out
@@ -62,8 +66,9 @@ def test_quantize_arguments():
             parse_quantize(bad)
 
 
-@pytest.mark.parametrize("mode, ratio", [("fp16", 0.51), ("int8", 0.27)])
-def test_compressed_weights_decode_on_every_backend_as_compiled(tmp_path, mode, ratio):
+@pytest.mark.parametrize("mode, ratio, tensors", [("fp16", 0.51, {"fp16": 4}), ("int8", 0.27, {"int8": 4}),
+                                                   ("int4", 0.17, {"int4": 2, "int8": 2})])
+def test_compressed_weights_decode_on_every_backend_as_compiled(tmp_path, mode, ratio, tensors):
     model = _model(tmp_path / "m.onnx")
     plain = tmp_path / "plain"
     assert run_cli("build", str(model), "-o", str(plain), "--backends", "js", "-q").returncode == 0
@@ -71,12 +76,12 @@ def test_compressed_weights_decode_on_every_backend_as_compiled(tmp_path, mode, 
     proc = run_cli("build", str(model), "-o", str(out), "--backends", "js,wasm,webgpu", "--quantize", mode, "--json")
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)["results"][0]["compression"]
-    assert info["tensors"] == {mode: 4} and info["storedBytes"] <= ratio * info["rawBytes"], info
+    assert info["tensors"] == tensors and info["storedBytes"] <= ratio * info["rawBytes"], info
     # the weight file shrinks by what the four weights saved (the bias stays float32)
     saved = (plain / "weights.bin").stat().st_size - (out / "weights.bin").stat().st_size
     assert saved >= (1 - ratio) * info["rawBytes"] - 64, saved
     acc = info["accuracy"]
-    assert acc["backend"] == "js" and acc["outputs"]["y"]["cosine"] > 0.999 and acc["loss"] < 1e-3, acc
+    assert acc["backend"] == "js" and acc["outputs"]["y"]["cosine"] > 0.99 and acc["loss"] < 1e-2, acc
     assert acc["outputs"]["y"]["top1Agreement"] == 1.0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["compression"]["accuracy"] == acc

@@ -330,7 +330,7 @@ def make_parser() -> argparse.ArgumentParser:
                     help="comma-separated pass ids to run instead of the default pipeline ('' for none)")
     pa.add_argument("--no-passes", action="store_true", help="run no optimization passes")
     b.add_argument("--quantize", action="append", metavar="MODE|PATTERN=MODE",
-                   help="store float32 weights compressed: fp16, int8 or none; PATTERN=MODE (fnmatch on constant names, "
+                   help="store float32 weights compressed: fp16, int8, int4 (MatMul/Gemm weights; int8 elsewhere) or none; PATTERN=MODE (fnmatch on constant names, "
                         "repeatable, later wins) overrides the default for some (docs/compression.md)")
     b.add_argument("--sample-input", action="append", metavar="NAME=file.npy",
                    help="with --quantize: an input for the accuracy report (default: random data)")

@@ -8,6 +8,8 @@ little to gain, and they scale everything after them). The mode of a constant is
 - ``fp16``: stored as IEEE half precision (the runtime widens it to float32 at load; compute stays float32).
 - ``int8``: the weight operand of Conv / Gemm / MatMul symmetric per output channel (``scale = max|w| / 127`` per
   channel, zero point 0); any other constant asymmetric per tensor (``scale = (max - min) / 255``, a zero point).
+- ``int4``: 2-D MatMul / Gemm weights in blocks of 32 along the reduction axis (MatMulNBits' layout, a scale per
+  block, zero point 8); other constants as int8.
 
 Every backend computes with the dequantized values: the graph's constants are replaced by their round trip
 (quantize, then dequantize exactly as the runtime's decodeConstant does: float32 products), so whatever a backend
@@ -25,7 +27,9 @@ import numpy as np
 from .errors import ConfigError
 from .ir import Graph
 
-MODES = ("none", "fp16", "int8")
+MODES = ("none", "fp16", "int8", "int4")
+#: int4: elements per block along the reduction axis (a power of two >= 16; MatMulNBits' default)
+INT4_BLOCK = 32
 #: float32 constants smaller than this stay float32
 MIN_ELEMENTS = 1024
 #: (op type, input index) of the operands quantized per output channel, and how to find that channel's axis
@@ -89,12 +93,15 @@ def compress_graph(graph: Graph, spec: QuantizeSpec) -> dict[str, Encoded]:
     if not spec.active:
         return {}
     axes: dict[str, Optional[int]] = {}
+    products: set[str] = set()  # 2-D weights of MatMul / Gemm (int4 applies to them)
     for node in graph.nodes:
         for (op, index), axis in _CHANNEL_AXIS.items():
             if node.op_type == op and node.domain in ("", "ai.onnx") and len(node.inputs) > index:
                 v = graph.values.get(node.inputs[index])
                 if v is not None and v.const is not None and np.ndim(v.const) >= 2:
                     axes.setdefault(node.inputs[index], axis(node, np.ndim(v.const)))
+                    if op != "Conv" and np.ndim(v.const) == 2:
+                        products.add(node.inputs[index])
     out: dict[str, Encoded] = {}
     for v in graph.constants():
         if v.dtype != "float32" or np.size(v.const) < MIN_ELEMENTS:
@@ -105,7 +112,10 @@ def compress_graph(graph: Graph, spec: QuantizeSpec) -> dict[str, Encoded]:
         array = np.ascontiguousarray(np.asarray(v.const, np.float32))
         if not np.isfinite(array).all():
             continue  # (infinities and NaNs have no 8-bit or half form worth the risk)
-        done = (_fp16 if mode == "fp16" else _int8)(array, axes.get(v.name))
+        if mode == "int4" and v.name in products:  # blocks along the reduction axis, the other one being axes'
+            done = _int4(array, 1 - axes[v.name])
+        else:  # (int4 elsewhere: int8)
+            done = (_fp16 if mode == "fp16" else _int8)(array, axes.get(v.name))
         if done is not None:
             out[v.name], v.const = done
     return out
@@ -138,6 +148,27 @@ def _int8(a: np.ndarray, axis: Optional[int]) -> Optional[tuple[Encoded, np.ndar
     back = ((q.astype(np.int32) - zero).astype(np.float32) * scale).astype(np.float32)
     desc = {"encoding": "int8", "scale": float(scale), "zeroPoint": zero}
     return Encoded(desc, [q], a.nbytes, q.nbytes), back
+
+
+def _int4(a: np.ndarray, k_axis: int, block: int = INT4_BLOCK) -> Optional[tuple[Encoded, np.ndarray]]:
+    """A 2-D product weight in blocks of ``block`` elements along its reduction axis ``k_axis``, per output column
+    n: 4-bit codes q in [0, 15] with zero point 8 (``w = (q - 8) * scale``, ``scale = max|w| / 7`` per block), two
+    codes a byte (the first in the low nibble), laid out [N][blocks][block / 2] as MatMulNBits stores B; float32
+    scales [N][blocks]. A short last block is padded with code 8 (zero)."""
+    w = np.moveaxis(a, k_axis, 1)  # [N, K]
+    n, k = w.shape
+    blocks = -(-k // block)
+    padded = np.zeros((n, blocks * block), np.float32)
+    padded[:, :k] = w
+    grouped = padded.reshape(n, blocks, block)
+    scales = (np.max(np.abs(grouped), axis=2) / 7).astype(np.float32)
+    scales[scales == 0] = 1
+    q = (np.clip(np.rint(grouped / scales[:, :, None]), -8, 7) + 8).astype(np.uint8)
+    back = ((q.astype(np.int32) - 8).astype(np.float32) * scales[:, :, None]).reshape(n, -1)[:, :k]
+    packed = (q[:, :, 0::2] | (q[:, :, 1::2] << 4)).astype(np.uint8)
+    desc = {"encoding": "int4", "axis": int(k_axis), "block": block}
+    return (Encoded(desc, [np.ascontiguousarray(packed), scales.astype("<f4")], a.nbytes, packed.nbytes + scales.nbytes),
+            np.ascontiguousarray(np.moveaxis(back.astype(np.float32), 1, k_axis)))
 
 
 def summary(encoded: dict[str, Encoded], spec: QuantizeSpec) -> dict[str, Any]:

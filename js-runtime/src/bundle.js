@@ -499,8 +499,41 @@ export function decodeConstant(desc, weights) {
   }
 
   if (encoding === 'fp16' || encoding === 'int8') return decodeCompressed(desc, weights, shape, n);
+  if (encoding === 'int4') return decodeInt4(desc, weights, shape, n);
 
   throw new Error(`constant has unknown encoding ${describe(encoding)}`);
+}
+
+/**
+ * A 2-D product weight stored as 4-bit blocks (compress.py _int4): per output column n (the axis that is not
+ * `axis`) and block b of `block` elements along `axis`, codes q at (n * blocks + b) * block / 2 (two a byte, the
+ * first in the low nibble), w = (q - 8) * scale[n * blocks + b], the float32 scales at `scalesOffset`.
+ */
+function decodeInt4(desc, weights, shape, n) {
+  if (desc.dtype !== 'float32' || shape.length !== 2) throw new Error('int4 constant must be a 2-D float32 tensor');
+  const axis = desc.axis, block = desc.block;
+  if (axis !== 0 && axis !== 1) throw new Error(`int4 constant: "axis" ${describe(axis)} must be 0 or 1`);
+  if (!Number.isInteger(block) || block < 2 || block % 2 !== 0 || block > 4096) throw new Error(`int4 constant: bad "block" ${describe(block)}`);
+  const K = shape[axis], N = shape[1 - axis], blocks = Math.ceil(K / block);
+  const offset = checkCount('int4 constant: "offset"', desc.offset ?? 0, Number.MAX_SAFE_INTEGER);
+  const byteLength = checkCount('int4 constant: "byteLength"', desc.byteLength, MAX_TENSOR_BYTES);
+  if (byteLength !== N * blocks * (block / 2)) throw new Error(`int4 constant of shape [${shape}] needs ${N * blocks * (block / 2)} bytes, has ${byteLength}`);
+  const so = checkCount('int4 constant: "scalesOffset"', desc.scalesOffset, Number.MAX_SAFE_INTEGER);
+  if (offset + byteLength > weights.byteLength || so + N * blocks * 4 > weights.byteLength) throw new Error('int4 constant lies outside weights.bin');
+  const q = weights.subarray(offset, offset + byteLength);
+  const sb = weights.subarray(so, so + N * blocks * 4);
+  const scales = sb.byteOffset % 4 === 0 ? new Float32Array(sb.buffer, sb.byteOffset, N * blocks) : new Float32Array(sb.slice().buffer);
+  const data = new Float32Array(n);
+  const half = block / 2;
+  for (let c = 0; c < N; c++) {
+    for (let k = 0; k < K; k++) {
+      const b = Math.floor(k / block), j = k - b * block;
+      const byte = q[(c * blocks + b) * half + (j >> 1)];
+      const code = j & 1 ? byte >> 4 : byte & 15;
+      data[axis === 0 ? k * N + c : c * K + k] = (code - 8) * scales[c * blocks + b];
+    }
+  }
+  return { dtype: 'float32', shape: [...shape], data };
 }
 
 /**

@@ -14,10 +14,10 @@ export interface WebdnnModelOptions {
   /** Backend options passed as --backend-option, e.g. { wasm: { threads: false } } (`webdnn-build plugins` lists each backend's). */
   backendOptions?: Record<string, Record<string, string | number | boolean>>;
   /**
-   * Weight compression (`--quantize`, docs/compression.md): 'fp16', 'int8' or 'none'; a list of MODE / PATTERN=MODE;
+   * Weight compression (`--quantize`, docs/compression.md): 'fp16', 'int8', 'int4' or 'none'; a list of MODE / PATTERN=MODE;
    * or { pattern: mode } with '*' the default, e.g. { '*': 'int8', '*classifier*': 'none' }.
    */
-  quantize?: 'fp16' | 'int8' | 'none' | string[] | Record<string, 'fp16' | 'int8' | 'none'>;
+  quantize?: 'fp16' | 'int8' | 'int4' | 'none' | string[] | Record<string, 'fp16' | 'int8' | 'int4' | 'none'>;
 }
 
 export interface WebdnnPluginOptions extends WebdnnModelOptions {

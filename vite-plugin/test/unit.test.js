@@ -217,8 +217,8 @@ test('quantize (docs/compression.md): the option and the config key become --qua
   assert.deepEqual(mergeModelOptions({ quantize: 'fp16' }, { quantize: { '*': 'int8', '*emb*': 'none' } }).quantize, ['int8', '*emb*=none']);
   assert.deepEqual(mergeModelOptions({ quantize: ['int8', 'fc=fp16'] }, {}).quantize, ['int8', 'fc=fp16']);
   assert.doesNotThrow(() => validateOptions({ quantize: 'int8', models: { 'a.onnx': { quantize: { '*': 'fp16' } } } }));
-  assert.throws(() => validateOptions({ quantize: 'int3' }), /must be 'fp16', 'int8' or 'none'/);
-  assert.throws(() => validateOptions({ quantize: { '*': 'a=int8' } }), /must be 'fp16', 'int8' or 'none'/);
+  assert.throws(() => validateOptions({ quantize: 'int3' }), /must be 'fp16', 'int8', 'int4' or 'none'/);
+  assert.throws(() => validateOptions({ quantize: { '*': 'a=int8' } }), /must be 'fp16', 'int8', 'int4' or 'none'/);
   const t = tmp();
   try {
     writeFileSync(path.join(t.dir, 'webdnn.toml'), 'quantize = "fp16"\n[[models]]\npath = "m.onnx"\nquantize = { "*" = "int8", "x*" = "none" }\n');
