@@ -1,8 +1,8 @@
 """Build-time weight compression (issue 11): ``--quantize fp16|int8`` per model and per tensor-name pattern, and
 the accuracy it costs, measured on the built bundle.
 
-Which constants: float32 ones of at least ``MIN_ELEMENTS`` elements (biases and norm parameters stay float32:
-little to gain, and they scale everything after them). The mode of a constant is the last matching
+Which constants: float32 tensors of rank 2 or more with at least ``MIN_ELEMENTS`` elements (vectors, such as
+biases and norm parameters, stay float32: little to gain, and they shift or scale everything after them). The mode of a constant is the last matching
 ``PATTERN=MODE`` (fnmatch on the constant's name), else the default mode.
 
 - ``fp16``: stored as IEEE half precision (the runtime widens it to float32 at load; compute stays float32).
@@ -104,8 +104,8 @@ def compress_graph(graph: Graph, spec: QuantizeSpec) -> dict[str, Encoded]:
                         products.add(node.inputs[index])
     out: dict[str, Encoded] = {}
     for v in graph.constants():
-        if v.dtype != "float32" or np.size(v.const) < MIN_ELEMENTS:
-            continue
+        if v.dtype != "float32" or np.size(v.const) < MIN_ELEMENTS or np.ndim(v.const) < 2:
+            continue  # (vectors: biases, norm scales, which every output element sums or scales directly)
         mode = spec.mode_for(v.name)
         if mode == "none":
             continue
