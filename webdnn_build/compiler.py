@@ -216,9 +216,10 @@ def compile_model(
                PassContext(supported_ops=supported, runs_natively=_runs_natively(backends), log=log), log)
 
     if graph.dims:  # shapes in terms of the open dims where onnx's inference gave up (shape-vector arithmetic)
-        filled = infer_symbolic_shapes(graph)
+        vecs: dict[str, Any] = {}  # (the small int tensors of the shape arithmetic, as exprs)
+        filled = infer_symbolic_shapes(graph, vecs)
         log(f"symbolic shapes: {filled} dim(s) in terms of {', '.join(sorted(graph.dims))}")
-        fold_dim_arithmetic(graph, log)  # shape arithmetic: one webdnn.DimValues node per value (dim_values.py)
+        fold_dim_arithmetic(graph, vecs, log)  # shape arithmetic: one webdnn.DimValues node per value (dim_values.py)
 
     usable, skipped = [], {}
     for backend in backends:

@@ -21,7 +21,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .ir import Graph, Node
-from .symshape import _Vec, infer_symbolic_shapes, symbols_of, to_json
+from .symshape import _Vec, symbols_of, to_json
 
 DIM_VALUES = ("webdnn", "DimValues")
 _DTYPES = {"int64": np.int64, "int32": np.int32, "bool": np.bool_}
@@ -37,13 +37,11 @@ def dim_sources(graph: Graph) -> dict[str, tuple[str, int]]:
     return out
 
 
-def fold_dim_arithmetic(graph: Graph, log: Callable[[str], None] = lambda m: None) -> int:
-    """Replace shape arithmetic by ``webdnn.DimValues`` nodes and constants (see the module docstring); fills the
-    symbolic shapes on the way (as infer_symbolic_shapes). Returns the number of nodes removed."""
+def fold_dim_arithmetic(graph: Graph, vecs: dict[str, _Vec], log: Callable[[str], None] = lambda m: None) -> int:
+    """Replace shape arithmetic by ``webdnn.DimValues`` nodes and constants (see the module docstring); ``vecs``:
+    what infer_symbolic_shapes(graph, vecs) learnt of the small int tensors. Returns the number of nodes removed."""
     if not graph.dims:
         return 0
-    vecs: dict[str, _Vec] = {}
-    infer_symbolic_shapes(graph, vecs)
     sources = dim_sources(graph)
     before = len(graph.nodes)
     nodes: list[Node] = []

@@ -107,12 +107,7 @@ function shapeTable(value, where) {
 
 /** The `quantize` key (webdnn_build/config.py parse_quantize_key): the compiler's --quantize arguments. */
 function quantizeKey(value, where) {
-  if (value === undefined) return undefined;
-  try {
-    check.quantize(value, where);
-  } catch (e) {
-    throw new PluginError(e.message);
-  }
+  check.quantize(value, where); // (a PluginError naming `where`)
   return quantizeArgs(value);
 }
 

@@ -10,7 +10,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { build } from 'vite';
 import webdnn from 'vite-plugin-webdnn';
-import { PYTHON, REPO, TMP, harness, requireOrSkip, skipReason } from './helpers.js';
+import { CI, PYTHON, REPO, TMP, harness, requireOrSkip, skipReason } from './helpers.js';
 
 const noSklearn = skipReason ? null
   : requireOrSkip(spawnSync(PYTHON, ['-c', 'import sklearn'], { encoding: 'utf8' }).status !== 0
@@ -41,6 +41,8 @@ test('examples/vite-app classifies held-out digits on webgpu, wasm and js like o
         assert.equal(result.error, undefined, `${result.error}\n${pageErrors.join('\n')}`);
         const want = backends.split(',')[0];
         if (want === 'webgpu' && result.backend !== 'webgpu') {
+          // a skip is not a pass: under CI=true headless Chromium must have WebGPU (make test-env checks it)
+          assert.ok(!CI, `CI=true and headless Chromium gave no WebGPU: ${JSON.stringify(result.fallbackLog)}`);
           t.diagnostic(`no webgpu here: ${JSON.stringify(result.fallbackLog)}`);
           continue;
         }
@@ -102,6 +104,8 @@ test('examples/vite-app/decoder.html generates onnxruntime\'s text on webgpu, wa
         assert.equal(result.error, undefined, `${result.error}\n${pageErrors.join('\n')}`);
         const first = backends.split(',')[0];
         if (first === 'webgpu' && result.backend !== 'webgpu') {
+          // a skip is not a pass: under CI=true headless Chromium must have WebGPU (make test-env checks it)
+          assert.ok(!CI, `CI=true and headless Chromium gave no WebGPU: ${JSON.stringify(result.fallbackLog)}`);
           t.diagnostic(`no webgpu here: ${JSON.stringify(result.fallbackLog)}`);
           continue;
         }

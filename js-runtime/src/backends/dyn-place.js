@@ -92,7 +92,16 @@ export function fitsPlacement(placed, sized) {
 export function placeDynamicValues(entries, sizes, align) {
   const shapes = sizeDynamicValues(entries, sizes, align);
   const sized = entries.map((e, k) => ({ ...e, ...shapes[k] }));
-  const order = [...sized].sort((a, b) => b.bytes - a.bytes || a.first - b.first);
+  return placeByLifetime(sized);
+}
+
+/**
+ * The greedy placement itself (also the js backend's, js/backend.js): values with `bytes` and a life [first, last]
+ * (plan steps), largest first, each at the lowest offset free during its life (what webdnn_build/memory.py does at
+ * build time). Returns { placed: [{ ...value, rel }] in the order given, end } (rel: offset from the region's start).
+ */
+export function placeByLifetime(sized) {
+  const order = sized.map((e, i) => ({ ...e, i })).sort((a, b) => b.bytes - a.bytes || a.first - b.first);
   const placed = [];
   let end = 0;
   for (const e of order) {
@@ -105,6 +114,6 @@ export function placeDynamicValues(entries, sizes, align) {
     placed.push({ ...e, rel });
     end = Math.max(end, rel + e.bytes);
   }
-  placed.sort((a, b) => a.k - b.k);
-  return { placed, end };
+  placed.sort((a, b) => a.i - b.i);
+  return { placed: placed.map(({ i, ...p }) => p), end };
 }

@@ -329,10 +329,9 @@ class WebGpuBackend(PluginKernelsMixin, JsFallbackBackend):
 
 def _emits(emitter: Any, node: Node, kctx: KernelContext) -> bool:
     """Whether the emitter supports the node and emits it without needing a run-time size at build time (a trial
-    emission into a throwaway context: constants and scratch values it adds are dropped)."""
-    trial = KernelContext(copy.copy(kctx.graph), kctx.precision, n_dims=kctx.n_dims, add_const=lambda a, h: h,
-                          add_temp=lambda s, d, h: h)
-    trial.graph.values = dict(kctx.graph.values)
+    emission: the constants and scratch values it would add are not added)."""
+    trial = KernelContext(kctx.graph, kctx.precision, n_dims=kctx.n_dims, add_const=lambda a, h: h,
+                          add_temp=lambda s, d, h: h)  # (what it would add to the graph is dropped)
     try:
         with sizes_at_run_time():
             if not emitter.supports(node, trial.graph):

@@ -10,6 +10,7 @@ import * as activationModule from './kernels/activation.js';
 import { TYPED_ARRAYS, isBigInt, makeTensor, sizeOf } from './kernels/util.js';
 import { checkCount, decodeConstant, isConstDescriptor } from '../../bundle.js';
 import { parseDimExpr } from '../../dim-expr.js';
+import { placeByLifetime } from '../dyn-place.js';
 
 /**
  * Creates the js backend's executor for a bundle.
@@ -217,9 +218,8 @@ export class JsExecutor {
 
   /**
    * Places the values whose size depends on the open dims (program.dims, values' symShape) after the planned
-   * arena, once per distinct set of sizes: greedy by size, at the lowest offset free during the value's life
-   * (what webdnn_build/memory.py does at build time). A value that turns out larger than its slot is allocated
-   * on its own (ctx.output), so a wrong expression costs memory, never correctness.
+   * arena, once per distinct set of sizes (dyn-place.js placeByLifetime). A value that turns out larger than its
+   * slot is allocated on its own (ctx.output), so a wrong expression costs memory, never correctness.
    */
   _planOpenDims(feeds) {
     const { dims, entries, base } = this.openDims;
@@ -227,29 +227,18 @@ export class JsExecutor {
     for (const [name, [vi, axis]] of dims) sizes.set(name, feeds.get(this.top.values[vi].name)?.shape?.[axis]);
     const key = [...sizes.values()].join(',');
     if (key === this.openDimsKey) return;
-    const placed = [];
-    let end = base;
     const sized = entries.map((e) => {
       let n = e.elemBytes;
       for (const d of e.dims) n *= d(sizes);
       return { ...e, bytes: Math.max(16, Math.ceil(n / 16) * 16) };
     }).filter((e) => Number.isFinite(e.bytes) && e.bytes > 0);
-    sized.sort((a, b) => b.bytes - a.bytes || a.first - b.first);
-    for (const e of sized) {
-      const busy = placed.filter((p) => !(p.last < e.first || e.last < p.first)).sort((a, b) => a.offset - b.offset);
-      let offset = base;
-      for (const p of busy) {
-        if (offset + e.bytes <= p.offset) break;
-        offset = Math.max(offset, p.offset + p.bytes);
-      }
-      placed.push({ ...e, offset });
-      end = Math.max(end, offset + e.bytes);
-    }
+    const { placed, end: used } = placeByLifetime(sized); // (dyn-place.js: the wasm and webgpu backends' placement)
+    const end = base + used;
     if (end > MAX_OPEN_DIM_ARENA) { // absurd sizes: leave those values to be allocated one by one
       for (const e of entries) this.top.slots[e.vi] = undefined;
     } else {
       if (end > this.arena.byteLength) this.arena = new ArrayBuffer(end);
-      for (const p of placed) this.top.slots[p.vi] = { offset: p.offset, byteLength: p.bytes };
+      for (const p of placed) this.top.slots[p.vi] = { offset: base + p.rel, byteLength: p.bytes };
     }
     this.openDimsKey = key;
   }

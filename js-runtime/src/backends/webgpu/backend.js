@@ -647,9 +647,10 @@ export class WebGPUExecutor {
         step.writes.forEach((vi) => { gpu[vi] = true; cpu[vi] = false; });
       } else {
         step.readback = [];
-        // (webdnn.DimValues reads its inputs' shapes only, which the CPU always knows)
+        // the inputs whose data the step reads (webdnn.DimValues reads shapes only, which the CPU always knows)
         const shapesOnly = step.op.domain === 'webdnn' && step.op.op === 'DimValues';
-        const reads = shapesOnly ? [] : step.op.inputs.filter((vi) => vi >= 0);
+        step.dataInputs = shapesOnly ? [] : step.op.inputs.filter((vi) => vi >= 0);
+        const reads = [...step.dataInputs];
         for (const name of capturedNames([step.op])) if (byName.has(name)) reads.push(byName.get(name));
         reads.forEach((vi) => needCPU(vi, step.readback, step.label));
         step.upload = [];
@@ -930,9 +931,7 @@ export class WebGPUExecutor {
           device.queue.submit([encoder.finish()]);
           encoder = null;
         }
-        if (!(step.op.domain === 'webdnn' && step.op.op === 'DimValues')) { // (which reads its inputs' shapes only)
-          for (const vi of step.op.inputs) if (vi >= 0) await this._materialize(vi, storage);
-        }
+        for (const vi of step.dataInputs) await this._materialize(vi, storage);
         this.js._runStep(this.js.top, this.js.top.steps[step.cpu], storage);
         for (const vi of step.upload) this._uploadFromStorage(vi, storage);
       }
