@@ -8,7 +8,8 @@
 import { findKernel } from './kernels/index.js';
 import * as activationModule from './kernels/activation.js';
 import { TYPED_ARRAYS, isBigInt, makeTensor, sizeOf } from './kernels/util.js';
-import { checkCount, decodeConstant, isConstDescriptor } from '../../bundle.js';
+import { checkCount } from '../../bundle.js';
+import { decodeConstant, isConstDescriptor } from '../../constants.js';
 import { parseDimExpr } from '../../dim-expr.js';
 import { placeByLifetime } from '../dyn-place.js';
 

@@ -8,7 +8,8 @@
 // order (wasm segments; JS steps with the js backend's kernels over views of the wasm memory)
 // and returns the outputs (views of wasm memory: the runner copies them out).
 
-import { bundlePath, checkCount, decodeConstant } from '../../bundle.js';
+import { bundlePath, checkCount } from '../../bundle.js';
+import { decodeConstant } from '../../constants.js';
 import { TYPED_ARRAYS, sizeOf } from '../js/kernels/util.js';
 import { chooseThreads, startWorkers } from './threads.js';
 import { capturedNames } from '../subgraphs.js';

@@ -10,7 +10,7 @@
 // read are copied back with mapAsync first, values they write are uploaded after) and reads the
 // outputs back.
 
-import { decodeConstant } from '../../bundle.js';
+import { decodeConstant } from '../../constants.js';
 import { TYPED_ARRAYS, sizeOf, numberToFloat16Bits, float16BitsToNumber } from '../js/kernels/util.js';
 import { capturedNames } from '../subgraphs.js';
 import { gpuCounters } from '../counters.js';
