@@ -13,6 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 from webdnn_build.compiler import BuildOptions, compile_model
 from webdnn_build.errors import ResourceError, WebDNNError
 from webdnn_build.limits import check_arena
+from webdnn_build.weights import read_weights
 
 from .helpers import float_input
 
@@ -173,7 +174,7 @@ def test_external_weights_are_mapped_not_read(tmp_path):
     assert isinstance(g.values["W"].const, np.memmap)
     result = compile_model(tmp_path / "m.onnx", tmp_path / "out", BuildOptions(backends=["js"]), log=lambda m: None)
     desc = result.manifest["weights"]
-    data = (tmp_path / "out" / "weights.bin").read_bytes()
+    data = read_weights(tmp_path / "out")
     assert desc["byteLength"] == len(data) and w.tobytes() in data
 
 

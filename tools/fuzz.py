@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import onnx  # noqa: E402
 from onnx import AttributeProto, TensorProto, helper, numpy_helper  # noqa: E402
+from webdnn_build.weights import read_weights  # noqa: E402
 
 # --------------------------------------------------------------------------------------------
 # seed models: small, valid, covering the importer's and backends' main paths
@@ -681,9 +682,9 @@ def bundle_problem(out: Path) -> Optional[str]:
         return f"manifest.json unreadable: {exc}"
     try:
         w = manifest["weights"]
-        size = (out / w["file"]).stat().st_size
+        size = len(read_weights(out))  # (checks every shard digest)
         if size != w["byteLength"]:
-            return f"weights file is {size} bytes, manifest says {w['byteLength']}"
+            return f"weight shards hold {size} bytes, manifest says {w['byteLength']}"
         if not manifest["backends"]:
             return "manifest lists no backend"
         for name, entry in manifest["backends"].items():

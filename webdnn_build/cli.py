@@ -17,7 +17,7 @@ from . import __version__
 from .compiler import (BuildOptions, backend_option_specs, compile_model, describe_graph, import_model, run_passes,
                        stderr_log, unsupported_nodes)
 from .compress import parse_quantize
-from .config import ModelConfig, find_config, load_config, merge_backend_options
+from .config import ModelConfig, find_config, load_config, merge_backend_options, parse_shard_size
 from .errors import ConfigError, WebDNNError
 from .plugins import get_host
 from .registry import PassContext
@@ -88,6 +88,8 @@ def build_key(model: ModelConfig) -> str:
         "shapes": {k: [d if isinstance(d, int) else str(d) for d in v] for k, v in sorted(model.input_shapes.items())},
         "backendOptions": {b: dict(sorted(t.items())) for b, t in sorted(model.backend_options.items()) if t},
         **({"quantize": model.quantize} if model.quantize else {}),
+        **({"shardSize": model.shard_size} if model.shard_size is not None else {}),
+        **({"deflate": model.deflate} if model.deflate is not None else {}),
         "compiler": __version__,
         "plugins": sorted((i.distribution, i.version) for i in get_host().infos.values()),
     }, sort_keys=True).encode())
@@ -102,6 +104,14 @@ def _up_to_date(model: ModelConfig, key: str) -> bool:
         return False
 
 
+def _weight_file_args(args: argparse.Namespace) -> dict[str, Any]:
+    """BuildOptions fields of ``--shard-size`` and ``--deflate`` / ``--no-deflate`` (absent: the defaults)."""
+    out: dict[str, Any] = {"deflate": args.deflate}
+    if args.shard_size is not None:
+        out["shard_size"] = parse_shard_size(args.shard_size, "--shard-size")
+    return out
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     log = (lambda m: None) if args.quiet else stderr_log
     shapes = parse_input_shape(args.input_shape or [])
@@ -114,7 +124,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         opts = BuildOptions(backends=backends, input_shapes=shapes, passes=passes, backend_options=backend_options,
                             quantize=parse_quantize(args.quantize or []),
                             sample_inputs=load_npy_inputs(args.sample_input or [], "--sample-input"),
-                            max_accuracy_loss=args.max_accuracy_loss)
+                            max_accuracy_loss=args.max_accuracy_loss, **_weight_file_args(args))
         result = compile_model(model, out, opts, log)
         if args.json:
             entry = {"model": str(model), "out": str(result.out_dir), "status": "built", "backends": result.backends,
@@ -144,6 +154,10 @@ def cmd_build(args: argparse.Namespace) -> int:
         model.input_shapes.update(shapes)
         model.backend_options = merge_backend_options(model.backend_options, backend_options)
         model.quantize = model.quantize + list(args.quantize or [])  # (the command line's, later: they win)
+        if args.shard_size is not None:
+            model.shard_size = parse_shard_size(args.shard_size, "--shard-size")
+        if args.deflate is not None:
+            model.deflate = args.deflate
         entry: dict[str, Any] = {"model": str(model.path), "out": str(model.out)}
         try:
             if not model.path.is_file():
@@ -154,7 +168,9 @@ def cmd_build(args: argparse.Namespace) -> int:
                 log(f"{model.path.name}: up to date, skipped")
             else:
                 opts = BuildOptions(backends=model.backends, input_shapes=model.input_shapes, passes=model.passes,
-                                    backend_options=model.backend_options, quantize=parse_quantize(model.quantize))
+                                    backend_options=model.backend_options, quantize=parse_quantize(model.quantize),
+                                    **({"shard_size": model.shard_size} if model.shard_size is not None else {}),
+                                    deflate=model.deflate)
                 result = compile_model(model.path, model.out, opts, log, extra_manifest={"buildKey": key})
                 entry.update(status="built", backends=result.backends, skippedBackends=result.skipped_backends,
                              seconds=round(result.seconds, 3))
@@ -330,13 +346,20 @@ def make_parser() -> argparse.ArgumentParser:
                     help="comma-separated pass ids to run instead of the default pipeline ('' for none)")
     pa.add_argument("--no-passes", action="store_true", help="run no optimization passes")
     b.add_argument("--quantize", action="append", metavar="MODE|PATTERN=MODE",
-                   help="store float32 weights compressed: fp16, int8, int4 (MatMul/Gemm weights; int8 elsewhere) or none; PATTERN=MODE (fnmatch on constant names, "
+                   help="store float32 weights compressed: fp16, int8, int4 or int4:B (MatMul/Gemm weights in blocks of 32 or B, "
+                        "a power of two from 16 to 1024; int8 elsewhere), eightbit (a byte per element on a non-linear "
+                        "table, WebDNN's) or none; PATTERN=MODE (fnmatch on constant names, "
                         "repeatable, later wins) overrides the default for some (docs/compression.md)")
     b.add_argument("--sample-input", action="append", metavar="NAME=file.npy",
                    help="with --quantize: an input for the accuracy report (default: random data)")
     b.add_argument("--max-accuracy-loss", type=float, metavar="F",
                    help="with --quantize: fail the build when 1 - cosine or 1 - top-1 agreement of an output against "
                         "float32 exceeds F")
+    b.add_argument("--shard-size", metavar="SIZE",
+                   help="bytes per weight shard, e.g. 4MiB (the default), 512KiB or 1048576: each shard is fetched, "
+                        "verified (SHA-256) and cached on its own (docs/bundle-format.md)")
+    b.add_argument("--deflate", action=argparse.BooleanOptionalAction, default=None,
+                   help="store weight shards deflated (default: only when some weight uses the eightbit encoding)")
     b.add_argument("--config", help="config file (default: nearest webdnn.toml or pyproject.toml)")
     b.add_argument("--force", action="store_true", help="rebuild even when up to date")
     b.add_argument("--json", action="store_true", help="machine-readable result on stdout")

@@ -28,9 +28,9 @@ from .compress import QuantizeSpec, accuracy, accuracy_loss, compress_graph
 from .compress import summary as compression_summary
 from .dim_values import fold_dim_arithmetic
 from .symshape import as_expr, infer_symbolic_shapes, to_json
-from .weights import WeightPacker
+from .weights import DEFAULT_SHARD_SIZE, WeightPacker
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 Log = Callable[[str], None]
 
 
@@ -52,6 +52,10 @@ class BuildOptions:
     #: (1 - cosine, 1 - top-1 agreement, over the outputs) the build accepts
     sample_inputs: dict[str, Any] = field(default_factory=dict)
     max_accuracy_loss: Optional[float] = None
+    #: bytes per weight shard (``--shard-size``), and whether shards are stored deflated (``--deflate``; None: when
+    #: some constant uses the eightbit encoding, whose codes deflate well)
+    shard_size: int = DEFAULT_SHARD_SIZE
+    deflate: Optional[bool] = None
 
 
 @dataclass
@@ -260,6 +264,8 @@ def compile_model(
         artifacts[backend.name] = backend.generate(graph, ctx)
         log(f"backend {backend.name}: code generated ({time.perf_counter() - t0:.2f}s)")
 
+    deflate = options.deflate if options.deflate is not None else getattr(compressed, "uses_eightbit", False)
+    shards = packer.shards(options.shard_size, deflate)  # digested (and deflated) here, streamed to disk below
     manifest: dict[str, Any] = {
         "format": "webdnn-bundle",
         "formatVersion": FORMAT_VERSION,
@@ -268,7 +274,7 @@ def compile_model(
         "compiler": {"version": __version__, "plugins": {i.distribution: i.version for i in host.infos.values()}},
         "inputs": io_entries(graph, graph.inputs),
         "outputs": io_entries(graph, graph.outputs),
-        "weights": {"file": "weights.bin", "byteLength": packer.size},
+        "weights": shards.manifest_entry(),
         "backends": {},
     }
     if graph.dims:  # sized by the feeds at run time: the runtime checks them against these ranges
@@ -285,7 +291,7 @@ def compile_model(
     if extra_manifest:
         manifest.update(extra_manifest)
 
-    files: dict[str, Any] = {"weights.bin": packer.file()}  # streamed to disk, never one buffer
+    files: dict[str, Any] = shards.files()  # shard digests are in manifest["weights"]
     for name, art in artifacts.items():
         for rel, data in art.files.items():
             files[f"{name}/{rel}"] = data
@@ -293,7 +299,7 @@ def compile_model(
     # SHA-256 of every program file (plans, programs, modules): the runtime refuses a corrupted one
     # before parsing or compiling it (a bit-flipped wasm module can validate and loop forever)
     manifest["integrity"] = {rel: hashlib.sha256(data).hexdigest() for rel, data in sorted(files.items())
-                             if rel != "weights.bin" and isinstance(data, (bytes, bytearray))}
+                             if isinstance(data, (bytes, bytearray))}
     files["manifest.json"] = bundle_json(manifest, indent=1)
     write_bundle_atomically(out, files)
     if compressed:  # what the compression cost, measured on the bundle just written (into its manifest)

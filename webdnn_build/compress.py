@@ -1,4 +1,4 @@
-"""Build-time weight compression (issue 11): ``--quantize fp16|int8`` per model and per tensor-name pattern, and
+"""Build-time weight compression (issue 11): ``--quantize fp16|int8|int4[:B]|eightbit`` per model and per tensor-name pattern, and
 the accuracy it costs, measured on the built bundle.
 
 Which constants: float32 tensors of rank 2 or more with at least ``MIN_ELEMENTS`` elements (vectors, such as
@@ -8,8 +8,10 @@ biases and norm parameters, stay float32: little to gain, and they shift or scal
 - ``fp16``: stored as IEEE half precision (the runtime widens it to float32 at load; compute stays float32).
 - ``int8``: the weight operand of Conv / Gemm / MatMul symmetric per output channel (``scale = max|w| / 127`` per
   channel, zero point 0); any other constant asymmetric per tensor (``scale = (max - min) / 255``, a zero point).
-- ``int4``: 2-D MatMul / Gemm weights in blocks of 32 along the reduction axis (MatMulNBits' layout, a scale per
-  block, zero point 8); other constants as int8.
+- ``int4`` / ``int4:B``: 2-D MatMul / Gemm weights in blocks of B (default 32; a power of two from 16 to 1024) along
+  the reduction axis (MatMulNBits' layout, a scale per block, zero point 8); other constants as int8.
+- ``eightbit``: WebDNN's (2017) encoding, reworked: one byte per element, a sign bit and a 7-bit index into a
+  non-linear table of 128 magnitudes, times one float32 scale per tensor from its max |w| (``_eightbit``).
 
 Every backend computes with the dequantized values: the graph's constants are replaced by their round trip
 (quantize, then dequantize exactly as the runtime's decodeConstant does: float32 products), so whatever a backend
@@ -27,9 +29,12 @@ import numpy as np
 from .errors import ConfigError
 from .ir import Graph
 
-MODES = ("none", "fp16", "int8", "int4")
-#: int4: elements per block along the reduction axis (a power of two >= 16; MatMulNBits' default)
+MODES = ("none", "fp16", "int8", "int4", "eightbit")
+#: int4: elements per block along the reduction axis (MatMulNBits' default); ``int4:B`` picks another
 INT4_BLOCK = 32
+#: the blocks ``int4:B`` accepts: powers of two in this range (MatMulNBits takes powers of two >= 16; beyond 1024 a
+#: block's one scale covers too much of a column to be worth its 4 bytes less)
+INT4_BLOCK_RANGE = (16, 1024)
 #: float32 constants smaller than this stay float32
 MIN_ELEMENTS = 1024
 #: (op type, input index) of the operands quantized per output channel, and how to find that channel's axis
@@ -59,14 +64,39 @@ class QuantizeSpec:
         return {"default": self.default, "patterns": [[p, m] for p, m in self.patterns]}
 
 
+def check_mode(text: str) -> str:
+    """A mode as written (case and surrounding spaces aside) in its canonical form: one of ``MODES``, or ``int4:B``
+    (``B`` without leading zeros); a ValueError saying what is accepted otherwise."""
+    mode = text.strip().lower()
+    if mode in MODES:
+        return mode
+    kind, colon, block = mode.partition(":")
+    if kind == "int4" and colon:
+        lo, hi = INT4_BLOCK_RANGE
+        if not (block.isascii() and block.isdigit()) or not lo <= int(block) <= hi or int(block) & (int(block) - 1):
+            raise ValueError(f"the int4 block must be a power of two from {lo} to {hi} (int4:16, int4:32, ..., "
+                             f"int4:{hi}), not {block!r}")
+        return f"int4:{int(block)}"
+    raise ValueError(f"the mode must be one of {', '.join(MODES)} or int4:B (B a power of two from "
+                     f"{INT4_BLOCK_RANGE[0]} to {INT4_BLOCK_RANGE[1]})")
+
+
+def int4_block(mode: str) -> Optional[int]:
+    """The block size of a canonical ``int4`` / ``int4:B`` mode; None for the other modes."""
+    if mode == "int4":
+        return INT4_BLOCK
+    return int(mode[5:]) if mode.startswith("int4:") else None
+
+
 def parse_quantize(specs: list[str]) -> QuantizeSpec:
     """``--quantize MODE`` (the default) and ``--quantize PATTERN=MODE`` (repeatable)."""
     spec = QuantizeSpec()
     for item in specs:
         pattern, sep, mode = item.rpartition("=")
-        mode = mode.strip().lower()
-        if mode not in MODES:
-            raise ConfigError(f"--quantize {item!r}: the mode must be one of {', '.join(MODES)}")
+        try:
+            mode = check_mode(mode)
+        except ValueError as exc:
+            raise ConfigError(f"--quantize {item!r}: {exc}") from None
         if sep:
             if not pattern:
                 raise ConfigError(f"--quantize {item!r}: expected PATTERN=MODE")
@@ -87,11 +117,22 @@ class Encoded:
     stored_bytes: int
 
 
-def compress_graph(graph: Graph, spec: QuantizeSpec) -> dict[str, Encoded]:
+class Compressed(dict):
+    """What ``compress_graph`` returns: constant name -> Encoded, and what the bundle writer needs to know of them."""
+
+    @property
+    def uses_eightbit(self) -> bool:
+        """Some constant is stored as eightbit codes. Their distribution is far from uniform (most weights lie in a few
+        binades of the table, and every zero is the same byte), so the weight shards deflate well: the issue's
+        "eightbit, then deflate" (the compiler turns shard deflate on for such builds)."""
+        return any(e.descriptor["encoding"] == "eightbit" for e in self.values())
+
+
+def compress_graph(graph: Graph, spec: QuantizeSpec) -> Compressed:
     """Choose and apply each constant's mode: replace its value in the graph by the round trip, and return the
     encodings the weight packer stores (constant name -> Encoded)."""
     if not spec.active:
-        return {}
+        return Compressed()
     axes: dict[str, Optional[int]] = {}
     products: set[str] = set()  # 2-D weights of MatMul / Gemm (int4 applies to them)
     for node in graph.nodes:
@@ -102,7 +143,7 @@ def compress_graph(graph: Graph, spec: QuantizeSpec) -> dict[str, Encoded]:
                     axes.setdefault(node.inputs[index], axis(node, np.ndim(v.const)))
                     if op != "Conv" and np.ndim(v.const) == 2:
                         products.add(node.inputs[index])
-    out: dict[str, Encoded] = {}
+    out = Compressed()
     for v in graph.constants():
         if v.dtype != "float32" or np.size(v.const) < MIN_ELEMENTS or np.ndim(v.const) < 2:
             continue  # (vectors: biases, norm scales, which every output element sums or scales directly)
@@ -112,8 +153,11 @@ def compress_graph(graph: Graph, spec: QuantizeSpec) -> dict[str, Encoded]:
         array = np.ascontiguousarray(np.asarray(v.const, np.float32))
         if not np.isfinite(array).all():
             continue  # (infinities and NaNs have no 8-bit or half form worth the risk)
-        if mode == "int4" and v.name in products:  # blocks along the reduction axis, the other one being axes'
-            done = _int4(array, 1 - axes[v.name])
+        block = int4_block(mode)
+        if block is not None and v.name in products:  # blocks along the reduction axis, the other one being axes'
+            done = _int4(array, 1 - axes[v.name], block)
+        elif mode == "eightbit":  # (per tensor: no axis)
+            done = _eightbit(array)
         else:  # (int4 elsewhere: int8)
             done = (_fp16 if mode == "fp16" else _int8)(array, axes.get(v.name))
         if done is not None:
@@ -169,6 +213,51 @@ def _int4(a: np.ndarray, k_axis: int, block: int = INT4_BLOCK) -> Optional[tuple
     desc = {"encoding": "int4", "axis": int(k_axis), "block": block}
     return (Encoded(desc, [np.ascontiguousarray(packed), scales.astype("<f4")], a.nbytes, packed.nbytes + scales.nbytes),
             np.ascontiguousarray(np.moveaxis(back.astype(np.float32), 1, k_axis)))
+
+
+def _eightbit_magnitudes() -> np.ndarray:
+    """The eightbit table: code c (7 bits) = 16 e + m selects the magnitude of a float with a 3-bit exponent e and a
+    4-bit mantissa m, subnormals included, in units of its smallest step: m for e = 0, (16 + m) * 2^(e - 1) above
+    (0, 1, ..., 15, 16, 17, ..., 31, 32, 34, ..., 62, 64, 68, ..., 1984). Like WebDNN's table (Dettmers' 8-bit
+    approximation), it spends its codes evenly over the orders of magnitude rather than over the range: a relative
+    step of 1/16 to 1/31 from 1/124 of the tensor's max |w| up (uniform below), so that a few outliers, which set
+    the scale, cost the bulk of the weights little precision. Unlike WebDNN's decimal table, every entry is a small
+    integer: exact in float32 and in JS numbers, and computed here and in the runtime with integer arithmetic only,
+    so both sides hold the very same table (no exp / pow whose last bit may differ between numpy and JS Math)."""
+    code = np.arange(128)
+    exponent, mantissa = code >> 4, code & 15
+    return np.where(exponent == 0, mantissa, (16 + mantissa) << np.maximum(exponent - 1, 0)).astype(np.float32)
+
+
+#: eightbit: the 128 magnitudes (``_eightbit_magnitudes``), and the largest one, which the tensor's max |w| maps to
+EIGHTBIT_MAGNITUDES = _eightbit_magnitudes()
+EIGHTBIT_MAX = int(EIGHTBIT_MAGNITUDES[-1])  # 1984
+#: the values halfway between neighbouring magnitudes (exact in float64): a magnitude's code is its nearest entry's
+_EIGHTBIT_MIDPOINTS = (EIGHTBIT_MAGNITUDES[1:].astype(np.float64) + EIGHTBIT_MAGNITUDES[:-1]) / 2
+
+
+def _eightbit(a: np.ndarray, step: int = 1 << 20) -> Optional[tuple[Encoded, np.ndarray]]:
+    """Any float32 tensor as one byte per element: bit 7 the sign (set for negative values whose magnitude is not
+    rounded to zero, so that zero has one code), bits 0-6 the nearest entry of ``EIGHTBIT_MAGNITUDES`` to
+    ``|w| / scale``, with one float32 ``scale = max|w| / 1984`` per tensor; the value is ``±magnitude * scale``
+    (a float32 product, as the runtime computes it). Encoded ``step`` elements at a time (float64 temporaries of a
+    bounded size, whatever the tensor's). A tensor whose scale underflows to zero, or whose largest value overflows
+    float32 on the way back, stays float32."""
+    peak = float(np.max(np.abs(a))) if a.size else 0.0
+    scale = np.float32(peak / EIGHTBIT_MAX) if peak else np.float32(1)
+    with np.errstate(over="ignore"):  # (checked below)
+        decoded = np.concatenate([EIGHTBIT_MAGNITUDES, -EIGHTBIT_MAGNITUDES]) * scale  # float32: byte -> value
+    if scale == 0 or not np.isfinite(decoded).all():
+        return None
+    flat = a.reshape(-1)
+    codes = np.empty(flat.size, np.uint8)
+    for start in range(0, flat.size, step):
+        part = flat[start:start + step]
+        magnitude = np.searchsorted(_EIGHTBIT_MIDPOINTS, np.abs(part, dtype=np.float64) / float(scale))
+        codes[start:start + step] = magnitude | (((part < 0) & (magnitude > 0)) << 7)
+    codes = codes.reshape(a.shape)
+    desc = {"encoding": "eightbit", "scale": float(scale)}
+    return Encoded(desc, [codes], a.nbytes, codes.nbytes), decoded[codes]
 
 
 def summary(encoded: dict[str, Encoded], spec: QuantizeSpec) -> dict[str, Any]:

@@ -5,7 +5,9 @@
     backends = ["js"]              # default: every installed backend
     passes = [...]                 # default: the default pipeline; [] = no passes
     backend-options = { wasm = { threads = false } }   # as --backend-option wasm.threads=false
-    quantize = "int8"              # or { "*" = "int8", "*embeddings*" = "fp16", "*classifier*" = "none" }
+    quantize = "int8"              # or { "*" = "int8", "*embeddings*" = "fp16", "*attn*" = "int4:128", "*classifier*" = "none" }
+    shard-size = "4MiB"            # bytes per weight shard (an integer, or KiB / MiB / GiB)
+    deflate = true                 # store weight shards deflated (default: only with eightbit weights)
 
     [[tool.webdnn-build.models]]
     path = "models/resnet50.onnx"  # relative to the config file
@@ -30,8 +32,10 @@ import tomli
 from .errors import ConfigError
 from .symdim import DimSpec, parse_shape
 
-ALLOWED_TOP = {"out-dir", "backends", "passes", "models", "input-shapes", "backend-options", "quantize"}
-ALLOWED_MODEL = {"path", "out", "backends", "passes", "input-shapes", "backend-options", "quantize"}
+ALLOWED_TOP = {"out-dir", "backends", "passes", "models", "input-shapes", "backend-options", "quantize", "shard-size",
+               "deflate"}
+ALLOWED_MODEL = {"path", "out", "backends", "passes", "input-shapes", "backend-options", "quantize", "shard-size",
+                 "deflate"}
 
 #: backend name -> {option key: value as a string, as ``--backend-option`` gives it}
 BackendOptions = dict[str, dict[str, str]]
@@ -47,6 +51,9 @@ class ModelConfig:
     backend_options: BackendOptions = field(default_factory=dict)
     #: ``--quantize`` arguments (MODE, PATTERN=MODE), from the ``quantize`` key
     quantize: list[str] = field(default_factory=list)
+    #: ``shard-size`` (bytes) and ``deflate``; None: the compiler's default
+    shard_size: Optional[int] = None
+    deflate: Optional[bool] = None
 
 
 @dataclass
@@ -59,6 +66,8 @@ class ProjectConfig:
     input_shapes: dict[str, tuple[DimSpec, ...]] = field(default_factory=dict)
     backend_options: BackendOptions = field(default_factory=dict)
     quantize: list[str] = field(default_factory=list)
+    shard_size: Optional[int] = None
+    deflate: Optional[bool] = None
     models: list[ModelConfig] = field(default_factory=list)
 
 
@@ -150,13 +159,58 @@ def parse_quantize_key(value: Any, where: str) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str):
-        return [value]
+        return _checked_modes([value], where)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return list(value)
+        return _checked_modes(list(value), where)
     if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        return [v if k == "*" else f"{k}={v}" for k, v in value.items()]
+        return _checked_modes([v if k == "*" else f"{k}={v}" for k, v in value.items()], where)
     raise ConfigError(f"{where}: quantize must be a mode (\"int8\"), a list of MODE / PATTERN=MODE strings, or a "
                       "table of pattern = mode")
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gib": 1 << 30}
+
+
+def parse_shard_size(value: Any, where: str) -> Optional[int]:
+    """A weight shard size: bytes as an integer, or a string such as ``"4MiB"`` / ``"512KiB"``; a multiple of 16
+    from 1 KiB to 1 GiB (weights.py MIN_SHARD_SIZE / MAX_SHARD_SIZE)."""
+    from .weights import ALIGN, MAX_SHARD_SIZE, MIN_SHARD_SIZE
+
+    if value is None:
+        return None
+    size: Optional[int] = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    elif isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        digits = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+        unit = text[len(digits):]
+        if digits.isdigit() and unit in _SIZE_UNITS:
+            size = int(digits) * _SIZE_UNITS[unit]
+    if size is None:
+        raise ConfigError(f"{where}: shard size must be a number of bytes or a size such as \"4MiB\", got {value!r}")
+    if not MIN_SHARD_SIZE <= size <= MAX_SHARD_SIZE or size % ALIGN:
+        raise ConfigError(f"{where}: shard size {size} must be a multiple of {ALIGN} from {MIN_SHARD_SIZE} "
+                          f"(1 KiB) to {MAX_SHARD_SIZE} (1 GiB) bytes")
+    return size
+
+
+def _bool(value: Any, where: str) -> Optional[bool]:
+    if value is None or isinstance(value, bool):
+        return value
+    raise ConfigError(f"{where} must be true or false, got {value!r}")
+
+
+def _checked_modes(args: list[str], where: str) -> list[str]:
+    """``--quantize`` arguments whose modes are known (compress.check_mode): a bad one is refused naming the config
+    key, when the config is read, not when the build gets to it."""
+    from .compress import check_mode  # (here: compress pulls in numpy and the IR, which reading a config needs not)
+    for arg in args:
+        try:
+            check_mode(arg.rpartition("=")[2])
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {arg!r}: {exc}") from None
+    return args
 
 
 def load_config(path: Optional[Path]) -> ProjectConfig:
@@ -179,6 +233,8 @@ def load_config(path: Optional[Path]) -> ProjectConfig:
         input_shapes=parse_shape_table(table.get("input-shapes", {}), where),
         backend_options=parse_backend_options(table.get("backend-options", {}), where),
         quantize=parse_quantize_key(table.get("quantize"), f"{where}: quantize"),
+        shard_size=parse_shard_size(table.get("shard-size"), f"{where}: shard-size"),
+        deflate=_bool(table.get("deflate"), f"{where}: deflate"),
     )
     models = table.get("models", [])
     if not isinstance(models, list):
@@ -201,5 +257,7 @@ def load_config(path: Optional[Path]) -> ProjectConfig:
             backend_options=merge_backend_options(cfg.backend_options,
                                                   parse_backend_options(m.get("backend-options", {}), mw)),
             quantize=parse_quantize_key(m["quantize"], f"{mw}: quantize") if "quantize" in m else list(cfg.quantize),
+            shard_size=parse_shard_size(m["shard-size"], f"{mw}: shard-size") if "shard-size" in m else cfg.shard_size,
+            deflate=_bool(m["deflate"], f"{mw}: deflate") if "deflate" in m else cfg.deflate,
         ))
     return cfg

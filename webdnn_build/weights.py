@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import zlib
+from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
@@ -9,6 +13,12 @@ import numpy as np
 from .ir import Graph, Value
 
 ALIGN = 16
+#: default bytes per weight shard (docs/bundle-format.md "weights"): small enough to verify, cache and retry one at a
+#: time and to fetch several in parallel, large enough that a 100 MB model is 25 requests
+DEFAULT_SHARD_SIZE = 4 << 20
+#: shard sizes the compiler accepts: a multiple of ALIGN (so constants keep their alignment inside a shard), at most
+#: 1 GiB (the runtime never makes an ArrayBuffer over 1 GiB)
+MIN_SHARD_SIZE, MAX_SHARD_SIZE = 1 << 10, 1 << 30
 
 #: on-disk element types; float16/bfloat16 travel as their 16-bit patterns
 _DISK_DTYPES = {
@@ -60,10 +70,10 @@ class WeightPacker:
         """The weight file in memory (for tests and small models; ``file()`` streams it instead)."""
         return b"".join(bytes(memoryview(c)) for c in self._chunks)
 
-    def file(self) -> "WeightFile":
-        """The weight file as a streaming writer: chunks (views of the constants, memory maps for
-        external data) go to disk one at a time, never joined into one buffer."""
-        return WeightFile(list(self._chunks), self._size)
+    def shards(self, shard_size: int = DEFAULT_SHARD_SIZE, deflate: bool = False) -> "WeightShards":
+        """The weight file cut into shard files: chunks (views of the constants, memory maps for external data) go
+        to disk one at a time, never joined into one buffer."""
+        return WeightShards(list(self._chunks), self._size, shard_size, deflate)
 
     def descriptors(self) -> dict[str, dict[str, Any]]:
         return self._by_name
@@ -127,21 +137,103 @@ class WeightPacker:
         return desc
 
 
-class WeightFile:
-    """``weights.bin`` as the bundle writer takes it: ``len()`` and ``write_to(file)``."""
+class ShardFile:
+    """One shard file as the bundle writer takes it: ``len()`` and ``write_to(file)``. Its bytes are either views
+    of the constants (memory maps for external data: written piecewise, never joined) or its deflated form."""
 
-    def __init__(self, chunks: list[Any], size: int) -> None:
-        self._chunks, self._size = chunks, size
+    def __init__(self, pieces: list[memoryview], stored: Optional[bytes]) -> None:
+        self._pieces, self._stored = pieces, stored
 
     def __len__(self) -> int:
-        return self._size
+        return len(self._stored) if self._stored is not None else sum(len(p) for p in self._pieces)
 
     def write_to(self, f: Any) -> None:
+        if self._stored is not None:
+            f.write(self._stored)
+            return
         step = 64 << 20
-        for chunk in self._chunks:
+        for piece in self._pieces:
+            for start in range(0, len(piece), step):  # bounded writes: a mapped chunk is paged in piecewise
+                f.write(piece[start:start + step])
+
+
+class WeightShards:
+    """The weight file cut into shards of ``shard_size`` bytes (the last one shorter), each with the SHA-256 of its
+    stored bytes; with ``deflate``, a shard is stored zlib-compressed when that makes it smaller. The runtime
+    fetches shards in parallel, checks each digest as the shard arrives and caches shards by digest."""
+
+    def __init__(self, chunks: list[Any], size: int, shard_size: int = DEFAULT_SHARD_SIZE, deflate: bool = False,
+                 folder: str = "weights") -> None:
+        self.size, self.shard_size, self.deflate, self.folder = size, shard_size, deflate, folder
+        self._pieces: list[list[memoryview]] = []
+        shard: list[memoryview] = []
+        room = shard_size
+        for chunk in chunks:
             view = memoryview(chunk).cast("B") if not isinstance(chunk, bytes) else memoryview(chunk)
-            for start in range(0, len(view), step):  # bounded writes: a mapped chunk is paged in piecewise
-                f.write(view[start:start + step])
+            while len(view):
+                take = min(room, len(view))
+                shard.append(view[:take])
+                view, room = view[take:], room - take
+                if room == 0:
+                    self._pieces.append(shard)
+                    shard, room = [], shard_size
+        if shard:
+            self._pieces.append(shard)
+        self._files: Optional[dict[str, ShardFile]] = None
+        self._entries: list[dict[str, Any]] = []
+
+    def _prepare(self) -> None:
+        """Digest (and with deflate, compress) every shard, once."""
+        if self._files is not None:
+            return
+        width = max(3, len(str(len(self._pieces) - 1)))
+        self._files = {}
+        for i, pieces in enumerate(self._pieces):
+            length = sum(len(p) for p in pieces)
+            stored = None
+            if self.deflate:
+                z = zlib.compressobj(6)
+                packed = b"".join([z.compress(p) for p in pieces] + [z.flush()])
+                stored = packed if len(packed) < length else None
+            h = hashlib.sha256()
+            for part in ([stored] if stored is not None else pieces):
+                h.update(part)
+            rel = f"{self.folder}/{i:0{width}d}.bin"
+            entry: dict[str, Any] = {"file": rel, "byteLength": length, "sha256": h.hexdigest()}
+            if stored is not None:
+                entry.update(encoding="deflate", storedLength=len(stored))
+            self._entries.append(entry)
+            self._files[rel] = ShardFile(pieces, stored)
+
+    def files(self) -> dict[str, ShardFile]:
+        """Bundle-relative path -> shard file."""
+        self._prepare()
+        assert self._files is not None
+        return dict(self._files)
+
+    def manifest_entry(self) -> dict[str, Any]:
+        """The manifest's ``weights`` object."""
+        self._prepare()
+        return {"byteLength": self.size, "shardSize": self.shard_size, "shards": list(self._entries)}
+
+
+def read_weights(bundle: Path) -> bytes:
+    """The whole weight file of a bundle, its shards checked against their digests and inflated (tests, tools and
+    the Python WebGPU runner; the JS runtime reads shards itself)."""
+    bundle = Path(bundle)
+    w = json.loads((bundle / "manifest.json").read_text()).get("weights") or {}
+    if w.get("file"):
+        return (bundle / w["file"]).read_bytes()
+    parts = []
+    for entry in w.get("shards", []):
+        stored = (bundle / entry["file"]).read_bytes()
+        if hashlib.sha256(stored).hexdigest() != entry["sha256"]:
+            raise ValueError(f"{bundle}: weight shard {entry['file']} does not match its SHA-256")
+        data = zlib.decompress(stored) if entry.get("encoding") == "deflate" else stored
+        if len(data) != entry["byteLength"]:
+            raise ValueError(f"{bundle}: weight shard {entry['file']} holds {len(data)} bytes, not {entry['byteLength']}")
+        parts.append(data)
+    return b"".join(parts)
 
 
 def _is_splat(a: np.ndarray, step: int = 1 << 20) -> bool:

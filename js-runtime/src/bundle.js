@@ -1,13 +1,14 @@
 // Reading a webdnn bundle (see docs/bundle-format.md): manifest.json, the backends' program
-// files and weights.bin, from a folder path (Node) or a URL (browsers, or Node with http(s)).
+// files and weight shards, from a folder path (Node) or a URL (browsers, or Node with http(s)).
 //
 // Constant descriptors are decoded by constants.js.
 
 import { checkSha256 } from './integrity.js';
+import { loadWeights, weightShards } from './weight-loader.js';
 
 /** The bundle format this runtime reads. */
 export const BUNDLE_FORMAT = 'webdnn-bundle';
-export const BUNDLE_FORMAT_VERSION = 2;
+export const BUNDLE_FORMAT_VERSION = 3;
 
 /**
  * Imports a Node built-in. The computed specifier and the comments keep bundlers (webpack, Vite)
@@ -39,8 +40,9 @@ function isFileMap(source) {
  *
  * @param {string|URL|{files: Record<string, string|URL>, manifest?: object, label?: string}} source
  *   folder path (Node), URL of the bundle folder, or a file map (relative path -> URL or path)
- * @param {{ onProgress?: (p: {file: string, loaded: number, total: number}) => void }} [options]
- *   `onProgress`: called as weights.bin arrives (bytes so far and in all; the last call has loaded === total)
+ * @param {{ onProgress?: (p: {file: string, loaded: number, total: number}) => void, cache?: boolean }} [options]
+ *   `onProgress`: called as the weight shards arrive (bytes of all shards so far and in all; the last
+ *   call has loaded === total); `cache`: false keeps shards out of the browser's Cache API
  * @returns {Promise<Bundle>}
  */
 export async function openBundle(source, options = {}) {
@@ -51,6 +53,7 @@ export async function openBundle(source, options = {}) {
   const reader = fileMap ? mapReader(source) : isFetchSource(source) ? urlReader(source) : await fileReader(source);
   const bundle = new Bundle(reader);
   bundle.onProgress = typeof options.onProgress === 'function' ? options.onProgress : null;
+  bundle.cache = options.cache !== false;
   let manifest = fileMap ? source.manifest : undefined;
   if (manifest === undefined) {
     try {
@@ -164,6 +167,8 @@ export class Bundle {
     this._weights = null;
     /** load()'s onProgress, or null. */
     this.onProgress = null;
+    /** Whether weight shards may be kept in the browser's Cache API (load()'s `cache`). */
+    this.cache = true;
   }
 
   /**
@@ -209,27 +214,12 @@ export class Bundle {
   }
 
   /**
-   * weights.bin as a Uint8Array (read once, shared by all backends; empty when the bundle has none).
-   * @returns {Promise<Uint8Array>}
+   * The weights (every shard read, verified and inflated once, shared by all backends; empty when
+   * the bundle has none).
+   * @returns {Promise<import('./weight-store.js').WeightStore>}
    */
   weights() {
-    if (!this._weights) {
-      const w = this.manifest.weights;
-      const progress = this.onProgress;
-      if (!w || !w.file || w.byteLength === 0) {
-        progress?.({ file: w?.file ?? 'weights.bin', loaded: 0, total: 0 });
-        this._weights = Promise.resolve(new Uint8Array(0));
-      } else {
-        const total = typeof w.byteLength === 'number' ? w.byteLength : 0;
-        const onBytes = progress ? (loaded) => progress({ file: w.file, loaded, total: Math.max(total, loaded) }) : undefined;
-        this._weights = this.readBytes(w.file, onBytes, 'manifest.json "weights.file"').then((bytes) => {
-          if (typeof w.byteLength === 'number' && bytes.byteLength !== w.byteLength) {
-            throw new Error(`bundle ${this.label}: ${w.file} has ${bytes.byteLength} bytes, manifest says ${w.byteLength}`);
-          }
-          return bytes;
-        });
-      }
-    }
+    this._weights ??= loadWeights(this, { onProgress: this.onProgress, cache: this.cache });
     return this._weights;
   }
 
@@ -274,11 +264,10 @@ function validateManifest(manifest, label) {
   }
   try {
     const w = manifest.weights;
-    if (w !== undefined && w !== null) {
-      if (typeof w !== 'object' || Array.isArray(w)) throw new Error('manifest.json "weights" must be an object');
-      if (w.file !== undefined && w.file !== null) bundlePath('manifest.json "weights.file"', w.file);
-      if (w.byteLength !== undefined) checkCount('manifest.json "weights.byteLength"', w.byteLength, Number.MAX_SAFE_INTEGER);
+    if (w !== undefined && w !== null && typeof w === 'object' && w.file !== undefined && w.file !== null) {
+      bundlePath('manifest.json "weights.file"', w.file);
     }
+    for (const s of weightShards(w).shards) bundlePath(s.field, s.file);
     const integrity = manifest.integrity;
     if (integrity !== undefined) {
       if (integrity === null || typeof integrity !== 'object' || Array.isArray(integrity)) {

@@ -1,4 +1,4 @@
-// Constant descriptors ({ encoding: raw | fill | json | fp16 | int8 | int4, dtype, shape, ... }, see
+// Constant descriptors ({ encoding: raw | fill | json | fp16 | int8 | int4 | eightbit, dtype, shape, ... }, see
 // docs/bundle-format.md) decoded into the js backend's tensors ({ dtype, shape, data }, float16/bfloat16
 // widened to Float32Array). Every backend decodes its constants here, once at load.
 
@@ -94,6 +94,7 @@ export function decodeConstant(desc, weights) {
 
   if (encoding === 'fp16' || encoding === 'int8') return decodeCompressed(desc, store, shape, n);
   if (encoding === 'int4') return decodeInt4(desc, store, shape, n);
+  if (encoding === 'eightbit') return decodeEightbit(desc, store, shape, n);
 
   throw new Error(`constant has unknown encoding ${describe(encoding)}`);
 }
@@ -125,6 +126,37 @@ function decodeInt4(desc, store, shape, n) {
       data[axis === 0 ? k * N + c : c * K + k] = (code - 8) * scales[c * blocks + b];
     }
   }
+  return { dtype: 'float32', shape: [...shape], data };
+}
+
+/**
+ * The eightbit table (webdnn_build/compress.py _eightbit_magnitudes): code c = 16 e + m (7 bits) is the magnitude of a
+ * float with a 3-bit exponent e and a 4-bit mantissa m in units of its smallest step, m for e = 0, else
+ * (16 + m) * 2^(e - 1): the integers 0, 1, ..., 31, 32, 34, ..., 1984. Integer arithmetic only, so this table is
+ * the compiler's to the bit.
+ */
+const EIGHTBIT_MAGNITUDES = Array.from({ length: 128 }, (_, c) => (c < 16 ? c : (16 + (c & 15)) << ((c >> 4) - 1)));
+
+/**
+ * A float32 constant stored as eightbit codes (compress.py _eightbit, WebDNN's encoding reworked): a byte per element,
+ * bit 7 the sign, bits 0-6 an index into EIGHTBIT_MAGNITUDES; w = ±magnitude * scale, `scale` (a float32, in the
+ * descriptor) = max|w| / 1984. The 256 possible values are computed once (float32 products, as the compiler
+ * computed them: an integer up to 1984 times a float32 is exact in a JS number, then rounded once), then looked up.
+ */
+function decodeEightbit(desc, store, shape, n) {
+  if (desc.dtype !== 'float32') throw new Error(`eightbit constant must be float32, not ${describe(desc.dtype)}`);
+  const offset = checkCount('eightbit constant: "offset"', desc.offset ?? 0, Number.MAX_SAFE_INTEGER);
+  const byteLength = checkCount('eightbit constant: "byteLength"', desc.byteLength, MAX_TENSOR_BYTES);
+  if (byteLength !== n) throw new Error(`eightbit constant of shape [${shape}] needs ${n} bytes (one per element), has ${byteLength}`);
+  const scale = typeof desc.scale === 'number' ? Math.fround(desc.scale) : NaN;
+  if (!Number.isFinite(Math.fround(EIGHTBIT_MAGNITUDES[127] * scale)) || scale < 0) { // (NaN included)
+    throw new Error(`eightbit constant: "scale" ${describe(desc.scale)} must be a non-negative float32 number, 1984 times it finite`);
+  }
+  const codes = store.bytes(offset, byteLength, 'eightbit constant');
+  const values = new Float32Array(256);
+  for (let b = 0; b < 256; b++) values[b] = (b & 128 ? -EIGHTBIT_MAGNITUDES[b & 127] : EIGHTBIT_MAGNITUDES[b]) * scale;
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) data[i] = values[codes[i]];
   return { dtype: 'float32', shape: [...shape], data };
 }
 

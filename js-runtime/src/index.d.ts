@@ -105,10 +105,18 @@ export interface LoadOptions {
   /** Record per-step timings (see Runner.profile()); costs a timer read per step. */
   profile?: boolean;
   /**
-   * Called as weights.bin arrives (streamed when fetched): bytes so far and in all. The last call has
-   * `loaded === total`; a bundle without weights reports `{ loaded: 0, total: 0 }` once.
+   * Called as the weight shards arrive (several fetched at once, each streamed): bytes of all shards
+   * so far and in all (stored bytes: what travels), never decreasing. The last call has
+   * `loaded === total`; a bundle without weights reports `{ loaded: 0, total: 0 }` once. Shards
+   * served from the browser cache count as arrived at once.
    */
   onProgress?: (progress: LoadProgress) => void;
+  /**
+   * Browsers: keep weight shards in the Cache API, keyed by their SHA-256, so that a reload (or
+   * another model sharing a shard) downloads nothing. Default true; false neither reads nor writes
+   * the cache. A full storage quota only warns (shards then stay in memory). Node has no cache.
+   */
+  cache?: boolean;
   /**
    * Options of the webgpu backend. In browsers it uses navigator.gpu; in Node the optional npm
    * package `webgpu` (Dawn), which needs a Vulkan/Metal/D3D12 driver (tools/setup-webgpu.sh sets up
@@ -141,7 +149,7 @@ export interface LoadOptions {
 
 /** What LoadOptions.onProgress receives. */
 export interface LoadProgress {
-  /** The file being read (weights.bin). */
+  /** The shard that arrived last, e.g. `weights/003.bin`. */
   file: string;
   loaded: number;
   total: number;
@@ -149,7 +157,7 @@ export interface LoadProgress {
 
 /**
  * A bundle whose files live at URLs of their own (what bundler plugins emit: hashed asset names):
- * each file's URL (or, in Node, path) by its path in the bundle, e.g. `{ 'weights.bin': '/assets/w-1a2b.bin' }`.
+ * each file's URL (or, in Node, path) by its path in the bundle, e.g. `{ 'weights/000.bin': '/assets/000-1a2b.bin' }`.
  */
 export interface BundleFiles {
   files: Record<string, string | URL>;

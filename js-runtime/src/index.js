@@ -45,7 +45,8 @@ async function dimEquations(dims) {
  *   (each bundle file's URL or path by its path in the bundle; `manifest`: manifest.json, parsed)
  * @param {{ backends?: string[], threads?: number, onProgress?: Function }} [options] `threads`: threads
  *   of the wasm backend (default: available cores, capped by the module and at 8; 1 forces
- *   single-threaded); `onProgress({ file, loaded, total })`: called as weights.bin arrives;
+ *   single-threaded); `onProgress({ file, loaded, total })`: called as the weight shards arrive
+ *   (bytes of all shards); `cache`: false keeps the shards out of the browser's Cache API;
  *   `webgpu: { device?, powerPreference? }`: a GPUDevice for the webgpu backend to run on (not
  *   destroyed by dispose()) and the requestAdapter() preference (see index.d.ts)
  * @returns {Promise<Runner>}
@@ -57,7 +58,10 @@ export async function load(source, options = {}) {
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
     throw new TypeError('load(): options.onProgress must be a function');
   }
-  const bundle = await openBundle(source, { onProgress: options.onProgress });
+  if (options.cache !== undefined && typeof options.cache !== 'boolean') {
+    throw new TypeError('load(): options.cache must be true or false');
+  }
+  const bundle = await openBundle(source, { onProgress: options.onProgress, cache: options.cache });
   let preference = options.backends ?? DEFAULT_BACKENDS;
   if (typeof preference === 'string') preference = [preference];
   if (!Array.isArray(preference) || preference.length === 0) {

@@ -3,6 +3,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { load } from '../src/index.js';
 import { decodeConstant } from '../src/constants.js';
+import { WeightStore } from '../src/weight-store.js';
 import { numberToFloat16Bits, numberToBFloat16Bits } from '../src/backends/js/kernels/util.js';
 import { DOMAIN, packWeights, tempDir, writeBundle } from './helpers.js';
 
@@ -115,4 +116,57 @@ test('constants of a bundle reach kernels and graph outputs', async () => {
   } finally {
     cleanup();
   }
+});
+
+test('eightbit constants (webdnn_build/compress.py _eightbit): sign bit and a 7-bit index into the 3-bit-exponent, 4-bit-mantissa magnitudes, times the scale', () => {
+  // magnitudes: codes 0-15 are 0..15, then (16 + m) << (e - 1): 16 -> 16, 17 -> 17, 32 -> 32, 33 -> 34, 127 -> 1984
+  const codes = new Uint8Array([0, 1, 15, 16, 17, 32, 33, 48, 127, 128 | 1, 128 | 33, 128 | 127, 128]);
+  const { bytes, refs } = packWeights(new Uint8Array(3), codes); // (at offset 16)
+  const desc = { encoding: 'eightbit', dtype: 'float32', shape: [13], ...refs[1], scale: 0.5 };
+  const t = decodeConstant(desc, bytes);
+  assert.ok(t.data instanceof Float32Array);
+  assert.deepEqual(t.shape, [13]);
+  assert.deepEqual([...t.data], [0, 0.5, 7.5, 8, 8.5, 16, 17, 32, 992, -0.5, -17, -992, -0]);
+  assert.ok(Object.is(t.data[12], -0)); // (code 128: never written by the compiler, decoded as its round trip would)
+  // a scale that is not a float32 is read as one (Math.fround), each value a float32 product
+  const third = decodeConstant({ ...desc, scale: 1 / 3 }, bytes);
+  assert.equal(third.data[8], Math.fround(1984 * Math.fround(1 / 3)));
+  // a constant across two weight shards reads the same (WeightStore copies the range once)
+  const store = new WeightStore([bytes.subarray(0, 20), bytes.subarray(20)], 20);
+  assert.deepEqual([...decodeConstant(desc, store).data], [...t.data]);
+});
+
+test('eightbit and int4 descriptors: bad fields refused with an Error naming the field', () => {
+  const { bytes, refs } = packWeights(new Uint8Array(16), new Float32Array(8));
+  const good = { encoding: 'eightbit', dtype: 'float32', shape: [4, 4], ...refs[0], scale: 0.25 };
+  assert.equal(decodeConstant(good, bytes).data.length, 16);
+  const refused = (change, pattern) => assert.throws(() => decodeConstant({ ...good, ...change }, bytes),
+    (e) => e.constructor === Error && pattern.test(e.message), JSON.stringify(change));
+  refused({ scale: undefined }, /eightbit constant: "scale" nothing must be a non-negative float32 number/);
+  refused({ scale: '0.25' }, /"scale"/);
+  refused({ scale: -1 }, /"scale" -1/);
+  refused({ scale: NaN }, /"scale"/);
+  refused({ scale: 1e39 }, /"scale"/); // (Infinity as a float32)
+  refused({ scale: 1e37 }, /"scale"/); // (1984 times it is)
+  refused({ byteLength: 15 }, /needs 16 bytes \(one per element\), has 15/);
+  refused({ byteLength: '16' }, /eightbit constant: "byteLength" must be a non-negative integer/);
+  refused({ offset: -16 }, /eightbit constant: "offset" must be a non-negative integer/);
+  refused({ offset: 2 ** 53 }, /eightbit constant: "offset"/);
+  refused({ offset: 48 }, /eightbit constant \[48, 64\) lies outside the weights/);
+  refused({ dtype: 'float64' }, /eightbit constant must be float32/);
+  refused({ shape: [4, 4.5] }, /"shape"/);
+
+  // int4: the blocks the compiler writes (int4:B, B a power of two from 16 to 1024) decode; nonsense is refused
+  const int4 = (block, extra = {}) => { // (a K = 16, N = 2 weight of codes 9: 1 * scale 2, stored for `block` when it is a size)
+    const K = 16, N = 2, blocks = Number.isInteger(block) && block > 0 ? Math.ceil(K / block) : 1;
+    const size = Number.isInteger(block) && block > 0 ? N * blocks * Math.ceil(block / 2) : 16;
+    const { bytes: b, refs: r } = packWeights(new Uint8Array(size).fill(0x99), new Float32Array(N * blocks).fill(2));
+    return decodeConstant({ encoding: 'int4', dtype: 'float32', shape: [K, N], axis: 0, block, offset: r[0].offset,
+      byteLength: r[0].byteLength, scalesOffset: r[1].offset, ...extra }, b);
+  };
+  for (const block of [16, 32, 64, 128, 256, 512, 1024]) assert.deepEqual([...int4(block).data], new Array(32).fill(2), `block ${block}`);
+  for (const block of [0, 3, 4098, 8192, -32, 32.5, '32', null]) assert.throws(() => int4(block), /int4 constant: bad "block"/, `block ${block}`);
+  assert.throws(() => int4(32, { axis: 2 }), /int4 constant: "axis" 2 must be 0 or 1/);
+  assert.throws(() => int4(32, { byteLength: 8 }), /int4 constant of shape \[16,2\] needs 32 bytes, has 8/);
+  assert.throws(() => int4(32, { scalesOffset: undefined }), /int4 constant: "scalesOffset" must be a non-negative integer/);
 });

@@ -59,7 +59,7 @@ export function writeBundle(dir, program, { weights = new Uint8Array(0), manifes
   };
   const m = {
     format: 'webdnn-bundle',
-    formatVersion: 2,
+    formatVersion: 3,
     name: 'test',
     source: { file: 'test.onnx', sha256: '0' },
     compiler: { version: '0.1.0', plugins: {} },

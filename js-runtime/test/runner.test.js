@@ -211,8 +211,8 @@ test('manifest validation names the bundle', async () => {
     await assert.rejects(load(dir), (e) => e.message.includes(dir) && /not a webdnn bundle/.test(e.message));
   }, { manifest: { format: 'something-else' } });
   await withBundle(doubleProgram('float32', [2]), async (dir) => {
-    await assert.rejects(load(dir), (e) => e.message.includes(dir) && /formatVersion 3/.test(e.message));
-  }, { manifest: { formatVersion: 3 } });
+    await assert.rejects(load(dir), (e) => e.message.includes(dir) && /has formatVersion 4; this runtime reads formatVersion 3/.test(e.message));
+  }, { manifest: { formatVersion: 4 } });
   const { dir, cleanup } = tempDir();
   try {
     await assert.rejects(load(join(dir, 'nope')), /cannot read bundle .*nope.*manifest\.json/);

@@ -150,7 +150,7 @@ export function writeWasmBundle({
   }
   const manifest = {
     format: 'webdnn-bundle',
-    formatVersion: 2,
+    formatVersion: 3,
     name: 'wasm-fixture',
     source: { file: 'fixture.onnx', sha256: '0' },
     compiler: { version: '0.1.0', plugins: {} },

@@ -172,7 +172,7 @@ export function writeWebGPUBundle({ plan, jsProgram = null, weights, extraBacken
   const spec = (vi) => ({ name: plan.values[vi].name, shape: plan.values[vi].shape, dtype: plan.values[vi].dtype });
   writeFileSync(join(dir, 'manifest.json'), JSON.stringify({
     format: 'webdnn-bundle',
-    formatVersion: 2,
+    formatVersion: 3,
     name: 'webgpu-fixture',
     source: { file: 'fixture.onnx', sha256: '0' },
     compiler: { version: '0.1.0', plugins: {} },

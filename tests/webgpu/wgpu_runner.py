@@ -19,6 +19,8 @@ from typing import Any, Optional
 
 import numpy as np
 
+from webdnn_build.weights import read_weights
+
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 
 _NP = {"float32": np.float32, "float64": np.float64, "int8": np.int8, "uint8": np.uint8, "int16": np.int16,
@@ -79,7 +81,7 @@ class PlanRunner:
         bundle = Path(bundle)
         self.manifest = json.loads((bundle / "manifest.json").read_text())
         self.plan = json.loads((bundle / self.manifest["backends"]["webgpu"]["plan"]).read_text())
-        self.blob = (bundle / "weights.bin").read_bytes()
+        self.blob = read_weights(bundle)
         self.max_dim = max_workgroups_per_dim
         self.wg_overrides = wg_overrides or {}
         self.f16 = self.plan["precision"] == "f16"

@@ -32,10 +32,11 @@ export const check = {
   },
   quantize(v, where) {
     // a mode, a list of MODE / PATTERN=MODE, or { pattern: mode } ('*': the default), as the config's quantize key
-    const ok = (x) => typeof x === 'string' && /^(?:[^=]+=)?(?:none|fp16|int8|int4)$/.test(x);
+    // (int4:B: B a power of two from 16 to 1024, webdnn_build/compress.py INT4_BLOCK_RANGE)
+    const ok = (x) => typeof x === 'string' && /^(?:[^=]+=)?(?:none|fp16|int8|int4|int4:(?:16|32|64|128|256|512|1024)|eightbit)$/.test(x);
     if (ok(v) || (Array.isArray(v) && v.every(ok))) return;
     if (isObject(v) && Object.values(v).every((m) => ok(m) && !m.includes('='))) return;
-    throw new PluginError(`${where} must be 'fp16', 'int8', 'int4' or 'none', a list of MODE / PATTERN=MODE strings, or { pattern: mode }`);
+    throw new PluginError(`${where} must be 'fp16', 'int8', 'int4' or 'none' (or 'int4:B', B a power of two from 16 to 1024, or 'eightbit'), a list of MODE / PATTERN=MODE strings, or { pattern: mode }`);
   },
   backendOptions(v, where) {
     if (!isObject(v)) throw new PluginError(`${where} must be an object like { wasm: { threads: false } }`);

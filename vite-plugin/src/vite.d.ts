@@ -1,5 +1,8 @@
 import type { Plugin } from 'vite';
 
+/** A weight compression mode (docs/compression.md). */
+export type QuantizeMode = 'fp16' | 'int8' | 'int4' | `int4:${16 | 32 | 64 | 128 | 256 | 512 | 1024}` | 'eightbit' | 'none';
+
 /** Options of one model (plugin option `models`); the import query may set backends and shapes too. */
 export interface WebdnnModelOptions {
   /** Backends to build, in order of preference at load time (default: the config's, else every installed one). */
@@ -14,10 +17,11 @@ export interface WebdnnModelOptions {
   /** Backend options passed as --backend-option, e.g. { wasm: { threads: false } } (`webdnn-build plugins` lists each backend's). */
   backendOptions?: Record<string, Record<string, string | number | boolean>>;
   /**
-   * Weight compression (`--quantize`, docs/compression.md): 'fp16', 'int8', 'int4' or 'none'; a list of MODE / PATTERN=MODE;
-   * or { pattern: mode } with '*' the default, e.g. { '*': 'int8', '*classifier*': 'none' }.
+   * Weight compression (`--quantize`, docs/compression.md): 'fp16', 'int8', 'int4', 'int4:B' (B a power of two from 16
+   * to 1024), 'eightbit' or 'none'; a list of MODE / PATTERN=MODE; or { pattern: mode } with '*' the default, e.g.
+   * { '*': 'int8', '*attn*': 'int4:128', '*classifier*': 'none' }.
    */
-  quantize?: 'fp16' | 'int8' | 'int4' | 'none' | string[] | Record<string, 'fp16' | 'int8' | 'int4' | 'none'>;
+  quantize?: QuantizeMode | string[] | Record<string, QuantizeMode>;
 }
 
 export interface WebdnnPluginOptions extends WebdnnModelOptions {

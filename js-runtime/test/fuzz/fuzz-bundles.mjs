@@ -6,7 +6,7 @@
 //
 // Takes small valid bundles (built from two tiny ONNX models with webdnn-build unless --bundles
 // names a folder of bundles), mutates one of their files in memory per case (manifest.json, the
-// backend's plan/program, weights.bin, model.wasm; see MUTATIONS), loads the result with
+// backend's plan/program, weight shards, model.wasm; see MUTATIONS), loads the result with
 // load() - through the file map reader (blob: URLs) for most cases, through a temp folder for
 // one case in eight - on one backend, runs it once with a valid input and classifies it. Files the
 // manifest's "integrity" table lists keep their stale digest (corruption: load() must refuse them),
@@ -138,7 +138,7 @@ const dec = new TextDecoder();
 const BAD_NUMBERS = [-1, -7, -(2 ** 31), 1.5, 0, 3, 65537, 2 ** 31 + 1, 2 ** 32, 2 ** 40, 2 ** 53, 2 ** 53 + 2, 1e300, -0.5];
 const BAD_NUMBERS_OBJ = [...BAD_NUMBERS, NaN, Infinity, -Infinity];
 const HOSTILE_PATHS = ['../outside-weights.bin', '/etc/passwd', 'http://evil.example/w.bin', 'wasm/../../x', '..\\..\\x',
-  '%2e%2e/x', 'wasm//plan.json', '', 'file:///etc/passwd', 'weights.bin\0.txt', './weights.bin', 'C:/x'];
+  '%2e%2e/x', 'wasm//plan.json', '', 'file:///etc/passwd', 'weights/000.bin\0.txt', './weights/000.bin', 'C:/x', 'weights/../../x'];
 
 /** A value of another type than `v`. */
 function otherType(rng, v, allowSpecial) {
@@ -277,14 +277,17 @@ export function makeCase(fixtures, backends, seed, index) {
     else if (how === 'bytes') { files['manifest.json'] = rng.chance(0.5) ? bitflip(rng, files['manifest.json']) : overwrite(rng, files['manifest.json']); c.mutation = 'manifest.bytes'; }
     else if (how === 'weights-length') {
       const m = structuredClone(manifest);
-      if (m.weights) m.weights.byteLength = rng.pick([0, 1, m.weights.byteLength - 1, m.weights.byteLength + 1, -1, 2 ** 53]);
+      const target = m.weights?.shards?.length && rng.chance(0.5) ? rng.pick(m.weights.shards) : m.weights;
+      const key = target === m.weights ? rng.pick(['byteLength', 'shardSize']) : rng.pick(['byteLength', 'storedLength']);
+      if (target) target[key] = rng.pick([0, 1, (target[key] ?? 16) - 1, (target[key] ?? 16) + 1, -1, 2 ** 53, 2 ** 31]);
       files['manifest.json'] = enc.encode(JSON.stringify(m));
       c.mutation = 'manifest.weights-length';
     } else if (how === 'path') {
       const m = structuredClone(manifest);
       const field = rng.pick(['weights', ...Object.keys(m.backends)]);
       const p = rng.pick(HOSTILE_PATHS);
-      if (field === 'weights') { m.weights = { ...(m.weights ?? {}), file: p }; files[p] = fixture.files['weights.bin'] ?? new Uint8Array(0); }
+      if (field === 'weights' && m.weights?.shards?.length) { const sh = rng.pick(m.weights.shards); files[p] = files[sh.file]; sh.file = p; }
+      else if (field === 'weights') { m.weights = { ...(m.weights ?? {}), file: p }; files[p] = new Uint8Array(0); }
       else { const e = m.backends[field]; const key = 'program' in e ? 'program' : 'plan'; files[p] = files[e[key]]; e[key] = p; }
       files['manifest.json'] = enc.encode(JSON.stringify(m)); // a permissive map even has the file
       c.mutation = 'manifest.path';
@@ -314,11 +317,21 @@ export function makeCase(fixtures, backends, seed, index) {
       c.mutation += '+rehashed';
     }
   } else if (kind === 'weights') {
-    const w = files['weights.bin'] ?? new Uint8Array(0);
+    // one weight shard; half the time its digest in the manifest follows (the loader's structural checks)
+    const shards = manifest.weights?.shards ?? [];
+    const i = shards.length ? rng.int(shards.length) : -1;
+    const file = i >= 0 ? shards[i].file : 'weights/000.bin';
+    const w = files[file] ?? new Uint8Array(0);
     const how = rng.pick(['truncate', 'bitflip', 'bitflip', 'overwrite', 'extend']);
-    files['weights.bin'] = how === 'truncate' ? truncate(rng, w) : how === 'bitflip' ? bitflip(rng, w)
+    files[file] = how === 'truncate' ? truncate(rng, w) : how === 'bitflip' ? bitflip(rng, w)
       : how === 'overwrite' ? overwrite(rng, w) : new Uint8Array([...w, ...new Uint8Array(1 + rng.int(32))]);
     c.mutation = `weights.${how}`;
+    if (i >= 0 && rng.chance(0.5)) {
+      const m = structuredClone(manifest);
+      m.weights.shards[i].sha256 = createHash('sha256').update(files[file]).digest('hex');
+      files['manifest.json'] = enc.encode(JSON.stringify(m));
+      c.mutation += '+rehashed';
+    }
   } else {
     const plan = JSON.parse(dec.decode(files[programFile(manifest, 'wasm')]));
     const how = rng.pick(['truncate', 'bitflip', 'bitflip', 'overwrite']);
