@@ -1,7 +1,9 @@
 // Test helpers: hand-made bundles in temporary folders, and test kernels in a custom domain
 // (so that these tests do not depend on the built-in kernel families).
 
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { deflateSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { registerKernel } from '../src/index.js';
@@ -116,4 +118,30 @@ export function addChainProgram() {
     ],
   };
   return { program, weights: bytes };
+}
+
+/**
+ * Rewrites the single weights.bin of a bundle in `dir` as shards of `shardSize` bytes (as the
+ * compiler writes them: weights/000.bin, ... with their SHA-256 in manifest.json); `deflate`: store
+ * each shard zlib-compressed. Returns the manifest's new "weights" object.
+ */
+export function shardBundle(dir, shardSize, { deflate = false } = {}) {
+  const bytes = readFileSync(join(dir, 'weights.bin'));
+  rmSync(join(dir, 'weights.bin'));
+  mkdirSync(join(dir, 'weights'), { recursive: true });
+  const shards = [];
+  for (let at = 0, i = 0; at < bytes.byteLength; at += shardSize, i++) {
+    const raw = bytes.subarray(at, at + shardSize);
+    const stored = deflate ? deflateSync(raw) : raw;
+    const file = `weights/${String(i).padStart(3, '0')}.bin`;
+    writeFileSync(join(dir, file), stored);
+    shards.push({
+      file, byteLength: raw.byteLength, sha256: createHash('sha256').update(stored).digest('hex'),
+      ...(deflate ? { encoding: 'deflate', storedLength: stored.byteLength } : {}),
+    });
+  }
+  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+  manifest.weights = { byteLength: bytes.byteLength, shardSize, shards };
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2));
+  return manifest.weights;
 }
