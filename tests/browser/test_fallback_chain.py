@@ -17,7 +17,6 @@ for x * 2 + w, then the Relu as a CPU step, i.e. a GPU -> CPU transfer).
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,9 +25,10 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from tests.browser.common import HARNESS, harness_unavailable
+from tests.browser.common import node as _node
 from tests.helpers import ROOT, float_input, require_or_skip, requires, save_model
 
-HARNESS = ROOT / "tests" / "browser" / "harness.mjs"
 PAGE = "/tests/browser/pages/run-bundle.html"
 N = 1024
 RTOL, ATOL = 1e-5, 1e-6
@@ -48,23 +48,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 """
 
 
-def _node() -> str | None:
-    return shutil.which("node")
-
-
-def _harness_unavailable() -> str | None:
-    if not _node():
-        return "node is not on PATH"
-    r = subprocess.run([_node(), str(HARNESS), "--check"], capture_output=True, text=True, cwd=ROOT, timeout=60)
-    if r.returncode != 0:
-        try:
-            return json.loads(r.stdout.strip().splitlines()[-1])["reason"]
-        except Exception:  # noqa: BLE001 - any failure of the check is the reason
-            return f"the browser harness does not start: {r.stderr.strip()[-500:]}"
-    return None
-
-
-_REASON = _harness_unavailable()
+_REASON = harness_unavailable()
 pytestmark = requires(_REASON and f"headless Chromium harness unavailable: {_REASON}")
 
 
