@@ -140,7 +140,8 @@ export class Compiler {
    * Builds one model into `out` (the compiler writes it atomically).
    * @param {string} model absolute path
    * @param {string} out bundle folder
-   * @param {{ backends?: string[], passes?: string[], inputShapes: Record<string, number[]>, backendOptions: Record<string, object> }} options
+   * @param {{ backends?: string[], passes?: string[], inputShapes: Record<string, number[]>, backendOptions: Record<string, object>,
+   *   quantize?: string[], shardSize?: number, deflate?: boolean }} options `shardSize` in bytes
    * @returns {Promise<object>} the compiler's JSON result for the model
    * @throws {PluginError} with `file`, `node`, `opType` (where the compiler names them) and `compilerOutput`
    */
@@ -154,6 +155,9 @@ export class Compiler {
       for (const [k, v] of Object.entries(table)) args.push('--backend-option', `${backend}.${k}=${v}`);
     }
     for (const q of options.quantize ?? []) args.push('--quantize', q); // (docs/compression.md)
+    // weight shards (docs/bundle-format.md): bytes per shard, stored deflated; absent: the compiler's defaults
+    if (options.shardSize !== undefined) args.push('--shard-size', String(options.shardSize));
+    if (options.deflate !== undefined) args.push(options.deflate ? '--deflate' : '--no-deflate');
     this.builds++;
     const res = await this._run(args);
     if (res.code !== 0) {

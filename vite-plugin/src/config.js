@@ -1,14 +1,16 @@
 // The project configuration the compiler reads: [tool.webdnn-build] in pyproject.toml, or a
 // webdnn.toml (same keys at the top level). See webdnn_build/config.py; this reads the per-model
-// options (backends, passes, input-shapes, backend-options) for one model file.
+// options (backends, passes, input-shapes, backend-options, quantize, shard-size, deflate) for one model file.
 
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'smol-toml';
-import { check, isDim, PluginError, quantizeArgs } from './options.js';
+import { check, isDim, PluginError, quantizeArgs, shardSizeBytes } from './options.js';
 
-const ALLOWED_TOP = new Set(['out-dir', 'backends', 'passes', 'models', 'input-shapes', 'backend-options', 'quantize']);
-const ALLOWED_MODEL = new Set(['path', 'out', 'backends', 'passes', 'input-shapes', 'backend-options', 'quantize']);
+const ALLOWED_TOP = new Set(['out-dir', 'backends', 'passes', 'models', 'input-shapes', 'backend-options', 'quantize',
+  'shard-size', 'deflate']);
+const ALLOWED_MODEL = new Set(['path', 'out', 'backends', 'passes', 'input-shapes', 'backend-options', 'quantize',
+  'shard-size', 'deflate']);
 
 async function isFile(p) {
   try {
@@ -111,13 +113,27 @@ function quantizeKey(value, where) {
   return quantizeArgs(value);
 }
 
+/** The `deflate` key: true or false. */
+function deflateKey(value, where) {
+  if (typeof value !== 'boolean') throw new PluginError(`${where} must be true or false, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** The keys that only replace: `quantize`, `shard-size` (in bytes) and `deflate`, where present in `table`. */
+function replacedKeys(table, where, into) {
+  if (table.quantize !== undefined) into.quantize = quantizeKey(table.quantize, `${where}: quantize`);
+  if (table['shard-size'] !== undefined) into.shardSize = shardSizeBytes(table['shard-size'], `${where}: shard-size`);
+  if (table.deflate !== undefined) into.deflate = deflateKey(table.deflate, `${where}: deflate`);
+}
+
 /**
  * The config's options for one model: the top-level defaults, overridden by the `models` entry
  * whose path is the model. `{}` when the config does not mention anything relevant.
  *
  * @param {string} file config file (webdnn.toml or pyproject.toml)
  * @param {string} model absolute path of the model
- * @returns {Promise<{ backends?: string[], passes?: string[], inputShapes: Record<string, number[]>, backendOptions: Record<string, Record<string, string>> }>}
+ * @returns {Promise<{ backends?: string[], passes?: string[], inputShapes: Record<string, number[]>,
+ *   backendOptions: Record<string, Record<string, string>>, quantize?: string[], shardSize?: number, deflate?: boolean }>}
  */
 export async function configOptionsFor(file, model) {
   const data = await readToml(file);
@@ -131,7 +147,7 @@ export async function configOptionsFor(file, model) {
     inputShapes: shapeTable(table['input-shapes'], where),
     backendOptions: backendOptionsTable(table['backend-options'], where),
   };
-  if (table.quantize !== undefined) result.quantize = quantizeKey(table.quantize, `${where}: quantize`);
+  replacedKeys(table, where, result);
   const models = table.models ?? [];
   if (!Array.isArray(models)) throw new PluginError(`${where}: models must be an array of tables ([[...models]])`);
   const root = path.dirname(file);
@@ -144,7 +160,7 @@ export async function configOptionsFor(file, model) {
     result.backends = backendList(m.backends, `${mw}: backends`) ?? result.backends;
     result.passes = strList(m.passes, `${mw}: passes`) ?? result.passes;
     result.inputShapes = { ...result.inputShapes, ...shapeTable(m['input-shapes'], mw) };
-    if (m.quantize !== undefined) result.quantize = quantizeKey(m.quantize, `${mw}: quantize`);
+    replacedKeys(m, mw, result);
     for (const [b, t] of Object.entries(backendOptionsTable(m['backend-options'], mw))) {
       result.backendOptions[b] = { ...result.backendOptions[b], ...t };
     }

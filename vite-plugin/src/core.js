@@ -11,6 +11,7 @@ import { configOptionsFor, findConfig } from './config.js';
 import { commentText, jsLiteral } from './escape.js';
 import { externalDataLocations, externalDataPath } from './onnx-deps.js';
 import { PluginError, mergeModelOptions, parseQuery } from './options.js';
+import { bundleSizes, formatSizeTable } from './sizes.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const PLUGIN_VERSION = JSON.parse(readFileSync(path.join(here, '..', 'package.json'), 'utf8')).version;
@@ -45,6 +46,10 @@ async function listFiles(dir, rel = '') {
  * @property {string[]} watchFiles files whose change must rebuild (model, external data, config)
  * @property {string[]} backends backend preference for load(): the requested order, else the runtime's, built ones only
  * @property {boolean} cached true when no compiler run was needed
+ * @property {import('./sizes.js').SizeRow[] | null} sizes the bundle's size rows when this core compiled it (null on
+ *   a cache hit, or when they could not be read)
+ * @property {string | null} sizeTable the size table to print: set on the first build() result of a model this core
+ *   compiled, null on later results for the same bundle (dev reloads, webpack watch rebuilds) and on cache hits
  */
 
 export class WebdnnCore {
@@ -63,6 +68,8 @@ export class WebdnnCore {
     this._builds = new Map();
     /** dependency file -> model files that read it (external data, config) */
     this.dependents = new Map();
+    /** Keys whose size table was handed out (printed once per compiled bundle). */
+    this._reported = new Set();
   }
 
   /** Per-model options: config < plugin options < plugin `models` entry < import query. */
@@ -114,6 +121,8 @@ export class WebdnnCore {
       inputShapes: Object.entries(options.inputShapes).sort(),
       backendOptions: Object.entries(options.backendOptions).sort().map(([b, t]) => [b, Object.entries(t).map(([k, v]) => [k, String(v)]).sort()]),
       quantize: options.quantize ?? null,
+      shardSize: options.shardSize ?? null,
+      deflate: options.deflate ?? null,
     }));
     hash.update(bytes);
     for (const loc of externalDataLocations(bytes)) {
@@ -144,7 +153,11 @@ export class WebdnnCore {
       pending.catch(() => this._builds.delete(key));
     }
     const result = await pending;
-    const build = { ...result, watchFiles };
+    const build = { ...result, watchFiles, sizeTable: null };
+    if (result.sizes && !this._reported.has(key)) {
+      this._reported.add(key);
+      build.sizeTable = formatSizeTable(result.sizes, path.relative(this.root, file) || file);
+    }
     if (this.options.dts !== false) await this.writeDts(build);
     return build;
   }
@@ -153,6 +166,7 @@ export class WebdnnCore {
     const dir = path.join(this.cacheDir, key);
     let cached = existsSync(path.join(dir, 'manifest.json'));
     const rel = path.relative(this.root, file) || file;
+    let sizes = null;
     if (cached) {
       this.stats.cacheHits++;
     } else {
@@ -161,12 +175,17 @@ export class WebdnnCore {
       this.stats.builds++;
       await this.compiler.build(file, dir, options);
       this.log(`compiled ${rel} in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+      try {
+        sizes = await bundleSizes(dir);
+      } catch (e) {
+        this.log(`no size table for ${rel}: ${e.message}`); // (a bundle the runtime reads is not at stake)
+      }
     }
     const manifest = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8'));
     const files = (await listFiles(dir)).filter((f) => f !== 'manifest.json');
     const built = Object.keys(manifest.backends ?? {});
     const order = options.backends ?? [...DEFAULT_ORDER, ...built.filter((b) => !DEFAULT_ORDER.includes(b))];
-    return { file, key, dir, manifest, files, backends: order.filter((b) => built.includes(b)), cached };
+    return { file, key, dir, manifest, files, backends: order.filter((b) => built.includes(b)), cached, sizes };
   }
 
   /** Writes `<model>.d.ts` next to the model (only when its text changes). */

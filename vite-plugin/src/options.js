@@ -38,6 +38,12 @@ export const check = {
     if (isObject(v) && Object.values(v).every((m) => ok(m) && !m.includes('='))) return;
     throw new PluginError(`${where} must be 'fp16', 'int8', 'int4' or 'none' (or 'int4:B', B a power of two from 16 to 1024, or 'eightbit'), a list of MODE / PATTERN=MODE strings, or { pattern: mode }`);
   },
+  shardSize(v, where) {
+    shardSizeBytes(v, where);
+  },
+  deflate(v, where) {
+    if (typeof v !== 'boolean') throw new PluginError(`${where} must be true or false`);
+  },
   backendOptions(v, where) {
     if (!isObject(v)) throw new PluginError(`${where} must be an object like { wasm: { threads: false } }`);
     for (const [backend, table] of Object.entries(v)) {
@@ -66,7 +72,38 @@ const MODEL_OPTIONS = {
   inputShapes: check.shapes,
   backendOptions: check.backendOptions,
   quantize: check.quantize,
+  shardSize: check.shardSize,
+  deflate: check.deflate,
 };
+
+/** Weight shard sizes the compiler accepts (webdnn_build/weights.py MIN_SHARD_SIZE, MAX_SHARD_SIZE, ALIGN). */
+export const MIN_SHARD_SIZE = 1 << 10;
+export const MAX_SHARD_SIZE = 1 << 30;
+const SHARD_ALIGN = 16;
+const SIZE_UNITS = { '': 1, b: 1, k: 1 << 10, kib: 1 << 10, m: 1 << 20, mib: 1 << 20, g: 1 << 30, gib: 1 << 30 };
+
+/**
+ * A weight shard size (`shardSize` option, `shard-size` config key; webdnn_build/config.py parse_shard_size) in
+ * bytes: an integer, or a string such as "4MiB", "512KiB", "1048576" (units B, K/KiB, M/MiB, G/GiB, any case, binary);
+ * a multiple of 16 from 1 KiB to 1 GiB. Throws a PluginError naming `where` otherwise.
+ */
+export function shardSizeBytes(v, where) {
+  if (typeof v === 'bigint') v = Number(v); // (a TOML integer beyond 2^53: refused by the range below)
+  let size = null;
+  if (typeof v === 'number' && Number.isInteger(v)) {
+    size = v;
+  } else if (typeof v === 'string') {
+    const m = /^(\d+)([a-z]*)$/.exec(v.trim().toLowerCase().replaceAll(' ', ''));
+    if (m && Object.hasOwn(SIZE_UNITS, m[2])) size = Number(m[1]) * SIZE_UNITS[m[2]];
+  }
+  if (size === null) {
+    throw new PluginError(`${where} must be a number of bytes or a size such as "4MiB" or "512KiB", got ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`);
+  }
+  if (!(size >= MIN_SHARD_SIZE && size <= MAX_SHARD_SIZE) || size % SHARD_ALIGN) {
+    throw new PluginError(`${where}: shard size ${size} must be a multiple of ${SHARD_ALIGN} from ${MIN_SHARD_SIZE} (1 KiB) to ${MAX_SHARD_SIZE} (1 GiB) bytes`);
+  }
+  return size;
+}
 
 /** A `quantize` value (option or config key) as the compiler's --quantize arguments. */
 export function quantizeArgs(v) {
@@ -164,16 +201,22 @@ export function parseQuery(query, file) {
 }
 
 /**
- * Merges per-model option layers, lowest precedence first: `backends`, `passes` and `quantize` are replaced
- * (`passes: []` included: no passes), `inputShapes` and `backendOptions` are merged per key.
+ * Merges per-model option layers, lowest precedence first: `backends`, `passes`, `quantize`, `shardSize` and
+ * `deflate` are replaced (`passes: []` included: no passes), `inputShapes` and `backendOptions` are merged per key.
+ * `shardSize` comes out in bytes.
  */
 export function mergeModelOptions(...layers) {
-  const out = { backends: undefined, passes: undefined, inputShapes: {}, backendOptions: {}, quantize: undefined };
+  const out = {
+    backends: undefined, passes: undefined, inputShapes: {}, backendOptions: {}, quantize: undefined,
+    shardSize: undefined, deflate: undefined,
+  };
   for (const layer of layers) {
     if (!layer) continue;
     if (layer.backends) out.backends = [...layer.backends];
     if (layer.passes) out.passes = [...layer.passes];
     if (layer.quantize !== undefined) out.quantize = quantizeArgs(layer.quantize);
+    if (layer.shardSize !== undefined) out.shardSize = shardSizeBytes(layer.shardSize, 'shardSize');
+    if (layer.deflate !== undefined) out.deflate = layer.deflate;
     Object.assign(out.inputShapes, layer.inputShapes);
     for (const [b, table] of Object.entries(layer.backendOptions ?? {})) out.backendOptions[b] = { ...out.backendOptions[b], ...table };
   }

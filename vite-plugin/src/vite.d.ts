@@ -22,7 +22,21 @@ export interface WebdnnModelOptions {
    * { '*': 'int8', '*attn*': 'int4:128', '*classifier*': 'none' }.
    */
   quantize?: QuantizeMode | string[] | Record<string, QuantizeMode>;
+  /**
+   * Bytes per weight shard (`--shard-size`, docs/bundle-format.md): a number, or a string such as '4MiB', '512KiB'
+   * (units B, KiB/K, MiB/M, GiB/G); a multiple of 16 from 1 KiB to 1 GiB. Each shard is its own hashed asset,
+   * fetched, verified and cached on its own. Default: the config's `shard-size`, else the compiler's (4 MiB).
+   */
+  shardSize?: number | ShardSize;
+  /**
+   * Store the weight shards deflated (`--deflate` / `--no-deflate`; the runtime inflates them). Default: the
+   * config's `deflate`, else on only when some weight uses `quantize: 'eightbit'`.
+   */
+  deflate?: boolean;
 }
+
+/** A shard size as a string: digits and a binary unit, e.g. '4MiB', '512KiB', '1048576'. */
+export type ShardSize = `${number}` | `${number}${'B' | 'K' | 'KiB' | 'M' | 'MiB' | 'G' | 'GiB' | 'k' | 'kib' | 'm' | 'mib' | 'g' | 'gib'}`;
 
 export interface WebdnnPluginOptions extends WebdnnModelOptions {
   /**

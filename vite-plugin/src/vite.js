@@ -6,7 +6,9 @@
 //
 // build: every bundle file but manifest.json becomes a hashed asset (this.emitFile) that the module
 // refers to by import.meta.ROLLUP_FILE_URL_*; dev: the files are served from the cache under
-// <base>@webdnn/<key>/. The model, its external data and the config are watched.
+// <base>@webdnn/<key>/. The model, its external data and the config are watched. After compiling a
+// model, its size table (weights as float32 / stored / gzip / brotli, each backend's files) goes to
+// Vite's logger.
 
 import path from 'node:path';
 import { WebdnnCore, MODEL_HELPER, bundlerError, isModelFile, moduleCode, readBundleFile } from './core.js';
@@ -135,6 +137,8 @@ export default function webdnn(options = {}) {
         this.addWatchFile(model.file);
       }
       for (const f of build.watchFiles) this.addWatchFile(f);
+      // the bundle's sizes, once per compiled bundle (quiet when the cache had it): src/sizes.js
+      if (build.sizeTable) config.logger.info(`[webdnn] ${build.sizeTable}`, { timestamp: true });
 
       let url;
       if (config.command === 'build') {

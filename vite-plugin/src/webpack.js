@@ -5,7 +5,8 @@
 // Every bundle file but manifest.json is emitted as a hashed asset (this.emitFile) under
 // webdnn/, referred to through __webpack_public_path__; the model, its external data and the
 // config are build dependencies (watched). The cache lives in webpack's filesystem cache folder
-// when there is one, else in node_modules/.cache/webdnn.
+// when there is one, else in node_modules/.cache/webdnn. After compiling a model, its size table
+// goes to the loader's logger (the stats' "LOG from" section).
 
 import { createHash } from 'node:crypto';
 import path from 'node:path';
@@ -57,6 +58,8 @@ export default function webdnnLoader() {
   this.addDependency(file);
   core.build(file, this.resourceQuery ?? '').then(async (build) => {
     for (const f of build.watchFiles) this.addDependency(f);
+    // the bundle's sizes, once per compiled bundle (quiet when the cache had it): in the stats' log
+    if (build.sizeTable) this.getLogger?.('webdnn').info(build.sizeTable);
     const stem = path.basename(file).replace(/\.onnx$/i, '');
     const names = {};
     for (const rel of build.files) {

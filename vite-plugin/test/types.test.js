@@ -66,3 +66,35 @@ test('tsc: client.d.ts types any .onnx import before its .d.ts exists', async ()
     p.cleanup();
   }
 });
+
+test('tsc: the plugin and loader options type shardSize (bytes or a size string) and deflate', async () => {
+  const p = project('ts');
+  try {
+    cpSync(path.join(p.dir, 'tsconfig.json'), path.join(p.dir, 'tsconfig.base.json'));
+    writeFileSync(path.join(p.dir, 'options.ts'), [
+      "import webdnn from 'vite-plugin-webdnn';",
+      "import type { WebdnnLoaderOptions } from 'vite-plugin-webdnn/webpack';",
+      "webdnn({ shardSize: '4MiB', deflate: true, models: { 'a.onnx': { shardSize: 1 << 20, deflate: false } } });",
+      "webdnn({ shardSize: '512KiB', quantize: 'eightbit' });",
+      "const loader: WebdnnLoaderOptions = { shardSize: '64KiB', deflate: false };",
+      'console.log(loader);',
+      'export {};',
+    ].join('\n'));
+    withFiles(p.dir, ['options.ts']);
+    const good = typecheck(p.dir);
+    assert.ok(good.ok, good.out);
+    writeFileSync(path.join(p.dir, 'bad-options.ts'), [
+      "import webdnn from 'vite-plugin-webdnn';",
+      "webdnn({ shardSize: '4MB' });",
+      "webdnn({ deflate: 'yes' });",
+      'export {};',
+    ].join('\n'));
+    withFiles(p.dir, ['bad-options.ts']);
+    const bad = typecheck(p.dir);
+    assert.ok(!bad.ok);
+    assert.match(bad.out, /bad-options\.ts\(2,.*Type '"4MB"' is not assignable to type 'number \| ShardSize/s);
+    assert.match(bad.out, /bad-options\.ts\(3,.*'string' is not assignable to type 'boolean/s);
+  } finally {
+    p.cleanup();
+  }
+});

@@ -8,7 +8,7 @@ import { Compiler, nodeOf } from '../src/compiler.js';
 import { configOptionsFor, findConfig } from '../src/config.js';
 import { WebdnnCore } from '../src/core.js';
 import { externalDataLocations } from '../src/onnx-deps.js';
-import { isDim, mergeModelOptions, parseQuery, validateOptions } from '../src/options.js';
+import { isDim, mergeModelOptions, parseQuery, shardSizeBytes, validateOptions } from '../src/options.js';
 import { models, skipReason } from './helpers.js';
 
 function tmp() {
@@ -83,7 +83,10 @@ test('option layers merge: backends replaced, shapes and backend options merged 
     { inputShapes: { b: [2] }, backendOptions: { wasm: { threads: false, x: 1 } } },
     { backends: ['wasm'], backendOptions: { wasm: { x: 2 } } },
   );
-  assert.deepEqual(m, { backends: ['wasm'], passes: undefined, inputShapes: { a: [1], b: [2] }, backendOptions: { wasm: { threads: false, x: 2 } }, quantize: undefined });
+  assert.deepEqual(m, {
+    backends: ['wasm'], passes: undefined, inputShapes: { a: [1], b: [2] }, backendOptions: { wasm: { threads: false, x: 2 } },
+    quantize: undefined, shardSize: undefined, deflate: undefined,
+  });
   assert.deepEqual(mergeModelOptions({ passes: ['a'] }, { passes: [] }).passes, [], 'an explicit [] means no passes');
   assert.deepEqual(mergeModelOptions({ passes: ['a'] }, {}).passes, ['a']);
   assert.throws(() => validateOptions({ compiler: 3 }), /`compiler` must be a path/);
@@ -226,6 +229,71 @@ test('quantize (docs/compression.md): the option and the config key become --qua
     assert.deepEqual((await configOptionsFor(path.join(t.dir, 'webdnn.toml'), path.join(t.dir, 'other.onnx'))).quantize, ['fp16']);
     writeFileSync(path.join(t.dir, 'webdnn.toml'), 'quantize = 3\n');
     await assert.rejects(configOptionsFor(path.join(t.dir, 'webdnn.toml'), path.join(t.dir, 'm.onnx')), /quantize must be/);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('shardSize and deflate (docs/bundle-format.md): validated by name, read from the config, passed to the compiler, part of the cache key', async () => {
+  // sizes as webdnn_build/config.py parse_shard_size reads them
+  for (const [v, bytes] of [[4096, 4096], ['4MiB', 4 << 20], ['512KiB', 512 << 10], ['1048576', 1 << 20], [' 2 kib ', 2048],
+    ['1K', 1024], ['1g', 1 << 30], ['2048b', 2048], [1024n, 1024]]) {
+    assert.equal(shardSizeBytes(v, 'x'), bytes, String(v));
+  }
+  for (const v of ['4MB', '4.5MiB', 'MiB', '', '-1024', 1024.5, true, null, [1024], 1000, 1025, 512, 2 ** 31, '2GiB']) {
+    assert.throws(() => validateOptions({ shardSize: v }), /vite-plugin-webdnn: `shardSize`(:| must)/, String(v));
+  }
+  assert.throws(() => validateOptions({ shardSize: '4MB' }), /`shardSize` must be a number of bytes or a size such as "4MiB" or "512KiB", got "4MB"/);
+  assert.throws(() => validateOptions({ shardSize: 1000 }), /`shardSize`: shard size 1000 must be a multiple of 16 from 1024 \(1 KiB\) to 1073741824 \(1 GiB\) bytes/);
+  assert.throws(() => validateOptions({ deflate: 'yes' }), /vite-plugin-webdnn: `deflate` must be true or false/);
+  assert.throws(() => validateOptions({ models: { 'a.onnx': { shardSize: '1KB' } } }, 'vite-plugin-webdnn/webpack'),
+    /vite-plugin-webdnn\/webpack: `models`\['a\.onnx'\]: `shardSize` must be/);
+  assert.doesNotThrow(() => validateOptions({ shardSize: '4MiB', deflate: false, models: { 'a.onnx': { shardSize: 8192, deflate: true } } }));
+  const merged = mergeModelOptions({ shardSize: 2048, deflate: true }, { shardSize: '1MiB' }, { deflate: false });
+  assert.equal(merged.shardSize, 1 << 20);
+  assert.equal(merged.deflate, false);
+
+  const t = tmp();
+  try {
+    const cfg = path.join(t.dir, 'webdnn.toml');
+    writeFileSync(cfg, 'shard-size = "64KiB"\ndeflate = true\n[[models]]\npath = "m.onnx"\nshard-size = 2048\ndeflate = false\n');
+    const forM = await configOptionsFor(cfg, path.join(t.dir, 'm.onnx'));
+    assert.equal(forM.shardSize, 2048);
+    assert.equal(forM.deflate, false);
+    const other = await configOptionsFor(cfg, path.join(t.dir, 'other.onnx'));
+    assert.equal(other.shardSize, 64 << 10);
+    assert.equal(other.deflate, true);
+    assert.equal('shardSize' in await configOptionsFor(cfg, path.join(t.dir, 'm.onnx')), true);
+    for (const [text, message] of [
+      ['shard-size = "4MB"\n', /webdnn\.toml: shard-size must be a number of bytes or a size such as "4MiB"/],
+      ['shard-size = 100\n', /webdnn\.toml: shard-size: shard size 100 must be a multiple of 16 from 1024/],
+      ['deflate = "yes"\n', /webdnn\.toml: deflate must be true or false, got "yes"/],
+      ['[[models]]\npath = "m.onnx"\nshard-size = 1.5\n', /models\[0\]: shard-size must be a number of bytes/],
+      ['[[models]]\npath = "m.onnx"\nshard_size = 4096\n', /models\[0\]: unknown key\(s\) shard_size; allowed: .*shard-size/],
+    ]) {
+      writeFileSync(cfg, text);
+      await assert.rejects(configOptionsFor(cfg, path.join(t.dir, 'm.onnx')), message, text);
+    }
+
+    const compiler = recordingCompiler(path.join(t.dir, 'wb'));
+    const model = path.join(t.dir, 'm.onnx');
+    writeFileSync(model, new Uint8Array([8, 8]));
+    writeFileSync(cfg, '[[models]]\npath = "m.onnx"\nshard-size = "8KiB"\ndeflate = true\n');
+    const argvOf = (build) => readFileSync(path.join(build.dir, 'argv.txt'), 'utf8').trim().split('\n');
+    const env = { root: t.dir, cacheDir: path.join(t.dir, 'cache') };
+    const fromConfig = await new WebdnnCore({ compiler, dts: false }, env).build(model);
+    assert.deepEqual(argvOf(fromConfig).slice(-3), ['--shard-size', '8192', '--deflate']);
+    const fromOption = await new WebdnnCore({ compiler, dts: false, shardSize: '4KiB', deflate: false }, env).build(model);
+    assert.deepEqual(argvOf(fromOption).slice(-3), ['--shard-size', '4096', '--no-deflate']);
+    const perModel = await new WebdnnCore({ compiler, dts: false, shardSize: '4KiB', models: { 'm.onnx': { shardSize: 1024 } } }, env).build(model);
+    assert.deepEqual(argvOf(perModel).slice(-3), ['--shard-size', '1024', '--deflate']);
+    const defaults = await new WebdnnCore({ compiler, dts: false, config: false }, env).build(model);
+    assert.ok(!argvOf(defaults).some((a) => /shard-size|deflate/.test(a)));
+    assert.equal(new Set([fromConfig.key, fromOption.key, perModel.key, defaults.key]).size, 4, 'each setting has its own cache entry');
+    // the same size spelled otherwise is the same bundle
+    const sameSize = await new WebdnnCore({ compiler, dts: false, shardSize: 4096, deflate: false }, env).build(model);
+    assert.equal(sameSize.key, fromOption.key);
+    assert.equal(sameSize.cached, true);
   } finally {
     t.cleanup();
   }

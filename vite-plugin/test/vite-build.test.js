@@ -1,14 +1,24 @@
-// vite build(): hashed assets, cache hits, per-model options, file names a shell would mangle,
-// errors, and the built app in headless Chromium (outputs compared with onnxruntime).
+// vite build(): hashed assets (each weight shard its own), cache hits, per-model options, file names
+// a shell would mangle, errors, the size table in the log, and the built app in headless Chromium and
+// in Node (outputs compared with onnxruntime).
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync, cpSync, renameSync } from 'node:fs';
 import path from 'node:path';
-import { build } from 'vite';
+import { build, createLogger } from 'vite';
 import webdnn from 'vite-plugin-webdnn';
+import { load } from 'webdnn-runtime';
 import { assertClose, harness, project, skipOrFail, skipReason } from './helpers.js';
 
 const opts = { skip: skipReason ?? false };
+
+/** A Vite logger that keeps what it is given (`lines`) and prints nothing. */
+function recordingLogger() {
+  const logger = createLogger('info');
+  const lines = [];
+  for (const level of ['info', 'warn', 'warnOnce', 'error']) logger[level] = (msg) => lines.push(String(msg));
+  return { logger, lines };
+}
 
 async function viteBuild(dir, pluginOptions, extra = {}) {
   const plugin = webdnn(pluginOptions);
@@ -27,7 +37,7 @@ test('build emits the bundle files as hashed assets that the JS refers to; a sec
     assert.equal(p.builds().length, 1);
     const dist = path.join(p.dir, 'dist');
     const assets = readdirSync(path.join(dist, 'assets'));
-    const weights = assets.find((f) => /^classifier\.weights-[\w-]{8}\.bin$/.test(f));
+    const weights = assets.find((f) => /^classifier\.weights\.000-[\w-]{8}\.bin$/.test(f));
     const program = assets.find((f) => /^classifier\.js\.program-[\w-]{8}\.json$/.test(f));
     assert.ok(weights && program, `assets: ${assets.join(', ')}`);
     const js = jsOf(dist);
@@ -37,7 +47,7 @@ test('build emits the bundle files as hashed assets that the JS refers to; a sec
     // the weights are the compiler's, byte for byte
     const cached = path.join(p.dir, 'node_modules', '.vite', 'webdnn');
     const [key] = readdirSync(cached);
-    assert.deepEqual(readFileSync(path.join(dist, 'assets', weights)), readFileSync(path.join(cached, key, 'weights.bin')));
+    assert.deepEqual(readFileSync(path.join(dist, 'assets', weights)), readFileSync(path.join(cached, key, 'weights', '000.bin')));
     // the .d.ts next to the model
     const dts = readFileSync(path.join(p.dir, 'models', 'classifier.onnx.d.ts'), 'utf8');
     assert.match(dts, /"pixels": "float32"/);
@@ -76,7 +86,7 @@ test('the built app runs in headless Chromium and matches onnxruntime', opts, as
       assert.equal(last.loaded, last.total);
       assert.ok(last.total > 0);
       // only hashed files were fetched for the model
-      assert.ok(server.requests.some((r) => /\/assets\/classifier\.weights-[\w-]+\.bin$/.test(r)), server.requests.join(' '));
+      assert.ok(server.requests.some((r) => /\/assets\/classifier\.weights\.000-[\w-]+\.bin$/.test(r)), server.requests.join(' '));
     } finally {
       await browser.close();
       await server.close();
@@ -176,6 +186,103 @@ test('wasm assets are emitted too when the wasm backend builds', opts, async (t)
       assert.equal(result.backend, 'wasm');
       assert.equal(result.crossOriginIsolated, true);
       assertClose(assert, result.scores, result.expected);
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  } finally {
+    p.cleanup();
+  }
+});
+
+/** The wide model's app: fixtures/app/main.js on models/wide.onnx and its onnxruntime outputs. */
+function wideApp(dir) {
+  const main = readFileSync(path.join(dir, 'main.js'), 'utf8')
+    .replace("'./models/classifier.onnx'", "'./models/wide.onnx'").replace("'./models/expected.json'", "'./models/wide.json'");
+  writeFileSync(path.join(dir, 'main.js'), main);
+}
+
+/** bundle-relative path -> the URL the built JS gives it, for each of `rels` (the generated module's file map). */
+function fileMap(js, rels) {
+  const out = {};
+  for (const rel of rels) {
+    // (minifiers quote with " or `; the inlined manifest names the files too, with their digests)
+    const m = new RegExp(`["\`]${rel.replaceAll('.', '\\.')}["\`]\\s*:[^,}]*?["\`]([^"\`]*/assets/[^"\`]+)["\`]`).exec(js);
+    assert.ok(m, `the module's file map lists ${rel}`);
+    out[rel] = m[1];
+  }
+  return out;
+}
+
+test('weights in shards: each shard its own hashed asset, all in the file map; right outputs in Node and Chromium; the size table', opts, async (t) => {
+  const p = project();
+  try {
+    wideApp(p.dir);
+    const { logger, lines } = recordingLogger();
+    const plugin = await viteBuild(p.dir, { compiler: p.compiler, backends: ['js'], shardSize: '4KiB', deflate: true }, { customLogger: logger });
+    assert.deepEqual(plugin.api.core.stats, { builds: 1, cacheHits: 0 });
+    const args = p.builds()[0];
+    assert.deepEqual(args.slice(args.indexOf('--shard-size'), args.indexOf('--shard-size') + 3), ['--shard-size', '4096', '--deflate']);
+
+    const cached = path.join(p.dir, 'node_modules', '.vite', 'webdnn');
+    const [key] = readdirSync(cached);
+    const manifest = JSON.parse(readFileSync(path.join(cached, key, 'manifest.json'), 'utf8'));
+    const shards = manifest.weights.shards;
+    assert.ok(shards.length >= 3, `${shards.length} shards`);
+    assert.ok(shards.some((s) => s.encoding === 'deflate'), 'some shards are stored deflated');
+
+    const dist = path.join(p.dir, 'dist');
+    const assets = readdirSync(path.join(dist, 'assets'));
+    const js = jsOf(dist);
+    const urls = fileMap(js, [...shards.map((s) => s.file), 'js/program.json']);
+    for (const { file } of shards) {
+      const n = file.slice('weights/'.length, -'.bin'.length);
+      const emitted = assets.filter((f) => new RegExp(`^wide\\.weights\\.${n}-[\\w-]{8}\\.bin$`).test(f));
+      assert.equal(emitted.length, 1, `${file} emitted once under a hashed name: ${assets.join(', ')}`);
+      assert.ok(urls[file].endsWith(`/assets/${emitted[0]}`), `${file} -> ${urls[file]}`);
+      assert.deepEqual(readFileSync(path.join(dist, 'assets', emitted[0])), readFileSync(path.join(cached, key, file)), file);
+    }
+    assert.equal(assets.filter((f) => f.endsWith('.bin')).length, shards.length, 'no other weight files');
+
+    // the emitted files, as the module maps them, load in Node and give onnxruntime's outputs (every shard's digest checked)
+    const expected = JSON.parse(readFileSync(path.join(p.dir, 'models', 'wide.json'), 'utf8'));
+    const files = Object.fromEntries(Object.entries(urls).map(([rel, url]) => [rel, path.join(dist, url.replace(/^.*\/assets\//, 'assets/'))]));
+    const runner = await load({ manifest, files }, { backends: ['js'] });
+    try {
+      const out = await runner.run({ pixels: new Float32Array(expected.pixels) });
+      assertClose(assert, Array.from(out.scores.data), expected.scores);
+    } finally {
+      runner.dispose();
+    }
+
+    // the size table, once, through Vite's logger
+    const tables = lines.filter((l) => l.includes('[webdnn] models/wide.onnx:'));
+    assert.equal(tables.length, 1, lines.join('\n'));
+    const deflated = shards.filter((s) => s.encoding === 'deflate').length;
+    assert.match(tables[0], new RegExp(`models/wide\\.onnx: ${shards.length} weight shards \\(${deflated} deflated\\)\\n`));
+    assert.match(tables[0], /\n {2}part +float32 +stored +gzip +brotli +files\n {2}weights +12\.48 kB +[\d.]+ kB +[\d.]+ kB +[\d.]+ kB +\d+\n {2}js +- +/);
+    const stored = shards.reduce((n, s) => n + (s.storedLength ?? s.byteLength), 0);
+    assert.ok(tables[0].includes(` ${(stored / 1000).toFixed(2)} kB `), `stored ${stored} in ${tables[0]}`);
+
+    // a cache hit: quiet
+    const again = recordingLogger();
+    await viteBuild(p.dir, { compiler: p.compiler, backends: ['js'], shardSize: 4096, deflate: true }, { customLogger: again.logger });
+    assert.equal(p.builds().length, 1);
+    assert.deepEqual(again.lines.filter((l) => l.includes('[webdnn]')), []);
+
+    const h = await harness();
+    if (h.reason) return t.skip(h.reason);
+    const server = await h.serve({ '/': dist });
+    const browser = await h.launchChromium({ webgpu: false });
+    try {
+      const { result, pageErrors } = await h.runPage(browser, `${server.url}/index.html`, { timeoutMs: 60000 });
+      assert.equal(result.error, undefined, `${result.error}\n${pageErrors.join('\n')}`);
+      assert.equal(result.backend, 'js');
+      assertClose(assert, result.scores, result.expected);
+      for (const { file } of shards) {
+        const n = file.slice('weights/'.length, -'.bin'.length);
+        assert.ok(server.requests.some((r) => new RegExp(`/assets/wide\\.weights\\.${n}-[\\w-]{8}\\.bin$`).test(r)), `${file} fetched: ${server.requests.join(' ')}`);
+      }
     } finally {
       await browser.close();
       await server.close();

@@ -1,23 +1,26 @@
-// The Vite dev server: bundle files served from the cache, a model edit (or its external data)
+// The Vite dev server: bundle files (every weight shard) served from the cache, the size table once
+// per compiled bundle, a model edit (or its external data)
 // rebuilds and reaches the client as an HMR update, a broken model reaches the error overlay
 // (file, node, op) while the server keeps serving, and the app runs in headless Chromium with
 // cross-origin isolation from the `crossOriginIsolation` option.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createServer } from 'vite';
+import { createLogger, createServer } from 'vite';
 import webdnn from 'vite-plugin-webdnn';
+import { load } from 'webdnn-runtime';
 import { assertClose, harness, models, project, replaceModels, skipReason, until } from './helpers.js';
 
 const opts = { skip: skipReason ?? false };
 
 /** A dev server on 127.0.0.1 recording what it sends to clients (HMR updates, errors). */
-async function devServer(dir, pluginOptions) {
+async function devServer(dir, pluginOptions, extra = {}) {
   const plugin = webdnn(pluginOptions);
   const server = await createServer({
     root: dir, configFile: false, logLevel: 'silent', plugins: [plugin],
     server: { host: '127.0.0.1', port: 0, strictPort: false },
+    ...extra,
   });
   const sent = [];
   const hot = server.environments?.client?.hot ?? server.ws;
@@ -43,11 +46,11 @@ test('dev: files come from the cache; editing the model rebuilds and sends an HM
     const code = await res.text();
     const key = keyOf(code);
     assert.ok(key, code);
-    const weights = await fetch(`${dev.url}/@webdnn/${key}/weights.bin`);
+    const weights = await fetch(`${dev.url}/@webdnn/${key}/weights/000.bin`);
     assert.equal(weights.status, 200);
     assert.ok((await weights.arrayBuffer()).byteLength > 0);
     assert.notEqual((await fetch(`${dev.url}/@webdnn/${key}/%2e%2e/%2e%2e/package.json`)).headers.get('content-type'), 'application/octet-stream');
-    assert.notEqual((await fetch(`${dev.url}/@webdnn/${'0'.repeat(32)}/weights.bin`)).headers.get('content-type'), 'application/octet-stream');
+    assert.notEqual((await fetch(`${dev.url}/@webdnn/${'0'.repeat(32)}/weights/000.bin`)).headers.get('content-type'), 'application/octet-stream');
     assert.equal(p.builds().length, 1);
 
     const mod = await dev.server.moduleGraph.getModuleByUrl('/models/classifier.onnx');
@@ -138,6 +141,55 @@ test('dev: the app runs in headless Chromium, cross-origin isolated with crossOr
     await page.close();
   } finally {
     await browser.close();
+    await dev.server.close();
+    p.cleanup();
+  }
+});
+
+test('dev: every weight shard is served from the cache, the model loads over HTTP; the size table once per compiled bundle', opts, async () => {
+  const p = project();
+  writeFileSync(path.join(p.dir, 'main.js'), "import m from './models/wide.onnx';\nconsole.log(m);\n");
+  const logger = createLogger('info');
+  const lines = [];
+  for (const level of ['info', 'warn', 'warnOnce', 'error']) logger[level] = (msg) => lines.push(String(msg));
+  const dev = await devServer(p.dir, { compiler: p.compiler, backends: ['js'], shardSize: '4KiB', deflate: false }, { customLogger: logger });
+  try {
+    const code = (await dev.server.transformRequest('/models/wide.onnx')).code;
+    const key = keyOf(code);
+    const dir = path.join(p.dir, 'node_modules', '.vite', 'webdnn', key);
+    const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+    const shards = manifest.weights.shards;
+    assert.ok(shards.length >= 3, `${shards.length} shards`);
+    assert.ok(shards.every((s) => s.encoding === undefined), 'deflate: false');
+    const files = {};
+    for (const rel of [...shards.map((s) => s.file), 'js/program.json']) {
+      const url = `/@webdnn/${key}/${rel}`;
+      assert.ok(code.includes(`${JSON.stringify(rel)}: ${JSON.stringify(url)}`), `the module maps ${rel} to ${url}`);
+      files[rel] = `${dev.url}${url}`;
+    }
+    for (const { file } of shards) {
+      const res = await fetch(files[file]);
+      assert.equal(res.status, 200, file);
+      assert.equal(res.headers.get('content-type'), 'application/octet-stream');
+      assert.deepEqual(Buffer.from(await res.arrayBuffer()), readFileSync(path.join(dir, file)), file);
+    }
+    const expected = JSON.parse(readFileSync(path.join(p.dir, 'models', 'wide.json'), 'utf8'));
+    const runner = await load({ manifest, files }, { backends: ['js'] });
+    try {
+      assertClose(assert, Array.from((await runner.run({ pixels: new Float32Array(expected.pixels) })).scores.data), expected.scores);
+    } finally {
+      runner.dispose();
+    }
+
+    const tables = () => lines.filter((l) => l.includes('[webdnn] models/wide.onnx: '));
+    assert.equal(tables().length, 1, lines.join('\n'));
+    assert.match(tables()[0], new RegExp(`wide\\.onnx: ${shards.length} weight shards\\n {2}part +float32 +stored`));
+    // the module requested again (a page reload): the same bundle, quiet
+    dev.server.moduleGraph.invalidateAll();
+    assert.equal(keyOf((await dev.server.transformRequest('/models/wide.onnx')).code), key);
+    assert.equal(tables().length, 1);
+    assert.equal(p.builds().length, 1);
+  } finally {
     await dev.server.close();
     p.cleanup();
   }

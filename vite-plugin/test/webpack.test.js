@@ -1,11 +1,12 @@
-// The webpack 5 loader (node API): hashed assets referenced through the public path, the cache
-// (a second compiler run does not invoke the compiler), errors naming file/node/op, and the
-// built app in headless Chromium.
+// The webpack 5 loader (node API): hashed assets referenced through the public path (each weight
+// shard its own), the cache (a second compiler run does not invoke the compiler), errors naming
+// file/node/op, the size table in the stats' log, and the built app in headless Chromium and Node.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import webpack from 'webpack';
+import { load } from 'webdnn-runtime';
 import { assertClose, harness, project, skipReason } from './helpers.js';
 
 const opts = { skip: skipReason ?? false };
@@ -39,7 +40,7 @@ test('webpack: hashed assets under webdnn/, referenced by the public path; a sec
     assert.deepEqual(warnings.map((w) => w.message), []);
     const dist = path.join(p.dir, 'dist');
     const assets = readdirSync(path.join(dist, 'webdnn'));
-    const weights = assets.find((f) => /^classifier\.weights\.[0-9a-f]{16}\.bin$/.test(f));
+    const weights = assets.find((f) => /^classifier\.weights\.000\.[0-9a-f]{16}\.bin$/.test(f));
     const program = assets.find((f) => /^classifier\.js\.program\.[0-9a-f]{16}\.json$/.test(f));
     assert.ok(weights && program, assets.join(', '));
     const main = readFileSync(path.join(dist, 'main.js'), 'utf8');
@@ -112,6 +113,82 @@ test('webpack: a file name with spaces, quotes and $(…) compiles', opts, async
     assert.equal(stats.hasErrors(), false, stats.toString('errors-only'));
     assert.equal(p.builds()[0][1], path.join(p.dir, 'models', name));
     assert.ok(!existsSync(path.join(p.dir, 'PWNED')) && !existsSync(path.join(p.dir, 'models', 'PWNED')));
+  } finally {
+    p.cleanup();
+  }
+});
+
+test('webpack: weights in shards, each its own hashed asset in the file map; right outputs in Node and Chromium; the size table in the log', opts, async (t) => {
+  const p = project();
+  try {
+    const main = readFileSync(path.join(p.dir, 'main.js'), 'utf8')
+      .replace("'./models/classifier.onnx'", "'./models/wide.onnx'").replace("'./models/expected.json'", "'./models/wide.json'");
+    writeFileSync(path.join(p.dir, 'main.js'), main);
+    const stats = await run(p.dir, { compiler: p.compiler, backends: ['js'], shardSize: 4096 });
+    assert.equal(stats.hasErrors(), false, stats.toString('errors-only'));
+    const args = p.builds()[0];
+    assert.deepEqual(args.slice(args.indexOf('--shard-size'), args.indexOf('--shard-size') + 2), ['--shard-size', '4096']);
+    assert.ok(!args.includes('--deflate') && !args.includes('--no-deflate'));
+
+    const cache = path.join(p.dir, 'node_modules', '.cache', 'webdnn');
+    const [key] = readdirSync(cache);
+    const manifest = JSON.parse(readFileSync(path.join(cache, key, 'manifest.json'), 'utf8'));
+    const shards = manifest.weights.shards;
+    assert.ok(shards.length >= 3, `${shards.length} shards`);
+    const dist = path.join(p.dir, 'dist');
+    const assets = readdirSync(path.join(dist, 'webdnn'));
+    const out = readFileSync(path.join(dist, 'main.js'), 'utf8');
+    const files = {};
+    for (const rel of [...shards.map((s) => s.file), 'js/program.json']) {
+      const m = new RegExp(`"${rel.replaceAll('.', '\\.')}"\\s*:[^,}]*?"(webdnn/[^"]+)"`).exec(out);
+      assert.ok(m, `the module's file map lists ${rel}`);
+      files[rel] = path.join(dist, m[1]);
+    }
+    for (const { file } of shards) {
+      const n = file.slice('weights/'.length, -'.bin'.length);
+      const emitted = assets.filter((f) => new RegExp(`^wide\\.weights\\.${n}\\.[0-9a-f]{16}\\.bin$`).test(f));
+      assert.equal(emitted.length, 1, `${file} emitted once under a hashed name: ${assets.join(', ')}`);
+      assert.equal(files[file], path.join(dist, 'webdnn', emitted[0]));
+      assert.deepEqual(readFileSync(files[file]), readFileSync(path.join(cache, key, file)), file);
+    }
+    assert.equal(assets.filter((f) => f.endsWith('.bin')).length, shards.length);
+
+    const expected = JSON.parse(readFileSync(path.join(p.dir, 'models', 'wide.json'), 'utf8'));
+    const runner = await load({ manifest, files }, { backends: ['js'] });
+    try {
+      assertClose(assert, Array.from((await runner.run({ pixels: new Float32Array(expected.pixels) })).scores.data), expected.scores);
+    } finally {
+      runner.dispose();
+    }
+
+    // the size table: in the stats' log (what webpack-cli prints), once
+    const log = stats.toString({ all: false, logging: 'info' });
+    assert.equal(log.split('models/wide.onnx: ').length - 1, 1, log);
+    assert.match(log, new RegExp(`models/wide\\.onnx: ${shards.length} weight shards\\n`));
+    assert.match(log, /part +float32 +stored +gzip +brotli +files\n.*weights +12\.48 kB +12\.48 kB +[\d.]+ kB +[\d.]+ kB +\d+\n.*js +- +/);
+    // a cache hit: quiet
+    const again = await run(p.dir, { compiler: p.compiler, backends: ['js'], shardSize: '4KiB' });
+    assert.equal(p.builds().length, 1);
+    assert.doesNotMatch(again.toString({ all: false, logging: 'info' }), /weight shard/);
+
+    const h = await harness();
+    if (h.reason) return t.skip(h.reason);
+    writeFileSync(path.join(dist, 'index.html'),
+      readFileSync(path.join(p.dir, 'index.html'), 'utf8').replace('type="module" src="./main.js"', 'src="./main.js"'));
+    const server = await h.serve({ '/': dist });
+    const browser = await h.launchChromium({ webgpu: false });
+    try {
+      const { result, pageErrors } = await h.runPage(browser, `${server.url}/index.html`, { timeoutMs: 60000 });
+      assert.equal(result.error, undefined, `${result.error}\n${pageErrors.join('\n')}`);
+      assert.equal(result.backend, 'js');
+      assertClose(assert, result.scores, result.expected);
+      for (const { file } of shards) {
+        assert.ok(server.requests.some((r) => r.endsWith(`/${path.relative(dist, files[file])}`)), `${file} fetched: ${server.requests.join(' ')}`);
+      }
+    } finally {
+      await browser.close();
+      await server.close();
+    }
   } finally {
     p.cleanup();
   }
