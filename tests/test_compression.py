@@ -14,13 +14,13 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from webdnn_build.compress import (EIGHTBIT_MAGNITUDES, EIGHTBIT_MAX, MIN_ELEMENTS, Compressed, QuantizeSpec, _eightbit,
-                                   _fp16, _int4, _int8, int4_block, parse_quantize)
+from webdnn_build.compress import (EIGHTBIT_MAGNITUDES, EIGHTBIT_MAX, INT8_AS_FP16_BELOW, MIN_ELEMENTS, Compressed,
+                                   QuantizeSpec, _eightbit, _fp16, _int4, _int8, int4_block, parse_quantize)
 from webdnn_build.errors import ConfigError
 from webdnn_build.node import NodeWorker
 from webdnn_build.verify import run_onnxruntime
 
-from .helpers import run_cli, save_model
+from .helpers import float_input, run_cli, save_model
 
 CONSTANTS_JS = Path(__file__).resolve().parents[1] / "js-runtime" / "src" / "constants.js"
 
@@ -107,7 +107,9 @@ def test_compressed_weights_decode_on_every_backend_as_compiled(tmp_path, mode, 
     plain = tmp_path / "plain"
     assert run_cli("build", str(model), "-o", str(plain), "--backends", "js", "-q").returncode == 0
     out = tmp_path / mode
-    proc = run_cli("build", str(model), "-o", str(out), "--backends", "js,wasm,webgpu", "--quantize", mode, "--json")
+    # (as a pattern: every constant gets exactly this mode, small int8 ones included: see INT8_AS_FP16_BELOW)
+    proc = run_cli("build", str(model), "-o", str(out), "--backends", "js,wasm,webgpu", "--quantize", f"*={mode}",
+                   "--json")
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)["results"][0]["compression"]
     assert info["tensors"] == tensors and info["storedBytes"] <= ratio * info["rawBytes"], info
@@ -138,15 +140,24 @@ def test_compressed_weights_decode_on_every_backend_as_compiled(tmp_path, mode, 
 
 
 def test_small_and_excluded_constants_stay_float32(tmp_path):
+    """Vectors and tensors under MIN_ELEMENTS stay float32, PATTERN=none excludes; with int8 as the default mode,
+    constants under INT8_AS_FP16_BELOW elements are stored as fp16, unless a pattern names them."""
     model = _model(tmp_path / "m.onnx")
-    out = tmp_path / "b"
-    proc = run_cli("build", str(model), "-o", str(out), "--backends", "js", "--quantize", "int8",
-                   "--quantize", "mm_*=none", "--json")
-    assert proc.returncode == 0, proc.stderr
-    program = json.loads((out / "js" / "program.json").read_text())
-    encodings = {v["name"]: v["const"]["encoding"] for v in program["values"] if "const" in v}
-    assert encodings["mm_w"] == "raw" and encodings["conv_w"] == "int8" and encodings["bias"] == "raw"
-    assert np.size(np.zeros((1, 32))) < MIN_ELEMENTS
+
+    def encodings(*quantize):
+        out = tmp_path / f"b{len(quantize)}"
+        proc = run_cli("build", str(model), "-o", str(out), "--backends", "js",
+                       *[a for q in quantize for a in ("--quantize", q)])
+        assert proc.returncode == 0, proc.stderr
+        program = json.loads((out / "js" / "program.json").read_text())
+        return {v["name"]: v["const"]["encoding"] for v in program["values"] if "const" in v}
+
+    got = encodings("int8", "mm_*=none")
+    assert got["mm_w"] == "raw" and got["conv_w"] == "fp16" and got["fc_w"] == "fp16" and got["bias"] == "raw"
+    assert np.size(np.zeros((1, 32))) < MIN_ELEMENTS and 1024 <= 16 * 8 * 3 * 3 < INT8_AS_FP16_BELOW
+    got = encodings("int8", "mm_*=none", "conv_*=int8")
+    assert got["conv_w"] == "int8" and got["fc_w"] == "fp16"
+    assert encodings("int8")["mm_w"] == "int8"  # (147,456 elements)
 
 
 def test_max_accuracy_loss_fails_the_build_and_writes_nothing(tmp_path):
@@ -175,7 +186,7 @@ def test_quantize_in_the_config(tmp_path):
     assert proc.returncode == 0, proc.stderr
     first = json.loads((tmp_path / "webdnn-bundles" / "m" / "manifest.json").read_text())["compression"]
     second = json.loads((tmp_path / "b2" / "manifest.json").read_text())["compression"]
-    assert first["tensors"] == {"fp16": 4} and second["tensors"] == {"int8": 3}
+    assert first["tensors"] == {"fp16": 4} and second["tensors"] == {"fp16": 3}  # (int8 under 16384 elements: fp16)
     cfg.write_text(cfg.read_text().replace('quantize = "fp16"', 'quantize = "int8"'))
     statuses = [r["status"] for r in json.loads(run_cli("build", "--json", cwd=tmp_path).stdout)["results"]]
     assert statuses == ["built", "up-to-date"]
@@ -284,3 +295,25 @@ def test_bad_int4_block_is_refused_on_the_command_line_and_in_the_config(tmp_pat
     proc = run_cli("build", "--json", cwd=tmp_path)
     assert proc.returncode == 2 and "quantize: 'mm_*=int4:8': the int4 block must be a power of two" in proc.stderr, \
         proc.stderr
+
+
+def test_accuracy_not_measured_when_random_inputs_do_not_run(tmp_path):
+    """Random token ids beyond a 2-row table (BERT's token types): the build goes on and says why the report is
+    missing; with --max-accuracy-loss it fails and writes nothing."""
+    emb = np.random.default_rng(0).standard_normal((2, 1024)).astype(np.float32)
+    w = np.random.default_rng(1).standard_normal((1024, 64)).astype(np.float32)
+    model = save_model([helper.make_node("Gather", ["E", "ids"], ["h"]), helper.make_node("MatMul", ["h", "W"], ["y"])],
+                       [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, 4])], [float_input("y", [1, 4, 64])],
+                       tmp_path / "m.onnx", [numpy_helper.from_array(emb, "E"), numpy_helper.from_array(w, "W")])
+    proc = run_cli("build", str(model), "-o", str(tmp_path / "a"), "--backends", "js", "--quantize", "int8")
+    assert proc.returncode == 0, proc.stderr
+    acc = json.loads((tmp_path / "a" / "manifest.json").read_text())["compression"]["accuracy"]
+    assert "does not run on random inputs" in acc["notMeasured"] and "Gather" in acc["notMeasured"], acc
+    proc = run_cli("build", str(model), "-o", str(tmp_path / "b"), "--backends", "js", "--quantize", "int8",
+                   "--max-accuracy-loss", "0.1")
+    assert proc.returncode != 0 and "--max-accuracy-loss cannot be checked" in proc.stderr, proc.stderr
+    assert not (tmp_path / "b").exists()
+    np.save(tmp_path / "ids.npy", np.array([[0, 1, 1, 0]], np.int64))
+    proc = run_cli("build", str(model), "-o", str(tmp_path / "c"), "--backends", "js", "--quantize", "int8",
+                   "--sample-input", f"ids={tmp_path / 'ids.npy'}", "--max-accuracy-loss", "0.1")
+    assert proc.returncode == 0, proc.stderr

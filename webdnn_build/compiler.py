@@ -324,23 +324,42 @@ def check_accuracy(model: Path, out: Path, manifest: dict[str, Any], options: Bu
         return
     feeds = random_inputs(manifest, 0, open_dim_sizes(manifest, options.sample_inputs))
     feeds.update(options.sample_inputs)
-    with NodeWorker() as worker:
-        handle = worker.load(out, [backend], None)["handle"]
-        ours, _ = worker.run(handle, feeds, {i["name"]: i["dtype"] for i in manifest["inputs"]})
-    report = accuracy(dict(ours), run_onnxruntime(model, feeds))
+    try:
+        with NodeWorker() as worker:
+            handle = worker.load(out, [backend], None)["handle"]
+            ours, _ = worker.run(handle, feeds, {i["name"]: i["dtype"] for i in manifest["inputs"]})
+        reference = run_onnxruntime(model, feeds)
+    except Exception as exc:  # noqa: BLE001 - e.g. random token ids beyond a small embedding table
+        if options.sample_inputs and set(options.sample_inputs) >= {i["name"] for i in manifest["inputs"]}:
+            raise WebDNNError(f"{model}: the accuracy report could not run on the --sample-input data: {exc}") from exc
+        why = (f"the model does not run on random inputs ({str(exc).splitlines()[0][:300]}); give every input with "
+               "--sample-input")
+        if options.max_accuracy_loss is not None:
+            shutil.rmtree(out, ignore_errors=True)
+            raise WebDNNError(f"{model}: --max-accuracy-loss cannot be checked: {why}; nothing was written") from exc
+        log(f"accuracy of the compressed build not measured: {why}")
+        manifest["compression"]["accuracy"] = {"backend": backend, "notMeasured": why}
+        _rewrite_manifest(out, manifest)
+        return
+    report = accuracy(dict(ours), reference)
     loss = accuracy_loss(report)
     manifest["compression"]["accuracy"] = {"backend": backend, "samples": "given" if options.sample_inputs else "random",
                                            "outputs": report, "loss": loss}
     for name, entry in report.items():
         log(f"accuracy of '{name}' against float32: cosine {entry['cosine']:.6f}, max abs error {entry['maxAbsError']:.3g}"
             + (f", top-1 agreement {entry['top1Agreement']:.1%}" if "top1Agreement" in entry else ""))
-    tmp = out / ".manifest.json.tmp"  # (replaced in one step: a crash leaves the old manifest, never half a new one)
-    tmp.write_bytes(bundle_json(manifest, indent=1))
-    os.replace(tmp, out / "manifest.json")
+    _rewrite_manifest(out, manifest)
     if options.max_accuracy_loss is not None and loss > options.max_accuracy_loss:
         shutil.rmtree(out, ignore_errors=True)
         raise WebDNNError(f"{model}: the compressed build loses {loss:.4f} of accuracy (1 - cosine or 1 - top-1 "
                           f"agreement), more than --max-accuracy-loss {options.max_accuracy_loss}; nothing was written")
+
+
+def _rewrite_manifest(out: Path, manifest: dict[str, Any]) -> None:
+    """Replace the bundle's manifest.json in one step (a crash leaves the old one, never half a new one)."""
+    tmp = out / ".manifest.json.tmp"
+    tmp.write_bytes(bundle_json(manifest, indent=1))
+    os.replace(tmp, out / "manifest.json")
 
 
 def file_sha256(path: Path) -> str:
