@@ -14,8 +14,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from webdnn_build.compress import (EIGHTBIT_MAGNITUDES, EIGHTBIT_MAX, INT8_AS_FP16_BELOW, MIN_ELEMENTS, Compressed,
-                                   QuantizeSpec, _eightbit, _fp16, _int4, _int8, int4_block, parse_quantize)
+from webdnn_build.compress import (EIGHTBIT_MAGNITUDES, EIGHTBIT_MAX, INT8_AS_FP16_BELOW, INT8_FP16_BUDGET,
+                                   MIN_ELEMENTS, Compressed, QuantizeSpec, _eightbit, _fp16, _int4, _int8, int4_block,
+                                   parse_quantize)
 from webdnn_build.errors import ConfigError
 from webdnn_build.node import NodeWorker
 from webdnn_build.verify import run_onnxruntime
@@ -141,7 +142,8 @@ def test_compressed_weights_decode_on_every_backend_as_compiled(tmp_path, mode, 
 
 def test_small_and_excluded_constants_stay_float32(tmp_path):
     """Vectors and tensors under MIN_ELEMENTS stay float32, PATTERN=none excludes; with int8 as the default mode,
-    constants under INT8_AS_FP16_BELOW elements are stored as fp16, unless a pattern names them."""
+    constants under INT8_AS_FP16_BELOW elements are stored as fp16, smallest first up to INT8_FP16_BUDGET of the
+    int8 elements, unless a pattern names them."""
     model = _model(tmp_path / "m.onnx")
 
     def encodings(*quantize):
@@ -153,11 +155,12 @@ def test_small_and_excluded_constants_stay_float32(tmp_path):
         return {v["name"]: v["const"]["encoding"] for v in program["values"] if "const" in v}
 
     got = encodings("int8", "mm_*=none")
-    assert got["mm_w"] == "raw" and got["conv_w"] == "fp16" and got["fc_w"] == "fp16" and got["bias"] == "raw"
-    assert np.size(np.zeros((1, 32))) < MIN_ELEMENTS and 1024 <= 16 * 8 * 3 * 3 < INT8_AS_FP16_BELOW
-    got = encodings("int8", "mm_*=none", "conv_*=int8")
-    assert got["conv_w"] == "int8" and got["fc_w"] == "fp16"
-    assert encodings("int8")["mm_w"] == "int8"  # (147,456 elements)
+    assert got["mm_w"] == "raw" and got["bias"] == "raw" and np.size(np.zeros((1, 32))) < MIN_ELEMENTS
+    assert got["conv_w"] == "int8"  # (the three left are all small: 2% of their 5,504 elements fits none of them)
+    got = encodings("int8")  # 2% of 152,960 int8 elements: conv_w's 1,152 fit, fc_w's 2,048 more do not
+    assert (got["mm_w"], got["conv_w"], got["fc_w"], got["table"]) == ("int8", "fp16", "int8", "int8"), got
+    assert 1152 < INT8_AS_FP16_BELOW and 1152 <= INT8_FP16_BUDGET * 152960 < 1152 + 2048
+    assert encodings("int8", "conv_*=int8")["conv_w"] == "int8"  # (a pattern names it: exactly int8)
 
 
 def test_max_accuracy_loss_fails_the_build_and_writes_nothing(tmp_path):
@@ -186,7 +189,7 @@ def test_quantize_in_the_config(tmp_path):
     assert proc.returncode == 0, proc.stderr
     first = json.loads((tmp_path / "webdnn-bundles" / "m" / "manifest.json").read_text())["compression"]
     second = json.loads((tmp_path / "b2" / "manifest.json").read_text())["compression"]
-    assert first["tensors"] == {"fp16": 4} and second["tensors"] == {"fp16": 3}  # (int8 under 16384 elements: fp16)
+    assert first["tensors"] == {"fp16": 4} and second["tensors"] == {"int8": 3}
     cfg.write_text(cfg.read_text().replace('quantize = "fp16"', 'quantize = "int8"'))
     statuses = [r["status"] for r in json.loads(run_cli("build", "--json", cwd=tmp_path).stdout)["results"]]
     assert statuses == ["built", "up-to-date"]

@@ -9,7 +9,7 @@ biases and norm parameters, stay float32: little to gain, and they shift or scal
 - ``int8``: the weight operand of Conv / Gemm / MatMul symmetric per output channel (``scale = max|w| / 127`` per
   channel, zero point 0); any other constant asymmetric per tensor (``scale = (max - min) / 255``, a zero point).
   Constants under ``INT8_AS_FP16_BELOW`` (16384) elements are stored as fp16 instead (where 8 bits cost most),
-  unless a ``PATTERN=MODE`` names them.
+  smallest first up to 2% of the int8 elements, unless a ``PATTERN=MODE`` names them.
 - ``int4`` / ``int4:B``: 2-D MatMul / Gemm weights in blocks of B (default 32; a power of two from 16 to 1024) along
   the reduction axis (MatMulNBits' layout, a scale per block, zero point 8); other constants as int8.
 - ``eightbit``: WebDNN's (2017) encoding, reworked: one byte per element, a sign bit and a 7-bit index into a
@@ -44,6 +44,9 @@ MIN_ELEMENTS = 1024
 #: most: on EfficientNet-Lite0 this moves top-1 agreement with float32 from 90.0% to 95.0% of 160 inputs for
 #: 0.259x -> 0.263x of the float32 bytes (tools/compression_report.py, docs/compression.md).
 INT8_AS_FP16_BELOW = 16384
+#: ... smallest first, up to this fraction of the elements the build stores as int8 (PP-OCRv4's recognizer has
+#: many small tensors that gain nothing from it: uncapped, its int8 bundle grew from 0.262x to 0.275x)
+INT8_FP16_BUDGET = 0.02
 #: (op type, input index) of the operands quantized per output channel, and how to find that channel's axis
 _CHANNEL_AXIS = {("Conv", 1): lambda node, rank: 0, ("MatMul", 1): lambda node, rank: rank - 1,
                  ("Gemm", 1): lambda node, rank: 0 if node.attrs.get("transB") else 1}
@@ -155,27 +158,44 @@ def compress_graph(graph: Graph, spec: QuantizeSpec) -> Compressed:
                     axes.setdefault(node.inputs[index], axis(node, np.ndim(v.const)))
                     if op != "Conv" and np.ndim(v.const) == 2:
                         products.add(node.inputs[index])
-    out = Compressed()
+    chosen = []  # (value, mode) of the constants to compress
     for v in graph.constants():
         if v.dtype != "float32" or np.size(v.const) < MIN_ELEMENTS or np.ndim(v.const) < 2:
             continue  # (vectors: biases, norm scales, which every output element sums or scales directly)
         mode = spec.mode_for(v.name)
-        if mode == "none":
-            continue
+        if mode != "none" and np.isfinite(v.const).all():  # (infinities and NaNs: no 8-bit or half form worth the risk)
+            chosen.append((v, mode))
+    as_fp16 = _small_int8_as_fp16([(v, m) for v, m in chosen if not (int4_block(m) and v.name in products)], spec)
+    out = Compressed()
+    for v, mode in chosen:
         array = np.ascontiguousarray(np.asarray(v.const, np.float32))
-        if not np.isfinite(array).all():
-            continue  # (infinities and NaNs have no 8-bit or half form worth the risk)
         block = int4_block(mode)
         if block is not None and v.name in products:  # blocks along the reduction axis, the other one being axes'
             done = _int4(array, 1 - axes[v.name], block)
         elif mode == "eightbit":  # (per tensor: no axis)
             done = _eightbit(array)
-        else:  # (int4 elsewhere: int8; small int8 constants: fp16, see INT8_AS_FP16_BELOW)
-            small = array.size < INT8_AS_FP16_BELOW and not spec.matched(v.name)
-            done = (_fp16 if mode == "fp16" or small else _int8)(array, axes.get(v.name))
+        else:  # (int4 elsewhere: int8)
+            done = (_fp16 if mode == "fp16" or v.name in as_fp16 else _int8)(array, axes.get(v.name))
         if done is not None:
             out[v.name], v.const = done
     return out
+
+
+def _small_int8_as_fp16(chosen: list, spec: QuantizeSpec) -> set[str]:
+    """The int8 constants stored as fp16 instead: those under INT8_AS_FP16_BELOW elements that no pattern names,
+    smallest first, while they hold at most INT8_FP16_BUDGET of the int8 elements (so the bundle grows by at most
+    about half a percent of the float32 bytes)."""
+    int8 = [v for v, m in chosen if m in ("int8",) or int4_block(m)]
+    total = sum(int(np.size(v.const)) for v in int8)
+    small = sorted((v for v in int8 if np.size(v.const) < INT8_AS_FP16_BELOW and not spec.matched(v.name)),
+                   key=lambda v: (int(np.size(v.const)), v.name))
+    picked, used = set(), 0
+    for v in small:
+        used += int(np.size(v.const))
+        if used > INT8_FP16_BUDGET * total:
+            break
+        picked.add(v.name)
+    return picked
 
 
 def _fp16(a: np.ndarray, axis: Optional[int]) -> Optional[tuple[Encoded, np.ndarray]]:
