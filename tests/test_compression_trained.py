@@ -10,8 +10,8 @@ docs/compression.md's tables use with 8 crops a photo).
 Checked: the weight shards as stored are at most 0.27x the float32 weight bytes of the ONNX file (the issue's
 target), and so are the compressed tensors' bytes in the manifest; top-1 agreement with onnxruntime is at least
 ``AGREEMENT``. The issue's target is 99%; today's int8 (symmetric per output channel, weights only, the smallest
-tensors as fp16) agrees on 40/40 of these inputs (93.8% over the report's 160 crops, whose ambiguous close-ups flip
-more often), so the bound is what it measures less one input (onnxruntime's own float rounding differs across CPUs, and several of
+tensors as fp16, biases corrected) agrees on 39/40 of these inputs (96.9% over the report's 160 crops, whose
+ambiguous close-ups flip more often), so the bound is what it measures less one input (onnxruntime's own float rounding differs across CPUs, and several of
 these photos sit near a tie between two classes); the gap to 99% is stated in docs/compression.md.
 """
 
@@ -28,7 +28,7 @@ import pytest
 from tests.helpers import ROOT, import_or_require, run_cli
 
 #: the share of the 40 inputs whose top-1 class agrees (99% over the report's 160 crops: not met yet, see above)
-AGREEMENT = 39 / 40
+AGREEMENT = 38 / 40
 RATIO = 0.27
 
 

@@ -124,7 +124,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         opts = BuildOptions(backends=backends, input_shapes=shapes, passes=passes, backend_options=backend_options,
                             quantize=parse_quantize(args.quantize or []),
                             sample_inputs=load_npy_inputs(args.sample_input or [], "--sample-input"),
-                            max_accuracy_loss=args.max_accuracy_loss, **_weight_file_args(args))
+                            max_accuracy_loss=args.max_accuracy_loss, bias_correction=args.bias_correction,
+                            **_weight_file_args(args))
         result = compile_model(model, out, opts, log)
         if args.json:
             entry = {"model": str(model), "out": str(result.out_dir), "status": "built", "backends": result.backends,
@@ -170,7 +171,7 @@ def cmd_build(args: argparse.Namespace) -> int:
                 opts = BuildOptions(backends=model.backends, input_shapes=model.input_shapes, passes=model.passes,
                                     backend_options=model.backend_options, quantize=parse_quantize(model.quantize),
                                     **({"shard_size": model.shard_size} if model.shard_size is not None else {}),
-                                    deflate=model.deflate)
+                                    deflate=model.deflate, bias_correction=args.bias_correction)
                 result = compile_model(model.path, model.out, opts, log, extra_manifest={"buildKey": key})
                 entry.update(status="built", backends=result.backends, skippedBackends=result.skipped_backends,
                              seconds=round(result.seconds, 3))
@@ -350,6 +351,9 @@ def make_parser() -> argparse.ArgumentParser:
                         "a power of two from 16 to 1024; int8 elsewhere), eightbit (a byte per element on a non-linear "
                         "table, WebDNN's) or none; PATTERN=MODE (fnmatch on constant names, "
                         "repeatable, later wins) overrides the default for some (docs/compression.md)")
+    b.add_argument("--no-bias-correction", dest="bias_correction", action="store_false",
+                   help="with --quantize int8: keep int8 Conv/Gemm biases as they are (by default each is corrected "
+                        "for the rounding's mean shift, measured on the sample inputs)")
     b.add_argument("--sample-input", action="append", metavar="NAME=file.npy",
                    help="with --quantize: an input for the accuracy report (default: random data)")
     b.add_argument("--max-accuracy-loss", type=float, metavar="F",

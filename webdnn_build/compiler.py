@@ -24,6 +24,7 @@ from .opdecl import fill_defaults
 from .plugins import get_host
 from .registry import CodegenContext, ImportOptions, PassContext, Registry
 from .symdim import DimSpec
+from .bias_correction import correct_biases
 from .compress import QuantizeSpec, accuracy, accuracy_loss, compress_graph
 from .compress import summary as compression_summary
 from .dim_values import fold_dim_arithmetic
@@ -56,6 +57,8 @@ class BuildOptions:
     #: some constant uses the eightbit encoding, whose codes deflate well)
     shard_size: int = DEFAULT_SHARD_SIZE
     deflate: Optional[bool] = None
+    #: int8 Conv / Gemm biases corrected for the rounding's mean shift (webdnn_build/bias_correction.py)
+    bias_correction: bool = True
 
 
 @dataclass
@@ -251,7 +254,14 @@ def compile_model(
         log(f"backend {name} skipped: {why}")
 
     # weight compression: the graph's constants become their round trip, the packer stores the compressed form
+    originals = {v.name: v.const for v in graph.constants() if v.dtype == "float32"} if options.quantize else {}
     compressed = compress_graph(graph, options.quantize) if options.quantize else {}
+    if options.bias_correction and any(e.descriptor.get("encoding") == "int8" and e.descriptor.get("axis") is not None
+                                       for e in compressed.values()):
+        corrected = correct_biases(graph, path, originals, compressed, calibration_feeds(graph, options), log)
+        if corrected:
+            log(f"bias correction: {corrected} int8 layer(s) (docs/compression.md)")
+    del originals
     packer = WeightPacker(compressed)
     for value in graph.constants():
         packer.add(value)
@@ -308,6 +318,20 @@ def compile_model(
     log(f"wrote {out} ({sum(len(d) for d in files.values()) / 1e6:.1f} MB, backends: "
         f"{', '.join(artifacts)}) in {seconds:.2f}s")
     return BuildResult(out, list(artifacts), skipped, graph, manifest, seconds)
+
+
+def calibration_feeds(graph: Graph, options: BuildOptions) -> list[dict[str, Any]]:
+    """Inputs the int8 bias correction averages over: the --sample-input data when it gives every input, else
+    seeded random inputs (as the accuracy report makes them)."""
+    from .bias_correction import CALIBRATION_RUNS
+    from .verify import open_dim_sizes, random_inputs
+
+    inputs = io_entries(graph, graph.inputs)
+    if options.sample_inputs and set(options.sample_inputs) >= {i["name"] for i in inputs}:
+        return [dict(options.sample_inputs)]
+    spec = {"inputs": inputs, "dims": {n: {"min": lo, "max": hi} for n, (lo, hi) in graph.dims.items()}}
+    sizes = open_dim_sizes(spec, options.sample_inputs)
+    return [{**random_inputs(spec, seed, sizes), **options.sample_inputs} for seed in range(CALIBRATION_RUNS)]
 
 
 def check_accuracy(model: Path, out: Path, manifest: dict[str, Any], options: BuildOptions, backends: list[str],
