@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import Optional
 
 import onnx
 import pytest
@@ -14,9 +13,10 @@ from onnx import TensorProto, helper
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: prefix of the skip reasons of tests whose component (WebGPU adapter, Chromium, zig, a package) is
-#: missing; tests/skips.py does not count these against the allowed skips (under CI=true they fail)
-MISSING = "missing component: "
+# MISSING (the prefix of the skip reasons of tests whose component is missing: tests/skips.py does not count these
+# against the allowed skips), in_ci and require_or_skip are the plugin kit's (webdnn_build/testing.py), so the
+# repository's tests and third-party plugins' tests follow one rule: a skip is not a pass under CI=true.
+from webdnn_build.testing import MISSING, in_ci, require_or_skip  # noqa: E402,F401
 
 
 def example_module(relpath: str):
@@ -30,18 +30,6 @@ def example_module(relpath: str):
         sys.modules[name] = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(sys.modules[name])
     return sys.modules[name]
-
-
-def in_ci() -> bool:
-    """CI=true (or 1/yes): every component a test needs must be there."""
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
-
-
-def require_or_skip(reason: str) -> NoReturn:
-    """A component this test needs is missing: skip with the reason, or fail under CI=true."""
-    if in_ci():
-        pytest.fail(f"CI=true and a required component is missing: {reason}", pytrace=False)
-    pytest.skip(MISSING + reason)
 
 
 def import_or_require(module: str):

@@ -225,29 +225,72 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_plugins(args: argparse.Namespace) -> int:
-    host = get_host()
+def _op_name(domain: str, op: str) -> str:
+    return f"{domain}.{op}" if domain not in ("", "ai.onnx") else op
+
+
+def plugin_rows(host: Any) -> list[dict[str, Any]]:
+    """What ``plugins --json`` prints: per plugin its distribution, what it registers, the hooks it implements
+    (pluggy's implementations) and the ops it adds per backend where the registry knows them."""
     rows = [{"name": i.name, "distribution": i.distribution, "version": i.version, "module": i.module,
              "registers": i.registers} for i in host.infos.values()]
     for r in rows:
+        plugin = host.pm.get_plugin(r["name"])
+        r["hooks"] = sorted(c.name for c in (host.pm.get_hookcallers(plugin) or [])) if plugin is not None else []
         backends = [b for b in host.registry.backends.values() if b.plugin == r["name"]]
         if backends:
             r["backendOptions"] = {b.name: [{"name": o.name, "type": o.type, "default": o.default,
                                              "description": o.description, **({"choices": list(o.choices)} if o.choices else {})}
                                             for o in backend_option_specs(b).values()] for b in backends}
+        ops: dict[str, set[str]] = {}
+        for b in backends:  # a backend's own ops (less those other plugins declared on it)
+            declared = set().union(*(i.backend_ops.get(b.name, set()) for i in host.infos.values()))
+            ops.setdefault(b.name, set()).update(_op_name(d, o) for d, o in set(b.supported_ops()) - declared)
+        for k in host.registry.kernels:  # native kernels it adds to a backend
+            if k.plugin == r["name"]:
+                ops.setdefault(k.backend, set()).update(_op_name(d, o) for d, o in k.ops)
+        for backend, pairs in host.infos[r["name"]].backend_ops.items():  # custom ops on another plugin's backend
+            ops.setdefault(backend, set()).update(_op_name(d, o) for d, o in pairs)
+        if ops:
+            r["ops"] = {b: sorted(v) for b, v in sorted(ops.items())}
+    return rows
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    host = get_host()
+    rows = plugin_rows(host)
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
     if not rows:
         print("no plugins installed")
+    own = {b.name for b in host.registry.backends.values()}
     for r in rows:
         print(f"{r['name']:<12} {r['distribution']} {r['version']}  ({r['module']})")
         for what in r["registers"]:
             print(f"    {what}")
+        if r["hooks"]:
+            print(f"    hooks: {', '.join(r['hooks'])}")
+        for backend, ops in r.get("ops", {}).items():
+            if backend in r.get("backendOptions", {}) or (backend in own and len(ops) > 12):
+                print(f"    ops on {backend}: {len(ops)}")  # a backend's whole op list: `plugins --json`
+            else:
+                print(f"    ops on {backend}: {', '.join(ops)}")
         for backend, opts in r.get("backendOptions", {}).items():
             for o in opts:
                 kind = "|".join(o["choices"]) if o.get("choices") else o["type"]
                 print(f"      option {backend}.{o['name']} ({kind}, default {o['default']}): {o['description']}")
+    return 0
+
+
+def cmd_new_plugin(args: argparse.Namespace) -> int:
+    from .scaffold import new_plugin
+
+    out = new_plugin(args.name, Path(args.output) if args.output else None)
+    print(f"wrote a plugin skeleton to {out}:")
+    for f in sorted(p for p in out.rglob("*") if p.is_file()):
+        print(f"  {f.relative_to(out)}")
+    print(f"next: pip install -e '{out}[test]' && pytest {out}")
     return 0
 
 
@@ -380,6 +423,11 @@ def make_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plugins", help="list installed plugins and what they register")
     pl.add_argument("--json", action="store_true")
     pl.set_defaults(func=cmd_plugins)
+
+    np_ = sub.add_parser("new-plugin", help="write a plugin skeleton (a pip distribution with one pass and its test)")
+    np_.add_argument("name", help="the distribution name, e.g. webdnn-myplugin (its package: webdnn_myplugin)")
+    np_.add_argument("-o", "--output", metavar="DIR", help="where to write it (default: ./NAME); must be empty or absent")
+    np_.set_defaults(func=cmd_new_plugin)
 
     v = sub.add_parser("verify", help="build, run in Node and compare with onnxruntime")
     v.add_argument("model")

@@ -27,6 +27,9 @@ class PluginInfo:
     version: str
     module: str
     registers: list[str] = field(default_factory=list)
+    #: ops this plugin declared on backends registered by other plugins (e.g. a custom op with a JS kernel,
+    #: ``registry.backends["js"].add_custom_op``): backend name -> (domain, op_type) pairs
+    backend_ops: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
 
 
 class PluginHost:
@@ -63,10 +66,16 @@ class PluginHost:
             plugin = self.pm.get_plugin(name)
             before = (set(reg.importers), set(reg.passes), set(reg.backends))
             reg._set_plugin(name)
+            declares = getattr(plugin, "webdnn_register_backends", None) is not None
+            ops_before = {n: set(b.supported_ops()) for n, b in reg.backends.items()} if declares else {}
             for hook in ("webdnn_register_importers", "webdnn_register_passes", "webdnn_register_backends"):
                 impl = getattr(plugin, hook, None)
                 if impl is not None:
                     impl(registry=reg)
+            for n, ops in ops_before.items():
+                added = set(reg.backends[n].supported_ops()) - ops
+                if added:
+                    info.backend_ops.setdefault(n, set()).update(added)
             info.registers = (
                 [f"importer:{n}" for n in sorted(set(reg.importers) - before[0])]
                 + [f"pass:{n}" for n in sorted(set(reg.passes) - before[1])]

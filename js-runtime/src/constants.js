@@ -42,7 +42,7 @@ function jsonElement(v, dtype) {
  * Decodes a constant descriptor into a js-backend Tensor.
  * Raw data is viewed in place when aligned (the tensor must then be treated as read-only), copied otherwise.
  * A descriptor whose shape is not a list of non-negative integers, whose size is over
- * MAX_TENSOR_BYTES, or whose raw bytes lie outside weights.bin is refused with an Error.
+ * MAX_TENSOR_BYTES, or whose bytes lie outside the weights is refused with an Error.
  *
  * @param {object} desc constant descriptor (docs/bundle-format.md)
  * @param {import('./weight-store.js').WeightStore | Uint8Array} weights the bundle's weights

@@ -11,7 +11,7 @@ import json
 import math
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -112,17 +112,7 @@ def _encode_program(graph: Graph, ctx: CodegenContext, plan: Optional[Any]) -> d
         program_dims = {"dims": dims}
     ops = []
     for node in graph.nodes:
-        op = {
-            "op": node.op_type,
-            "domain": node.domain,
-            "name": node.name,
-            "inputs": [ref(i) for i in node.inputs],
-            "outputs": [ref(o) for o in node.outputs],
-            "attrs": {k: _encode_attr(v, node, k, ctx) for k, v in node.attrs.items()},
-        }
-        for sub in node.subgraphs():
-            for name in sub.outer_reads():
-                ref(name)  # the runtime resolves a subgraph's captures by name in this table
+        op = encode_js_op(node, ref, ctx)
         ops.append(op)
     outputs = [ref(n) for n in graph.outputs]
     program: dict[str, Any] = {"values": values, "inputs": inputs, "outputs": outputs}
@@ -149,7 +139,26 @@ def _symbolic_slot(v: Value, graph: Graph) -> dict[str, Any]:
     return {"symShape": [d if isinstance(d, int) else to_json(d) for d in v.shape], "elemBytes": elem}
 
 
-def _encode_attr(v: Any, node: Node, key: str, ctx: CodegenContext) -> Any:
+def encode_js_op(node: Node, ref: Callable[[str], int], ctx: CodegenContext) -> dict[str, Any]:
+    """One node as an op of a js program (docs/bundle-format.md "js/program.json"): its inputs and outputs as value
+    indices (``ref`` gives a value's index, adding it to the program's table), its attributes encoded by
+    ``encode_attr``; a subgraph's captures are added to the table too (the runtime resolves them by name there).
+
+    Public: the backends that hand nodes to the js runtime's kernels (the wasm backend's js steps, the webgpu
+    backend's CPU steps) write their ops with it, so the runtime reads one format."""
+    op = {"op": node.op_type, "domain": node.domain, "name": node.name,
+          "inputs": [ref(i) for i in node.inputs], "outputs": [ref(o) for o in node.outputs],
+          "attrs": {k: encode_attr(v, node, k, ctx) for k, v in node.attrs.items()}}
+    for sub in node.subgraphs():
+        for name in sub.outer_reads():
+            ref(name)
+    return op
+
+
+def encode_attr(v: Any, node: Node, key: str, ctx: CodegenContext) -> Any:
+    """An attribute value as the js runtime reads it: tensors as constant descriptors (stored by ``ctx.packer``),
+    NaN / infinities as ``{"$float": ...}``, subgraphs as ``{"$graph": program}``; anything else is refused naming
+    the node and the attribute."""
     if isinstance(v, np.ndarray):
         from webdnn_build.ir import dtype_name
         dtype = "string" if v.dtype.kind in "OUS" else dtype_name(v.dtype)
@@ -159,7 +168,7 @@ def _encode_attr(v: Any, node: Node, key: str, ctx: CodegenContext) -> Any:
             return {"$float": "NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")}
         return v
     if isinstance(v, (list, tuple)):
-        return [_encode_attr(x, node, key, ctx) for x in v]
+        return [encode_attr(x, node, key, ctx) for x in v]
     if isinstance(v, (int, str, bool)) or v is None:
         return v
     if isinstance(v, (np.integer, np.floating)):

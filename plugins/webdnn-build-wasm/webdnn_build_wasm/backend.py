@@ -28,7 +28,7 @@ from webdnn_build.limits import check_arena
 from webdnn_build.registry import BackendArtifact, BackendOption, CodegenContext, placement_of
 from webdnn_build.runtime_size import (dim_sources, live_ranges, open_dim_shapes, sized_at_run_time, symbolic_ready,
                                        touches_run_time_sizes)
-from webdnn_build_js.backend import JsFallbackBackend, _encode_attr
+from webdnn_build_js.backend import JsFallbackBackend, encode_js_op
 
 from . import toolchain
 from .emit import EMITTERS, EmitContext
@@ -316,13 +316,7 @@ class WasmBackend(PluginKernelsMixin, JsFallbackBackend):
         for step in steps:
             if "js" in step:
                 node: Node = step["js"]
-                json_steps.append({"js": {
-                    "op": node.op_type, "domain": node.domain, "name": node.name,
-                    "inputs": [ref(i) for i in node.inputs], "outputs": [ref(o) for o in node.outputs],
-                    "attrs": {k: _encode_attr(v, node, k, ctx) for k, v in node.attrs.items()}}})
-                for sub in node.subgraphs():
-                    for name in sub.outer_reads():
-                        ref(name)  # subgraph captures are resolved by name in this table
+                json_steps.append({"js": encode_js_op(node, ref, ctx)})
             else:
                 json_steps.append(step)
         for name in weights:

@@ -31,7 +31,7 @@ from webdnn_build.errors import ShapeError
 from webdnn_build.runtime_size import (dim_sources, live_ranges, open_dim_shapes, sized_at_run_time, symbolic_ready,
                                        touches_run_time_sizes)
 from webdnn_build.symshape import to_json
-from webdnn_build_js.backend import JsFallbackBackend, _encode_attr
+from webdnn_build_js.backend import JsFallbackBackend, encode_js_op
 
 from .fuse_dequantize import fuse_dequantized_weight
 from .wgsl import EMITTERS, Dispatch, KernelContext
@@ -288,14 +288,8 @@ class WebGpuBackend(PluginKernelsMixin, JsFallbackBackend):
                 continue
             download = [r for r in node.reads() if r in gpu_written and r not in downloaded]
             downloaded.update(download)
-            cpu = {"op": node.op_type, "domain": node.domain, "name": node.name,
-                   "inputs": [ref(i) for i in node.inputs], "outputs": [ref(o) for o in node.outputs],
-                   "attrs": {k: _encode_attr(v, node, k, ctx) for k, v in node.attrs.items()},
-                   "download": [ref(r) for r in download],
+            cpu = {**encode_js_op(node, ref, ctx), "download": [ref(r) for r in download],
                    "upload": [ref(o) for o in node.outputs if o and o in resident]}
-            for sub in node.subgraphs():
-                for name in sub.outer_reads():
-                    ref(name)  # subgraph captures are resolved by name in this table
             steps.append({"cpu": cpu})
             step_nodes.append([node])
         for name in sorted(resident | set(weights_used)):

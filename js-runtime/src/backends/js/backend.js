@@ -195,7 +195,7 @@ function compileOpenDims(program, g) {
 export class JsExecutor {
   /**
    * @param {object} program parsed js/program.json
-   * @param {Uint8Array} weights contents of weights.bin
+   * @param {import('../../weight-store.js').WeightStore} weights the bundle's weights
    * @param {{ arena?: ArrayBuffer | SharedArrayBuffer }} [options] `arena`: an existing buffer to
    *   use as the arena (slot offsets are byte offsets into it), e.g. a wasm memory's buffer
    */
@@ -385,6 +385,17 @@ export class JsExecutor {
    */
   _placeOutput(t, vi, inputs, hasActivation, graph) {
     return this._mustCopy(t, vi, inputs, hasActivation, graph) ? copyTensor(t) : t;
+  }
+
+  /**
+   * Runs step `k` of the top-level program over `storage` (value index -> Tensor | Array | null). Public: the
+   * wasm backend's js steps and the webgpu backend's CPU steps run through it (subclasses may override
+   * `_placeOutput` to place results, as the wasm backend does for values in its memory).
+   */
+  runStep(k, storage) {
+    const step = this.top.steps[k];
+    if (!step) throw new Error(`no step ${k} in this program (${this.top.steps.length} steps)`);
+    this._runStep(this.top, step, storage);
   }
 
   /** Runs the steps of `graph` over `storage` (value index -> Tensor | Array | null; undefined: not computed). */

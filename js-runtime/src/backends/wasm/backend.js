@@ -211,7 +211,7 @@ async function instantiate(WA, module, plan, shared) {
 export class WasmExecutor {
   /**
    * @param {object} plan parsed plan.json
-   * @param {Uint8Array} weights contents of weights.bin
+   * @param {import('../../weight-store.js').WeightStore} weights the bundle's weights
    * @param {{ exports: any, memory: WebAssembly.Memory }} inst the instantiated module
    * @param {number} threads thread count (1: wdn_run_segment; more: wdn_run_segment_mt)
    * @param {Function | null} [JsSteps] the WasmJsSteps class when the plan has JS work (loaded lazily)

@@ -11,16 +11,11 @@ export class WasmJsSteps extends JsExecutor {
   /**
    * @param {object} program a js program (values, inputs, outputs, ops) over the plan's values;
    *   values in wasm memory carry `arena: { offset: absolute address, byteLength }`
-   * @param {Uint8Array} weights contents of weights.bin (constants read by the JS steps)
+   * @param {import('../../weight-store.js').WeightStore} weights the bundle's weights (constants read by the JS steps)
    * @param {ArrayBuffer | SharedArrayBuffer} buffer the wasm memory's buffer
    */
   constructor(program, weights, buffer) {
     super(program, weights, { arena: buffer });
-  }
-
-  /** Runs JS step `k` (index into the program's ops) over `storage`. */
-  runStep(k, storage) {
-    this._runStep(this.top, this.top.steps[k], storage);
   }
 
   /**

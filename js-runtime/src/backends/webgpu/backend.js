@@ -932,7 +932,7 @@ export class WebGPUExecutor {
           encoder = null;
         }
         for (const vi of step.dataInputs) await this._materialize(vi, storage);
-        this.js._runStep(this.js.top, this.js.top.steps[step.cpu], storage);
+        this.js.runStep(step.cpu, storage);
         for (const vi of step.upload) this._uploadFromStorage(vi, storage);
       }
       endPass();
