@@ -302,6 +302,7 @@ def compile_model(
         manifest.update(extra_manifest)
 
     files: dict[str, Any] = shards.files()  # shard digests are in manifest["weights"]
+    files.update(js_kernel_files(graph, host.registry, manifest))
     for name, art in artifacts.items():
         for rel, data in art.files.items():
             files[f"{name}/{rel}"] = data
@@ -318,6 +319,27 @@ def compile_model(
     log(f"wrote {out} ({sum(len(d) for d in files.values()) / 1e6:.1f} MB, backends: "
         f"{', '.join(artifacts)}) in {seconds:.2f}s")
     return BuildResult(out, list(artifacts), skipped, graph, manifest, seconds)
+
+
+def js_kernel_files(graph: Graph, registry: Registry, manifest: dict[str, Any]) -> dict[str, bytes]:
+    """The plugins' JS kernel modules (registry.add_js_kernel) for the custom ops the graph uses, as bundle files
+    ``kernels/<digest>.js`` (named by their content: no name from a model or a plugin reaches a path), listed in
+    ``manifest["kernels"]`` with the ops each one registers; the runtime imports them at load (their SHA-256 is in
+    ``integrity`` like every program file)."""
+    used = {(n.domain, n.op_type) for n in graph.all_nodes()}
+    files: dict[str, bytes] = {}
+    entries = []
+    for module in registry.js_kernels:
+        ops = [op for op in module.ops if (module.domain, op) in used]
+        if not ops:
+            continue
+        data = module.path.read_bytes()
+        rel = f"kernels/{hashlib.sha256(data).hexdigest()[:16]}.js"
+        files[rel] = data
+        entries.append({"file": rel, "domain": module.domain, "ops": ops})
+    if entries:
+        manifest["kernels"] = entries
+    return files
 
 
 def calibration_feeds(graph: Graph, options: BuildOptions) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Callable, Optional, Protocol, Sequence, Union
 
 from .errors import ConfigError, PluginError
 from .ir import Graph
@@ -170,6 +170,20 @@ class Kernel:
         return [(getattr(self.emitter, "domain", ""), op) for op in getattr(self.emitter, "ops", ())]
 
 
+@dataclass
+class JsKernelModule:
+    """JS kernels a plugin ships with its custom ops (``registry.add_js_kernel``): an ES module whose export
+    ``kernels`` maps each op type of ``ops`` to a kernel function (the interface of ``registerKernel`` in
+    webdnn-runtime). The compiler copies the module into every bundle whose graph uses one of the ops, and the
+    runtime registers its kernels when it loads such a bundle: the application calls nothing. Every backend that
+    runs js kernels (js; wasm and webgpu as js steps) then supports these ops."""
+
+    domain: str
+    ops: tuple[str, ...]
+    path: Path
+    plugin: str = ""
+
+
 class Registry:
     """Everything the loaded plugins registered."""
 
@@ -178,6 +192,7 @@ class Registry:
         self.passes: dict[str, OptimizationPass] = {}
         self.backends: dict[str, Any] = {}
         self.kernels: list[Kernel] = []
+        self.js_kernels: list[JsKernelModule] = []
         self._current_plugin = ""
 
     # The manager sets this while it calls one plugin's hooks, so entries know their origin.
@@ -200,7 +215,27 @@ class Registry:
         if name in self.backends:
             raise PluginError(f"backend '{name}' registered twice")
         backend.plugin = self._current_plugin
+        backend.registry = self  # (what a backend asks of the other plugins' registrations, e.g. js_kernel_ops)
         self.backends[name] = backend
+
+    def add_js_kernel(self, domain: str, ops: Sequence[str], module: Union[str, Path]) -> None:
+        """Ship JS kernels for custom ops ``ops`` of ``domain``: ``module`` is the path of an ES module exporting
+        ``kernels = { OpType: function }`` (JsKernelModule; docs/plugins.md)."""
+        path = Path(module)
+        who = self._current_plugin or "a plugin"
+        if not domain or domain in ("ai.onnx",) or not ops or not all(isinstance(o, str) and o for o in ops):
+            raise PluginError(f"JS kernels from {who}: give a custom domain and at least one op type")
+        if not path.is_file():
+            raise PluginError(f"JS kernels from {who} for {domain}: module {path} is not a file")
+        taken = {(m.domain, op): m.plugin for m in self.js_kernels for op in m.ops}
+        for op in ops:
+            if (domain, op) in taken:
+                raise PluginError(f"JS kernel {domain}::{op} registered twice (by {taken[(domain, op)]} and {who})")
+        self.js_kernels.append(JsKernelModule(domain, tuple(ops), path, self._current_plugin))
+
+    def js_kernel_ops(self) -> set[tuple[str, str]]:
+        """(domain, op type) of every op with a JS kernel shipped by a plugin."""
+        return {(m.domain, op) for m in self.js_kernels for op in m.ops}
 
     def add_kernel(self, backend: str, emitter: Any, c_source: str = "") -> None:
         """Add a native kernel to ``backend`` (any backend with ``use_kernels``: wasm, webgpu)."""

@@ -62,6 +62,7 @@ export async function load(source, options = {}) {
     throw new TypeError('load(): options.cache must be true or false');
   }
   const bundle = await openBundle(source, { onProgress: options.onProgress, cache: options.cache });
+  if (bundle.manifest.kernels !== undefined) await (await import('./kernel-modules.js')).registerBundleKernels(bundle);
   let preference = options.backends ?? DEFAULT_BACKENDS;
   if (typeof preference === 'string') preference = [preference];
   if (!Array.isArray(preference) || preference.length === 0) {

@@ -45,7 +45,10 @@ class JsFallbackBackend:
     plugin = ""
 
     def supported_ops(self) -> set[tuple[str, str]]:
-        return set(_kernel_ops())
+        """The js kernels' ops, and the custom ops whose JS kernels plugins ship in the bundle
+        (registry.add_js_kernel)."""
+        registry = getattr(self, "registry", None)
+        return set(_kernel_ops()) | (registry.js_kernel_ops() if registry is not None else set())
 
     def storage_bytes(self, dtype: str) -> Optional[int]:
         return _STORAGE_BYTES.get(dtype)
