@@ -109,6 +109,7 @@ class _CustomOps:
     @hookimpl
     def webdnn_register_kernels(registry):
         registry.add_kernel("wasm", _CustomOps.Cube())
+        registry.add_js_kernel("example.jsk", ["Square"], __file__)  # (any file: it is read at build time only)
 
     @staticmethod
     @hookimpl
@@ -125,7 +126,8 @@ def test_plugin_rows_show_hooks_and_ops_per_backend():
     custom = rows["custom"]
     assert custom["hooks"] == ["webdnn_register_backends", "webdnn_register_kernels", "webdnn_register_passes"]
     assert custom["ops"] == {"js": ["example.custom.Twice"], "wasm": ["example.kernels.Cube"]}
-    assert custom["registers"] == ["pass:custom::nothing", "kernel:wasm:example.kernels.Cube"]
+    assert custom["registers"] == ["pass:custom::nothing", "kernel:wasm:example.kernels.Cube",
+                                   "js-kernel:example.jsk.Square"]
     # a backend plugin: its own ops (all of them), options as before
     assert rows["js"]["hooks"] == ["webdnn_register_backends"]
     assert "Relu" in rows["js"]["ops"]["js"] and "example.custom.Twice" not in rows["js"]["ops"]["js"]

@@ -86,11 +86,12 @@ class PluginHost:
             impl = getattr(self.pm.get_plugin(name), "webdnn_register_kernels", None)
             if impl is None:
                 continue
-            before = len(reg.kernels)
+            before, before_js = len(reg.kernels), len(reg.js_kernels)
             reg._set_plugin(name)
             impl(registry=reg)
             info.registers += [f"kernel:{k.backend}:{'.'.join(filter(None, op))}"
                                for k in reg.kernels[before:] for op in k.ops]
+            info.registers += [f"js-kernel:{m.domain}.{op}" for m in reg.js_kernels[before_js:] for op in m.ops]
         reg._set_plugin("")
         return reg
 
