@@ -281,7 +281,7 @@ function validateManifest(manifest, label) {
     }
     for (const [name, entry] of Object.entries(manifest.backends)) {
       if (entry === null || typeof entry !== 'object') continue; // the backend reports it
-      for (const key of ['plan', 'program']) {
+      for (const key of ['plan', 'program', 'runtime']) {
         if (entry[key] !== undefined) bundlePath(`manifest.json "backends.${name}.${key}"`, entry[key]);
       }
     }

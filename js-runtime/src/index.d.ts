@@ -313,3 +313,57 @@ export type Kernel = (
 
 /** Registers a js-backend kernel for a custom op (domain '' is the default ONNX domain). */
 export function registerKernel(opType: string, fn: Kernel, domain?: string): void;
+
+/**
+ * What a backend's executor takes and gives: tensors as `{ dtype, shape, data }` (float16/bfloat16
+ * data as Float32Array).
+ */
+export interface BackendTensor {
+  dtype: string;
+  shape: number[];
+  data: any;
+}
+
+/** A backend's executor for one loaded bundle. */
+export interface BackendExecutor {
+  /** One run: feeds by input name; returns every graph output by name (or a promise of them). */
+  run(feeds: Map<string, BackendTensor>): Map<string, BackendTensor> | Promise<Map<string, BackendTensor>>;
+  /** Releases what the executor holds (buffers, workers, devices it created). */
+  dispose(): void;
+  /** Threads it runs on (default 1). */
+  threads?: number;
+}
+
+/** The bundle as a backend's create() sees it. */
+export interface BackendBundle {
+  /** manifest.json, checked. */
+  manifest: Record<string, any>;
+  /** Names the bundle in messages. */
+  label: string;
+  /** A JSON file of the bundle (path relative to its root, kept inside it; `field` names where the path was read). */
+  readJSON(path: string, field?: string): Promise<any>;
+  /** A file of the bundle as bytes (its SHA-256 checked when the manifest's integrity lists it). */
+  readBytes(path: string, onBytes?: (loaded: number) => void, field?: string): Promise<Uint8Array>;
+  /** The weights (shards read, verified and inflated once); decode constants with decodeConstant(). */
+  weights(): Promise<any>;
+}
+
+/**
+ * A backend: `create(bundle, entry, options)` (entry: the manifest's backends[name], options: load()'s)
+ * returns its executor; a backend that cannot run here gives `unavailable` (the reason) instead.
+ */
+export interface BackendDefinition {
+  create?(bundle: BackendBundle, entry: Record<string, any>, options: LoadOptions): Promise<BackendExecutor> | BackendExecutor;
+  unavailable?: string;
+}
+
+/**
+ * Registers (or replaces) a backend by name (lower-case letters, digits and '-'); load()'s `backends`
+ * then accepts it. The built-in webgpu, wasm and js backends are registered this way; a backend plugin
+ * can also ship its runtime part in the bundle (manifest backends[name].runtime: an ES module
+ * exporting `backend`), which load() registers when asked for that backend.
+ */
+export function registerBackend(name: string, backend: BackendDefinition): void;
+
+/** Decodes a constant descriptor of a bundle against its weights (for backends: docs/bundle-format.md). */
+export function decodeConstant(desc: Record<string, any>, weights: any): BackendTensor;

@@ -6,13 +6,14 @@
 //   runner.dispose();
 
 import { openBundle } from './bundle.js';
-import { BACKENDS, DEFAULT_BACKENDS } from './backends/registry.js';
+import { DEFAULT_BACKENDS, backendNames, getBackend, registerBackend } from './backends/registry.js';
 import { checkOpenDims, feedToValue, valueToOutput } from './tensor-io.js';
 import { registerKernel as registerJsKernel } from './backends/js/kernels/custom.js';
 import { gpuCounters } from './backends/counters.js';
 import { DeviceTensor } from './device-tensor.js';
 
-export { DeviceTensor };
+export { DeviceTensor, registerBackend };
+export { decodeConstant } from './constants.js';
 
 /**
  * Registers a js-backend kernel for a custom op (or overrides a built-in one).
@@ -62,7 +63,7 @@ export async function load(source, options = {}) {
     throw new TypeError('load(): options.cache must be true or false');
   }
   const bundle = await openBundle(source, { onProgress: options.onProgress, cache: options.cache });
-  if (bundle.manifest.kernels !== undefined) await (await import('./kernel-modules.js')).registerBundleKernels(bundle);
+  if (bundle.manifest.kernels !== undefined) await (await import('./bundle-modules.js')).registerBundleKernels(bundle);
   let preference = options.backends ?? DEFAULT_BACKENDS;
   if (typeof preference === 'string') preference = [preference];
   if (!Array.isArray(preference) || preference.length === 0) {
@@ -90,10 +91,19 @@ export async function load(source, options = {}) {
 async function createFirstUsable(bundle, names, options, fallbackLog, extra = {}) {
   const built = Object.keys(bundle.manifest.backends);
   for (const [index, name] of names.entries()) {
-    const backend = Object.hasOwn(BACKENDS, name) ? BACKENDS[name] : null;
+    let backend = getBackend(name);
     let reason;
+    const entry = Object.hasOwn(bundle.manifest.backends, name) ? bundle.manifest.backends[name] : null;
+    if (!backend && entry && entry.runtime !== undefined) {
+      try { // a backend plugin's runtime part, shipped in the bundle
+        backend = await (await import('./bundle-modules.js')).registerBundleBackend(bundle, name, entry);
+      } catch (e) {
+        fallbackLog.push({ backend: name, reason: e && e.message ? e.message : String(e), ...extra });
+        continue;
+      }
+    }
     if (!backend) {
-      reason = `unknown backend '${name}' (known: ${Object.keys(BACKENDS).join(', ')})`;
+      reason = `unknown backend '${name}' (known: ${backendNames().join(', ')})`;
     } else if (backend.unavailable) {
       reason = backend.unavailable;
     } else if (!Object.hasOwn(bundle.manifest.backends, name)) {

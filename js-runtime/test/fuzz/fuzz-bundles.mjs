@@ -390,7 +390,7 @@ export function crashReason(e, { moduleCorrupted = false } = {}) {
 async function child() {
   const { load } = await import(join(RUNTIME, 'index.js'));
   const { openBundle } = await import(join(RUNTIME, 'bundle.js'));
-  const { BACKENDS } = await import(join(RUNTIME, 'backends', 'registry.js'));
+  const { getBackend } = await import(join(RUNTIME, 'backends', 'registry.js'));
   let fixtures = null;
   let config = null;
   const tmp = mkdtempSync(join(tmpdir(), 'webdnn-fuzz-'));
@@ -443,7 +443,7 @@ async function child() {
         let inner = null;
         try {
           const bundle = await openBundle(source);
-          const ex = await BACKENDS[c.backend].create(bundle, bundle.manifest.backends[c.backend], options);
+          const ex = await getBackend(c.backend).create(bundle, bundle.manifest.backends[c.backend], options);
           ex.dispose();
         } catch (e2) {
           inner = e2;

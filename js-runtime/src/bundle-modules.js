@@ -1,12 +1,17 @@
-// JS kernels that plugins ship inside a bundle (manifest "kernels", docs/bundle-format.md): ES modules
-// exporting `kernels = { OpType: function }`, registered for their domain when the bundle loads, so
-// an application using a model with a plugin's custom op calls nothing (no registerKernel). Each
-// module is read through the bundle (its SHA-256 checked against "integrity"), then imported from
-// those very bytes (a data: URL in Node, a blob: URL in browsers; a page whose Content-Security-Policy
-// forbids blob: scripts must allow it, or register the kernels itself).
+// Code that plugins ship inside a bundle (docs/bundle-format.md), so that an application calls
+// nothing but load():
+// - JS kernels (manifest "kernels"): ES modules exporting `kernels = { OpType: function }`,
+//   registered for their domain when the bundle loads (no registerKernel);
+// - a backend's runtime part (manifest backends[name].runtime): an ES module exporting
+//   `backend = { create(bundle, entry, options) }`, registered with registerBackend() when load() is
+//   asked for that backend and none of that name is registered yet.
+// Each module is read through the bundle (its SHA-256 checked against "integrity"), then imported
+// from those very bytes (a data: URL in Node, a blob: URL in browsers; a page whose
+// Content-Security-Policy forbids blob: scripts must allow it, or register the code itself).
 
 import { bundlePath, describe } from './bundle.js';
 import { registerKernel } from './backends/js/kernels/custom.js';
+import { registerBackend } from './backends/registry.js';
 
 const isNode = typeof process !== 'undefined' && process.versions?.node != null;
 
@@ -55,13 +60,7 @@ export async function registerBundleKernels(bundle) {
     throw new Error(`bundle ${bundle.label}: ${e.message}`, { cause: e });
   }
   for (const k of entries) {
-    const bytes = await bundle.readBytes(k.file, undefined, k.field);
-    let mod;
-    try {
-      mod = await importBytes(bytes);
-    } catch (e) {
-      throw new Error(`bundle ${bundle.label}: kernel module ${k.file} does not load: ${e?.message ?? e}`, { cause: e });
-    }
+    const mod = await importBundleModule(bundle, k.file, k.field, 'kernel module');
     const kernels = mod.kernels ?? mod.default?.kernels;
     for (const op of k.ops) {
       const fn = kernels && Object.hasOwn(kernels, op) ? kernels[op] : undefined;
@@ -71,4 +70,30 @@ export async function registerBundleKernels(bundle) {
       registerKernel(op, fn, k.domain);
     }
   }
+}
+
+/** Imports module `file` of the bundle (read and digest-checked by Bundle.readBytes; `what` names it). */
+async function importBundleModule(bundle, file, field, what) {
+  const bytes = await bundle.readBytes(file, undefined, field);
+  try {
+    return await importBytes(bytes);
+  } catch (e) {
+    throw new Error(`bundle ${bundle.label}: ${what} ${file} does not load: ${e?.message ?? e}`, { cause: e });
+  }
+}
+
+/**
+ * Imports the runtime part a backend plugin put in the bundle (`entry.runtime`) and registers it as
+ * backend `name`. Returns the backend; throws an Error naming the module when it does not load or
+ * exports no `backend` with create().
+ */
+export async function registerBundleBackend(bundle, name, entry) {
+  const field = `manifest.json "backends.${name}.runtime"`;
+  const mod = await importBundleModule(bundle, entry.runtime, field, `the ${name} backend's runtime module`);
+  const backend = mod.backend ?? mod.default?.backend;
+  if (!backend || typeof backend.create !== 'function') {
+    throw new Error(`bundle ${bundle.label}: ${entry.runtime} exports no backend (export const backend = { create(bundle, entry, options) { ... } })`);
+  }
+  registerBackend(name, backend);
+  return backend;
 }
