@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from sections import BENCH, DOC, ROOT, alternate, node_json, write_section
+from sections import BENCH, DOC, ROOT, alternate, model_suite, node_json, write_section
 
 OUT = os.path.join(ROOT, "build", "dynamic-bench")
 
@@ -28,12 +28,7 @@ def prepare(length: int) -> dict[str, str]:
     """Export the encoder (if missing) and build the fixed and the open bundle."""
     model = os.path.join(OUT, "minilm_dyn.onnx")
     if not os.path.exists(model):
-        import importlib.util
-        if "model_suite" not in sys.modules:  # (registered before it runs: its dataclasses look their module up)
-            spec = importlib.util.spec_from_file_location("model_suite", os.path.join(ROOT, "tools", "model_suite.py"))
-            sys.modules["model_suite"] = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(sys.modules["model_suite"])
-        suite = sys.modules["model_suite"]
+        suite = model_suite()
         os.makedirs(OUT, exist_ok=True)
         suite.export_bert_dynamic(Path(model), vocab=1000, hidden=384, layers=2, heads=12, intermediate=1536)
     bundles = {}

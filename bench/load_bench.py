@@ -25,7 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sections import BENCH, DOC, ROOT, alternate, node_json, write_section
+from sections import BENCH, DOC, ROOT, alternate, model_suite, node_json, write_section
 
 OUT = os.path.join(ROOT, "build", "load-bench")
 LENGTH = 128
@@ -35,14 +35,8 @@ def prepare() -> tuple[str, str]:
     """Export the encoder (if missing) and build its bundle."""
     model = os.path.join(OUT, "minilm_l6.onnx")
     if not os.path.exists(model):
-        import importlib.util
-        if "model_suite" not in sys.modules:  # (registered before it runs: its dataclasses look their module up)
-            spec = importlib.util.spec_from_file_location("model_suite", os.path.join(ROOT, "tools", "model_suite.py"))
-            sys.modules["model_suite"] = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(sys.modules["model_suite"])
         os.makedirs(OUT, exist_ok=True)
-        sys.modules["model_suite"].export_bert_dynamic(Path(model), vocab=30522, hidden=384, layers=6, heads=12,
-                                                       intermediate=1536)
+        model_suite().export_bert_dynamic(Path(model), vocab=30522, hidden=384, layers=6, heads=12, intermediate=1536)
     bundle = os.path.join(OUT, "bundle")
     subprocess.run([sys.executable, "-m", "webdnn_build", "build", model, "-o", bundle, "--backends", "wasm", "-q",
                     "--input-shape", f"input_ids=1,{LENGTH}", "--input-shape", f"attention_mask=1,{LENGTH}"],

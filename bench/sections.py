@@ -17,6 +17,17 @@ DOC = os.path.join(ROOT, "docs", "performance.md")
 END = "<!-- end of section -->"
 
 
+def model_suite():
+    """tools/model_suite.py as a module (registered in sys.modules before it runs: its dataclasses look their
+    module up), loaded once."""
+    if "model_suite" not in sys.modules:
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("model_suite", os.path.join(ROOT, "tools", "model_suite.py"))
+        sys.modules["model_suite"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules["model_suite"])
+    return sys.modules["model_suite"]
+
+
 def node_json(cmd: list[str], what: str, timeout: int = 900) -> dict:
     """Run a Node side in its own process; its last stdout line is JSON."""
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)

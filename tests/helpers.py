@@ -56,6 +56,17 @@ def save_model(nodes, inputs, outputs, path: Path, initializers=(), opset: int =
     return path
 
 
+def custom_op_model(path: Path, op: str, domain: str, shape) -> Path:
+    """y = Relu(op(x)), float32 of ``shape``, ``op`` a custom op of ``domain`` (plugin kernel tests). Its output is
+    typed in value_info: onnx's shape inference cannot know a plugin op's."""
+    nodes = [helper.make_node(op, ["x"], ["c"], domain=domain), helper.make_node("Relu", ["c"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [float_input("x", list(shape))], [float_input("y", list(shape))],
+                              value_info=[float_input("c", list(shape))])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(domain, 1)])
+    onnx.save(model, str(path))
+    return path
+
+
 def float_input(name: str, shape) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
 

@@ -17,6 +17,8 @@ from webdnn_build.errors import PluginError, WebDNNError
 from webdnn_build.node import NodeWorker
 from webdnn_build.plugins import get_host
 
+from .helpers import custom_op_model, float_input, save_model
+
 DOMAIN = "example.jskernels"
 
 CUBE_JS = """// y = x * x * x in float32 (one rounding per multiply, as numpy)
@@ -41,16 +43,7 @@ def cube_js(tmp_path):
 
 
 def _model(tmp_path, shape=(3, 50)):
-    import onnx
-
-    nodes = [helper.make_node("Cube", ["x"], ["c"], domain=DOMAIN), helper.make_node("Relu", ["c"], ["y"])]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", 1, list(shape))],
-                              [helper.make_tensor_value_info("y", 1, list(shape))],
-                              value_info=[helper.make_tensor_value_info("c", 1, list(shape))])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(DOMAIN, 1)])
-    path = tmp_path / "cube.onnx"
-    onnx.save(model, str(path))
-    return path
+    return custom_op_model(tmp_path / "cube.onnx", "Cube", DOMAIN, shape)
 
 
 def test_the_bundle_carries_the_kernel_and_every_backend_runs_it(cube_js, tmp_path):
@@ -81,12 +74,8 @@ def test_a_tampered_kernel_module_is_refused(cube_js, tmp_path):
 
 
 def test_a_bundle_without_the_custom_op_carries_no_kernel(cube_js, tmp_path):
-    import onnx
-
-    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [helper.make_tensor_value_info("x", 1, [4])],
-                              [helper.make_tensor_value_info("y", 1, [4])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    onnx.save(model, str(tmp_path / "relu.onnx"))
+    save_model([helper.make_node("Relu", ["x"], ["y"])], [float_input("x", [4])], [float_input("y", [4])],
+               tmp_path / "relu.onnx")
     result = compile_model(tmp_path / "relu.onnx", tmp_path / "b", BuildOptions(backends=["js"]), log=lambda m: None)
     assert "kernels" not in result.manifest and not (tmp_path / "b" / "kernels").exists()
 

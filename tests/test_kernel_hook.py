@@ -7,14 +7,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import onnx
 import pytest
-from onnx import helper
 
 from webdnn_build.compiler import BuildOptions, compile_model
 from webdnn_build.errors import WebDNNError
 from webdnn_build.node import NodeWorker
 from webdnn_build.plugins import get_host
+
+from .helpers import custom_op_model
 
 DOMAIN = "example.kernels"
 
@@ -50,16 +50,7 @@ def cube_kernel():
 
 
 def _model(tmp_path, shape):
-    nodes = [helper.make_node("Cube", ["x"], ["c"], domain=DOMAIN), helper.make_node("Relu", ["c"], ["y"])]
-    # the custom op's output is typed in value_info: onnx's shape inference cannot know it (shape rules
-    # for plugin ops are the plugin issue's)
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", 1, list(shape))],
-                              [helper.make_tensor_value_info("y", 1, list(shape))],
-                              value_info=[helper.make_tensor_value_info("c", 1, list(shape))])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(DOMAIN, 1)])
-    path = tmp_path / "cube.onnx"
-    onnx.save(model, str(path))
-    return path
+    return custom_op_model(tmp_path / "cube.onnx", "Cube", DOMAIN, shape)
 
 
 def test_plugin_kernel_runs_a_custom_op_in_wasm(cube_kernel, tmp_path):

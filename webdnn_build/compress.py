@@ -185,7 +185,7 @@ def _small_int8_as_fp16(chosen: list, spec: QuantizeSpec) -> set[str]:
     """The int8 constants stored as fp16 instead: those under INT8_AS_FP16_BELOW elements that no pattern names,
     smallest first, while they hold at most INT8_FP16_BUDGET of the int8 elements (so the bundle grows by at most
     about half a percent of the float32 bytes)."""
-    int8 = [v for v, m in chosen if m in ("int8",) or int4_block(m)]
+    int8 = [v for v, m in chosen if m == "int8" or int4_block(m)]
     total = sum(int(np.size(v.const)) for v in int8)
     small = sorted((v for v in int8 if np.size(v.const) < INT8_AS_FP16_BELOW and not spec.matched(v.name)),
                    key=lambda v: (int(np.size(v.const)), v.name))

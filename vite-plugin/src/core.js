@@ -3,11 +3,12 @@
 
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Compiler } from './compiler.js';
 import { configOptionsFor, findConfig } from './config.js';
+import { listFiles } from './files.js';
 import { commentText, jsLiteral } from './escape.js';
 import { externalDataLocations, externalDataPath } from './onnx-deps.js';
 import { PluginError, mergeModelOptions, parseQuery } from './options.js';
@@ -24,16 +25,6 @@ const DEFAULT_ORDER = ['webgpu', 'wasm', 'js'];
 export const isModelFile = (file) => /\.onnx$/i.test(file);
 
 const sha256 = () => createHash('sha256');
-
-async function listFiles(dir, rel = '') {
-  const out = [];
-  for (const e of await readdir(path.join(dir, rel), { withFileTypes: true })) {
-    const r = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...(await listFiles(dir, r)));
-    else if (e.isFile()) out.push(r);
-  }
-  return out.sort();
-}
 
 /**
  * One compiled model.

@@ -2,10 +2,11 @@
 // the wire. bundleSizes(dir) reads a bundle folder and returns the rows; formatSizeTable(rows) lays
 // them out (both without side effects; the bundler adapters print the text with their logger).
 
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
+import { listFiles } from './files.js';
 
 const gzip = promisify(zlib.gzip);
 const brotli = promisify(zlib.brotliCompress);
@@ -110,16 +111,6 @@ export async function bundleSizes(dir) {
     rows.push({ part, float32: null, stored: sum(sizes, 'stored'), gzip: sum(sizes, 'gzip'), brotli: sum(sizes, 'brotli'), files: files.length });
   }
   return rows;
-}
-
-async function listFiles(dir, rel = '') {
-  const out = [];
-  for (const e of await readdir(path.join(dir, rel), { withFileTypes: true })) {
-    const r = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...(await listFiles(dir, r)));
-    else if (e.isFile()) out.push(r);
-  }
-  return out.sort();
 }
 
 /** Bytes in decimal units as Vite prints asset sizes: "492 B", "12.48 kB", "18.53 MB". */
